@@ -1,0 +1,194 @@
+//! The todo event contract.
+//!
+//! Every change to a todo is published once to the JetStream stream [`STREAM`]
+//! as a JSON [`TodoEvent`]. The app writes events, the broadcaster and the
+//! browsers' live updates read them; this crate is the only place the shape is
+//! defined, so both sides agree by construction.
+//!
+//! Compatibility: fields are only ever added. A change that removes or
+//! re-types a field bumps [`SCHEMA_VERSION`], and consumers reject versions
+//! they do not know rather than misreading them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The version of the event shape this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JetStream stream that holds every todo event.
+pub const STREAM: &str = "TODOS";
+
+/// The subjects the [`STREAM`] captures.
+pub const STREAM_SUBJECTS: &str = "todos.>";
+
+/// The header JetStream uses to drop a message it has already stored.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
+
+/// What happened to the todo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "todo.created")]
+    Created,
+    #[serde(rename = "todo.updated")]
+    Updated,
+    #[serde(rename = "todo.deleted")]
+    Deleted,
+}
+
+impl EventType {
+    /// The NATS subject an event of this type is published on.
+    pub fn subject(self) -> &'static str {
+        match self {
+            EventType::Created => "todos.created",
+            EventType::Updated => "todos.updated",
+            EventType::Deleted => "todos.deleted",
+        }
+    }
+
+    /// The name used in the event's `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "todo.created",
+            EventType::Updated => "todo.updated",
+            EventType::Deleted => "todo.deleted",
+        }
+    }
+}
+
+/// The todo as it was right after the change (for a deletion: right before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoSnapshot {
+    pub id: Uuid,
+    pub text: String,
+    pub done: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One change to one todo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoEvent {
+    /// Unique per event; the idempotency key everywhere (`Nats-Msg-Id`, `webhook-id`).
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub schema_version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub todo: TodoSnapshot,
+}
+
+/// Why a payload is not a [`TodoEvent`] this crate can read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed todo event: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("todo event schema version {0} is not supported (this build reads {SCHEMA_VERSION})")]
+    UnknownSchemaVersion(u32),
+}
+
+impl TodoEvent {
+    /// A new event with a fresh id, stamped now.
+    pub fn new(event_type: EventType, todo: TodoSnapshot) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type,
+            schema_version: SCHEMA_VERSION,
+            occurred_at: OffsetDateTime::now_utc(),
+            todo,
+        }
+    }
+
+    /// The subject this event is published on.
+    pub fn subject(&self) -> &'static str {
+        self.event_type.subject()
+    }
+
+    /// The JSON payload as published.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a TodoEvent always serialises")
+    }
+
+    /// Reads a published payload, refusing schema versions this build does not know.
+    pub fn from_json(payload: &[u8]) -> Result<Self, DecodeError> {
+        let event: TodoEvent = serde_json::from_slice(payload).map_err(DecodeError::Malformed)?;
+        if event.schema_version != SCHEMA_VERSION {
+            return Err(DecodeError::UnknownSchemaVersion(event.schema_version));
+        }
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sample() -> TodoEvent {
+        TodoEvent {
+            id: Uuid::parse_str("0192f0c4-0000-7000-8000-000000000001").unwrap(),
+            event_type: EventType::Created,
+            schema_version: SCHEMA_VERSION,
+            occurred_at: datetime!(2026-11-22 10:00:00 UTC),
+            todo: TodoSnapshot {
+                id: Uuid::parse_str("0192f0c4-0000-7000-8000-000000000002").unwrap(),
+                text: "Buy <milk>".into(),
+                done: false,
+                created_at: datetime!(2026-11-22 10:00:00 UTC),
+                updated_at: datetime!(2026-11-22 10:00:00 UTC),
+            },
+        }
+    }
+
+    #[test]
+    fn serialises_to_the_documented_contract() {
+        let json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "0192f0c4-0000-7000-8000-000000000001",
+                "type": "todo.created",
+                "schema_version": 1,
+                "occurred_at": "2026-11-22T10:00:00Z",
+                "todo": {
+                    "id": "0192f0c4-0000-7000-8000-000000000002",
+                    "text": "Buy <milk>",
+                    "done": false,
+                    "created_at": "2026-11-22T10:00:00Z",
+                    "updated_at": "2026-11-22T10:00:00Z"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let event = sample();
+        assert_eq!(TodoEvent::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn refuses_an_unknown_schema_version() {
+        let mut event = sample();
+        event.schema_version = 2;
+        let err = TodoEvent::from_json(&event.to_json()).unwrap_err();
+        assert!(matches!(err, DecodeError::UnknownSchemaVersion(2)), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_malformed_payload() {
+        let err = TodoEvent::from_json(br#"{"id": 1}"#).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(_)), "{err}");
+    }
+
+    #[test]
+    fn subjects_match_types() {
+        assert_eq!(EventType::Created.subject(), "todos.created");
+        assert_eq!(EventType::Updated.subject(), "todos.updated");
+        assert_eq!(EventType::Deleted.subject(), "todos.deleted");
+        assert_eq!(EventType::Deleted.as_str(), "todo.deleted");
+    }
+}
