@@ -22,6 +22,14 @@ pub const STREAM: &str = "TODOS";
 /// The subjects the [`STREAM`] captures.
 pub const STREAM_SUBJECTS: &str = "todos.>";
 
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a republished event.
+/// The outbox relay republishes only rows it could not confirm, within seconds.
+pub const STREAM_DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long the stream keeps events: long enough for a consumer that was down
+/// over a weekend to catch up, short enough to bound the disk.
+pub const STREAM_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// The header JetStream uses to drop a message it has already stored.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
