@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The `todo-app` image. Build from the workspace root:
+#   docker build -f docker/app.Dockerfile --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t docket-app .
+# Dependencies are compiled in their own layer (cargo-chef) so that a source
+# change rebuilds only Docket's crates. SQLX_OFFLINE comes from
+# .cargo/config.toml: queries are checked against the committed .sqlx/ data.
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json --bin todo-app
+COPY . .
+# Reported by GET /version next to the crate version.
+ARG GIT_COMMIT=unknown
+RUN GIT_COMMIT="${GIT_COMMIT}" cargo build --release --locked --bin todo-app
+
+# Distroless `cc`: glibc and libgcc for a Rust binary, CA certificates, no
+# shell, no package manager; `nonroot` is uid 65532, as in the manifests.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /src/target/release/todo-app /usr/local/bin/todo-app
+USER 65532:65532
+EXPOSE 8080
+ENV PORT=8080 LOG_FORMAT=json
+ENTRYPOINT ["/usr/local/bin/todo-app"]
