@@ -1,0 +1,47 @@
+//! The three changes a todo can undergo. Each runs in one transaction that
+//! writes the todo and its event to the outbox together: either both are
+//! stored or neither is, so no accepted change goes unpublished.
+
+use events::{EventType, TodoEvent};
+
+use crate::db::{outbox, todos};
+use crate::domain::{Todo, TodoId, TodoText};
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
+    let mut tx = state.pool.begin().await?;
+    let todo = todos::insert(&mut tx, text).await?;
+    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Created, todo.snapshot())).await?;
+    tx.commit().await?;
+    state.metrics.todos_created.inc();
+    tracing::info!(todo.id = %todo.id, "todo created");
+    Ok(todo)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: TodoId,
+    done: Option<bool>,
+    text: Option<&TodoText>,
+) -> Result<Todo> {
+    let mut tx = state.pool.begin().await?;
+    let todo = todos::update(&mut tx, id, done, text)
+        .await?
+        .ok_or(AppError::TodoNotFound)?;
+    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Updated, todo.snapshot())).await?;
+    tx.commit().await?;
+    tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
+    Ok(todo)
+}
+
+pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
+    let mut tx = state.pool.begin().await?;
+    let todo = todos::delete(&mut tx, id)
+        .await?
+        .ok_or(AppError::TodoNotFound)?;
+    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Deleted, todo.snapshot())).await?;
+    tx.commit().await?;
+    tracing::info!(todo.id = %todo.id, "todo deleted");
+    Ok(todo)
+}

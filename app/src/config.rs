@@ -1,0 +1,161 @@
+//! Configuration, read once from the environment at start-up.
+//!
+//! | variable       | required | default | meaning |
+//! |----------------|----------|---------|---------|
+//! | `DATABASE_URL` | yes      |         | PostgreSQL connection URL |
+//! | `NATS_URL`     | yes      |         | NATS server URL (JetStream enabled) |
+//! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
+//! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
+//! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
+//! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use secrecy::SecretString;
+use sqlx::postgres::PgConnectOptions;
+
+/// Everything the app needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: PgConnectOptions,
+    pub nats_url: String,
+    pub listen: SocketAddr,
+    pub api_token: Option<SecretString>,
+}
+
+/// A variable is missing or cannot be read. The message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set; see the configuration table in the README")]
+    Missing(&'static str),
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads the variables listed in this module's table.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any source of variables (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+
+        let database_url = required("DATABASE_URL")?;
+        let database = PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: redact_url_error(&e.to_string(), &database_url),
+        })?;
+
+        let nats_url = required("NATS_URL")?;
+        nats_url
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| ConfigError::Invalid {
+                name: "NATS_URL",
+                reason: e.to_string(),
+            })?;
+
+        let port = match get("PORT") {
+            None => 8080,
+            Some(raw) => raw.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
+                name: "PORT",
+                reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
+            })?,
+        };
+
+        let api_token = get("API_TOKEN")
+            .filter(|token| !token.trim().is_empty())
+            .map(SecretString::from);
+
+        Ok(Self {
+            database,
+            nats_url,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+            api_token,
+        })
+    }
+}
+
+/// sqlx's parse errors can quote the URL, password included; never echo it.
+fn redact_url_error(message: &str, url: &str) -> String {
+    if url.is_empty() {
+        message.to_owned()
+    } else {
+        message.replace(url, "<DATABASE_URL>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/docket"),
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let config = config(&BASE).unwrap();
+        assert_eq!(config.listen.port(), 8080);
+        assert!(config.listen.ip().is_unspecified());
+        assert!(config.api_token.is_none());
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = config(&BASE[1..]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DATABASE_URL is not set; see the configuration table in the README"
+        );
+        let err = config(&BASE[..1]).unwrap_err();
+        assert!(err.to_string().starts_with("NATS_URL is not set"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_port_is_named() {
+        let err = config(&[BASE[0], BASE[1], ("PORT", "80a")]).unwrap_err();
+        assert!(err.to_string().starts_with("PORT is not valid"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_named_without_echoing_it() {
+        let err = config(&[("DATABASE_URL", "mysql://u:hunter2@h/db"), BASE[1]]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("DATABASE_URL is not valid"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn a_malformed_nats_url_is_named() {
+        let err = config(&[BASE[0], ("NATS_URL", "nats://:::")]).unwrap_err();
+        assert!(err.to_string().starts_with("NATS_URL is not valid"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_api_token_counts_as_unset() {
+        let config = config(&[BASE[0], BASE[1], ("API_TOKEN", " ")]).unwrap();
+        assert!(config.api_token.is_none());
+        let config = self::config(&[BASE[0], BASE[1], ("API_TOKEN", "s3cret")]).unwrap();
+        assert_eq!(config.api_token.unwrap().expose_secret(), "s3cret");
+    }
+}

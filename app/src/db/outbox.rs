@@ -1,0 +1,56 @@
+//! The `outbox` table: events written with the change, read by the relay.
+
+use events::TodoEvent;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// Writes the event in the caller's transaction; the insert trigger notifies
+/// the relay when that transaction commits.
+pub async fn enqueue(conn: &mut PgConnection, event: &TodoEvent) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into outbox (event_id, subject, payload) values ($1, $2, $3)",
+        event.id,
+        event.subject(),
+        Json(event) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A row waiting to be published.
+pub struct PendingEvent {
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub subject: String,
+    pub payload: String,
+}
+
+/// The oldest rows not yet published, in the order they were written.
+pub async fn oldest(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as!(
+        PendingEvent,
+        r#"select seq, event_id, subject, payload::text as "payload!" from outbox
+           order by seq limit $1"#,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Removes rows JetStream has acknowledged.
+pub async fn remove(conn: &mut PgConnection, seqs: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!("delete from outbox where seq = any($1)", seqs)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rows written but not yet published.
+pub async fn pending_count(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    let count = sqlx::query_scalar!(r#"select count(*) as "count!" from outbox"#)
+        .fetch_one(conn)
+        .await?;
+    Ok(count)
+}

@@ -1,0 +1,126 @@
+//! Reads and writes of the `todos` table.
+
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
+
+struct TodoRow {
+    id: Uuid,
+    text: String,
+    done: bool,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<TodoRow> for Todo {
+    fn from(row: TodoRow) -> Self {
+        Todo {
+            id: row.id.into(),
+            text: row.text,
+            done: row.done,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub async fn insert(conn: &mut PgConnection, text: &TodoText) -> sqlx::Result<Todo> {
+    let row = sqlx::query_as!(
+        TodoRow,
+        "insert into todos (id, text) values ($1, $2)
+         returning id, text, done, created_at, updated_at",
+        TodoId::new().as_uuid(),
+        text.as_str(),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row.into())
+}
+
+/// Changes what is given; `None` leaves a field as it is. The row stays
+/// locked until the transaction ends, which orders concurrent changes.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: TodoId,
+    done: Option<bool>,
+    text: Option<&TodoText>,
+) -> sqlx::Result<Option<Todo>> {
+    let row = sqlx::query_as!(
+        TodoRow,
+        "update todos
+         set done = coalesce($2, done), text = coalesce($3, text), updated_at = now()
+         where id = $1
+         returning id, text, done, created_at, updated_at",
+        id.as_uuid(),
+        done,
+        text.map(TodoText::as_str),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Todo::from))
+}
+
+pub async fn delete(conn: &mut PgConnection, id: TodoId) -> sqlx::Result<Option<Todo>> {
+    let row = sqlx::query_as!(
+        TodoRow,
+        "delete from todos where id = $1
+         returning id, text, done, created_at, updated_at",
+        id.as_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Todo::from))
+}
+
+pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
+    let row = sqlx::query_as!(
+        TodoRow,
+        "select id, text, done, created_at, updated_at from todos where id = $1",
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Todo::from))
+}
+
+/// Every todo, newest first: what the page shows.
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<Todo>> {
+    let rows = sqlx::query_as!(
+        TodoRow,
+        "select id, text, done, created_at, updated_at from todos order by id desc"
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Todo::from).collect())
+}
+
+/// One page of the JSON list, newest first, starting after `cursor`.
+/// Fetches one extra row to know whether another page follows.
+pub async fn page(
+    pool: &PgPool,
+    limit: Limit,
+    cursor: Option<Cursor>,
+) -> sqlx::Result<(Vec<Todo>, Option<Cursor>)> {
+    let wanted = usize::from(limit.get());
+    let rows = sqlx::query_as!(
+        TodoRow,
+        "select id, text, done, created_at, updated_at from todos
+         where $1::uuid is null or id < $1
+         order by id desc
+         limit $2",
+        cursor.map(|c| c.todo_id().as_uuid()),
+        i64::from(limit.get()) + 1,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut todos: Vec<Todo> = rows.into_iter().map(Todo::from).collect();
+    let next = if todos.len() > wanted {
+        todos.truncate(wanted);
+        todos.last().map(|last| Cursor::after(last.id))
+    } else {
+        None
+    };
+    Ok((todos, next))
+}

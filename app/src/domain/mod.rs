@@ -1,0 +1,13 @@
+//! Domain types: what a todo is, and what input may become one.
+//!
+//! Everything that arrives from outside (forms, JSON, query strings, paths)
+//! is parsed into these types at the edge, so the rest of the app never sees
+//! a todo text that is too long or a page size that is out of range.
+
+mod page;
+mod todo;
+mod todo_text;
+
+pub use page::{Cursor, CursorError, Limit, LimitError};
+pub use todo::{Todo, TodoId};
+pub use todo_text::{TodoText, TodoTextError};

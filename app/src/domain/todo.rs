@@ -1,0 +1,97 @@
+//! A stored todo and its id.
+
+use std::fmt;
+
+use events::TodoSnapshot;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A todo's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TodoId(Uuid);
+
+impl TodoId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Reads an id from a URL path. Anything that is not a UUID names no todo,
+    /// so callers answer 404 for it, as for an id that does not exist.
+    pub fn parse(input: &str) -> Option<Self> {
+        Uuid::try_parse(input).ok().map(Self)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for TodoId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Uuid> for TodoId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for TodoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A todo as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Todo {
+    #[schema(value_type = Uuid)]
+    pub id: TodoId,
+    pub text: String,
+    pub done: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Todo {
+    /// The todo as carried in events.
+    pub fn snapshot(&self) -> TodoSnapshot {
+        TodoSnapshot {
+            id: self.id.as_uuid(),
+            text: self.text.clone(),
+            done: self.done,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_sort_by_creation() {
+        let first = TodoId::new();
+        let second = TodoId::new();
+        assert!(second > first);
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_uuid_names_no_todo() {
+        assert_eq!(TodoId::parse("42"), None);
+        assert_eq!(TodoId::parse("../etc/passwd"), None);
+        let id = TodoId::new();
+        assert_eq!(TodoId::parse(&id.to_string()), Some(id));
+    }
+}

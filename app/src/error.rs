@@ -1,0 +1,152 @@
+//! The app's one error type, and the single place it becomes an HTTP status.
+//!
+//! Handlers return `Result<_, AppError>`. JSON routes render it as
+//! `{"error": "..."}` (the `IntoResponse` impl here); page routes render the
+//! same status and message as HTML (`views::error_page`). Internal causes are
+//! logged once, here, and never shown to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::{CursorError, LimitError, TodoTextError};
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    InvalidText(#[from] TodoTextError),
+    #[error(transparent)]
+    InvalidLimit(#[from] LimitError),
+    #[error(transparent)]
+    InvalidCursor(#[from] CursorError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("No todo with that id exists; it may have been deleted.")]
+    TodoNotFound,
+    #[error("Page not found.")]
+    PageNotFound,
+    #[error("This request needs `Authorization: Bearer <API_TOKEN>`.")]
+    Unauthorized,
+    #[error("JSON API writes are disabled: the server has no API_TOKEN configured.")]
+    ApiWritesDisabled,
+    #[error("The request body is larger than 16 KiB.")]
+    PayloadTooLarge,
+    #[error("Cross-site form submissions are not accepted.")]
+    CrossSiteRequest,
+    #[error("The database is unavailable; please try again shortly.")]
+    DatabaseUnavailable(#[source] sqlx::Error),
+    #[error("Something went wrong on our side; please try again.")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // Connection-level failures are temporary; everything else is a bug.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => AppError::DatabaseUnavailable(e),
+            sqlx::Error::Database(ref db) if is_unavailable_code(db.code().as_deref()) => {
+                AppError::DatabaseUnavailable(e)
+            }
+            other => AppError::Internal(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}
+
+/// SQLSTATE classes 08 (connection exception) and 57 (operator intervention:
+/// shutdown, admin restart) mean "try again", not "bug".
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.starts_with("08") || c.starts_with("57"))
+}
+
+impl AppError {
+    /// The one mapping from error to status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::InvalidText(_) | AppError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            AppError::InvalidLimit(_) | AppError::InvalidCursor(_) | AppError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::CrossSiteRequest => StatusCode::FORBIDDEN,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::ApiWritesDisabled | AppError::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told: never the internal cause.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Logs server-side failures once, with their cause chain.
+    pub fn log(&self) {
+        match self {
+            AppError::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
+            AppError::DatabaseUnavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable")
+            }
+            AppError::InvalidText(e) => {
+                tracing::warn!(todo.text.chars = e.rejected_chars(), "rejected todo text")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in words meant for the caller.
+    pub error: String,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: self.public_message(),
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unavailable_not_internal() {
+        let err = AppError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let err = AppError::Internal(anyhow::anyhow!("password=hunter2 relation missing"));
+        assert!(!err.public_message().contains("hunter2"));
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,18 @@
+//! Docket's todo app: HTML pages with htmx, a JSON API, PostgreSQL storage,
+//! and every change published to NATS JetStream through a transactional outbox.
+
+pub mod changes;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod outbox;
+pub mod routes;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod views;
+
+pub use config::Config;
+pub use startup::Application;

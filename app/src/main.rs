@@ -1,0 +1,38 @@
+//! `todo-app`: reads its configuration from the environment and serves until SIGTERM.
+
+use std::process::ExitCode;
+
+use app::startup::cancel_on_signal;
+use app::{Application, Config};
+use telemetry::LogFormat;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let format = match LogFormat::from_env() {
+        Ok(format) => format,
+        Err(e) => return fail(&e),
+    };
+    telemetry::init(format);
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(&*e),
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    match app.run_until_stopped(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&*e),
+    }
+}
+
+/// Start-up errors go to stderr as one plain line (people read these) and to the log.
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("todo-app: {error:#}");
+    tracing::error!(error = format!("{error:#}"), "todo-app cannot start");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,212 @@
+//! The JSON API, for jobs and automation. Reads are open; writes need the
+//! bearer token. Routes are registered through utoipa-axum, so each one is in
+//! the OpenAPI document by construction.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiJson, ApiQuery, ApiWriter};
+use crate::changes;
+use crate::db;
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
+use crate::error::{AppError, ErrorBody, Result};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Docket API", description = "Todos for jobs and automation."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "api_token",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_todos, create_todo))
+        .routes(routes!(get_todo, update_todo, delete_todo))
+}
+
+/// The OpenAPI 3.1 document, built once from the routes above.
+pub fn openapi() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        router()
+            .into_openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
+}
+
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TodoPage {
+    /// Newest first.
+    todos: Vec<Todo>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// List todos, newest first, one page at a time.
+#[utoipa::path(
+    get, path = "/api/todos", tag = "todos",
+    params(ListQuery),
+    responses(
+        (status = 200, body = TodoPage),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+    )
+)]
+async fn list_todos(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<TodoPage>> {
+    let limit = Limit::parse(query.limit.as_deref())?;
+    let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let (todos, next) = db::todos::page(&state.pool, limit, cursor).await?;
+    Ok(Json(TodoPage {
+        todos,
+        next_cursor: next.map(Cursor::encode),
+    }))
+}
+
+/// Get one todo.
+#[utoipa::path(
+    get, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = String, Path, description = "Todo id (UUID)")),
+    responses((status = 200, body = Todo), (status = 404, body = ErrorBody))
+)]
+async fn get_todo(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Todo>> {
+    let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
+    let todo = db::todos::find(&state.pool, id)
+        .await?
+        .ok_or(AppError::TodoNotFound)?;
+    Ok(Json(todo))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateTodo {
+    /// 1 to 140 characters after trimming.
+    text: String,
+}
+
+/// Create a todo.
+#[utoipa::path(
+    post, path = "/api/todos", tag = "todos",
+    request_body = CreateTodo,
+    security(("api_token" = [])),
+    responses(
+        (status = 201, body = Todo, headers(("location" = String))),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Text empty or over 140 characters", body = ErrorBody),
+        (status = 503, description = "API_TOKEN not configured", body = ErrorBody),
+    )
+)]
+async fn create_todo(
+    State(state): State<AppState>,
+    _writer: ApiWriter,
+    ApiJson(body): ApiJson<CreateTodo>,
+) -> Result<Response> {
+    let text = TodoText::parse(&body.text)?;
+    let todo = changes::create(&state, &text).await?;
+    let location = HeaderValue::from_str(&format!("/api/todos/{}", todo.id))
+        .expect("a UUID path is a valid header value");
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(todo)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateTodo {
+    done: Option<bool>,
+    /// 1 to 140 characters after trimming.
+    text: Option<String>,
+}
+
+/// Change a todo's `done` and/or `text`.
+#[utoipa::path(
+    put, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = String, Path, description = "Todo id (UUID)")),
+    request_body = UpdateTodo,
+    security(("api_token" = [])),
+    responses(
+        (status = 200, body = Todo),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+async fn update_todo(
+    State(state): State<AppState>,
+    _writer: ApiWriter,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateTodo>,
+) -> Result<Json<Todo>> {
+    let text = body.text.as_deref().map(TodoText::parse).transpose()?;
+    if body.done.is_none() && text.is_none() {
+        return Err(AppError::Unprocessable(
+            "give `done`, `text`, or both".into(),
+        ));
+    }
+    let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
+    Ok(Json(
+        changes::update(&state, id, body.done, text.as_ref()).await?,
+    ))
+}
+
+/// Delete a todo.
+#[utoipa::path(
+    delete, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = String, Path, description = "Todo id (UUID)")),
+    security(("api_token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn delete_todo(
+    State(state): State<AppState>,
+    _writer: ApiWriter,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
+    changes::delete(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

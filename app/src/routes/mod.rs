@@ -1,0 +1,87 @@
+//! The HTTP surface: one module per resource, merged here with the layers
+//! every request goes through.
+
+mod api;
+mod assets;
+mod extract;
+mod health;
+mod pages;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::AppError;
+use crate::metrics;
+use crate::security;
+use crate::state::AppState;
+
+pub use api::openapi;
+pub use extract::PageError;
+
+/// Request bodies larger than this answer 413.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// No request may take longer than this; below the shutdown drain limit, so
+/// draining always finishes.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api::router().split_for_parts();
+    Router::new()
+        .merge(pages::router())
+        .merge(api)
+        .route("/api/openapi.json", get(api::openapi_json))
+        .merge(health::router())
+        .merge(assets::router())
+        .route("/metrics", get(metrics::endpoint))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            let route = request
+                                .extensions()
+                                .get::<MatchedPath>()
+                                .map_or("unmatched", MatchedPath::as_str);
+                            let request_id = request
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            tracing::info_span!(
+                                "http.request",
+                                http.method = %request.method(),
+                                http.route = route,
+                                request_id,
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(security::headers())
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                )),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> PageError {
+    PageError::from(AppError::PageNotFound)
+}

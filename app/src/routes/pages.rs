@@ -1,0 +1,180 @@
+//! The browser UI: the page, and the form posts behind its buttons.
+//!
+//! Every action is a plain form post that answers 303 (works without
+//! JavaScript); with htmx the same handler answers the fragment to swap.
+//! Browsers cannot send PUT or DELETE from a form, so without JavaScript
+//! those arrive as `POST /todos/{id}` with `_method`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+
+use super::extract::{Htmx, PageError, PageForm};
+use crate::changes;
+use crate::db;
+use crate::domain::{Todo, TodoId, TodoText};
+use crate::error::{AppError, Result};
+use crate::security;
+use crate::state::AppState;
+use crate::views::todos::{self as view, FormState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/todos", post(create))
+        .route(
+            "/todos/{id}",
+            post(method_override).put(update).delete(delete),
+        )
+        .route_layer(axum::middleware::from_fn(security::reject_cross_site))
+}
+
+async fn index(State(state): State<AppState>) -> Result<Response, PageError> {
+    let todos = db::todos::all(&state.pool).await?;
+    Ok(vary_on_htmx(view::index(&todos, &FormState::default())))
+}
+
+#[derive(Deserialize)]
+struct NewTodoForm {
+    #[serde(default)]
+    text: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Htmx(htmx): Htmx,
+    PageForm(form): PageForm<NewTodoForm>,
+) -> Result<Response, PageError> {
+    let text = match TodoText::parse(&form.text) {
+        Ok(text) => text,
+        Err(rejection) => {
+            let error = AppError::from(rejection);
+            error.log();
+            let form = FormState {
+                text: &form.text,
+                error: Some(error.public_message()),
+            };
+            let body = if htmx {
+                view::new_todo_form(&form)
+            } else {
+                view::index(&db::todos::all(&state.pool).await?, &form)
+            };
+            return Ok(vary_on_htmx((error.status(), body)));
+        }
+    };
+    changes::create(&state, &text).await?;
+    if !htmx {
+        return Ok(see_other());
+    }
+    let todos = db::todos::all(&state.pool).await?;
+    Ok(vary_on_htmx(html! {
+        (view::new_todo_form(&FormState::default()))
+        (view::lists_out_of_band(&todos))
+    }))
+}
+
+#[derive(Deserialize)]
+struct DoneForm {
+    #[serde(default)]
+    done: String,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Htmx(htmx): Htmx,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<DoneForm>,
+) -> Result<Response, PageError> {
+    let done = parse_done(&form.done)?;
+    let result = match TodoId::parse(&id) {
+        Some(id) => changes::update(&state, id, Some(done), None).await,
+        None => Err(AppError::TodoNotFound),
+    };
+    after_change(&state, htmx, result).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Htmx(htmx): Htmx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let result = match TodoId::parse(&id) {
+        Some(id) => changes::delete(&state, id).await,
+        None => Err(AppError::TodoNotFound),
+    };
+    after_change(&state, htmx, result).await
+}
+
+#[derive(Deserialize)]
+struct OverrideForm {
+    #[serde(rename = "_method", default)]
+    method: String,
+    #[serde(default)]
+    done: String,
+}
+
+/// `POST /todos/{id}` with `_method=put|delete`: the no-JavaScript path.
+async fn method_override(
+    state: State<AppState>,
+    htmx: Htmx,
+    id: Path<String>,
+    PageForm(form): PageForm<OverrideForm>,
+) -> Result<Response, PageError> {
+    match form.method.to_ascii_lowercase().as_str() {
+        "put" => update(state, htmx, id, PageForm(DoneForm { done: form.done })).await,
+        "delete" => delete(state, htmx, id).await,
+        _ => Err(AppError::BadRequest("_method must be `put` or `delete`".into()).into()),
+    }
+}
+
+fn parse_done(raw: &str) -> Result<bool> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(AppError::BadRequest("done must be `true` or `false`".into())),
+    }
+}
+
+/// After a change: 303 to the page, or for htmx the refreshed lists. A todo
+/// that vanished (deleted in another tab) refreshes the lists with a notice.
+async fn after_change(
+    state: &AppState,
+    htmx: bool,
+    result: Result<Todo>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(_) if !htmx => Ok(see_other()),
+        Ok(_) => {
+            let todos = db::todos::all(&state.pool).await?;
+            Ok(vary_on_htmx(view::lists(&todos, None)))
+        }
+        Err(AppError::TodoNotFound) if htmx => {
+            AppError::TodoNotFound.log();
+            let todos = db::todos::all(&state.pool).await?;
+            let notice = AppError::TodoNotFound.public_message();
+            Ok(vary_on_htmx((
+                StatusCode::NOT_FOUND,
+                view::lists(&todos, Some(&notice)),
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn see_other() -> Response {
+    vary_on_htmx(Redirect::to("/"))
+}
+
+/// The same URL answers a page or a fragment depending on `HX-Request`, so
+/// caches must key on it.
+fn vary_on_htmx(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("HX-Request"));
+    response
+}

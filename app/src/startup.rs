@@ -1,0 +1,139 @@
+//! Building the app from its configuration and running it until shutdown.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::MIGRATOR;
+use crate::outbox::Relay;
+use crate::routes;
+use crate::state::AppState;
+
+/// How long in-flight requests may take to finish after SIGTERM. Together
+/// with the relay's grace this stays under the 10 s Kubernetes gives by default.
+const DRAIN_LIMIT: Duration = Duration::from_secs(8);
+const RELAY_GRACE: Duration = Duration::from_millis(1500);
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    relay: Relay,
+}
+
+impl Application {
+    /// Binds the port and prepares connections. Neither Postgres nor NATS has
+    /// to be up yet: the app serves (and reports not ready) until they are.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(config.database.clone());
+        let nats = async_nats::ConnectOptions::new()
+            .name("todo-app")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connect(config.nats_url.as_str())
+            .await
+            .context("setting up the NATS connection")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {} (is the port taken? set PORT)", config.listen))?;
+        let state = AppState::new(pool.clone(), config.api_token);
+        let relay = Relay::new(
+            config.database,
+            pool,
+            jetstream::new(nats),
+            state.metrics.clone(),
+        );
+        Ok(Self {
+            listener,
+            state,
+            relay,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, lets
+    /// in-flight requests and the relay's batch finish, and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            relay,
+        } = self;
+        tracing::info!(port = listener.local_addr()?.port(), "todo-app listening");
+
+        let background = tokio::spawn(migrate_then_relay(state.clone(), relay, shutdown.clone()));
+
+        let server = axum::serve(listener, routes::router(state))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        tokio::select! {
+            served = server => served.context("serving HTTP")?,
+            () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
+                tracing::warn!("in-flight requests did not finish within {DRAIN_LIMIT:?}; stopping anyway");
+            }
+        }
+        if tokio::time::timeout(RELAY_GRACE, background).await.is_err() {
+            tracing::warn!("the outbox relay did not stop in time; unpublished rows stay in the outbox");
+        }
+        tracing::info!("todo-app stopped");
+        Ok(())
+    }
+}
+
+/// Applies migrations (retrying until Postgres answers), marks the app
+/// ready, then runs the outbox relay.
+async fn migrate_then_relay(state: AppState, relay: Relay, shutdown: CancellationToken) {
+    loop {
+        match MIGRATOR.run(&state.pool).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "database migrations could not run yet; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    state.mark_migrated();
+    tracing::info!("database migrations applied");
+    relay.run(shutdown).await;
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+pub async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

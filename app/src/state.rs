@@ -1,0 +1,49 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub api_token: Option<Arc<SecretString>>,
+    pub metrics: Metrics,
+    migrated: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, api_token: Option<SecretString>) -> Self {
+        Self {
+            pool,
+            api_token: api_token.map(Arc::new),
+            metrics: Metrics::new(),
+            migrated: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn mark_migrated(&self) {
+        self.migrated.store(true, Ordering::Release);
+    }
+
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.load(Ordering::Acquire)
+    }
+
+    /// Reads the outbox backlog for `/metrics`. Every replica reports the
+    /// same table, so the gauge is a fact about the database, not the pod.
+    pub async fn refresh_outbox_pending(&self) {
+        let count = async {
+            let mut conn = self.pool.acquire().await?;
+            crate::db::outbox::pending_count(&mut conn).await
+        };
+        if let Ok(Ok(count)) = tokio::time::timeout(Duration::from_secs(2), count).await {
+            self.metrics.outbox_pending.set(count);
+        }
+    }
+}

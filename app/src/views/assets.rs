@@ -1,0 +1,62 @@
+//! Static files embedded in the binary, served under names that change when
+//! their content does, so browsers may cache them for a year.
+
+/// htmx, vendored from the npm package `htmx.org` at this version.
+pub const HTMX_VERSION: &str = "2.0.8";
+const HTMX: &[u8] = include_bytes!("../../static/htmx-2.0.8.min.js");
+const CSS: &[u8] = include_bytes!("../../static/app.css");
+
+pub struct Asset {
+    pub path: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+/// The stylesheet's URL carries a hash of its content.
+pub fn css_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| format!("/static/app-{:016x}.css", fnv1a(CSS)))
+}
+
+pub fn htmx_path() -> &'static str {
+    "/static/htmx-2.0.8.min.js"
+}
+
+/// Finds an asset by its full URL path.
+pub fn find(path: &str) -> Option<Asset> {
+    if path == htmx_path() {
+        Some(Asset {
+            path: htmx_path(),
+            content_type: "text/javascript; charset=utf-8",
+            body: HTMX,
+        })
+    } else if path == css_path() {
+        Some(Asset {
+            path: css_path(),
+            content_type: "text/css; charset=utf-8",
+            body: CSS,
+        })
+    } else {
+        None
+    }
+}
+
+/// FNV-1a: a tiny, stable content hash; collisions only cost a cache miss.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_are_found_by_their_versioned_paths_only() {
+        assert!(find(htmx_path()).is_some());
+        assert!(find(css_path()).is_some());
+        assert!(find("/static/app.css").is_none());
+        assert!(htmx_path().contains(HTMX_VERSION));
+    }
+}

@@ -1,0 +1,282 @@
+//! A private nats-server with JetStream on a loopback port.
+//!
+//! JetStream stores its data on disk under the server's folder, so a restart
+//! with [`Nats::stop`] and [`Nats::start_again`] keeps streams and messages,
+//! as a production restart would.
+
+use std::env;
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use crate::free_port;
+use crate::process::{ensure_port_free, file_len, log_tail, pid_alive, read_pid_file};
+
+/// How long nats-server may take to accept connections.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a stop may take before the server is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The nats-server binary: from `PATH`, else Debian's `/usr/sbin/nats-server`.
+pub fn nats_server_path() -> Option<PathBuf> {
+    let from_path = env::var_os("PATH").and_then(|path| {
+        env::split_paths(&path)
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file())
+    });
+    from_path.or_else(|| {
+        let debian = PathBuf::from("/usr/sbin/nats-server");
+        debian.is_file().then_some(debian)
+    })
+}
+
+/// A private nats-server with JetStream, stopped when dropped.
+///
+/// Its folder holds the JetStream store, `nats-server.log` and a pid file.
+#[derive(Debug)]
+pub struct Nats {
+    binary: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    /// Long-lived stacks (`start_in`) run the server in its own process group,
+    /// so a terminal's Ctrl-C reaches only the supervisor, which stops the
+    /// services in order.
+    own_process_group: bool,
+    // Declared last: the folder is removed only after `Drop` stopped the server.
+    _temp: Option<TempDir>,
+}
+
+impl Nats {
+    /// Starts a server with a temporary store on a free port.
+    pub fn start() -> anyhow::Result<Nats> {
+        let temp = tempfile::Builder::new()
+            .prefix("docket-nats-")
+            .tempdir()
+            .context("failed to create a temporary folder for nats-server")?;
+        let dir = temp.path().to_path_buf();
+        Self::launch(dir, free_port(), Some(temp), false)
+    }
+
+    /// Starts a server whose JetStream store is kept in `dir` (created if
+    /// missing), on `port`. A server an earlier, killed run left behind in
+    /// `dir` is stopped first.
+    pub fn start_in(dir: &Path, port: u16) -> anyhow::Result<Nats> {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create nats-server folder {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("nats-server folder {} is not usable", dir.display()))?;
+        stop_leftover(&dir.join("nats-server.pid"))?;
+        Self::launch(dir, port, None, true)
+    }
+
+    fn launch(
+        dir: PathBuf,
+        port: u16,
+        temp: Option<TempDir>,
+        own_process_group: bool,
+    ) -> anyhow::Result<Nats> {
+        let binary = nats_server_path().context(
+            "nats-server not found on PATH nor at /usr/sbin/nats-server; install the \
+             `nats-server` package (`cargo xtask up` and `cargo xtask test` do it)",
+        )?;
+        let mut nats = Nats {
+            binary,
+            dir,
+            port,
+            child: None,
+            own_process_group,
+            _temp: temp,
+        };
+        nats.start_again()?;
+        Ok(nats)
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's folder (JetStream store, log, pid file).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The server's log file (its stdout and stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("nats-server.log")
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the server process is alive (reaps it if it exited).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Stops the server (SIGTERM, so JetStream flushes) and waits for it to
+    /// exit; the store is kept.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_DEADLINE;
+        loop {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                child.wait()?;
+                bail!(
+                    "nats-server on port {} ignored SIGTERM for {STOP_DEADLINE:?} and was killed",
+                    self.port
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the server again on the same port with the same store.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        ensure_port_free(self.port, "nats-server")?;
+        let log_path = self.log_path();
+        let log_start = file_len(&log_path);
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("failed to open {}", log_path.display()))?;
+        let mut command = Command::new(&self.binary);
+        command
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .arg("-P")
+            .arg(self.dir.join("nats-server.pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if self.own_process_group {
+            command.process_group(0);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("failed to run {}", self.binary.display()))?;
+
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "nats-server exited ({status}) before accepting connections on port {}:\n{}",
+                    self.port,
+                    log_tail(&log_path, log_start, 30)
+                );
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "nats-server did not accept connections on port {} within {READY_DEADLINE:?}:\n{}",
+                    self.port,
+                    log_tail(&log_path, log_start, 30)
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Stops a nats-server that a killed run left holding this folder's store.
+fn stop_leftover(pid_file: &Path) -> anyhow::Result<()> {
+    let Some(pid) = read_pid_file(pid_file) else {
+        return Ok(());
+    };
+    // The pid may have been reused by an unrelated process since.
+    let is_nats = fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "nats-server");
+    if !is_nats || !pid_alive(pid) {
+        return Ok(());
+    }
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let deadline = Instant::now() + STOP_DEADLINE;
+    while pid_alive(pid) {
+        if Instant::now() >= deadline {
+            bail!("a nats-server left running (pid {pid}) did not stop; stop it by hand");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A nats-server for one test: the one at `NATS_URL`, or a private one.
+#[derive(Debug)]
+pub struct TestNats {
+    /// `nats://` URL to connect to.
+    pub url: String,
+    /// The private server, when `NATS_URL` was unset.
+    pub server: Option<Nats>,
+}
+
+/// Uses the server at `NATS_URL` when set, else starts a private one.
+///
+/// Tests sharing a server must keep their streams and subjects apart (the
+/// app's `TODOS` stream is shared: filter by the ids a test created).
+pub fn test_nats() -> anyhow::Result<TestNats> {
+    match env::var("NATS_URL") {
+        Ok(url) if !url.trim().is_empty() => Ok(TestNats { url, server: None }),
+        _ => {
+            let nats = Nats::start()?;
+            Ok(TestNats {
+                url: nats.url(),
+                server: Some(nats),
+            })
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of test-support itself, against real PostgreSQL and
+//! nats-server processes: one test binary, one file per server kind.
+
+mod database;
+mod nats;
+mod postgres;
+mod service;
+mod workspace;

@@ -1,0 +1,100 @@
+//! A private nats-server restarts on the same port and keeps JetStream data.
+
+use async_nats::jetstream::{self, stream};
+use test_support::{Nats, free_port};
+
+async fn publish_to_new_stream(url: &str, stream_name: &str, count: usize) {
+    let client = async_nats::connect(url).await.unwrap();
+    let context = jetstream::new(client);
+    context
+        .create_stream(stream::Config {
+            name: stream_name.to_string(),
+            subjects: vec![format!("{}.>", stream_name.to_lowercase())],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for i in 0..count {
+        context
+            .publish(
+                format!("{}.event", stream_name.to_lowercase()),
+                format!("message {i}").into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+async fn stored_messages(url: &str, stream_name: &str) -> u64 {
+    let client = async_nats::connect(url).await.unwrap();
+    let context = jetstream::new(client);
+    let mut stream = context.get_stream(stream_name).await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_its_jetstream_streams_and_messages() {
+    let mut nats = Nats::start().unwrap();
+    publish_to_new_stream(&nats.url(), "KEPT", 3).await;
+
+    nats.stop().unwrap();
+    assert!(!nats.is_running());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", nats.port())).is_err(),
+        "a stopped server still accepts connections"
+    );
+
+    nats.start_again().unwrap();
+    assert!(nats.is_running());
+    assert_eq!(stored_messages(&nats.url(), "KEPT").await, 3);
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let stream = jetstream::new(client).get_stream("KEPT").await.unwrap();
+    let first = stream.get_raw_message(1).await.unwrap();
+    assert_eq!(&first.payload[..], b"message 0");
+}
+
+#[tokio::test]
+async fn start_in_keeps_the_store_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let nats = Nats::start_in(dir.path(), free_port()).unwrap();
+        publish_to_new_stream(&nats.url(), "RUNS", 2).await;
+    }
+
+    let nats = Nats::start_in(dir.path(), free_port()).unwrap();
+
+    assert_eq!(stored_messages(&nats.url(), "RUNS").await, 2);
+}
+
+#[test]
+fn a_taken_port_is_reported_as_taken() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+
+    let error = Nats::start_in(dir.path(), port).unwrap_err();
+
+    assert!(
+        format!("{error:#}").contains(&format!("port {port} on 127.0.0.1 is taken")),
+        "unexpected error: {error:#}"
+    );
+}
+
+#[test]
+fn test_nats_uses_nats_url_or_a_private_server() {
+    let nats = test_support::test_nats().unwrap();
+    match std::env::var("NATS_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            assert_eq!(nats.url, url);
+            assert!(nats.server.is_none());
+        }
+        _ => {
+            let server = nats.server.as_ref().unwrap();
+            assert_eq!(nats.url, server.url());
+            assert!(std::net::TcpStream::connect(("127.0.0.1", server.port())).is_ok());
+        }
+    }
+}
