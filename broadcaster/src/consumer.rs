@@ -1,0 +1,162 @@
+//! The JetStream side: the `TODOS` stream, the shared durable consumer, and
+//! the pull loop.
+//!
+//! All replicas share one durable pull consumer, `broadcaster`: JetStream
+//! hands each message to one replica at a time, and only an explicit ack
+//! ends its life. Settings, and why:
+//!
+//! - `AckWait` = `WEBHOOK_TIMEOUT` + 5 s. The worker sends an in-progress
+//!   ack right before each attempt and every `AckWait / 3` while an event
+//!   waits (for an earlier event of its todo, or for the circuit breaker),
+//!   so `AckWait` only has to outlast one attempt. A replica that dies is
+//!   noticed that quickly: its events go to another replica.
+//! - Retries do not hold the event: a failed attempt is handed back with
+//!   `Nak(delay)` and JetStream redelivers it after the backoff, possibly to
+//!   another replica. Waiting out a 30-minute backoff therefore costs no
+//!   slot, no ack-wait extension and no memory here, survives restarts, and
+//!   never blocks other events. The delivery count JetStream keeps is the
+//!   attempt number.
+//! - `MaxDeliver` = attempts + 3. The worker dead-letters on the last
+//!   scheduled attempt, so the limit is only a backstop; the slack covers
+//!   redeliveries caused by crashes and shutdowns, which also count.
+//! - `DeliverPolicy::All`: a broadcaster deployed after the app has
+//!   published still sends everything the stream holds.
+//!
+//! The loop pulls only as many messages as it has free slots
+//! (`BROADCASTER_MAX_IN_FLIGHT`), so nothing sits in a client buffer while
+//! its `AckWait` runs out, and pulls nothing while the circuit is open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, stream};
+use events::TodoEvent;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::ordering::Turns;
+use crate::worker::Worker;
+
+/// The durable consumer's name, shared by every replica.
+pub const DURABLE: &str = "broadcaster";
+
+/// Redeliveries allowed beyond the schedule's attempts (see the module header).
+const MAX_DELIVER_SLACK: i64 = 3;
+
+/// How long one pull request waits on the server for messages.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+
+/// Gets the `TODOS` stream, creating it exactly as the app does if the
+/// broadcaster happens to start first.
+pub async fn ensure_todos_stream(js: &jetstream::Context) -> Result<stream::Stream> {
+    js.get_or_create_stream(stream::Config {
+        name: events::STREAM.to_owned(),
+        subjects: vec![events::STREAM_SUBJECTS.to_owned()],
+        storage: stream::StorageType::File,
+        duplicate_window: events::STREAM_DUPLICATE_WINDOW,
+        max_age: events::STREAM_MAX_AGE,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| Error::Nats {
+        context: format!("getting or creating stream {}", events::STREAM),
+        source: e.into(),
+    })
+}
+
+/// The consumer settings every replica applies.
+pub fn consumer_config(ack_wait: Duration, attempts: u32) -> pull::Config {
+    pull::Config {
+        durable_name: Some(DURABLE.to_owned()),
+        description: Some("Docket broadcaster: every todo event to the webhook".to_owned()),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait,
+        max_deliver: i64::from(attempts) + MAX_DELIVER_SLACK,
+        deliver_policy: DeliverPolicy::All,
+        ..Default::default()
+    }
+}
+
+/// Creates the durable consumer, or updates it to this build's settings.
+pub async fn ensure_consumer(
+    stream: &stream::Stream,
+    config: pull::Config,
+) -> Result<PullConsumer> {
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| Error::Nats {
+            context: format!("creating consumer {DURABLE}"),
+            source: e.into(),
+        })
+}
+
+/// Pulls and dispatches until `shutdown`, then waits for in-flight events.
+pub async fn run(
+    consumer: PullConsumer,
+    worker: Arc<Worker>,
+    max_in_flight: usize,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(max_in_flight));
+    let turns = Turns::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            slot = async {
+                worker.breaker().wait_until_not_open().await;
+                Arc::clone(&slots).acquire_owned().await
+            } => slot.expect("the semaphore is never closed"),
+        };
+        // Only this loop takes slots, so the count can only grow until we take them.
+        let wanted = 1 + slots.available_permits();
+        let mut batch = match consumer
+            .batch()
+            .max_messages(wanted)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await
+        {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(error = %error, "pull request failed; trying again in a second");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut first = Some(first);
+        // The batch ends by itself within PULL_EXPIRES, so messages the server
+        // already sent us are always handed to a worker, even while stopping.
+        while let Some(message) = batch.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(error = %error, "pull batch ended with an error");
+                    break;
+                }
+            };
+            let slot = first.take().unwrap_or_else(|| {
+                Arc::clone(&slots)
+                    .try_acquire_owned()
+                    .expect("reserved above")
+            });
+            let event = TodoEvent::from_json(&message.payload);
+            let turn = event.as_ref().ok().map(|event| turns.take(event.todo.id));
+            tasks.spawn(Arc::clone(&worker).handle(message, event, turn, slot, shutdown.clone()));
+        }
+    }
+    tracing::info!(
+        in_flight = tasks.len(),
+        "stopped pulling; finishing in-flight events"
+    );
+    while tasks.join_next().await.is_some() {}
+}

@@ -1,0 +1,61 @@
+//! Discord webhooks: `{"content": "..."}`.
+//!
+//! Content is Discord-flavoured Markdown, so markup characters in the todo's
+//! text are backslash-escaped; `@` is escaped too, so a todo reading
+//! `@everyone` cannot ping a whole server.
+
+use events::TodoEvent;
+use serde_json::json;
+
+use super::message;
+
+/// Discord rejects content longer than this.
+const MAX_CHARS: usize = 2000;
+
+pub(super) fn body(event: &TodoEvent) -> serde_json::Value {
+    json!({ "content": message(event, escape, MAX_CHARS) })
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '~'
+                | '`'
+                | '|'
+                | '>'
+                | '#'
+                | '-'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '<'
+                | '@'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use events::EventType;
+
+    use super::*;
+    use crate::delivery::tests::event;
+
+    #[test]
+    fn sends_content_with_markdown_escaped() {
+        let event = event(EventType::Updated, "**ship** it @everyone", true);
+        assert_eq!(
+            body(&event).to_string(),
+            r#"{"content":"Todo marked done: \\*\\*ship\\*\\* it \\@everyone"}"#
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Turning a todo event into a webhook request, and sending it.
+//!
+//! One file per target format; each knows its exact body and how to escape
+//! the todo's text for that target's markup. This module owns the parts they
+//! share: the sentence people read ([`message`]) and the HTTP exchange
+//! ([`Deliverer::send`]), which classifies every outcome into the error
+//! variants [`crate::retry`] decides on.
+
+mod discord;
+mod generic;
+mod slack;
+mod telegram;
+
+use std::time::Duration;
+
+use events::{EventType, TodoEvent};
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+pub use generic::{SigningSecret, body as generic_body};
+
+use crate::error::{Error, Result};
+use crate::retry::parse_retry_after;
+
+/// Where messages go and in which shape.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The full URL; a secret, since chat webhooks carry their token in it.
+    pub url: SecretString,
+    pub format: Format,
+}
+
+/// The body shape the target expects.
+#[derive(Debug, Clone)]
+pub enum Format {
+    /// `{"user","message","event"}`, signed per Standard Webhooks.
+    Generic(SigningSecret),
+    /// Discord webhook: `{"content"}`.
+    Discord,
+    /// Slack incoming webhook: `{"text"}`.
+    Slack,
+    /// Telegram Bot API `sendMessage`: `{"chat_id","text"}`.
+    Telegram { chat_id: String },
+}
+
+/// A rendered request: the exact bytes and the extra headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Format {
+    /// The format's name, as in `WEBHOOK_FORMAT`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Generic(_) => "generic",
+            Format::Discord => "discord",
+            Format::Slack => "slack",
+            Format::Telegram { .. } => "telegram",
+        }
+    }
+
+    /// Renders the request for `event`, signed at `now` where the format signs.
+    pub fn render(&self, event: &TodoEvent, now: OffsetDateTime) -> Outgoing {
+        match self {
+            Format::Generic(secret) => generic::render(secret, event, now),
+            Format::Discord => plain(discord::body(event)),
+            Format::Slack => plain(slack::body(event)),
+            Format::Telegram { chat_id } => plain(telegram::body(chat_id, event)),
+        }
+    }
+}
+
+fn plain(body: serde_json::Value) -> Outgoing {
+    Outgoing {
+        body: body.to_string().into_bytes(),
+        headers: Vec::new(),
+    }
+}
+
+/// The sentence people read, with the todo's text passed through `escape`
+/// for the target's markup and cut to `max_chars` (chat services reject
+/// longer messages outright, which would dead-letter the event).
+pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: usize) -> String {
+    let what = match event.event_type {
+        EventType::Created => "Todo created",
+        EventType::Updated if event.todo.done => "Todo marked done",
+        EventType::Updated => "Todo marked not done",
+        EventType::Deleted => "Todo deleted",
+    };
+    let budget = max_chars.saturating_sub(what.len() + 2);
+    let text = &event.todo.text;
+    let text = if text.chars().count() > budget {
+        let cut: String = text.chars().take(budget.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        text.clone()
+    };
+    format!("{what}: {}", escape(&text))
+}
+
+/// Sends rendered events to the target.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    client: reqwest::Client,
+    target: Target,
+    timeout: Duration,
+}
+
+impl Deliverer {
+    pub fn new(target: Target, timeout: Duration) -> Deliverer {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A webhook that redirects is misconfigured; following it could
+            // also hand a signed body to a host nobody chose.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("docket-broadcaster/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client configuration is static and valid");
+        Deliverer {
+            client,
+            target,
+            timeout,
+        }
+    }
+
+    /// The target's format.
+    pub fn format(&self) -> &Format {
+        &self.target.format
+    }
+
+    /// One attempt: `Ok` only for a 2xx answer.
+    pub async fn send(&self, event: &TodoEvent) -> Result<()> {
+        let outgoing = self.target.format.render(event, OffsetDateTime::now_utc());
+        let mut request = self
+            .client
+            .post(self.target.url.expose_secret())
+            .header(CONTENT_TYPE, "application/json")
+            .body(outgoing.body);
+        for (name, value) in outgoing.headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(e, self.timeout))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        Err(Error::Status {
+            status: status.as_u16(),
+            retry_after,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use events::{SCHEMA_VERSION, TodoSnapshot};
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub(crate) fn event(event_type: EventType, text: &str, done: bool) -> TodoEvent {
+        TodoEvent {
+            id: Uuid::parse_str("0192f0c4-0000-7000-8000-000000000001").unwrap(),
+            event_type,
+            schema_version: SCHEMA_VERSION,
+            occurred_at: datetime!(2026-11-22 10:00:00 UTC),
+            todo: TodoSnapshot {
+                id: Uuid::parse_str("0192f0c4-0000-7000-8000-000000000002").unwrap(),
+                text: text.into(),
+                done,
+                created_at: datetime!(2026-11-22 10:00:00 UTC),
+                updated_at: datetime!(2026-11-22 10:00:00 UTC),
+            },
+        }
+    }
+
+    #[test]
+    fn says_what_happened_to_the_todo() {
+        let same = |t: &str| t.to_owned();
+        let cases = [
+            (EventType::Created, false, "Todo created: Buy milk"),
+            (EventType::Updated, true, "Todo marked done: Buy milk"),
+            (EventType::Updated, false, "Todo marked not done: Buy milk"),
+            (EventType::Deleted, true, "Todo deleted: Buy milk"),
+        ];
+        for (kind, done, expected) in cases {
+            assert_eq!(message(&event(kind, "Buy milk", done), same, 100), expected);
+        }
+    }
+
+    #[test]
+    fn cuts_long_texts_to_the_target_limit() {
+        let long = "x".repeat(5000);
+        let sentence = message(
+            &event(EventType::Created, &long, false),
+            |t| t.to_owned(),
+            2000,
+        );
+        assert_eq!(sentence.chars().count(), 2000);
+        assert!(sentence.ends_with('…'));
+    }
+}

@@ -1,0 +1,19 @@
+//! `broadcaster`: telemetry, then configuration, then run; or `broadcaster sink`.
+
+use anyhow::Context;
+use broadcaster::cli::{Cli, Command};
+use broadcaster::{Application, Config};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Sink(args)) = cli.command {
+        return broadcaster::sink::run(args).await;
+    }
+
+    telemetry::init(telemetry::LogFormat::from_env()?);
+    let config = Config::from_env().context("invalid configuration")?;
+    let application = Application::build(config).await.context("cannot start")?;
+    application.run_until_stopped().await
+}

@@ -1,0 +1,184 @@
+//! Wiring: connect, set up JetStream, bind the port, run until stopped.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::circuit::Breaker;
+use crate::config::{Config, Mode};
+use crate::consumer;
+use crate::dedupe::Dedupe;
+use crate::delivery::Deliverer;
+use crate::dlq;
+use crate::error::{Error, Result};
+use crate::health::{self, AppState};
+use crate::metrics::Metrics;
+use crate::worker::Worker;
+
+/// A broadcaster ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    consumer: PullConsumer,
+    worker: Arc<Worker>,
+    max_in_flight: usize,
+    drain_deadline: Duration,
+}
+
+impl Application {
+    /// Connects to NATS, makes sure the streams, the bucket and the consumer
+    /// exist, and binds the operations port (`PORT=0` picks a free one).
+    pub async fn build(config: Config) -> Result<Application> {
+        let metrics = Metrics::new();
+        let nats = connect(&config.nats_url, metrics.clone()).await?;
+        let js = async_nats::jetstream::new(nats.clone());
+
+        let stream = consumer::ensure_todos_stream(&js).await?;
+        dlq::ensure_stream(&js).await?;
+        let dedupe = Dedupe::open(&js, config.dedupe_ttl).await?;
+        let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
+        let max_deliver = consumer_config.max_deliver;
+        let consumer = consumer::ensure_consumer(&stream, consumer_config).await?;
+
+        let deliverer = match &config.mode {
+            Mode::Forward(target) => {
+                tracing::info!(format = target.format.name(), "forwarding to the webhook");
+                Some(Deliverer::new(target.clone(), config.webhook_timeout))
+            }
+            Mode::Log => {
+                tracing::info!("log mode: messages are logged, nothing is sent");
+                None
+            }
+        };
+        let worker = Arc::new(Worker {
+            js,
+            deliverer,
+            dedupe,
+            breaker: Breaker::new(config.breaker),
+            retry: config.retry.clone(),
+            metrics: metrics.clone(),
+            ack_wait: config.ack_wait(),
+            max_deliver,
+        });
+
+        let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| Error::Listen { address, source })?;
+        let state = AppState {
+            metrics,
+            nats,
+            consumer_ready: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Application {
+            listener,
+            state,
+            consumer,
+            worker,
+            max_in_flight: config.max_in_flight,
+            // An attempt under way ends within the timeout; then the ack.
+            drain_deadline: config.ack_wait(),
+        })
+    }
+
+    /// The operations port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Runs until SIGTERM or Ctrl-C: then stops pulling, finishes the events
+    /// in flight (bounded by the drain deadline) and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        self.state.consumer_ready.store(true, Ordering::Release);
+        tracing::info!(port = self.port(), "broadcaster running");
+
+        let http_stop = CancellationToken::new();
+        let server = axum::serve(self.listener, health::router(self.state.clone()))
+            .with_graceful_shutdown(http_stop.clone().cancelled_owned());
+        let server = tokio::spawn(async move { server.await });
+
+        let pulling = consumer::run(
+            self.consumer,
+            self.worker,
+            self.max_in_flight,
+            shutdown.clone(),
+        );
+        tokio::pin!(pulling);
+        tokio::select! {
+            () = &mut pulling => {}
+            () = shutdown.cancelled() => {
+                if tokio::time::timeout(self.drain_deadline + Duration::from_secs(3), &mut pulling).await.is_err() {
+                    tracing::warn!("in-flight events did not finish in time; JetStream will redeliver them");
+                }
+            }
+        }
+        // Make sure the last acks left the socket before the process ends.
+        let _ = self.state.nats.flush().await;
+        http_stop.cancel();
+        let _ = server.await;
+        tracing::info!("broadcaster stopped");
+        Ok(())
+    }
+}
+
+async fn connect(url: &str, metrics: Metrics) -> Result<async_nats::Client> {
+    let events_metrics = metrics.clone();
+    let client = async_nats::ConnectOptions::new()
+        .name("docket-broadcaster")
+        .connection_timeout(Duration::from_secs(10))
+        .event_callback(move |event| {
+            let metrics = events_metrics.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => metrics.nats_connected.set(1),
+                    async_nats::Event::Disconnected => {
+                        metrics.nats_connected.set(0);
+                        tracing::warn!("disconnected from NATS; reconnecting");
+                    }
+                    other => tracing::info!(nats.event = %other, "NATS event"),
+                }
+            }
+        })
+        .connect(url)
+        .await
+        // Not the URL: it may carry credentials.
+        .map_err(|e| Error::Nats {
+            context: "connecting to NATS_URL".into(),
+            source: e.into(),
+        })?;
+    metrics.nats_connected.set(1);
+    Ok(client)
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("stop requested: no new events will be pulled");
+    shutdown.cancel();
+}

@@ -1,0 +1,270 @@
+//! Handling one event, from "pulled" to "acked".
+//!
+//! The order of steps is what makes delivery exactly-once in practice:
+//!
+//! 1. wait for earlier events of the same todo ([`crate::ordering`]);
+//! 2. look the event id up in the delivered-events bucket; if present, ack
+//!    without sending ([`crate::dedupe`]);
+//! 3. wait for the circuit breaker, then send one attempt;
+//! 4. on a 2xx: record the id, then ack. On a failure: hand the event back
+//!    with `Nak(backoff)`, or dead-letter it and then ack ([`crate::retry`],
+//!    [`crate::dlq`]).
+//!
+//! While it waits in steps 1 and 3 the worker sends in-progress acks so
+//! JetStream does not give the event to another replica, and on shutdown a
+//! waiting event is handed back at once (an attempt already under way is
+//! finished). Every log line about an event carries `event.id` through the
+//! span it runs in.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, Message};
+use events::{DecodeError, TodoEvent};
+use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::circuit::Breaker;
+use crate::dedupe::Dedupe;
+use crate::delivery::{Deliverer, generic_body};
+use crate::dlq::{self, DeadLetter};
+use crate::error::Error;
+use crate::metrics::{Metrics, Outcome};
+use crate::ordering::Turn;
+use crate::retry::{Decision, RetrySchedule, is_retryable};
+
+/// How soon an event comes back after a failure of our own (NATS, the bucket).
+const INTERNAL_RETRY: Duration = Duration::from_secs(5);
+
+/// What every event task shares.
+pub struct Worker {
+    pub js: jetstream::Context,
+    /// `None` in log mode.
+    pub deliverer: Option<Deliverer>,
+    pub dedupe: Dedupe,
+    pub breaker: Arc<Breaker>,
+    pub retry: RetrySchedule,
+    pub metrics: Metrics,
+    pub ack_wait: Duration,
+    pub max_deliver: i64,
+}
+
+/// Where a message sits in JetStream, for logs and dead letters.
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    sequence: u64,
+    /// JetStream's delivery count: the attempt number.
+    count: i64,
+}
+
+impl Worker {
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    /// Takes one pulled message to its end: acked, handed back, or dead-lettered.
+    pub async fn handle(
+        self: Arc<Self>,
+        message: Message,
+        event: Result<TodoEvent, DecodeError>,
+        turn: Option<Turn>,
+        _slot: OwnedSemaphorePermit,
+        shutdown: CancellationToken,
+    ) {
+        let delivery = match message.info() {
+            Ok(info) => Delivery {
+                sequence: info.stream_sequence,
+                count: info.delivered,
+            },
+            Err(_) => Delivery {
+                sequence: 0,
+                count: 1,
+            },
+        };
+        match event {
+            Ok(event) => {
+                let span = tracing::info_span!(
+                    "event",
+                    event.id = %event.id,
+                    event.type = event.event_type.as_str(),
+                    todo.id = %event.todo.id,
+                    stream.sequence = delivery.sequence,
+                    delivery.attempt = delivery.count,
+                );
+                self.process(&message, &event, delivery, turn, &shutdown)
+                    .instrument(span)
+                    .await;
+            }
+            Err(error) => {
+                let error = Error::from(error);
+                tracing::error!(
+                    stream.sequence = delivery.sequence,
+                    error = %error.chain(),
+                    "cannot read the event: dead-lettering it"
+                );
+                self.dead_letter(&message, delivery, &error).await;
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        message: &Message,
+        event: &TodoEvent,
+        delivery: Delivery,
+        mut turn: Option<Turn>,
+        shutdown: &CancellationToken,
+    ) {
+        if let Some(turn) = turn.as_mut()
+            && self.hold(message, shutdown, turn.wait()).await.is_none()
+        {
+            return self
+                .hand_back(message, delivery, None, "shutting down")
+                .await;
+        }
+
+        let Some(deliverer) = &self.deliverer else {
+            let body = serde_json::to_string(&generic_body(event)).unwrap_or_default();
+            tracing::info!(webhook.body = %body, "log mode: logged, not sent");
+            return self.ack(message, Outcome::Logged).await;
+        };
+
+        match self.dedupe.already_delivered(event.id).await {
+            Ok(true) => {
+                tracing::info!("already delivered: acking without sending again");
+                return self.ack(message, Outcome::Duplicate).await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(error = %error.chain(), "cannot check whether the event was delivered");
+                return self
+                    .hand_back(message, delivery, Some(INTERNAL_RETRY), &error.chain())
+                    .await;
+            }
+        }
+
+        let Some(permit) = self.hold(message, shutdown, self.breaker.acquire()).await else {
+            return self
+                .hand_back(message, delivery, None, "shutting down")
+                .await;
+        };
+        // A full AckWait for the attempt itself, however long we waited before.
+        let _ = message.ack_with(AckKind::Progress).await;
+
+        let started = Instant::now();
+        let result = deliverer.send(event).await;
+        self.metrics
+            .webhook_duration
+            .observe(started.elapsed().as_secs_f64());
+
+        match result {
+            Ok(()) => {
+                permit.record(true);
+                if let Err(error) = self.dedupe.record(event.id).await {
+                    // Still ack: the webhook has it. Only a redelivery could now send it twice.
+                    tracing::warn!(error = %error.chain(), "delivered, but could not record it");
+                }
+                let lag = (OffsetDateTime::now_utc() - event.occurred_at).as_seconds_f64();
+                self.metrics.delivery_lag.observe(lag.max(0.0));
+                tracing::info!(webhook.format = deliverer.format().name(), "delivered");
+                self.ack(message, Outcome::Delivered).await;
+            }
+            Err(error) => {
+                // Only transient failures say the target is unwell; a 400 means it is up.
+                permit.record(!is_retryable(&error));
+                self.metrics.webhook_error(&error.reason());
+                let attempt = u32::try_from(delivery.count).unwrap_or(u32::MAX);
+                match self.retry.decide(attempt, &error) {
+                    Decision::RetryAfter(delay) => {
+                        tracing::warn!(error = %error.chain(), retry_in = ?delay, "delivery failed: will retry");
+                        self.hand_back(message, delivery, Some(delay), &error.chain())
+                            .await;
+                    }
+                    Decision::DeadLetter => {
+                        tracing::error!(error = %error.chain(), "delivery failed: dead-lettering");
+                        self.dead_letter(message, delivery, &error).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `wait` while keeping the message ours; `None` if we are shutting down first.
+    async fn hold<F: Future>(
+        &self,
+        message: &Message,
+        shutdown: &CancellationToken,
+        wait: F,
+    ) -> Option<F::Output> {
+        let every = self.ack_wait / 3;
+        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return None,
+                output = &mut wait => return Some(output),
+                _ = ticks.tick() => {
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        }
+    }
+
+    /// Gives the message back to JetStream for a later attempt; on the last
+    /// delivery JetStream will make, dead-letters it instead so it is not stranded.
+    async fn hand_back(
+        &self,
+        message: &Message,
+        delivery: Delivery,
+        delay: Option<Duration>,
+        reason: &str,
+    ) {
+        if delivery.count >= self.max_deliver {
+            tracing::error!(reason, "out of redeliveries: dead-lettering");
+            let error = format!("out of redeliveries after: {reason}");
+            return self.publish_dead_letter(message, delivery, error).await;
+        }
+        if let Err(error) = message.ack_with(AckKind::Nak(delay)).await {
+            tracing::warn!(error = %error, "could not hand the event back; JetStream redelivers it after AckWait");
+        }
+    }
+
+    async fn dead_letter(&self, message: &Message, delivery: Delivery, error: &Error) {
+        self.publish_dead_letter(message, delivery, error.chain())
+            .await;
+    }
+
+    async fn publish_dead_letter(&self, message: &Message, delivery: Delivery, last_error: String) {
+        let letter = DeadLetter {
+            payload: message.payload.clone(),
+            original_subject: message.subject.as_str(),
+            original_sequence: delivery.sequence,
+            attempts: delivery.count,
+            last_error,
+        };
+        match dlq::publish(&self.js, letter).await {
+            Ok(()) => self.ack(message, Outcome::DeadLettered).await,
+            Err(error) => {
+                tracing::error!(error = %error.chain(), "could not dead-letter the event; it will come back");
+                let _ = message.ack_with(AckKind::Nak(Some(INTERNAL_RETRY))).await;
+            }
+        }
+    }
+
+    /// Acks and waits for JetStream to confirm, then counts the outcome.
+    async fn ack(&self, message: &Message, outcome: Outcome) {
+        match message.double_ack().await {
+            Ok(()) => self.metrics.processed(outcome),
+            Err(error) => tracing::warn!(
+                error = %error,
+                outcome = outcome.as_str(),
+                "ack not confirmed; a redelivery will be recognised as a duplicate"
+            ),
+        }
+    }
+}

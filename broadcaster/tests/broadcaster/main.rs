@@ -1,0 +1,2 @@
+//! Integration tests: the real `broadcaster` binary against a private
+//! nats-server and real HTTP receivers on loopback.
