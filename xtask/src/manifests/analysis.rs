@@ -1,0 +1,142 @@
+//! The canary's analysis is wired up and cannot error on a quiet canary.
+//!
+//! Schemas cannot see across objects: a Rollout step naming a template that
+//! does not exist, or omitting an argument the template needs, validates fine
+//! and only fails in the cluster, mid-rollout. Argo Rollouts also records an
+//! Error (and after a few, aborts) when a condition indexes an empty result,
+//! which is exactly what a canary without traffic returns; so every Prometheus
+//! metric must state both conditions, a failure limit, and guard `result[0]`.
+
+use std::collections::BTreeSet;
+
+use anyhow::bail;
+use serde_json::Value;
+
+use super::render::{Render, Renders, Target, describe, str_at};
+
+pub fn check(renders: &Renders) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    let mut steps_checked = 0;
+    for render in renders.of(Target::Base).chain(renders.of(Target::Overlay)) {
+        steps_checked += check_render(render, &mut errors);
+    }
+    if steps_checked == 0 {
+        errors.push("no Rollout analysis step found: the canary would never be judged".to_owned());
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n  "));
+    }
+    Ok(())
+}
+
+fn check_render(render: &Render, errors: &mut Vec<String>) -> usize {
+    let templates: Vec<&Value> = render
+        .docs
+        .iter()
+        .filter(|d| str_at(d, "/kind") == "AnalysisTemplate")
+        .collect();
+    for template in &templates {
+        check_template(&render.name, template, errors);
+    }
+
+    let mut steps_checked = 0;
+    for rollout in render
+        .docs
+        .iter()
+        .filter(|d| str_at(d, "/kind") == "Rollout")
+    {
+        let steps = rollout
+            .pointer("/spec/strategy/canary/steps")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for step in steps.iter().filter_map(|s| s.get("analysis")) {
+            steps_checked += 1;
+            let given: BTreeSet<&str> = names(step.get("args"));
+            for reference in step
+                .get("templates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let wanted = str_at(reference, "/templateName");
+                let Some(template) = templates
+                    .iter()
+                    .find(|t| str_at(t, "/metadata/name") == wanted)
+                else {
+                    errors.push(format!(
+                        "{}: {} names AnalysisTemplate {wanted}, which is not rendered",
+                        render.name,
+                        describe(rollout)
+                    ));
+                    continue;
+                };
+                let args = template.pointer("/spec/args").and_then(Value::as_array);
+                let declared = names(template.pointer("/spec/args"));
+                for arg in args.into_iter().flatten() {
+                    let name = str_at(arg, "/name");
+                    if arg.get("value").is_none()
+                        && arg.get("valueFrom").is_none()
+                        && !given.contains(name)
+                    {
+                        errors.push(format!(
+                            "{}: {} does not pass arg `{name}` that {wanted} requires",
+                            render.name,
+                            describe(rollout)
+                        ));
+                    }
+                }
+                for name in given.difference(&declared) {
+                    errors.push(format!(
+                        "{}: {} passes arg `{name}` that {wanted} does not declare",
+                        render.name,
+                        describe(rollout)
+                    ));
+                }
+            }
+        }
+    }
+    steps_checked
+}
+
+fn check_template(render: &str, template: &Value, errors: &mut Vec<String>) {
+    let metrics = template.pointer("/spec/metrics").and_then(Value::as_array);
+    for metric in metrics.into_iter().flatten() {
+        if metric.pointer("/provider/prometheus").is_none() {
+            continue;
+        }
+        let what = format!(
+            "{render}: {} metric {}",
+            describe(template),
+            str_at(metric, "/name")
+        );
+        let success = str_at(metric, "/successCondition");
+        let failure = str_at(metric, "/failureCondition");
+        if success.is_empty() || failure.is_empty() {
+            errors.push(format!(
+                "{what}: needs both successCondition and failureCondition"
+            ));
+        }
+        if metric.get("failureLimit").is_none() {
+            errors.push(format!("{what}: needs an explicit failureLimit"));
+        }
+        for (name, condition) in [("successCondition", success), ("failureCondition", failure)] {
+            if condition.contains("result[0]")
+                && !(condition.contains("len(result)") && condition.contains("isNaN("))
+            {
+                errors.push(format!(
+                    "{what}: {name} indexes result[0] without guarding an empty result \
+                     (len(result)) and NaN (isNaN)"
+                ));
+            }
+        }
+    }
+}
+
+fn names(args: Option<&Value>) -> BTreeSet<&str> {
+    args.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| str_at(a, "/name"))
+        .collect()
+}

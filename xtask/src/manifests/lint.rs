@@ -1,0 +1,221 @@
+//! Linters for the hand-written files: yamllint, hadolint, actionlint; plus
+//! the two workflow rules actionlint does not enforce (SHA-pinned actions and
+//! explicit `permissions:`) and that every Dockerfile copies a binary the
+//! workspace builds.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use super::render::{Renders, parse_documents};
+use super::tools::{Tools, combined, run_checked};
+
+/// Hand-written YAML checked with the repository's `.yamllint.yaml`.
+const YAML_PATHS: &[&str] = &[
+    "kustomize",
+    "argocd",
+    ".github",
+    "deploy",
+    "docker-compose.yml",
+    ".yamllint.yaml",
+];
+
+pub fn yamllint(root: &Path, tools: &Tools, renders: &Renders) -> anyhow::Result<()> {
+    let paths: Vec<PathBuf> = YAML_PATHS
+        .iter()
+        .map(|p| root.join(p))
+        .filter(|p| p.exists())
+        .collect();
+    let mut cmd = tools.command("yamllint");
+    cmd.current_dir(root)
+        .arg("--strict")
+        .arg("--config-file")
+        .arg(root.join(".yamllint.yaml"))
+        .args(&paths);
+    tools.run(cmd, "yamllint (hand-written YAML)")?;
+
+    // kubectl's output style (unindented sequences, long lines) is not ours
+    // to choose: only real errors count there.
+    let mut cmd = tools.command("yamllint");
+    cmd.args(["--config-data", "relaxed"])
+        .args(renders.0.iter().map(|r| &r.file));
+    tools.run(cmd, "yamllint (rendered YAML)")?;
+    Ok(())
+}
+
+pub fn hadolint(root: &Path, tools: &Tools) -> anyhow::Result<()> {
+    let dockerfiles = files_with_suffix(&root.join("docker"), ".Dockerfile")?;
+    if dockerfiles.is_empty() {
+        bail!("no docker/*.Dockerfile found");
+    }
+    let mut cmd = tools.command("hadolint");
+    cmd.args(&dockerfiles);
+    tools.run(cmd, "hadolint")?;
+    copied_binaries_are_built(root, &dockerfiles)
+}
+
+/// Each Dockerfile builds `--bin NAME` and copies `target/release/NAME`:
+/// NAME must be a binary target of the workspace. A service whose crate has
+/// not landed yet (no `<service>/` folder) is reported and skipped.
+fn copied_binaries_are_built(root: &Path, dockerfiles: &[PathBuf]) -> anyhow::Result<()> {
+    let mut cmd =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root).args([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+        "--offline",
+    ]);
+    let metadata: Value = serde_json::from_slice(&run_checked(cmd, "cargo metadata")?.stdout)?;
+    let bins: Vec<&str> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+
+    let mut errors = Vec::new();
+    for file in dockerfiles {
+        let text = std::fs::read_to_string(file)?;
+        let service = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".Dockerfile"))
+            .unwrap_or_default();
+        let copied: Vec<&str> = text
+            .split_whitespace()
+            .filter_map(|word| word.strip_prefix("/src/target/release/"))
+            .collect();
+        if copied.is_empty() {
+            errors.push(format!(
+                "{}: copies no binary from target/release",
+                file.display()
+            ));
+        }
+        for bin in copied {
+            if !text.contains(&format!("--bin {bin}")) {
+                errors.push(format!(
+                    "{}: copies {bin} but does not build it with --bin {bin}",
+                    file.display()
+                ));
+            }
+            if !bins.contains(&bin) {
+                if root.join(service).is_dir() {
+                    errors.push(format!(
+                        "{}: copies {bin}, which no workspace crate builds",
+                        file.display()
+                    ));
+                } else {
+                    println!("manifests: hadolint: {service}/ has not landed yet; {bin} unchecked");
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n  "));
+    }
+    Ok(())
+}
+
+pub fn actionlint(root: &Path, tools: &Tools) -> anyhow::Result<()> {
+    let workflows = files_with_suffix(&root.join(".github/workflows"), ".yml")?;
+    if workflows.is_empty() {
+        bail!("no .github/workflows/*.yml found");
+    }
+    let mut cmd = tools.command("actionlint");
+    cmd.current_dir(root).args(&workflows);
+    let output = cmd.output().context("starting actionlint")?;
+    if !output.status.success() {
+        bail!("actionlint:\n{}", combined(&output));
+    }
+
+    let mut errors = Vec::new();
+    for file in &workflows {
+        let text = std::fs::read_to_string(file)?;
+        let name = file.display();
+        let docs = parse_documents(&text)?;
+        if docs.first().and_then(|d| d.get("permissions")).is_none() {
+            errors.push(format!(
+                "{name}: no top-level `permissions:` (the default token is too broad)"
+            ));
+        }
+        errors.extend(
+            unpinned_actions(&text)
+                .into_iter()
+                .map(|u| format!("{name}: {u} is not pinned by commit SHA")),
+        );
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n  "));
+    }
+    Ok(())
+}
+
+/// `uses:` references that are neither local (`./`), `docker://`, nor
+/// `owner/repo@<40 hex digits>`.
+fn unpinned_actions(workflow: &str) -> Vec<String> {
+    workflow
+        .lines()
+        .filter_map(|line| {
+            line.trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses:")
+        })
+        .map(|rest| {
+            rest.split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(['"', '\''])
+        })
+        .filter(|uses| !uses.starts_with("./") && !uses.starts_with("docker://"))
+        .filter(|uses| {
+            let sha = uses.rsplit_once('@').map(|(_, r)| r).unwrap_or_default();
+            !(sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.to_string_lossy().ends_with(suffix) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sha_pinned_actions_pass() {
+        let workflow = "\
+steps:
+  - uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8 # v5.0.0
+  - uses: actions/checkout@v5
+  - uses: 'docker/login-action@main'
+  - uses: ./.github/actions/local
+  - uses: docker://alpine:3
+";
+        assert_eq!(
+            unpinned_actions(workflow),
+            ["actions/checkout@v5", "docker/login-action@main"]
+        );
+    }
+}

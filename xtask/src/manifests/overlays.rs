@@ -1,0 +1,393 @@
+//! Staging and production differ only where intended.
+//!
+//! Staging is only a rehearsal for production if both run the same objects.
+//! The intended differences are: the namespace, the Ingress host, the
+//! broadcaster mode, the app's replica bounds, the backup CronJob (with its
+//! volume) and the image references. Everything else must be identical after
+//! masking exactly those fields, and the masked fields must hold the values
+//! each environment is meant to have.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::bail;
+use serde_json::Value;
+
+use super::render::{Renders, describe, str_at};
+
+/// What each environment must say in the fields allowed to differ.
+struct Intended {
+    overlay: &'static str,
+    namespace: &'static str,
+    host: &'static str,
+    broadcaster_mode: &'static str,
+}
+
+const STAGING: Intended = Intended {
+    overlay: "overlay/staging",
+    namespace: "docket-staging",
+    host: "staging.docket.example.com",
+    broadcaster_mode: "log",
+};
+
+const PRODUCTION: Intended = Intended {
+    overlay: "overlay/production",
+    namespace: "docket-production",
+    host: "docket.example.com",
+    broadcaster_mode: "forward",
+};
+
+/// Objects only production has: the backup component.
+const PRODUCTION_ONLY: &[&str] = &[
+    "CronJob/postgres-backup",
+    "PersistentVolumeClaim/postgres-backups",
+];
+
+pub fn check(renders: &Renders) -> anyhow::Result<()> {
+    let staging = &renders.get(STAGING.overlay)?.docs;
+    let production = &renders.get(PRODUCTION.overlay)?.docs;
+    let mut errors = compare(staging, production);
+    let staging_facts = facts(staging);
+    let production_facts = facts(production);
+    errors.extend(staging_facts.mismatches(&STAGING));
+    errors.extend(production_facts.mismatches(&PRODUCTION));
+    if production_facts.min_replicas <= staging_facts.min_replicas {
+        errors.push(format!(
+            "production should run more app replicas than staging (minReplicas {:?} vs {:?})",
+            production_facts.min_replicas, staging_facts.min_replicas
+        ));
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Every unintended difference between the two renders.
+fn compare(staging: &[Value], production: &[Value]) -> Vec<String> {
+    let index = |docs: &[Value]| -> BTreeMap<String, Value> {
+        docs.iter().map(|d| (describe(d), mask(d))).collect()
+    };
+    let staging = index(staging);
+    let production = index(production);
+    let mut errors = Vec::new();
+
+    for key in staging.keys().filter(|k| !production.contains_key(*k)) {
+        errors.push(format!("{key} is in staging but not in production"));
+    }
+    for key in production.keys().filter(|k| !staging.contains_key(*k)) {
+        if !PRODUCTION_ONLY.contains(&key.as_str()) {
+            errors.push(format!("{key} is in production but not in staging"));
+        }
+    }
+    for expected in PRODUCTION_ONLY {
+        if !production.contains_key(*expected) {
+            errors.push(format!(
+                "{expected} (the backup component) is missing from production"
+            ));
+        }
+        if staging.contains_key(*expected) {
+            errors.push(format!(
+                "{expected} (the backup component) must not be in staging"
+            ));
+        }
+    }
+    for (key, left) in &staging {
+        if let Some(right) = production.get(key)
+            && let Some(at) = first_difference(left, right, String::new())
+        {
+            errors.push(format!(
+                "{key} differs between staging and production at {at}"
+            ));
+        }
+    }
+    errors
+}
+
+/// A copy of `doc` with the intended differences replaced by placeholders.
+fn mask(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    if let Some(metadata) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("namespace");
+    }
+    let placeholder = |doc: &mut Value, pointer: &str, text: &str| {
+        if let Some(value) = doc.pointer_mut(pointer) {
+            *value = Value::String(text.to_owned());
+        }
+    };
+    match describe(&doc).as_str() {
+        "Ingress/todo-app" => {
+            for rule in array_mut(&mut doc, "/spec/rules") {
+                placeholder(rule, "/host", "<host>");
+            }
+            for tls in array_mut(&mut doc, "/spec/tls") {
+                for host in array_mut(tls, "/hosts") {
+                    *host = Value::String("<host>".to_owned());
+                }
+            }
+        }
+        "ConfigMap/broadcaster" => placeholder(&mut doc, "/data/BROADCASTER_MODE", "<mode>"),
+        "HorizontalPodAutoscaler/todo-app" => {
+            placeholder(&mut doc, "/spec/minReplicas", "<replicas>");
+            placeholder(&mut doc, "/spec/maxReplicas", "<replicas>");
+        }
+        _ => {}
+    }
+    strip_image_references(&mut doc);
+    doc
+}
+
+fn array_mut<'a>(doc: &'a mut Value, pointer: &str) -> impl Iterator<Item = &'a mut Value> {
+    doc.pointer_mut(pointer)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+/// `registry/name:tag` and `registry/name@sha256:…` become `registry/name`
+/// in every `image` field: the tag or digest is what promotion changes.
+fn strip_image_references(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::String(image) if key == "image" => *image = image_name(image).to_owned(),
+                    _ => strip_image_references(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_image_references),
+        _ => {}
+    }
+}
+
+fn image_name(reference: &str) -> &str {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].find(':') {
+        Some(colon) => &reference[..last_slash + colon],
+        None => reference,
+    }
+}
+
+/// The JSON pointer of the first place two values differ.
+fn first_difference(left: &Value, right: &Value, at: String) -> Option<String> {
+    match (left, right) {
+        (Value::Object(l), Value::Object(r)) => {
+            let keys: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+            keys.into_iter().find_map(|k| match (l.get(k), r.get(k)) {
+                (Some(a), Some(b)) => first_difference(a, b, format!("{at}/{k}")),
+                _ => Some(format!("{at}/{k}")),
+            })
+        }
+        (Value::Array(l), Value::Array(r)) if l.len() == r.len() => l
+            .iter()
+            .zip(r)
+            .enumerate()
+            .find_map(|(i, (a, b))| first_difference(a, b, format!("{at}/{i}"))),
+        _ if left == right => None,
+        _ => Some(if at.is_empty() { "/".to_owned() } else { at }),
+    }
+}
+
+/// The values of the fields allowed to differ, as one render has them.
+#[derive(Debug, Default)]
+struct Facts {
+    namespaces: BTreeSet<String>,
+    hosts: BTreeSet<String>,
+    broadcaster_mode: Option<String>,
+    min_replicas: Option<u64>,
+}
+
+fn facts(docs: &[Value]) -> Facts {
+    let mut facts = Facts::default();
+    for doc in docs {
+        facts
+            .namespaces
+            .insert(str_at(doc, "/metadata/namespace").to_owned());
+        match describe(doc).as_str() {
+            "Ingress/todo-app" => {
+                let rules = doc
+                    .pointer("/spec/rules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten();
+                facts
+                    .hosts
+                    .extend(rules.map(|r| str_at(r, "/host").to_owned()));
+                let tls = doc
+                    .pointer("/spec/tls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten();
+                let tls_hosts = tls.flat_map(|t| {
+                    t.get("hosts")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                });
+                facts
+                    .hosts
+                    .extend(tls_hosts.filter_map(Value::as_str).map(str::to_owned));
+            }
+            "ConfigMap/broadcaster" => {
+                facts.broadcaster_mode = doc
+                    .pointer("/data/BROADCASTER_MODE")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+            "HorizontalPodAutoscaler/todo-app" => {
+                facts.min_replicas = doc.pointer("/spec/minReplicas").and_then(Value::as_u64);
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+impl Facts {
+    fn mismatches(&self, intended: &Intended) -> Vec<String> {
+        let env = intended.overlay;
+        let mut errors = Vec::new();
+        if self.namespaces != BTreeSet::from([intended.namespace.to_owned()]) {
+            errors.push(format!(
+                "{env}: every object belongs in {}, found {:?}",
+                intended.namespace, self.namespaces
+            ));
+        }
+        if self.hosts != BTreeSet::from([intended.host.to_owned()]) {
+            errors.push(format!(
+                "{env}: the Ingress must serve {} only, found {:?}",
+                intended.host, self.hosts
+            ));
+        }
+        if self.broadcaster_mode.as_deref() != Some(intended.broadcaster_mode) {
+            errors.push(format!(
+                "{env}: BROADCASTER_MODE must be {}, found {:?}",
+                intended.broadcaster_mode, self.broadcaster_mode
+            ));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(
+        namespace: &str,
+        host: &str,
+        mode: &str,
+        min: u64,
+        image: &str,
+        log: &str,
+    ) -> Vec<Value> {
+        vec![
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": "todo-app", "namespace": namespace},
+                   "spec": {"tls": [{"hosts": [host]}], "rules": [{"host": host}]}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "broadcaster", "namespace": namespace},
+                   "data": {"BROADCASTER_MODE": mode, "RUST_LOG": log}}),
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                   "metadata": {"name": "todo-app", "namespace": namespace},
+                   "spec": {"minReplicas": min, "maxReplicas": min * 2}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "broadcaster", "namespace": namespace},
+                   "spec": {"template": {"spec": {"containers": [{"name": "b", "image": image}]}}}}),
+        ]
+    }
+
+    fn staging() -> Vec<Value> {
+        env(
+            "docket-staging",
+            "staging.docket.example.com",
+            "log",
+            2,
+            "ghcr.io/o/docket-broadcaster:1.0.0",
+            "info",
+        )
+    }
+
+    fn production() -> Vec<Value> {
+        let mut docs = env(
+            "docket-production",
+            "docket.example.com",
+            "forward",
+            3,
+            "ghcr.io/o/docket-broadcaster@sha256:0123",
+            "info",
+        );
+        docs.push(json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "postgres-backup"}}));
+        docs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "postgres-backups"}}));
+        docs
+    }
+
+    #[test]
+    fn intended_differences_are_accepted() {
+        assert_eq!(compare(&staging(), &production()), Vec::<String>::new());
+        assert!(facts(&staging()).mismatches(&STAGING).is_empty());
+    }
+
+    #[test]
+    fn any_other_difference_is_reported_with_its_location() {
+        let mut production = production();
+        production[1]["data"]["RUST_LOG"] = json!("debug");
+        assert_eq!(
+            compare(&staging(), &production),
+            ["ConfigMap/broadcaster differs between staging and production at /data/RUST_LOG"]
+        );
+    }
+
+    #[test]
+    fn backup_belongs_to_production_only() {
+        let mut production = production();
+        production.pop();
+        let errors = compare(&staging(), &production);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("PersistentVolumeClaim/postgres-backups"));
+
+        let mut staging = staging();
+        staging.push(json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "postgres-backup"}}));
+        assert!(
+            compare(&staging, &self::production())
+                .iter()
+                .any(|e| e.contains("must not be in staging"))
+        );
+    }
+
+    #[test]
+    fn wrong_values_in_the_intended_fields_are_reported() {
+        let wrong = env(
+            "docket-staging",
+            "docket.example.com",
+            "forward",
+            2,
+            "x",
+            "info",
+        );
+        assert_eq!(facts(&wrong).mismatches(&STAGING).len(), 2);
+    }
+
+    #[test]
+    fn image_names_lose_only_their_tag_or_digest() {
+        assert_eq!(
+            image_name("ghcr.io/o/docket-app:0.1.0"),
+            "ghcr.io/o/docket-app"
+        );
+        assert_eq!(
+            image_name("ghcr.io/o/docket-app@sha256:abc"),
+            "ghcr.io/o/docket-app"
+        );
+        assert_eq!(
+            image_name("ghcr.io/o/docket-app:0.1.0@sha256:abc"),
+            "ghcr.io/o/docket-app"
+        );
+        assert_eq!(
+            image_name("registry:5000/docket-app"),
+            "registry:5000/docket-app"
+        );
+        assert_eq!(image_name("postgres:17.6-bookworm"), "postgres");
+    }
+}

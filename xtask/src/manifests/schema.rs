@@ -1,0 +1,168 @@
+//! Schema validation of every rendered object.
+//!
+//! Built-in kinds are checked twice: by `kubernetes-validate --strict` (its
+//! bundled schemas cover every built-in kind) and by the strict JSON schemas
+//! in `../shared/schemas/k8s/` where one exists. Argo CD and Argo Rollouts
+//! kinds are checked against the JSON schemas derived from their CRDs in
+//! `../shared/schemas/crd-jsonschema/`. An object that no schema covers is an
+//! error, except for kinds another check owns (see [`OWNED_ELSEWHERE`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use super::render::{Renders, describe, str_at};
+use super::tools::{KUBERNETES_VERSION, Tools, combined};
+
+/// Kinds with no schema here whose content another check proves:
+/// a PrometheusRule's `spec` is a Prometheus rules file, checked and unit
+/// tested by promtool.
+const OWNED_ELSEWHERE: &[(&str, &str)] = &[("monitoring.coreos.com", "PrometheusRule")];
+
+/// The shared schema folder, `../shared/schemas` next to the workspace.
+pub struct Schemas {
+    crd: PathBuf,
+    k8s: PathBuf,
+}
+
+impl Schemas {
+    /// Fails loudly when the folder is missing: without it Argo kinds would
+    /// go unvalidated, which must never pass silently.
+    pub fn locate(root: &Path) -> anyhow::Result<Schemas> {
+        let dir = root.join("../shared/schemas");
+        let crd = dir.join("crd-jsonschema");
+        let k8s = dir.join(format!("k8s/v{KUBERNETES_VERSION}-standalone-strict"));
+        for needed in [&crd, &k8s] {
+            if !needed.is_dir() {
+                bail!(
+                    "{} is missing: the Argo CD / Argo Rollouts CRD schemas and the strict \
+                     Kubernetes schemas live in ../shared/schemas (see its README); the \
+                     manifests cannot be validated without them",
+                    needed.display()
+                );
+            }
+        }
+        Ok(Schemas { crd, k8s })
+    }
+
+    /// The JSON schema file for an object's kind, if the folder has one.
+    fn file_for(&self, doc: &Value) -> Option<PathBuf> {
+        let (group, version) = group_version(str_at(doc, "/apiVersion"));
+        let kind = str_at(doc, "/kind").to_lowercase();
+        let path = if group == "argoproj.io" {
+            self.crd.join(format!("{kind}-argoproj-{version}.json"))
+        } else if group.is_empty() {
+            self.k8s.join(format!("{kind}-{version}.json"))
+        } else {
+            let label = group.split('.').next().unwrap_or_default();
+            self.k8s.join(format!("{kind}-{label}-{version}.json"))
+        };
+        path.is_file().then_some(path)
+    }
+}
+
+/// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
+fn group_version(api_version: &str) -> (&str, &str) {
+    api_version.split_once('/').unwrap_or(("", api_version))
+}
+
+/// Built-in API groups: the core group and the `*.k8s.io`-less groups
+/// Kubernetes itself serves, plus `*.k8s.io`.
+fn is_builtin(group: &str) -> bool {
+    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+pub fn validate(tools: &Tools, schemas: &Schemas, renders: &Renders) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    let mut validators: HashMap<PathBuf, jsonschema::Validator> = HashMap::new();
+    let mut validated = 0;
+
+    for render in &renders.0 {
+        let passed = kubernetes_validate(tools, &render.file, &mut errors)?;
+        for doc in &render.docs {
+            let what = format!("{}: {}", render.name, describe(doc));
+            let (group, _) = group_version(str_at(doc, "/apiVersion"));
+            let kind = str_at(doc, "/kind");
+            let mut covered = false;
+
+            if is_builtin(group) {
+                let key = format!("{}/{}", kind.to_lowercase(), str_at(doc, "/metadata/name"));
+                if passed.contains(&key) {
+                    covered = true;
+                } else {
+                    errors.push(format!(
+                        "{what}: kubernetes-validate did not report it as valid"
+                    ));
+                }
+            }
+            if let Some(file) = schemas.file_for(doc) {
+                if !validators.contains_key(&file) {
+                    validators.insert(file.clone(), compile(&file)?);
+                }
+                let validator = &validators[&file];
+                for error in validator.iter_errors(doc) {
+                    errors.push(format!("{what}: {error} (at {})", error.instance_path()));
+                }
+                covered = true;
+            }
+            if !covered && !OWNED_ELSEWHERE.contains(&(group, kind)) {
+                errors.push(format!("{what}: no schema covers {group}/{kind}"));
+            }
+            validated += 1;
+        }
+    }
+
+    if !errors.is_empty() {
+        bail!(
+            "{} schema error(s):\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    println!("manifests: {validated} rendered objects valid");
+    Ok(())
+}
+
+fn compile(file: &Path) -> anyhow::Result<jsonschema::Validator> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let schema: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+    // The shared schemas were checked with Draft 7 (see their README).
+    jsonschema::draft7::new(&schema)
+        .map_err(|err| anyhow::anyhow!("compiling {}: {err}", file.display()))
+}
+
+/// Runs `kubernetes-validate --strict` on one rendered file; records its
+/// errors and returns the `kind/name` of every object it reported as passed.
+fn kubernetes_validate(
+    tools: &Tools,
+    file: &Path,
+    errors: &mut Vec<String>,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut cmd = tools.command("kubernetes-validate");
+    cmd.args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+        .arg(file);
+    let output = cmd.output().context("starting kubernetes-validate")?;
+    let text = combined(&output);
+    let mut passed = BTreeSet::new();
+    for line in text.lines() {
+        // "INFO <file> passed for resource <kind>/<name> against version 1.34"
+        if let Some(rest) = line.split(" passed for resource ").nth(1) {
+            if let Some(resource) = rest.split_whitespace().next() {
+                passed.insert(resource.to_owned());
+            }
+        } else if line.starts_with("ERROR") {
+            errors.push(line.to_owned());
+        }
+    }
+    if !output.status.success() && !text.lines().any(|l| l.starts_with("ERROR")) {
+        errors.push(format!(
+            "kubernetes-validate failed on {}: {text}",
+            file.display()
+        ));
+    }
+    Ok(passed)
+}
