@@ -2,7 +2,8 @@
 # The `todo-app` image. Build from the workspace root:
 #   docker build -f docker/app.Dockerfile --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t docket-app .
 # Dependencies are compiled in their own layer (cargo-chef) so that a source
-# change rebuilds only Docket's crates. SQLX_OFFLINE comes from
+# change rebuilds only Docket's crates; the recipe covers only this binary's
+# dependency graph, so the other services' crates do not invalidate it. SQLX_OFFLINE comes from
 # .cargo/config.toml: queries are checked against the committed .sqlx/ data.
 
 ARG RUST_VERSION=1.95
@@ -13,7 +14,7 @@ WORKDIR /src
 
 FROM chef AS planner
 COPY . .
-RUN cargo chef prepare --recipe-path recipe.json
+RUN cargo chef prepare --recipe-path recipe.json --bin todo-app
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json

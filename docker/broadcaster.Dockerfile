@@ -12,7 +12,7 @@ WORKDIR /src
 
 FROM chef AS planner
 COPY . .
-RUN cargo chef prepare --recipe-path recipe.json
+RUN cargo chef prepare --recipe-path recipe.json --bin broadcaster
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
