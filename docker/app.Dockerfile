@@ -3,8 +3,9 @@
 #   docker build -f docker/app.Dockerfile --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t docket-app .
 # Dependencies are compiled in their own layer (cargo-chef) so that a source
 # change rebuilds only Docket's crates; the recipe covers only this binary's
-# dependency graph, so the other services' crates do not invalidate it. SQLX_OFFLINE comes from
-# .cargo/config.toml: queries are checked against the committed .sqlx/ data.
+# dependency graph, so edits to the other services do not invalidate it.
+# SQLX_OFFLINE comes from .cargo/config.toml: queries are checked against the
+# committed .sqlx/ data.
 
 ARG RUST_VERSION=1.95
 
