@@ -12,7 +12,11 @@ use crate::state::AppState;
 pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
     let mut tx = state.pool.begin().await?;
     let todo = todos::insert(&mut tx, text).await?;
-    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Created, todo.snapshot())).await?;
+    outbox::enqueue(
+        &mut tx,
+        &TodoEvent::new(EventType::Created, todo.snapshot()),
+    )
+    .await?;
     tx.commit().await?;
     state.metrics.todos_created.inc();
     tracing::info!(todo.id = %todo.id, "todo created");
@@ -29,7 +33,11 @@ pub async fn update(
     let todo = todos::update(&mut tx, id, done, text)
         .await?
         .ok_or(AppError::TodoNotFound)?;
-    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Updated, todo.snapshot())).await?;
+    outbox::enqueue(
+        &mut tx,
+        &TodoEvent::new(EventType::Updated, todo.snapshot()),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
     Ok(todo)
@@ -40,7 +48,11 @@ pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
     let todo = todos::delete(&mut tx, id)
         .await?
         .ok_or(AppError::TodoNotFound)?;
-    outbox::enqueue(&mut tx, &TodoEvent::new(EventType::Deleted, todo.snapshot())).await?;
+    outbox::enqueue(
+        &mut tx,
+        &TodoEvent::new(EventType::Deleted, todo.snapshot()),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(todo.id = %todo.id, "todo deleted");
     Ok(todo)

@@ -48,10 +48,17 @@ impl Config {
         };
 
         let database_url = required("DATABASE_URL")?;
-        let database = PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Invalid {
-            name: "DATABASE_URL",
-            reason: redact_url_error(&e.to_string(), &database_url),
-        })?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "expected a postgres:// or postgresql:// URL".into(),
+            });
+        }
+        let database =
+            PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: redact_url_error(&e.to_string(), &database_url),
+            })?;
 
         let nats_url = required("NATS_URL")?;
         nats_url
@@ -63,10 +70,13 @@ impl Config {
 
         let port = match get("PORT") {
             None => 8080,
-            Some(raw) => raw.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
-                name: "PORT",
-                reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
-            })?,
+            Some(raw) => raw
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "PORT",
+                    reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
+                })?,
         };
 
         let api_token = get("API_TOKEN")
@@ -141,14 +151,20 @@ mod tests {
     fn a_malformed_database_url_is_named_without_echoing_it() {
         let err = config(&[("DATABASE_URL", "mysql://u:hunter2@h/db"), BASE[1]]).unwrap_err();
         let message = err.to_string();
-        assert!(message.starts_with("DATABASE_URL is not valid"), "{message}");
+        assert!(
+            message.starts_with("DATABASE_URL is not valid"),
+            "{message}"
+        );
         assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]
     fn a_malformed_nats_url_is_named() {
         let err = config(&[BASE[0], ("NATS_URL", "nats://:::")]).unwrap_err();
-        assert!(err.to_string().starts_with("NATS_URL is not valid"), "{err}");
+        assert!(
+            err.to_string().starts_with("NATS_URL is not valid"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -62,7 +62,9 @@ impl Metrics {
             Box::new(events_published.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
 
         Self {

@@ -123,7 +123,11 @@ impl Relay {
                 Err(PassError::Nats(e)) => {
                     stream_ready = false;
                     let delay = backoff.next();
-                    tracing::warn!(error = format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "could not publish outbox events to NATS");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "could not publish outbox events to NATS"
+                    );
                     if pause(shutdown, delay).await.is_err() {
                         return Ok(());
                     }
@@ -149,7 +153,9 @@ impl Relay {
             return Ok(false);
         }
         if !*stream_ready {
-            ensure_stream(&self.jetstream).await.map_err(PassError::Nats)?;
+            ensure_stream(&self.jetstream)
+                .await
+                .map_err(PassError::Nats)?;
             *stream_ready = true;
         }
         let mut acked = Vec::with_capacity(rows.len());
@@ -188,7 +194,9 @@ impl Relay {
         };
         tokio::time::timeout(ACK_TIMEOUT, publish)
             .await
-            .map_err(|_| anyhow::anyhow!("no acknowledgement from JetStream within {ACK_TIMEOUT:?}"))?
+            .map_err(|_| {
+                anyhow::anyhow!("no acknowledgement from JetStream within {ACK_TIMEOUT:?}")
+            })?
     }
 }
 

@@ -15,7 +15,10 @@ type Headers = Stack<
     SetResponseHeaderLayer<HeaderValue>,
     Stack<
         SetResponseHeaderLayer<HeaderValue>,
-        Stack<SetResponseHeaderLayer<HeaderValue>, Stack<SetResponseHeaderLayer<HeaderValue>, Identity>>,
+        Stack<
+            SetResponseHeaderLayer<HeaderValue>,
+            Stack<SetResponseHeaderLayer<HeaderValue>, Identity>,
+        >,
     >,
 >;
 

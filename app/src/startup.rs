@@ -87,7 +87,9 @@ impl Application {
             }
         }
         if tokio::time::timeout(RELAY_GRACE, background).await.is_err() {
-            tracing::warn!("the outbox relay did not stop in time; unpublished rows stay in the outbox");
+            tracing::warn!(
+                "the outbox relay did not stop in time; unpublished rows stay in the outbox"
+            );
         }
         tracing::info!("todo-app stopped");
         Ok(())

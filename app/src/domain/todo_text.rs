@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn surrounding_whitespace_is_trimmed() {
-        assert_eq!(TodoText::parse("  buy milk \n").unwrap().as_str(), "buy milk");
+        assert_eq!(
+            TodoText::parse("  buy milk \n").unwrap().as_str(),
+            "buy milk"
+        );
     }
 
     #[test]

@@ -60,11 +60,7 @@ pub fn openapi() -> &'static str {
 }
 
 pub async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], openapi()).into_response()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -148,7 +144,12 @@ async fn create_todo(
     let todo = changes::create(&state, &text).await?;
     let location = HeaderValue::from_str(&format!("/api/todos/{}", todo.id))
         .expect("a UUID path is a valid header value");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(todo)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(todo),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

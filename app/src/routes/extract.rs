@@ -71,9 +71,9 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(e) => AppError::Unprocessable(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => {
-                AppError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
-            }
+            JsonRejection::MissingJsonContentType(_) => AppError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
             other => AppError::BadRequest(other.body_text()),
         }

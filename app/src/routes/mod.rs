@@ -46,7 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .route("/metrics", get(metrics::endpoint))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

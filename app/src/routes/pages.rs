@@ -135,7 +135,9 @@ fn parse_done(raw: &str) -> Result<bool> {
     match raw {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(AppError::BadRequest("done must be `true` or `false`".into())),
+        _ => Err(AppError::BadRequest(
+            "done must be `true` or `false`".into(),
+        )),
     }
 }
 

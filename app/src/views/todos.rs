@@ -14,10 +14,13 @@ pub struct FormState<'a> {
 
 /// The whole page.
 pub fn index(todos: &[Todo], form: &FormState<'_>) -> Markup {
-    layout::page("Docket", html! {
-        (new_todo_form(form))
-        (lists(todos, None))
-    })
+    layout::page(
+        "Docket",
+        html! {
+            (new_todo_form(form))
+            (lists(todos, None))
+        },
+    )
 }
 
 /// The add form. htmx replaces it with the answer to its own post: cleared
@@ -145,9 +148,18 @@ mod tests {
     fn items_carry_their_id_and_named_buttons() {
         let t = todo("Water plants", true);
         let html = item(&t).into_string();
-        assert!(html.contains(&format!("data-todo-id=\"{}\"", t.id)), "{html}");
-        assert!(html.contains("aria-label=\"Mark “Water plants” not done\""), "{html}");
-        assert!(html.contains("aria-label=\"Delete “Water plants”\""), "{html}");
+        assert!(
+            html.contains(&format!("data-todo-id=\"{}\"", t.id)),
+            "{html}"
+        );
+        assert!(
+            html.contains("aria-label=\"Mark “Water plants” not done\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("aria-label=\"Delete “Water plants”\""),
+            "{html}"
+        );
     }
 
     #[test]

@@ -1,0 +1,238 @@
+//! `spawn_app` and friends: the app on a random port, with request helpers.
+
+use std::time::Duration;
+
+use app::{Application, Config};
+use async_nats::jetstream::{self, consumer};
+use events::TodoEvent;
+use futures::StreamExt;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use test_support::{TestDatabase, TestNats, test_database, test_nats};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const API_TOKEN: &str = "test-token-0123456789";
+/// How long anything asynchronous may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub nats_url: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    _database: Option<TestDatabase>,
+    _nats: Option<TestNats>,
+}
+
+/// Starts the app against a fresh database and the test NATS, ready to serve.
+pub async fn spawn_app() -> TestApp {
+    let database = test_database().await.expect("a test database");
+    let nats = test_nats().expect("a test nats-server");
+    let mut app = spawn_app_on(&database.url, &nats.url, Some(API_TOKEN)).await;
+    app.wait_until_ready().await;
+    app._database = Some(database);
+    app._nats = Some(nats);
+    app
+}
+
+/// Starts the app against given servers; does not wait for readiness.
+pub async fn spawn_app_on(database_url: &str, nats_url: &str, token: Option<&str>) -> TestApp {
+    telemetry::init_for_tests();
+    let config = Config {
+        database: database_url
+            .parse::<PgConnectOptions>()
+            .expect("a database URL"),
+        nats_url: nats_url.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api_token: token.map(|t| SecretString::from(t.to_owned())),
+    };
+    let application = Application::build(config).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+    TestApp {
+        address,
+        db: PgPool::connect_lazy(database_url).expect("a pool"),
+        nats_url: nats_url.to_owned(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        shutdown,
+        handle: Some(handle),
+        _database: None,
+        _nats: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn wait_until_ready(&self) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the app never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A form post as a browser without JavaScript sends it.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A request as htmx sends it.
+    pub async fn htmx(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .header("hx-request", "true")
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(API_TOKEN)
+    }
+
+    /// Creates a todo through the JSON API and returns its id.
+    pub async fn create_todo(&self, text: &str) -> Uuid {
+        let response = self
+            .api(reqwest::Method::POST, "/api/todos")
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn todo_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from todos")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn outbox_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from outbox")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the relay has published everything in the outbox.
+    pub async fn wait_for_outbox_drained(&self) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.outbox_count().await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox still holds {} rows",
+                self.outbox_count().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every event in `TODOS` about the given todos, in stream order. Call
+    /// after `wait_for_outbox_drained`: it reads up to the stream's current end.
+    pub async fn events_about(&self, todo_ids: &[Uuid]) -> Vec<TodoEvent> {
+        read_stream(&self.nats_url)
+            .await
+            .into_iter()
+            .filter(|event| todo_ids.contains(&event.todo.id))
+            .collect()
+    }
+
+    /// Stops the app as SIGTERM would and waits for it to finish.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("the app stops within 10 s")
+                .expect("the app task did not panic")
+                .expect("the app stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Every event in the `TODOS` stream, from the first to the current last.
+pub async fn read_stream(nats_url: &str) -> Vec<TodoEvent> {
+    let client = async_nats::connect(nats_url).await.expect("NATS answers");
+    let js = jetstream::new(client);
+    let mut stream = js
+        .get_stream(events::STREAM)
+        .await
+        .expect("the TODOS stream exists");
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            deliver_policy: consumer::DeliverPolicy::All,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut events = Vec::new();
+    if last == 0 {
+        return events;
+    }
+    loop {
+        let message = tokio::time::timeout(DEADLINE, messages.next())
+            .await
+            .expect("the stream delivers its messages")
+            .expect("the stream does not end")
+            .expect("a message");
+        let info = message.info().unwrap();
+        let sequence = info.stream_sequence;
+        events.push(TodoEvent::from_json(&message.payload).expect("a valid event"));
+        if sequence >= last {
+            break;
+        }
+    }
+    events
+}

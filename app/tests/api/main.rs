@@ -1,0 +1,12 @@
+//! Black-box tests of the todo app over HTTP, against a real PostgreSQL and
+//! a real nats-server (private ones, or `DATABASE_URL`/`NATS_URL` when set).
+
+mod api;
+mod events;
+mod health;
+mod helpers;
+mod openapi;
+mod outbox;
+mod pages;
+mod security;
+mod shutdown;

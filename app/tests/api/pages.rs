@@ -1,0 +1,206 @@
+//! The browser UI: full pages, htmx fragments, plain-form fallbacks.
+
+use reqwest::Method;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_page_shows_the_form_and_empty_lists() {
+    let app = spawn_app().await;
+
+    let response = app.get("/").await;
+
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("HX-Request")
+    );
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"<label for="todo-text">New todo</label>"#),
+        "{html}"
+    );
+    assert!(html.contains("Nothing to do"), "{html}");
+    assert!(html.contains("/static/htmx-2.0.8.min.js"), "{html}");
+}
+
+#[tokio::test]
+async fn a_plain_form_post_stores_the_todo_and_redirects() {
+    let app = spawn_app().await;
+
+    let response = app.post_form("/todos", &[("text", "  Buy milk  ")]).await;
+
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+    let stored: String = sqlx::query_scalar("select text from todos")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, "Buy milk");
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(page.contains("Buy milk"), "{page}");
+}
+
+#[tokio::test]
+async fn an_htmx_post_answers_a_cleared_form_and_the_lists() {
+    let app = spawn_app().await;
+
+    let response = app
+        .htmx(Method::POST, "/todos", &[("text", "Walk the dog")])
+        .await;
+
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("HX-Request")
+    );
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<html"), "a fragment, not a page: {html}");
+    assert!(html.contains(r#"id="new-todo""#), "{html}");
+    assert!(html.contains(r#"value="""#), "the input is cleared: {html}");
+    assert!(
+        html.contains(r#"hx-swap-oob="outerHTML:#todo-lists""#),
+        "{html}"
+    );
+    assert!(html.contains("Walk the dog"), "{html}");
+    assert_eq!(app.todo_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_141_character_todo_is_refused_and_nothing_is_stored_or_published() {
+    let app = spawn_app().await;
+    let text = "x".repeat(141);
+
+    let plain = app.post_form("/todos", &[("text", &text)]).await;
+    let htmx = app.htmx(Method::POST, "/todos", &[("text", &text)]).await;
+
+    assert_eq!(plain.status(), 422);
+    let page = plain.text().await.unwrap();
+    assert!(page.contains("at most 140 characters"), "{page}");
+    assert!(
+        page.contains(&format!(r#"value="{text}""#)),
+        "keeps the text: {page}"
+    );
+    assert_eq!(htmx.status(), 422);
+    let fragment = htmx.text().await.unwrap();
+    assert!(fragment.contains("at most 140 characters"), "{fragment}");
+    assert!(
+        fragment.contains(&format!(r#"value="{text}""#)),
+        "{fragment}"
+    );
+    assert_eq!(app.todo_count().await, 0);
+    assert_eq!(app.outbox_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_empty_todo_is_refused() {
+    let app = spawn_app().await;
+
+    let response = app.post_form("/todos", &[("text", "   ")]).await;
+
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("cannot be empty"));
+    assert_eq!(app.todo_count().await, 0);
+}
+
+#[tokio::test]
+async fn html_in_a_todo_is_shown_escaped() {
+    let app = spawn_app().await;
+    app.post_form("/todos", &[("text", "<script>alert('pwned')</script>")])
+        .await;
+
+    let page = app.get("/").await.text().await.unwrap();
+
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert"), "{page}");
+}
+
+#[tokio::test]
+async fn marking_done_and_not_done_moves_the_todo_between_lists() {
+    let app = spawn_app().await;
+    let id = app.create_todo("Water plants").await;
+    let path = format!("/todos/{id}");
+
+    let done = app.htmx(Method::PUT, &path, &[("done", "true")]).await;
+    assert_eq!(done.status(), 200);
+    let lists = done.text().await.unwrap();
+    let done_section = lists.split(r#"id="done-todos""#).nth(1).unwrap();
+    assert!(done_section.contains(&id.to_string()), "{lists}");
+
+    let undone = app.htmx(Method::PUT, &path, &[("done", "false")]).await;
+    let lists = undone.text().await.unwrap();
+    let open_section = lists.split(r#"id="done-todos""#).next().unwrap();
+    assert!(open_section.contains(&id.to_string()), "{lists}");
+}
+
+#[tokio::test]
+async fn without_javascript_method_override_marks_done_and_deletes() {
+    let app = spawn_app().await;
+    let id = app.create_todo("Call mum").await;
+    let path = format!("/todos/{id}");
+
+    let done = app
+        .post_form(&path, &[("_method", "put"), ("done", "true")])
+        .await;
+    assert_eq!(done.status(), 303);
+    let is_done: bool = sqlx::query_scalar("select done from todos where id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(is_done);
+
+    let deleted = app.post_form(&path, &[("_method", "delete")]).await;
+    assert_eq!(deleted.status(), 303);
+    assert_eq!(app.todo_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_todo_is_a_404_page_or_fragment() {
+    let app = spawn_app().await;
+    let missing = uuid::Uuid::now_v7();
+
+    let plain = app
+        .post_form(&format!("/todos/{missing}"), &[("_method", "delete")])
+        .await;
+    let htmx = app
+        .htmx(Method::DELETE, &format!("/todos/{missing}"), &[])
+        .await;
+    let garbage = app.htmx(Method::DELETE, "/todos/not-a-uuid", &[]).await;
+
+    assert_eq!(plain.status(), 404);
+    assert!(plain.text().await.unwrap().contains("<html"));
+    assert_eq!(htmx.status(), 404);
+    let fragment = htmx.text().await.unwrap();
+    assert!(fragment.contains(r#"id="todo-lists""#), "{fragment}");
+    assert!(fragment.contains("No todo with that id"), "{fragment}");
+    assert_eq!(garbage.status(), 404);
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404() {
+    let app = spawn_app().await;
+
+    let response = app.get("/nope").await;
+
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn static_assets_are_cached_for_a_year() {
+    let app = spawn_app().await;
+
+    let response = app.get("/static/htmx-2.0.8.min.js").await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(response.text().await.unwrap().contains("htmx"));
+}

@@ -1,0 +1,75 @@
+//! The real binary: start-up errors and graceful shutdown on SIGTERM.
+
+use std::time::Duration;
+
+use test_support::{Service, free_port, test_database, test_nats};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
+
+#[tokio::test]
+async fn a_missing_variable_stops_start_up_with_its_name() {
+    let output = tokio::process::Command::new(BINARY)
+        .env_clear()
+        .env("NATS_URL", "nats://127.0.0.1:4222")
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let port = free_port();
+    let mut app = Service::spawn(
+        BINARY.as_ref(),
+        &[],
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("NATS_URL", nats.url.clone()),
+            ("PORT", port.to_string()),
+            ("API_TOKEN", "t".into()),
+        ],
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await
+    .unwrap();
+
+    // A slow client: headers and half the body now, the rest after SIGTERM.
+    let body = "text=finished+after+SIGTERM";
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST /todos HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..10]).await.unwrap();
+    stream.flush().await.unwrap();
+    // Let the server start reading the request before the signal.
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let status = app.wait(Duration::from_secs(10)).await.unwrap();
+    assert!(status.success(), "exit {status:?}\n{}", app.output());
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from todos where text = 'finished after SIGTERM'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+    // New connections are refused once it is gone.
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
