@@ -76,8 +76,14 @@ impl Nats {
         let dir = dir
             .canonicalize()
             .with_context(|| format!("nats-server folder {} is not usable", dir.display()))?;
-        stop_leftover(&dir.join("nats-server.pid"))?;
+        stop_leftover_server(&dir.join("nats-server.pid"))?;
         Self::launch(dir, port, None, true)
+    }
+
+    /// Stops a server that an earlier run, since killed, left running with
+    /// its store in `dir` (a folder `start_in` used); does nothing if none.
+    pub fn stop_leftover(dir: &Path) -> anyhow::Result<()> {
+        stop_leftover_server(&dir.join("nats-server.pid"))
     }
 
     fn launch(
@@ -234,7 +240,7 @@ impl Drop for Nats {
 }
 
 /// Stops a nats-server that a killed run left holding this folder's store.
-fn stop_leftover(pid_file: &Path) -> anyhow::Result<()> {
+fn stop_leftover_server(pid_file: &Path) -> anyhow::Result<()> {
     let Some(pid) = read_pid_file(pid_file) else {
         return Ok(());
     };

@@ -101,7 +101,7 @@ impl Postgres {
         if !postgres.data_dir().join("PG_VERSION").is_file() {
             postgres.init()?;
         }
-        postgres.stop_leftover()?;
+        postgres.stop_leftover_server()?;
         postgres.start_again()?;
         Ok(postgres)
     }
@@ -200,8 +200,24 @@ impl Postgres {
         Ok(())
     }
 
-    /// Stops a server an earlier, killed run left behind in this folder.
-    fn stop_leftover(&self) -> anyhow::Result<()> {
+    /// Stops a server that an earlier run, since killed, left running in
+    /// `dir` (a folder `start_in` used); does nothing if there is none.
+    pub fn stop_leftover(dir: &Path) -> anyhow::Result<()> {
+        if !dir.join("data/postmaster.pid").is_file() {
+            return Ok(());
+        }
+        let bin_dir = postgres_bin_dir().context("PostgreSQL server binaries not found")?;
+        let leftover = Postgres {
+            bin_dir,
+            dir: dir.canonicalize()?,
+            port: 0,
+            running: false,
+            _temp: None,
+        };
+        leftover.stop_leftover_server()
+    }
+
+    fn stop_leftover_server(&self) -> anyhow::Result<()> {
         let pid_file = self.data_dir().join("postmaster.pid");
         if read_pid_file(&pid_file).is_some_and(pid_alive) {
             self.pg_ctl_stop("fast")

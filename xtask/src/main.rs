@@ -1,0 +1,85 @@
+//! Docket's developer commands, run as `cargo xtask <command>`.
+//!
+//! - `up`: installs what is missing, starts PostgreSQL, nats-server and the
+//!   app on free loopback ports, prints the URL, stops everything on Ctrl-C.
+//! - `test`: installs what is missing, then runs every check CI runs (`.ci/run`
+//!   is exactly this command).
+//! - `prepare-sqlx`: regenerates `.sqlx/` after a query changed.
+//!
+//! Automation lives here, in Rust, rather than in shell scripts: one binary,
+//! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
+
+mod install;
+mod prepare_sqlx;
+mod stack;
+mod tail;
+mod test;
+mod up;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::workspace::Workspace;
+
+/// Docket's developer commands.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start Docket locally: PostgreSQL, NATS and the app, until Ctrl-C.
+    Up(up::Args),
+    /// Run every check CI runs: fmt, clippy, the .sqlx check, all tests.
+    Test(test::Args),
+    /// Regenerate the offline query data in .sqlx/ after changing a query.
+    PrepareSqlx,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let workspace = Workspace::new();
+    let result = match cli.command {
+        Command::Up(args) => up::run(&workspace, args),
+        Command::Test(args) => test::run(&workspace, args),
+        Command::PrepareSqlx => prepare_sqlx::run(&workspace),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nerror: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_documented_invocations_parse() {
+        for args in [
+            &["xtask", "up"][..],
+            &["xtask", "up", "--fresh"],
+            &["xtask", "test"],
+            &["xtask", "test", "--faults"],
+            &["xtask", "prepare-sqlx"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
+        }
+        assert!(Cli::try_parse_from(["xtask", "up", "--no-such-flag"]).is_err());
+    }
+}

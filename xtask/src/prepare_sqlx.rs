@@ -1,0 +1,66 @@
+//! `.sqlx/`: the offline query data that lets the app build without a
+//! database. `cargo xtask prepare-sqlx` regenerates it; `cargo xtask test`
+//! checks it is current.
+//!
+//! Both run the migrations on a fresh database first, so the data describes
+//! exactly the schema in `app/migrations`.
+
+use anyhow::Context;
+use test_support::TestDatabase;
+
+use crate::install::{self, Tool};
+use crate::workspace::{Workspace, run_checked};
+
+/// `cargo xtask prepare-sqlx`.
+pub fn run(workspace: &Workspace) -> anyhow::Result<()> {
+    install::ensure(workspace, &[Tool::Postgres, Tool::SqlxCli])?;
+    let database = migrated_database(workspace)?;
+    run_checked(
+        workspace
+            .cargo()
+            .args(["sqlx", "prepare", "--workspace", "--", "--all-targets"])
+            .env("DATABASE_URL", &database.url)
+            // Overrides `.cargo/config.toml`: the macros must ask the database.
+            .env("SQLX_OFFLINE", "false"),
+        "cargo sqlx prepare",
+    )?;
+    println!("\n.sqlx/ is up to date; commit it with the query change.");
+    Ok(())
+}
+
+/// Fails when `.sqlx/` does not match the queries in the code.
+pub fn check(workspace: &Workspace) -> anyhow::Result<()> {
+    let database = migrated_database(workspace)?;
+    run_checked(
+        workspace
+            .cargo()
+            .args([
+                "sqlx",
+                "prepare",
+                "--workspace",
+                "--check",
+                "--",
+                "--all-targets",
+            ])
+            .env("DATABASE_URL", &database.url)
+            .env("SQLX_OFFLINE", "false"),
+        "cargo sqlx prepare --check (if it failed, run `cargo xtask prepare-sqlx` and commit .sqlx/)",
+    )
+}
+
+/// A new database (in a private cluster unless `DATABASE_URL` is set) with
+/// the app's migrations applied.
+fn migrated_database(workspace: &Workspace) -> anyhow::Result<TestDatabase> {
+    let runtime = tokio::runtime::Runtime::new().context("failed to start a tokio runtime")?;
+    let database = runtime.block_on(test_support::test_database())?;
+    run_checked(
+        workspace
+            .command("sqlx")
+            .args(["migrate", "run", "--source", "app/migrations"])
+            // Through the environment rather than `--database-url`, so a
+            // password in a user-supplied URL is not echoed into logs.
+            .env("DATABASE_URL", &database.url),
+        "sqlx migrate run",
+    )?;
+    Ok(database)
+}

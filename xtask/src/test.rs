@@ -1,0 +1,169 @@
+//! `cargo xtask test`: every check CI runs, in order, failing fast.
+//!
+//! 1. install what is missing
+//! 2. `cargo fmt --check`
+//! 3. clippy with warnings denied
+//! 4. `.sqlx/` matches the queries
+//! 5. [`static_checks`]: checks that need no running services (later issues)
+//! 6. all tests with nextest, against one private PostgreSQL and NATS (or
+//!    `DATABASE_URL` / `NATS_URL` when set)
+//! 7. [`end_to_end`]: suites that start their own stack (later issues)
+//!
+//! A summary of steps and durations ends every run, passing or not.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::install::{self, Tool};
+use crate::prepare_sqlx;
+use crate::stack::TestStack;
+use crate::workspace::{Workspace, run_checked as run_command};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run only the fault suite (tests in test binaries named `faults`,
+    /// including ignored ones) against the private stack.
+    #[arg(long)]
+    faults: bool,
+}
+
+pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
+    let mut steps = Steps::default();
+    let result = if args.faults {
+        fault_suite(workspace, &mut steps)
+    } else {
+        all_checks(workspace, &mut steps)
+    };
+    steps.print_summary();
+    result
+}
+
+fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
+    steps.run("install missing tools", || {
+        install::ensure(
+            workspace,
+            &[
+                Tool::Postgres,
+                Tool::NatsServer,
+                Tool::Nextest,
+                Tool::SqlxCli,
+            ],
+        )
+    })?;
+    steps.run("fmt", || {
+        run_command(
+            workspace.cargo().args(["fmt", "--all", "--check"]),
+            "cargo fmt --check (run `cargo fmt --all` to fix)",
+        )
+    })?;
+    steps.run("clippy", || {
+        run_command(
+            workspace.cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            "cargo clippy",
+        )
+    })?;
+    steps.run(".sqlx check", || prepare_sqlx::check(workspace))?;
+    static_checks(workspace, steps)?;
+
+    let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
+    steps.run("tests (nextest)", || {
+        run_command(
+            nextest(workspace, &stack).args(["--workspace", "--locked", "--no-fail-fast"]),
+            "cargo nextest run",
+        )
+    })?;
+    end_to_end(workspace, steps)?;
+    Ok(())
+}
+
+/// Checks that need no running services: later issues add theirs here
+/// (deployment manifests validation, cargo-deny, ...), one `steps.run` each.
+fn static_checks(_workspace: &Workspace, _steps: &mut Steps) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Suites that start their own stack (the browser E2E suite, the default
+/// part of the fault suite): later issues add them here.
+fn end_to_end(_workspace: &Workspace, _steps: &mut Steps) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// `--faults`: the fault and abuse suite. Its tests live in test binaries
+/// named `faults` and may be `#[ignore]`d so the default run skips them.
+fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
+    steps.run("install missing tools", || {
+        install::ensure(
+            workspace,
+            &[Tool::Postgres, Tool::NatsServer, Tool::Nextest],
+        )
+    })?;
+    let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
+    steps.run("fault suite (nextest)", || {
+        run_command(
+            nextest(workspace, &stack).args([
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+                "--run-ignored",
+                "all",
+                "--no-tests",
+                "warn",
+                "-E",
+                "binary(faults)",
+            ]),
+            "cargo nextest run (fault suite)",
+        )
+    })
+}
+
+/// `cargo nextest run` pointed at the stack, with offline query data.
+fn nextest(workspace: &Workspace, stack: &TestStack) -> std::process::Command {
+    let mut command = workspace.cargo();
+    command
+        .args(["nextest", "run"])
+        .env("DATABASE_URL", &stack.database_url)
+        .env("NATS_URL", &stack.nats_url)
+        .env("SQLX_OFFLINE", "true");
+    command
+}
+
+/// The steps run so far, for the summary.
+#[derive(Debug, Default)]
+struct Steps {
+    done: Vec<(String, Duration, bool)>,
+}
+
+impl Steps {
+    /// Runs one named step; its failure names it.
+    fn run<T>(
+        &mut self,
+        name: &str,
+        step: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        println!("\n==> {name}");
+        let started = Instant::now();
+        let result = step();
+        self.done
+            .push((name.to_string(), started.elapsed(), result.is_ok()));
+        result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    fn print_summary(&self) {
+        println!("\nsummary:");
+        for (name, took, ok) in &self.done {
+            let mark = if *ok { "ok    " } else { "FAILED" };
+            println!("  {mark} {name:<32} {:>7.1}s", took.as_secs_f64());
+        }
+        let total: Duration = self.done.iter().map(|(_, took, _)| *took).sum();
+        println!("  total {:>40.1}s", total.as_secs_f64());
+    }
+}

@@ -1,0 +1,401 @@
+//! `cargo xtask up`: Docket on this machine, until Ctrl-C.
+//!
+//! Installs what is missing, builds the services, starts PostgreSQL and
+//! nats-server (JetStream) with their data under `target/stack/` (kept
+//! between runs; `--fresh` wipes it), then the services from [`SERVICES`],
+//! each on a free loopback port and ready before the next one starts. Every
+//! process's output is shown prefixed by its name.
+//!
+//! Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order (services
+//! with SIGTERM so they drain, then NATS, then PostgreSQL) and exits 0. If a
+//! process dies, its last output is shown, the rest is stopped and the
+//! command fails.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use test_support::{Nats, Postgres, Service, ServiceCommand};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::{JoinHandle, block_in_place};
+
+use crate::install::{self, Tool};
+use crate::stack::Ports;
+use crate::tail;
+use crate::workspace::{Workspace, run_checked as run_command};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Wipe target/stack (database, JetStream data, remembered ports) first.
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// A workspace binary `up` builds and runs.
+struct ServiceSpec {
+    /// Its name in logs and messages (also its key in `ports.json`).
+    name: &'static str,
+    package: &'static str,
+    bin: &'static str,
+    /// Answers 200 once the service is ready.
+    ready_path: &'static str,
+    /// Its environment, given the stack and its own port.
+    env: fn(&Stack, u16) -> Vec<(&'static str, String)>,
+}
+
+/// What `up` runs on top of PostgreSQL and NATS, in start order. The
+/// broadcaster and the webhook receiver join this list in later issues; a
+/// service can read the URLs of those before it in `Stack::urls`.
+const SERVICES: &[ServiceSpec] = &[ServiceSpec {
+    name: "app",
+    package: "app",
+    bin: "todo-app",
+    ready_path: "/readyz",
+    env: |stack, port| {
+        vec![
+            ("DATABASE_URL", stack.database_url.clone()),
+            ("NATS_URL", stack.nats_url.clone()),
+            ("PORT", port.to_string()),
+            ("API_TOKEN", stack.api_token.clone()),
+            ("LOG_FORMAT", "pretty".to_string()),
+        ]
+    },
+}];
+
+/// What the services are configured from.
+struct Stack {
+    database_url: String,
+    nats_url: String,
+    api_token: String,
+    /// `http://127.0.0.1:PORT` of each service started so far.
+    urls: BTreeMap<&'static str, String>,
+}
+
+/// Width of the name column in front of every output line.
+const NAME_WIDTH: usize = 8;
+
+/// How long services get to drain after SIGTERM before they are killed.
+const SERVICE_STOP_DEADLINE: Duration = Duration::from_secs(15);
+
+pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
+    install::ensure(workspace, &[Tool::Postgres, Tool::NatsServer])?;
+
+    // Built before anything starts: a compile error then leaves nothing to
+    // clean up, and Ctrl-C during the build simply ends the command.
+    let mut build = workspace.cargo();
+    build.arg("build");
+    for spec in SERVICES {
+        build.args(["-p", spec.package, "--bin", spec.bin]);
+    }
+    run_command(&mut build, "building the services")?;
+
+    let stack_dir = workspace.stack_dir();
+    let _lock = UpLock::acquire(&stack_dir, args.fresh)?;
+
+    tokio::runtime::Runtime::new()
+        .context("failed to start a tokio runtime")?
+        .block_on(up(&stack_dir))
+}
+
+async fn up(stack_dir: &Path) -> anyhow::Result<()> {
+    let mut ports = Ports::load(&stack_dir.join("ports.json"));
+    let postgres_port = ports.take("postgres");
+    let nats_port = ports.take("nats");
+    let service_ports: Vec<u16> = SERVICES.iter().map(|spec| ports.take(spec.name)).collect();
+    ports.save()?;
+
+    // From here on, signals are ours: stop what was started, in order.
+    let mut shutdown = ShutdownSignals::install()?;
+    let mut running = Vec::new();
+    let started = tokio::select! {
+        started = start_all(stack_dir, postgres_port, nats_port, &service_ports, &mut running) => Some(started),
+        signal = shutdown.received() => {
+            println!("\n{signal} during start-up: stopping");
+            None
+        }
+    };
+    let result = match started {
+        None => Ok(()),
+        Some(Ok(stack)) => {
+            print_banner(&stack, postgres_port);
+            supervise(&mut running, &mut shutdown).await
+        }
+        Some(Err(error)) => Err(error),
+    };
+    stop_all(&mut running).await;
+    result
+}
+
+/// Starts PostgreSQL, NATS and the services, pushing each onto `running` as
+/// soon as it runs so that a failure or a signal stops exactly those.
+async fn start_all(
+    stack_dir: &Path,
+    postgres_port: u16,
+    nats_port: u16,
+    service_ports: &[u16],
+    running: &mut Vec<Process>,
+) -> anyhow::Result<Stack> {
+    let postgres_dir = stack_dir.join("postgres");
+    println!(
+        "starting PostgreSQL on 127.0.0.1:{postgres_port} (data in {})",
+        postgres_dir.display()
+    );
+    let log = postgres_dir.join("postgres.log");
+    let log_start = file_len(&log);
+    let postgres = block_in_place(|| Postgres::start_in(&postgres_dir, postgres_port))?;
+    running.push(Process::followed(
+        "postgres",
+        Kind::Postgres(postgres),
+        log,
+        log_start,
+    ));
+    let server_url = format!("postgres://postgres@127.0.0.1:{postgres_port}/postgres");
+    let database_url = test_support::ensure_database(&server_url, "docket").await?;
+
+    let nats_dir = stack_dir.join("nats");
+    println!(
+        "starting nats-server on 127.0.0.1:{nats_port} (JetStream data in {})",
+        nats_dir.display()
+    );
+    let log = nats_dir.join("nats-server.log");
+    let log_start = file_len(&log);
+    let nats = block_in_place(|| Nats::start_in(&nats_dir, nats_port))?;
+    let nats_url = nats.url();
+    running.push(Process::followed("nats", Kind::Nats(nats), log, log_start));
+
+    let mut stack = Stack {
+        database_url,
+        nats_url,
+        api_token: uuid::Uuid::new_v4().simple().to_string(),
+        urls: BTreeMap::new(),
+    };
+    for (spec, &port) in SERVICES.iter().zip(service_ports) {
+        println!("starting {} on 127.0.0.1:{port}", spec.name);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = ServiceCommand::new(
+            test_support::workspace_binary(spec.bin),
+            format!("{url}{}", spec.ready_path),
+        )
+        .echo(format!("{:<NAME_WIDTH$}", spec.name))
+        .own_process_group()
+        // The first start applies migrations and may wait for a cold disk.
+        .ready_timeout(Duration::from_secs(60));
+        for (key, value) in (spec.env)(&stack, port) {
+            command = command.env(key, value);
+        }
+        let service = command
+            .spawn()
+            .await
+            .with_context(|| format!("{} did not start", spec.name))?;
+        running.push(Process {
+            name: spec.name,
+            kind: Kind::Service(service),
+            log: None,
+        });
+        stack.urls.insert(spec.name, url);
+    }
+    Ok(stack)
+}
+
+fn print_banner(stack: &Stack, postgres_port: u16) {
+    let rule = "─".repeat(64);
+    println!("\n{rule}");
+    if let Some(url) = stack.urls.get("app") {
+        println!("  Docket is running:  {url}");
+    }
+    for (name, url) in stack.urls.iter().filter(|(name, _)| **name != "app") {
+        println!("  {name}: {url}");
+    }
+    println!("  API token:          {}", stack.api_token);
+    println!(
+        "                      (curl -H 'Authorization: Bearer {}' ...)",
+        stack.api_token
+    );
+    println!("  PostgreSQL:         {}", stack.database_url);
+    println!("  NATS:               {}", stack.nats_url);
+    println!("  psql:               psql -h 127.0.0.1 -p {postgres_port} -U postgres docket");
+    println!("  Press Ctrl-C to stop everything.");
+    println!("{rule}\n");
+}
+
+/// Waits for a shutdown signal (then `Ok`) or for a process to die (then
+/// `Err` with its last output).
+async fn supervise(running: &mut [Process], shutdown: &mut ShutdownSignals) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            signal = shutdown.received() => {
+                println!("\n{signal}: stopping");
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                for process in running.iter_mut() {
+                    if let Some(how) = process.exited() {
+                        bail!(
+                            "{} {how}; its last output:\n{}\n(stopping the rest)",
+                            process.name,
+                            process.last_output(30)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stops everything that runs, newest first.
+async fn stop_all(running: &mut Vec<Process>) {
+    while let Some(mut process) = running.pop() {
+        println!("stopping {}", process.name);
+        if let Err(error) = process.stop().await {
+            eprintln!("warning: stopping {}: {error:#}", process.name);
+        }
+    }
+}
+
+/// One process `up` supervises.
+struct Process {
+    name: &'static str,
+    kind: Kind,
+    /// The log file being followed, where this run's part starts, and the
+    /// task echoing it.
+    log: Option<(PathBuf, u64, JoinHandle<()>)>,
+}
+
+enum Kind {
+    Postgres(Postgres),
+    Nats(Nats),
+    Service(Service),
+}
+
+impl Process {
+    /// A server whose log file is echoed from `log_start` on.
+    fn followed(name: &'static str, kind: Kind, log: PathBuf, log_start: u64) -> Process {
+        let follower = tail::follow(log.clone(), log_start, format!("{name:<NAME_WIDTH$}"));
+        Process {
+            name,
+            kind,
+            log: Some((log, log_start, follower)),
+        }
+    }
+
+    /// How it ended, if it has.
+    fn exited(&mut self) -> Option<String> {
+        match &mut self.kind {
+            Kind::Postgres(postgres) => (!postgres.is_running()).then(|| "stopped".to_string()),
+            Kind::Nats(nats) => (!nats.is_running()).then(|| "exited".to_string()),
+            Kind::Service(service) => match service.try_wait() {
+                Ok(Some(status)) => Some(format!("exited ({status})")),
+                Ok(None) => None,
+                Err(error) => Some(format!("could not be checked on: {error:#}")),
+            },
+        }
+    }
+
+    fn last_output(&self, lines: usize) -> String {
+        match (&self.kind, &self.log) {
+            (_, Some((path, start, _))) => tail::last_lines(path, *start, lines),
+            (Kind::Service(service), None) => {
+                let output = service.output();
+                let all: Vec<&str> = output.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            _ => String::new(),
+        }
+    }
+
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        let result = match &mut self.kind {
+            Kind::Postgres(postgres) => block_in_place(|| postgres.stop()),
+            Kind::Nats(nats) => block_in_place(|| nats.stop()),
+            Kind::Service(service) => {
+                service.terminate();
+                match service.wait(SERVICE_STOP_DEADLINE).await {
+                    Ok(_) => Ok(()),
+                    Err(error) => {
+                        service.kill();
+                        Err(error.context("killed it"))
+                    }
+                }
+            }
+        };
+        if let Some((_, _, follower)) = self.log.take() {
+            // Let the follower print the shutdown lines before it goes.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            follower.abort();
+        }
+        result
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP (terminal closed), handled once installed.
+struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves with the signal's name when one arrives.
+    async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "Ctrl-C",
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
+        }
+    }
+}
+
+/// One `cargo xtask up` at a time per workspace: a second one would stop
+/// the first one's servers as leftovers. Holds `target/stack/up.pid`.
+struct UpLock {
+    file: PathBuf,
+}
+
+impl UpLock {
+    /// Takes the lock, after wiping the stack folder if `fresh`.
+    fn acquire(stack_dir: &Path, fresh: bool) -> anyhow::Result<UpLock> {
+        let file = stack_dir.join("up.pid");
+        if let Some(pid) = fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if pid != std::process::id() && comm.trim() == "xtask" {
+                bail!("`cargo xtask up` is already running (pid {pid}); stop it first");
+            }
+        }
+        if fresh && stack_dir.exists() {
+            println!("--fresh: wiping {}", stack_dir.display());
+            Postgres::stop_leftover(&stack_dir.join("postgres"))?;
+            Nats::stop_leftover(&stack_dir.join("nats"))?;
+            fs::remove_dir_all(stack_dir)
+                .with_context(|| format!("failed to remove {}", stack_dir.display()))?;
+        }
+        fs::create_dir_all(stack_dir)
+            .with_context(|| format!("failed to create {}", stack_dir.display()))?;
+        fs::write(&file, std::process::id().to_string())
+            .with_context(|| format!("failed to write {}", file.display()))?;
+        Ok(UpLock { file })
+    }
+}
+
+impl Drop for UpLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.file);
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}

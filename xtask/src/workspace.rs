@@ -1,0 +1,82 @@
+//! The workspace the commands act on, and how they run child commands.
+//!
+//! Every child runs from the workspace root with `target/tools/bin` first on
+//! `PATH`, so tools installed there (sqlx-cli) are found without touching the
+//! user's environment.
+
+use std::env;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Paths and the environment shared by all commands.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+    path: OsString,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let root = test_support::workspace_root();
+        let tools_bin = root.join("target/tools/bin");
+        let inherited = env::var_os("PATH").unwrap_or_default();
+        let path = env::join_paths(std::iter::once(tools_bin).chain(env::split_paths(&inherited)))
+            .unwrap_or(inherited);
+        Workspace { root, path }
+    }
+
+    /// Where tools installed by `cargo xtask` go (`cargo install --root`).
+    pub fn tools_root(&self) -> PathBuf {
+        self.root.join("target/tools")
+    }
+
+    /// Where `cargo xtask up` keeps its data between runs.
+    pub fn stack_dir(&self) -> PathBuf {
+        self.root.join("target/stack")
+    }
+
+    /// A command run from the root with the tools folder on `PATH`.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(&self.root).env("PATH", &self.path);
+        command
+    }
+
+    /// `cargo`: the one that runs us, so toolchain overrides carry over.
+    pub fn cargo(&self) -> Command {
+        self.command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    }
+}
+
+/// Runs a command with inherited output; fails naming `what` if it fails.
+pub fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    println!("$ {}", describe(command));
+    let status = command
+        .status()
+        .with_context(|| format!("{what}: could not run {}", describe(command)))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether a command runs and exits successfully (output discarded).
+pub fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// `program arg arg`, for logs.
+pub fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
