@@ -111,8 +111,10 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             slot = async {
+                let slot = Arc::clone(&slots).acquire_owned().await;
+                // Checked after a slot frees up: the event that just finished may have opened it.
                 worker.breaker().wait_until_not_open().await;
-                Arc::clone(&slots).acquire_owned().await
+                slot
             } => slot.expect("the semaphore is never closed"),
         };
         // Only this loop takes slots, so the count can only grow until we take them.

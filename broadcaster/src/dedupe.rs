@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -33,29 +33,36 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
-    /// Opens the bucket, creating it on first use. Replicas starting together
-    /// may race to create it; whoever loses simply opens it.
+    /// Opens the bucket, creating it on first use.
+    ///
+    /// The bucket's stream is created directly, with the settings
+    /// `create_key_value` would use, because async-nats 0.51's
+    /// `create_key_value` first reads the account info in a shape
+    /// nats-server 2.9 does not send. `get_or_create_stream` also makes
+    /// replicas that start together agree instead of racing.
     pub async fn open(js: &jetstream::Context, ttl: Duration) -> Result<Dedupe> {
-        if let Ok(store) = js.get_key_value(BUCKET).await {
-            return Ok(Dedupe { store });
-        }
-        let created = js
-            .create_key_value(kv::Config {
-                bucket: BUCKET.to_owned(),
-                description: "Docket broadcaster: ids of events already delivered".to_owned(),
-                history: 1,
-                max_age: ttl,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
-            .await;
-        let store = match created {
-            Ok(store) => store,
-            Err(_) => js.get_key_value(BUCKET).await.map_err(|e| Error::Nats {
-                context: format!("opening bucket {BUCKET}"),
-                source: e.into(),
-            })?,
-        };
+        js.get_or_create_stream(stream::Config {
+            name: format!("KV_{BUCKET}"),
+            description: Some("Docket broadcaster: ids of events already delivered".to_owned()),
+            subjects: vec![format!("$KV.{BUCKET}.>")],
+            max_messages_per_subject: 1,
+            max_age: ttl,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Nats {
+            context: format!("creating bucket {BUCKET}"),
+            source: e.into(),
+        })?;
+        let store = js.get_key_value(BUCKET).await.map_err(|e| Error::Nats {
+            context: format!("opening bucket {BUCKET}"),
+            source: e.into(),
+        })?;
         Ok(Dedupe { store })
     }
 

@@ -107,6 +107,9 @@ impl Metrics {
         ] {
             processed.with_label_values(&[outcome.as_str()]);
         }
+        for reason in ["timeout", "connect", "request"] {
+            webhook_errors.with_label_values(&[reason]);
+        }
         Metrics {
             registry,
             processed,

@@ -1,0 +1,148 @@
+//! Start-up, readiness, metrics and shutdown.
+
+use std::time::Duration;
+
+use crate::helpers::{Broadcaster, Receiver, Reply, SECRET, TestNats, created, eventually, http};
+
+#[tokio::test]
+async fn bad_configuration_stops_start_up_naming_the_variable() {
+    let nats = TestNats::start().await;
+    let error = Broadcaster::spawn(
+        &nats.url(),
+        &[
+            ("WEBHOOK_URL", "http://127.0.0.1:9/".to_owned()),
+            ("WEBHOOK_SECRET", String::new()),
+        ],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(
+        format!("{error:#}").contains("WEBHOOK_SECRET is required but not set"),
+        "{error:#}"
+    );
+
+    let error = Broadcaster::spawn(
+        &nats.url(),
+        &[
+            ("WEBHOOK_URL", "http://127.0.0.1:9/".to_owned()),
+            ("WEBHOOK_SECRET", SECRET.to_owned()),
+            ("WEBHOOK_RETRY_SCHEDULE", "soon".to_owned()),
+        ],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(
+        format!("{error:#}").contains("WEBHOOK_RETRY_SCHEDULE `soon` is invalid"),
+        "{error:#}"
+    );
+    assert!(
+        !format!("{error:#}").contains("C2FVsBQIhrsc"),
+        "the secret leaked: {error:#}"
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_follow_the_nats_connection() {
+    let mut nats = TestNats::start().await;
+    let receiver = Receiver::accepting().await;
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+    let base = format!("http://127.0.0.1:{}", broadcaster.port);
+
+    assert_eq!(
+        http()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "broadcaster_messages_processed_total",
+        "broadcaster_webhook_errors_total",
+        "broadcaster_webhook_duration_seconds",
+        "broadcaster_delivery_lag_seconds",
+        "broadcaster_nats_connected 1",
+    ] {
+        assert!(metrics.contains(name), "no {name} in:\n{metrics}");
+    }
+
+    // NATS goes away: not ready, gauge 0; it comes back: ready, and events flow.
+    nats.server.stop().unwrap();
+    eventually(Duration::from_secs(20), "/readyz to report 503", || async {
+        let status = http()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .ok()?
+            .status();
+        (status == 503).then_some(())
+    })
+    .await;
+    assert_eq!(broadcaster.metric("broadcaster_nats_connected").await, 0.0);
+    nats.server.start_again().unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "/readyz to report 200 again",
+        || async {
+            let status = http()
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()?
+                .status();
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    nats.js = async_nats::jetstream::new(client);
+    let event = created("After the outage");
+    nats.publish(&event).await;
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_delivery_in_flight_and_exits_zero() {
+    let nats = TestNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Slow(1500)).await;
+    let mut broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+    let event = created("Finish me");
+    nats.publish(&event).await;
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+
+    broadcaster.service.terminate();
+
+    let status = broadcaster
+        .service
+        .wait(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "{status}:\n{}",
+        broadcaster.service.output()
+    );
+    // Acked before exiting: nothing left for another replica to redo.
+    nats.wait_until_drained(Duration::from_secs(2)).await;
+    assert_eq!(receiver.seen_for(&event.id.to_string()).len(), 1);
+}

@@ -1,0 +1,235 @@
+//! Failures: retried with backoff, dead-lettered when hopeless or out of
+//! attempts, and the circuit breaker stops hammering a failing target.
+
+use std::time::Duration;
+
+use crate::helpers::{Broadcaster, Receiver, Reply, TestNats, created, eventually, nats_header};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
+    // Arrange: 500 twice, then 200.
+    let nats = TestNats::start().await;
+    let receiver = Receiver::start(|n| {
+        if n < 2 {
+            Reply::Status(500)
+        } else {
+            Reply::Status(200)
+        }
+    })
+    .await;
+    let broadcaster = Broadcaster::forwarding(
+        &nats.url(),
+        &receiver.url,
+        &[("WEBHOOK_RETRY_SCHEDULE", "300ms,300ms,300ms")],
+    )
+    .await;
+
+    // Act
+    let event = created("Retry me");
+    nats.publish(&event).await;
+
+    // Assert: three attempts, the last accepted, nothing after it.
+    nats.wait_until_drained(WAIT).await;
+    let seen = receiver.seen_for(&event.id.to_string());
+    let replies: Vec<Reply> = seen.iter().map(|s| s.reply).collect();
+    assert_eq!(
+        replies,
+        [Reply::Status(500), Reply::Status(500), Reply::Status(200)]
+    );
+    assert!(seen.iter().all(|s| s.verified), "every attempt is signed");
+    // Backoff: each retry came after (jittered) 300 ms, not at once.
+    for pair in seen.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(240),
+            "retried after only {gap:?}"
+        );
+    }
+    assert_eq!(
+        broadcaster
+            .metric(r#"broadcaster_webhook_errors_total{reason="http_500"}"#)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        broadcaster
+            .metric(r#"broadcaster_messages_processed_total{outcome="delivered"}"#)
+            .await,
+        1.0
+    );
+    assert!(nats.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_400_is_dead_lettered_at_once_with_the_error() {
+    let nats = TestNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Status(400)).await;
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+
+    let event = created("Rejected");
+    nats.publish(&event).await;
+
+    nats.wait_until_drained(WAIT).await;
+    assert_eq!(
+        receiver.seen_for(&event.id.to_string()).len(),
+        1,
+        "a 400 is not retried"
+    );
+    let letters = nats.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.subject.as_str(), "todos_dlq.created");
+    assert_eq!(
+        letter.payload.as_ref(),
+        event.to_json().as_slice(),
+        "the original event, untouched"
+    );
+    assert_eq!(
+        nats_header(letter, "Docket-Last-Error").unwrap(),
+        "the webhook answered 400"
+    );
+    assert_eq!(nats_header(letter, "Docket-Attempts").unwrap(), "1");
+    assert_eq!(
+        nats_header(letter, "Docket-Original-Subject").unwrap(),
+        "todos.created"
+    );
+    assert_eq!(
+        broadcaster
+            .metric(r#"broadcaster_messages_processed_total{outcome="dead_lettered"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
+    let nats = TestNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Hang).await;
+    let broadcaster = Broadcaster::forwarding(
+        &nats.url(),
+        &receiver.url,
+        &[
+            ("WEBHOOK_TIMEOUT", "500ms"),
+            ("WEBHOOK_RETRY_SCHEDULE", "200ms,200ms"),
+        ],
+    )
+    .await;
+
+    let event = created("Nobody home");
+    nats.publish(&event).await;
+
+    let letters = eventually(WAIT, "a dead letter", || async {
+        let letters = nats.dead_letters().await;
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    nats.wait_until_drained(WAIT).await;
+    assert_eq!(
+        receiver.seen_for(&event.id.to_string()).len(),
+        3,
+        "one attempt per schedule entry, plus one"
+    );
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        nats_header(&letters[0], "Docket-Last-Error").unwrap(),
+        "the webhook did not answer within 500ms"
+    );
+    assert_eq!(nats_header(&letters[0], "Docket-Attempts").unwrap(), "3");
+    assert_eq!(
+        broadcaster
+            .metric(r#"broadcaster_webhook_errors_total{reason="timeout"}"#)
+            .await,
+        3.0
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let nats = TestNats::start().await;
+    let receiver = Receiver::start(|n| {
+        if n == 0 {
+            Reply::RetryAfter(429, 2)
+        } else {
+            Reply::Status(200)
+        }
+    })
+    .await;
+    let _broadcaster = Broadcaster::forwarding(
+        &nats.url(),
+        &receiver.url,
+        &[("WEBHOOK_RETRY_SCHEDULE", "100ms")],
+    )
+    .await;
+
+    let event = created("Slow down");
+    nats.publish(&event).await;
+
+    nats.wait_until_drained(WAIT).await;
+    let seen = receiver.seen_for(&event.id.to_string());
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(
+        gap >= Duration::from_secs(2),
+        "retried after {gap:?}, before Retry-After: 2"
+    );
+}
+
+#[tokio::test]
+async fn the_circuit_opens_on_repeated_failures_and_a_probe_closes_it() {
+    // Arrange: the target fails its first three requests, whatever the event.
+    let nats = TestNats::start().await;
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = failures.clone();
+    let receiver = Receiver::start(move |_| {
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+            Reply::Status(503)
+        } else {
+            Reply::Status(200)
+        }
+    })
+    .await;
+    let _broadcaster = Broadcaster::forwarding(
+        &nats.url(),
+        &receiver.url,
+        &[
+            ("WEBHOOK_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms"),
+            ("WEBHOOK_BREAKER_THRESHOLD", "3"),
+            ("WEBHOOK_BREAKER_COOLDOWN", "2s"),
+            // One at a time, so no request is already on its way when the circuit opens.
+            ("BROADCASTER_MAX_IN_FLIGHT", "1"),
+        ],
+    )
+    .await;
+
+    // Act
+    let events: Vec<_> = (0..5).map(|i| created(&format!("outage {i}"))).collect();
+    for event in &events {
+        nats.publish(event).await;
+    }
+
+    // Assert: after the third failure nothing went out for the cooldown,
+    // then every event arrived exactly once.
+    nats.wait_until_drained(WAIT).await;
+    let seen = receiver.seen();
+    let third_failure = seen[2].at;
+    let next = seen[3].at;
+    assert!(
+        next - third_failure >= Duration::from_millis(1900),
+        "the circuit let a request through after {:?}",
+        next - third_failure
+    );
+    for event in &events {
+        let accepted = receiver
+            .seen_for(&event.id.to_string())
+            .iter()
+            .filter(|s| s.reply == Reply::Status(200))
+            .count();
+        assert_eq!(accepted, 1, "event {}", event.id);
+    }
+    assert!(
+        nats.dead_letters().await.is_empty(),
+        "no event was lost to the outage"
+    );
+}
