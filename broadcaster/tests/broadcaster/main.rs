@@ -9,5 +9,6 @@ mod formats;
 mod helpers;
 mod lifecycle;
 mod log_mode;
+mod ordering;
 mod replicas;
 mod retries;
