@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&workspace, args),
         Command::Test(args) => test::run(&workspace, args),
         Command::PrepareSqlx => prepare_sqlx::run(&workspace),
-        Command::Manifests => manifests::validate(workspace.root()),
+        Command::Manifests => manifests::validate(&test_support::workspace_root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
