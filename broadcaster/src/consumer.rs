@@ -52,20 +52,30 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Gets the `TODOS` stream, creating it exactly as the app does if the
 /// broadcaster happens to start first.
+///
+/// If the app creates it in the same instant with settings that differ in
+/// some detail, our create fails; the stream then exists, and we use it.
 pub async fn ensure_todos_stream(js: &jetstream::Context) -> Result<stream::Stream> {
-    js.get_or_create_stream(stream::Config {
-        name: events::STREAM.to_owned(),
-        subjects: vec![events::STREAM_SUBJECTS.to_owned()],
-        storage: stream::StorageType::File,
-        duplicate_window: events::STREAM_DUPLICATE_WINDOW,
-        max_age: events::STREAM_MAX_AGE,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| Error::Nats {
-        context: format!("getting or creating stream {}", events::STREAM),
-        source: e.into(),
-    })
+    let created = js
+        .get_or_create_stream(stream::Config {
+            name: events::STREAM.to_owned(),
+            subjects: vec![events::STREAM_SUBJECTS.to_owned()],
+            storage: stream::StorageType::File,
+            duplicate_window: events::STREAM_DUPLICATE_WINDOW,
+            max_age: events::STREAM_MAX_AGE,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(stream) => Ok(stream),
+        Err(create_error) => js
+            .get_stream(events::STREAM)
+            .await
+            .map_err(|_| Error::Nats {
+                context: format!("getting or creating stream {}", events::STREAM),
+                source: create_error.into(),
+            }),
+    }
 }
 
 /// The consumer settings every replica applies.
