@@ -140,3 +140,86 @@ fn names(args: Option<&Value>) -> BTreeSet<&str> {
         .map(|a| str_at(a, "/name"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(docs: Vec<Value>) -> Render {
+        Render {
+            name: "base".to_owned(),
+            target: Target::Base,
+            file: "unused".into(),
+            docs,
+        }
+    }
+
+    fn template(success: &str) -> Value {
+        json!({
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "error-ratio"},
+            "spec": {
+                "args": [{"name": "namespace"}, {"name": "address", "value": "http://p:9090"}],
+                "metrics": [{
+                    "name": "m", "failureLimit": 1,
+                    "successCondition": success,
+                    "failureCondition": "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.05",
+                    "provider": {"prometheus": {"query": "q"}}
+                }]
+            }
+        })
+    }
+
+    fn rollout(args: Value) -> Value {
+        json!({
+            "kind": "Rollout", "metadata": {"name": "todo-app"},
+            "spec": {"strategy": {"canary": {"steps": [
+                {"setWeight": 20},
+                {"analysis": {"templates": [{"templateName": "error-ratio"}], "args": args}}
+            ]}}}
+        })
+    }
+
+    const GUARDED: &str = "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05";
+
+    #[test]
+    fn a_wired_and_guarded_analysis_passes() {
+        let mut errors = Vec::new();
+        let steps = check_render(
+            &render(vec![
+                template(GUARDED),
+                rollout(json!([{"name": "namespace", "value": "x"}])),
+            ]),
+            &mut errors,
+        );
+        assert_eq!((steps, errors), (1, Vec::<String>::new()));
+    }
+
+    #[test]
+    fn a_condition_indexing_an_empty_result_is_rejected() {
+        let mut errors = Vec::new();
+        check_render(&render(vec![template("result[0] <= 0.05")]), &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("without guarding an empty result"));
+    }
+
+    #[test]
+    fn missing_templates_and_mismatched_args_are_reported() {
+        let mut errors = Vec::new();
+        check_render(
+            &render(vec![
+                template(GUARDED),
+                rollout(json!([{"name": "namespaze", "value": "x"}])),
+            ]),
+            &mut errors,
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("does not pass arg `namespace`"));
+        assert!(errors[1].contains("passes arg `namespaze`"));
+
+        let mut errors = Vec::new();
+        check_render(&render(vec![rollout(json!([]))]), &mut errors);
+        assert!(errors[0].contains("names AnalysisTemplate error-ratio, which is not rendered"));
+    }
+}

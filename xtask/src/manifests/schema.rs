@@ -166,3 +166,53 @@ fn kubernetes_validate(
     }
     Ok(passed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_missing_shared_schema_folder_is_a_loud_error() {
+        let err = Schemas::locate(Path::new("/nonexistent/docket/main"))
+            .err()
+            .expect("no schemas there")
+            .to_string();
+        assert!(err.contains("shared/schemas"), "{err}");
+        assert!(err.contains("cannot be validated"), "{err}");
+    }
+
+    #[test]
+    fn schema_files_are_found_by_group_kind_and_version() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let schemas = Schemas::locate(&root).expect("../shared/schemas next to the workspace");
+        let file = |api_version: &str, kind: &str| {
+            schemas
+                .file_for(&json!({"apiVersion": api_version, "kind": kind}))
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            file("argoproj.io/v1alpha1", "Rollout").as_deref(),
+            Some("rollout-argoproj-v1alpha1.json")
+        );
+        assert_eq!(
+            file("apps/v1", "Deployment").as_deref(),
+            Some("deployment-apps-v1.json")
+        );
+        assert_eq!(file("v1", "Service").as_deref(), Some("service-v1.json"));
+        assert_eq!(
+            file("networking.k8s.io/v1", "NetworkPolicy").as_deref(),
+            Some("networkpolicy-networking-v1.json")
+        );
+        assert_eq!(file("monitoring.coreos.com/v1", "PrometheusRule"), None);
+    }
+
+    #[test]
+    fn only_kubernetes_own_groups_count_as_built_in() {
+        assert!(is_builtin(""));
+        assert!(is_builtin("apps"));
+        assert!(is_builtin("networking.k8s.io"));
+        assert!(!is_builtin("argoproj.io"));
+        assert!(!is_builtin("monitoring.coreos.com"));
+    }
+}
