@@ -21,6 +21,9 @@ pub enum Tool {
     SqlxCli,
 }
 
+/// Every tool, for `cargo xtask install`.
+pub const ALL: &[Tool] = &[Tool::Postgres, Tool::NatsServer, Tool::Nextest, Tool::SqlxCli];
+
 /// How a tool is installed.
 enum Install {
     /// Debian packages.

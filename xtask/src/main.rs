@@ -5,6 +5,7 @@
 //! - `test`: installs what is missing, then runs every check CI runs (`.ci/run`
 //!   is exactly this command).
 //! - `prepare-sqlx`: regenerates `.sqlx/` after a query changed.
+//! - `install`: installs every tool the others need (e.g. to warm a CI image).
 //! - `manifests`: validates the deployment tree offline (also part of `test`).
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
@@ -41,6 +42,8 @@ enum Command {
     Test(test::Args),
     /// Regenerate the offline query data in .sqlx/ after changing a query.
     PrepareSqlx,
+    /// Install every tool the other commands need, without running them.
+    Install,
     /// Validate kustomize/, argocd/, Dockerfiles and workflows with real tools.
     Manifests,
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&workspace, args),
         Command::Test(args) => test::run(&workspace, args),
         Command::PrepareSqlx => prepare_sqlx::run(&workspace),
+        Command::Install => install::ensure(&workspace, install::ALL),
         Command::Manifests => manifests::validate(&test_support::workspace_root()),
     };
     match result {
@@ -82,6 +86,7 @@ mod tests {
             &["xtask", "test"],
             &["xtask", "test", "--faults"],
             &["xtask", "prepare-sqlx"],
+            &["xtask", "install"],
             &["xtask", "manifests"],
         ] {
             Cli::try_parse_from(args).unwrap();

@@ -5,6 +5,8 @@
 //! Both run the migrations on a fresh database first, so the data describes
 //! exactly the schema in `app/migrations`.
 
+use std::process::Command;
+
 use anyhow::Context;
 use test_support::TestDatabase;
 
@@ -16,12 +18,7 @@ pub fn run(workspace: &Workspace) -> anyhow::Result<()> {
     install::ensure(workspace, &[Tool::Postgres, Tool::SqlxCli])?;
     let database = migrated_database(workspace)?;
     run_checked(
-        workspace
-            .cargo()
-            .args(["sqlx", "prepare", "--workspace", "--", "--all-targets"])
-            .env("DATABASE_URL", &database.url)
-            // Overrides `.cargo/config.toml`: the macros must ask the database.
-            .env("SQLX_OFFLINE", "false"),
+        &mut sqlx_prepare(workspace, &database, &[]),
         "cargo sqlx prepare",
     )?;
     println!("\n.sqlx/ is up to date; commit it with the query change.");
@@ -32,20 +29,28 @@ pub fn run(workspace: &Workspace) -> anyhow::Result<()> {
 pub fn check(workspace: &Workspace) -> anyhow::Result<()> {
     let database = migrated_database(workspace)?;
     run_checked(
-        workspace
-            .cargo()
-            .args([
-                "sqlx",
-                "prepare",
-                "--workspace",
-                "--check",
-                "--",
-                "--all-targets",
-            ])
-            .env("DATABASE_URL", &database.url)
-            .env("SQLX_OFFLINE", "false"),
+        &mut sqlx_prepare(workspace, &database, &["--check"]),
         "cargo sqlx prepare --check (if it failed, run `cargo xtask prepare-sqlx` and commit .sqlx/)",
     )
+}
+
+/// `cargo sqlx prepare --workspace [extra] -- --all-targets` against `database`.
+///
+/// It builds in its own target folder, `target/sqlx`: when sqlx-cli cannot
+/// force the query crates to recompile (it touches their sources) it falls
+/// back to `cargo clean`, which must not wipe the shared `target/` (with
+/// `up`'s data in `target/stack` and the tools in `target/tools`).
+fn sqlx_prepare(workspace: &Workspace, database: &TestDatabase, extra: &[&str]) -> Command {
+    let mut command = workspace.cargo();
+    command
+        .args(["sqlx", "prepare", "--workspace"])
+        .args(extra)
+        .args(["--", "--all-targets"])
+        .env("CARGO_TARGET_DIR", workspace.root().join("target/sqlx"))
+        .env("DATABASE_URL", &database.url)
+        // Overrides `.cargo/config.toml`: the macros must ask the database.
+        .env("SQLX_OFFLINE", "false");
+    command
 }
 
 /// A new database (in a private cluster unless `DATABASE_URL` is set) with

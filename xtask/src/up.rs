@@ -234,7 +234,7 @@ async fn supervise(running: &mut [Process], shutdown: &mut ShutdownSignals) -> a
                 for process in running.iter_mut() {
                     if let Some(how) = process.exited() {
                         bail!(
-                            "{} {how}; its last output:\n{}\n(stopping the rest)",
+                            "{} {how}; its last output:\n{}\n(everything else was stopped)",
                             process.name,
                             process.last_output(30)
                         );

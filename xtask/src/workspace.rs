@@ -6,7 +6,7 @@
 
 use std::env;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -26,6 +26,11 @@ impl Workspace {
         let path = env::join_paths(std::iter::once(tools_bin).chain(env::split_paths(&inherited)))
             .unwrap_or(inherited);
         Workspace { root, path }
+    }
+
+    /// The workspace root.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Where tools installed by `cargo xtask` go (`cargo install --root`).
