@@ -22,7 +22,12 @@ pub enum Tool {
 }
 
 /// Every tool, for `cargo xtask install`.
-pub const ALL: &[Tool] = &[Tool::Postgres, Tool::NatsServer, Tool::Nextest, Tool::SqlxCli];
+pub const ALL: &[Tool] = &[
+    Tool::Postgres,
+    Tool::NatsServer,
+    Tool::Nextest,
+    Tool::SqlxCli,
+];
 
 /// How a tool is installed.
 enum Install {
