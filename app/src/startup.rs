@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::MIGRATOR;
+use crate::live;
 use crate::outbox::Relay;
 use crate::routes;
 use crate::state::AppState;
@@ -24,6 +25,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     relay: Relay,
+    nats: async_nats::Client,
 }
 
 impl Application {
@@ -48,13 +50,14 @@ impl Application {
         let relay = Relay::new(
             config.database,
             pool,
-            jetstream::new(nats),
+            jetstream::new(nats.clone()),
             state.metrics.clone(),
         );
         Ok(Self {
             listener,
             state,
             relay,
+            nats,
         })
     }
 
@@ -72,10 +75,18 @@ impl Application {
             listener,
             state,
             relay,
+            nats,
         } = self;
         tracing::info!(port = listener.local_addr()?.port(), "todo-app listening");
 
         let background = tokio::spawn(migrate_then_relay(state.clone(), relay, shutdown.clone()));
+        // Feeds open pages from NATS; at shutdown it ends their event
+        // streams, so draining does not wait for them.
+        tokio::spawn(live::feed_from_nats(
+            nats,
+            state.live.clone(),
+            shutdown.clone(),
+        ));
 
         let server = axum::serve(listener, routes::router(state))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

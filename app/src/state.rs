@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub api_token: Option<Arc<SecretString>>,
     pub metrics: Metrics,
+    /// Changes fanned out to open pages (`GET /events`).
+    pub live: LiveUpdates,
     migrated: Arc<AtomicBool>,
 }
 
@@ -23,6 +26,7 @@ impl AppState {
             pool,
             api_token: api_token.map(Arc::new),
             metrics: Metrics::new(),
+            live: LiveUpdates::new(live::CAPACITY),
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -5,6 +5,7 @@ mod api;
 mod assets;
 mod extract;
 mod health;
+mod live;
 mod pages;
 
 use std::time::Duration;
@@ -44,8 +45,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(api::openapi_json))
         .merge(health::router())
         .merge(assets::router())
+        .merge(live::router())
         .route("/metrics", get(metrics::endpoint))
         .fallback(not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // Added after the timeout: an event stream stays open for as long
+        // as the page does, and ends at shutdown instead (see `live`). The
+        // timeout bounds only the wait for response headers today, but a
+        // stream must stay outside it whatever it comes to bound.
+        .merge(live::streaming_router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -76,11 +87,7 @@ pub fn router(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(security::headers())
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                )),
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
         )
         .with_state(state)
 }

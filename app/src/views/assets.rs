@@ -4,6 +4,9 @@
 /// htmx, vendored from the npm package `htmx.org` at this version.
 pub const HTMX_VERSION: &str = "2.0.8";
 const HTMX: &[u8] = include_bytes!("../../static/htmx-2.0.8.min.js");
+/// htmx's SSE extension, vendored from the npm package `htmx-ext-sse`.
+pub const HTMX_SSE_VERSION: &str = "2.2.4";
+const HTMX_SSE: &[u8] = include_bytes!("../../static/htmx-ext-sse-2.2.4.min.js");
 const CSS: &[u8] = include_bytes!("../../static/app.css");
 
 pub struct Asset {
@@ -22,6 +25,10 @@ pub fn htmx_path() -> &'static str {
     "/static/htmx-2.0.8.min.js"
 }
 
+pub fn htmx_sse_path() -> &'static str {
+    "/static/htmx-ext-sse-2.2.4.min.js"
+}
+
 /// Finds an asset by its full URL path.
 pub fn find(path: &str) -> Option<Asset> {
     if path == htmx_path() {
@@ -29,6 +36,12 @@ pub fn find(path: &str) -> Option<Asset> {
             path: htmx_path(),
             content_type: "text/javascript; charset=utf-8",
             body: HTMX,
+        })
+    } else if path == htmx_sse_path() {
+        Some(Asset {
+            path: htmx_sse_path(),
+            content_type: "text/javascript; charset=utf-8",
+            body: HTMX_SSE,
         })
     } else if path == css_path() {
         Some(Asset {
@@ -56,7 +69,9 @@ mod tests {
     fn assets_are_found_by_their_versioned_paths_only() {
         assert!(find(htmx_path()).is_some());
         assert!(find(css_path()).is_some());
+        assert!(find(htmx_sse_path()).is_some());
         assert!(find("/static/app.css").is_none());
         assert!(htmx_path().contains(HTMX_VERSION));
+        assert!(htmx_sse_path().contains(HTMX_SSE_VERSION));
     }
 }

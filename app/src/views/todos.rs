@@ -12,13 +12,29 @@ pub struct FormState<'a> {
     pub error: Option<String>,
 }
 
+/// Where the page re-fetches its lists from (see `routes::live`).
+pub const LISTS_PATH: &str = "/fragments/todo-lists";
+
 /// The whole page.
+///
+/// The wrapper around the lists holds the page's one event stream
+/// (`/events`): on a `todo` or `refresh` event it re-fetches the lists and
+/// swaps them whole, so an item this page just added is never shown twice.
+/// It lives as long as the page (the lists inside are swapped, it is not),
+/// so its listener is registered once. A burst of events costs at most one
+/// request in flight and one queued (`hx-sync`); `hx-disinherit` keeps that
+/// queue and the swap settings off the buttons inside.
 pub fn index(todos: &[Todo], form: &FormState<'_>) -> Markup {
     layout::page(
         "Docket",
         html! {
             (new_todo_form(form))
-            (lists(todos, None))
+            div #live hx-ext="sse" sse-connect="/events"
+                hx-get=(LISTS_PATH) hx-trigger="sse:todo, sse:refresh"
+                hx-target="#todo-lists" hx-swap="outerHTML"
+                hx-sync="this:queue last" hx-disinherit="*" {
+                (lists(todos, None))
+            }
         },
     )
 }

@@ -5,6 +5,7 @@ mod api;
 mod events;
 mod health;
 mod helpers;
+mod live;
 mod openapi;
 mod outbox;
 mod pages;
