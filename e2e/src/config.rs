@@ -1,0 +1,166 @@
+//! Where the suite points, read from the environment.
+//!
+//! | variable          | default              | meaning |
+//! |-------------------|----------------------|---------|
+//! | `E2E_BASE_URL`    | unset: private stack | run against this deployed app instead of starting one |
+//! | `E2E_API_TOKEN`   | required with `E2E_BASE_URL` | bearer token for the JSON API calls that arrange and clean up test data |
+//! | `E2E_WEBHOOK_URL` | unset: no webhook checks against `E2E_BASE_URL` | a webhook receiver's `/messages` (e.g. `broadcaster sink`) |
+//! | `E2E_CHROMIUM`    | `/usr/bin/chromium`  | the browser executable |
+//! | `E2E_TIMEOUT`     | `10`                 | seconds each expectation and browser action may wait |
+//!
+//! The driver is located through `PLAYWRIGHT_NODE_EXE` and `PLAYWRIGHT_CLI_JS`
+//! (see [`crate::driver`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::error::Error;
+
+/// Debian's Chromium, which `cargo xtask test` installs.
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the harness reads from the environment, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: Target,
+    pub chromium: PathBuf,
+    /// How long an expectation or action waits before failing.
+    pub timeout: Duration,
+}
+
+/// The app under test.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start a private stack for each test process (the default).
+    Local,
+    /// A deployed environment (staging): shared, so each test touches only
+    /// the data it made.
+    Remote(Remote),
+}
+
+/// A deployed environment.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub base_url: Url,
+    pub api_token: String,
+    /// A receiver's `/messages`; without it the webhook story is skipped.
+    pub webhook_messages: Option<Url>,
+}
+
+impl Settings {
+    /// Reads the variables in this module's table.
+    pub fn from_env() -> Result<Settings, Error> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads from any lookup; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let target = match get("E2E_BASE_URL") {
+            None => Target::Local,
+            Some(raw) => Target::Remote(Remote {
+                base_url: http_url("E2E_BASE_URL", &raw)?,
+                api_token: get("E2E_API_TOKEN")
+                    .map(|token| token.trim().to_owned())
+                    .ok_or(Error::MissingVariable {
+                        name: "E2E_API_TOKEN",
+                        why: "tests create and remove their data through the JSON API",
+                    })?,
+                webhook_messages: get("E2E_WEBHOOK_URL")
+                    .map(|raw| http_url("E2E_WEBHOOK_URL", &raw))
+                    .transpose()?,
+            }),
+        };
+        let timeout = match get("E2E_TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => {
+                    return Err(Error::InvalidVariable {
+                        name: "E2E_TIMEOUT",
+                        reason: format!("expected a whole number of seconds above 0, got `{raw}`"),
+                    });
+                }
+            },
+        };
+        Ok(Settings {
+            target,
+            chromium: get("E2E_CHROMIUM")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM)),
+            timeout,
+        })
+    }
+}
+
+fn http_url(name: &'static str, raw: &str) -> Result<Url, Error> {
+    let url = Url::parse(raw.trim()).map_err(|e| Error::InvalidVariable {
+        name,
+        reason: format!("`{raw}` is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::InvalidVariable {
+            name,
+            reason: format!("`{raw}` must be an http:// or https:// URL"),
+        });
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn without_a_base_url_the_suite_starts_its_own_stack() {
+        let settings = settings(&[]).unwrap();
+        assert!(matches!(settings.target, Target::Local));
+        assert_eq!(settings.chromium, PathBuf::from("/usr/bin/chromium"));
+        assert_eq!(settings.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_base_url_needs_the_api_token_for_clean_up() {
+        let error = settings(&[("E2E_BASE_URL", "https://staging.example")]).unwrap_err();
+        assert!(error.to_string().contains("E2E_API_TOKEN"), "{error}");
+    }
+
+    #[test]
+    fn a_remote_target_reads_the_optional_webhook_receiver() {
+        let settings = settings(&[
+            ("E2E_BASE_URL", "http://127.0.0.1:8080"),
+            ("E2E_API_TOKEN", "secret"),
+            ("E2E_WEBHOOK_URL", "http://127.0.0.1:9000/messages"),
+        ])
+        .unwrap();
+        let Target::Remote(remote) = settings.target else {
+            panic!("expected a remote target")
+        };
+        assert_eq!(remote.api_token, "secret");
+        assert_eq!(
+            remote.webhook_messages.unwrap().as_str(),
+            "http://127.0.0.1:9000/messages"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let error = settings(&[("E2E_BASE_URL", "staging")]).unwrap_err();
+        assert!(error.to_string().contains("E2E_BASE_URL"), "{error}");
+        let error = settings(&[("E2E_TIMEOUT", "soon")]).unwrap_err();
+        assert!(error.to_string().contains("E2E_TIMEOUT"), "{error}");
+    }
+}

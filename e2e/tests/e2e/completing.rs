@@ -1,0 +1,47 @@
+//! Story 4: I mark a todo done; it moves to the done list; after a reload it
+//! is still done; I mark it not done again.
+
+use e2e::{Needs, run, test_name};
+
+#[tokio::test]
+async fn i_mark_a_todo_done_it_stays_done_after_a_reload_and_i_can_undo_it() {
+    run(test_name!(), Needs::Browser, |t| async move {
+        let text = t.unique("Water the plants");
+        let todo = t.api().create(&text).await?;
+        let page = t.open().await?;
+        let (open, done) = (page.open_list(), page.done_list());
+        t.expect(page.todo_with_id(&open, &todo.id))
+            .to_be_visible()
+            .await?;
+
+        page.mark_done_button(&text).click(None).await?;
+        t.expect(page.todo_with_id(&done, &todo.id))
+            .to_be_visible()
+            .await?;
+        t.expect(page.todo_with_id(&open, &todo.id))
+            .to_have_count(0)
+            .await?;
+
+        page.reload().await?;
+        t.expect(page.todo_with_id(&done, &todo.id))
+            .to_be_visible()
+            .await?;
+        t.expect(page.todo_with_id(&open, &todo.id))
+            .to_have_count(0)
+            .await?;
+
+        page.mark_not_done_button(&text).click(None).await?;
+        t.expect(page.todo_with_id(&open, &todo.id))
+            .to_be_visible()
+            .await?;
+        t.expect(page.todo_with_id(&done, &todo.id))
+            .to_have_count(0)
+            .await?;
+        page.reload().await?;
+        t.expect(page.todo_with_id(&open, &todo.id))
+            .to_be_visible()
+            .await?;
+        Ok(())
+    })
+    .await;
+}
