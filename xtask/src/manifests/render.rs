@@ -49,7 +49,8 @@ impl Renders {
 /// The overlays every deployment of Docket has; more may exist.
 pub const REQUIRED_OVERLAYS: &[&str] = &["staging", "production"];
 
-/// Renders the base, every overlay, every component (on the base) and argocd/.
+/// Renders the base, every overlay, every component (on the base) and argocd/
+/// (as a whole and file by file).
 pub fn render_all(root: &Path, tools: &Tools, work: &Path) -> anyhow::Result<Renders> {
     let kustomize = root.join("kustomize");
     let out = work.join("rendered");
@@ -105,13 +106,28 @@ pub fn render_all(root: &Path, tools: &Tools, work: &Path) -> anyhow::Result<Ren
         )?);
     }
 
-    renders.push(render(
-        tools,
-        &root.join("argocd"),
-        "argocd",
-        Target::ArgoCd,
-        &out,
-    )?);
+    let argocd = root.join("argocd");
+    renders.push(render(tools, &argocd, "argocd", Target::ArgoCd, &out)?);
+    // Each file on its own as well: one left out of argocd/kustomization.yaml
+    // is still what someone may `kubectl apply -f`, so it is validated too.
+    for entry in std::fs::read_dir(&argocd).context("reading argocd/")? {
+        let file = entry?.path();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            let text = std::fs::read_to_string(&file)?;
+            let docs = parse_documents(&text).with_context(|| format!("parsing argocd/{name}"))?;
+            renders.push(Render {
+                name: format!("argocd/{name}"),
+                target: Target::ArgoCd,
+                file,
+                docs,
+            });
+        }
+    }
     Ok(Renders(renders))
 }
 
