@@ -27,6 +27,7 @@
 //! its `AckWait` runs out, and pulls nothing while the circuit is open.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
@@ -105,9 +106,24 @@ pub async fn ensure_consumer(
         })
 }
 
+/// Where the pull loop gets its consumer from, so it can make it again.
+pub struct Source {
+    pub stream: stream::Stream,
+    pub config: pull::Config,
+    /// What `/readyz` reports: whether the consumer is known to exist.
+    pub ready: Arc<AtomicBool>,
+}
+
 /// Pulls and dispatches until `shutdown`, then waits for in-flight events.
+///
+/// A failed pull marks the broadcaster not ready and re-applies the
+/// consumer before the next pull: that recreates it if someone deleted it
+/// (the delivered-events bucket then turns the replay of old events into
+/// acks without sending), and is a no-op if the failure was only a
+/// reconnect.
 pub async fn run(
-    consumer: PullConsumer,
+    source: Source,
+    mut consumer: PullConsumer,
     worker: Arc<Worker>,
     max_in_flight: usize,
     shutdown: CancellationToken,
@@ -115,8 +131,26 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let turns = Turns::default();
     let mut tasks = JoinSet::new();
+    let mut check_consumer = false;
+    source.ready.store(true, Ordering::Release);
     loop {
         while tasks.try_join_next().is_some() {}
+        if check_consumer {
+            match ensure_consumer(&source.stream, source.config.clone()).await {
+                Ok(again) => {
+                    consumer = again;
+                    check_consumer = false;
+                    source.ready.store(true, Ordering::Release);
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error.chain(), "the consumer is unavailable; trying again in a second");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            }
+        }
         let first = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
@@ -138,11 +172,10 @@ pub async fn run(
         {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(error = %error, "pull request failed; trying again in a second");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
+                tracing::warn!(error = %error, "pull request failed");
+                source.ready.store(false, Ordering::Release);
+                check_consumer = true;
+                continue;
             }
         };
         let mut first = Some(first);
@@ -153,6 +186,8 @@ pub async fn run(
                 Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(error = %error, "pull batch ended with an error");
+                    source.ready.store(false, Ordering::Release);
+                    check_consumer = true;
                     break;
                 }
             };

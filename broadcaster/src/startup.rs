@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
@@ -25,6 +25,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     consumer: PullConsumer,
+    source: consumer::Source,
     worker: Arc<Worker>,
     max_in_flight: usize,
     drain_deadline: Duration,
@@ -43,7 +44,7 @@ impl Application {
         let dedupe = Dedupe::open(&js, config.dedupe_ttl).await?;
         let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
         let max_deliver = consumer_config.max_deliver;
-        let consumer = consumer::ensure_consumer(&stream, consumer_config).await?;
+        let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
 
         let deliverer = match &config.mode {
             Mode::Forward(target) => {
@@ -70,15 +71,22 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| Error::Listen { address, source })?;
+        let consumer_ready = Arc::new(AtomicBool::new(false));
+        let source = consumer::Source {
+            stream,
+            config: consumer_config,
+            ready: Arc::clone(&consumer_ready),
+        };
         let state = AppState {
             metrics,
             nats,
-            consumer_ready: Arc::new(AtomicBool::new(false)),
+            consumer_ready,
         };
         Ok(Application {
             listener,
             state,
             consumer,
+            source,
             worker,
             max_in_flight: config.max_in_flight,
             // An attempt under way ends within the timeout; then the ack.
@@ -99,7 +107,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        self.state.consumer_ready.store(true, Ordering::Release);
         tracing::info!(port = self.port(), "broadcaster running");
 
         let http_stop = CancellationToken::new();
@@ -108,6 +115,7 @@ impl Application {
         let server = tokio::spawn(async move { server.await });
 
         let pulling = consumer::run(
+            self.source,
             self.consumer,
             self.worker,
             self.max_in_flight,

@@ -84,3 +84,47 @@ async fn an_event_already_delivered_is_acked_without_sending_it_again() {
         .unwrap();
     assert!(bucket.get(event.id.to_string()).await.unwrap().is_some());
 }
+
+/// Deleting the durable consumer (an operator's mistake) replays the whole
+/// stream to the recreated one; the delivered-events bucket keeps that from
+/// reaching the receiver.
+#[tokio::test]
+async fn a_deleted_consumer_is_recreated_without_resending_old_events() {
+    let nats = TestNats::start().await;
+    let receiver = Receiver::accepting().await;
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+    let before: Vec<_> = (0..3).map(|i| created(&format!("before {i}"))).collect();
+    for event in &before {
+        nats.publish(event).await;
+    }
+    nats.wait_until_drained(WAIT).await;
+
+    // nats-server 2.9 sometimes answers "directory not empty" although it
+    // deletes; so delete until the consumer is gone or was recreated, and no more.
+    let stream = nats.js.get_stream(events::STREAM).await.unwrap();
+    let original = nats.consumer().await.unwrap().created;
+    eventually(WAIT, "the consumer to be deleted", || async {
+        let _ = stream.delete_consumer(broadcaster::consumer::DURABLE).await;
+        match nats.consumer().await {
+            None => Some(()),
+            Some(info) if info.created != original => Some(()),
+            Some(_) => None,
+        }
+    })
+    .await;
+    let after = created("after");
+    nats.publish(&after).await;
+
+    eventually(WAIT, "the new event at the receiver", || async {
+        (!receiver.seen_for(&after.id.to_string()).is_empty()).then_some(())
+    })
+    .await;
+    nats.wait_until_drained(WAIT).await;
+    assert_eq!(receiver.seen().len(), 4, "old events were sent again");
+    assert_eq!(
+        broadcaster
+            .metric(r#"broadcaster_messages_processed_total{outcome="duplicate"}"#)
+            .await,
+        3.0
+    );
+}
