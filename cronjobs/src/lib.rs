@@ -1,0 +1,23 @@
+//! Docket's jobs, as one binary with subcommands (see `cli`):
+//!
+//! - `wikipedia-todo`: adds "Read <random Wikipedia article>" through the
+//!   app's JSON API (hourly, from a Kubernetes CronJob);
+//! - `listen`: runs that job for every request on the NATS subject
+//!   `jobs.wikipedia-todo`, with health and metrics on `PORT`;
+//! - `backup` / `restore <file>`: `pg_dump` / `pg_restore` of `DATABASE_URL`.
+//!
+//! The jobs talk to the app over HTTP only, like any other client.
+
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod listen;
+pub mod metrics;
+pub mod ops;
+pub mod pg_tools;
+pub mod retry;
+pub mod todo_api;
+pub mod wikipedia;
+
+pub use error::Error;

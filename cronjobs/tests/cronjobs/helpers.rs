@@ -1,0 +1,191 @@
+//! The todo app as a process, a stand-in for Wikipedia's random-article
+//! endpoint, and running `cronjobs` itself.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sqlx::PgPool;
+use test_support::{Service, TestDatabase, TestNats, free_port, test_database, test_nats};
+
+pub const API_TOKEN: &str = "cronjobs-test-token";
+pub const CRONJOBS: &str = env!("CARGO_BIN_EXE_cronjobs");
+/// How long anything asynchronous may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// `todo-app` on a free port, with its own database and NATS.
+pub struct TodoApp {
+    pub url: String,
+    pub db: PgPool,
+    pub database: TestDatabase,
+    pub nats: TestNats,
+    _service: Service,
+}
+
+impl TodoApp {
+    pub async fn spawn() -> TodoApp {
+        let database = test_database().await.expect("a test database");
+        let nats = test_nats().expect("a test nats-server");
+        let port = free_port();
+        let service = Service::spawn(
+            &test_support::workspace_binary("todo-app"),
+            &[],
+            &[
+                ("DATABASE_URL", database.url.clone()),
+                ("NATS_URL", nats.url.clone()),
+                ("PORT", port.to_string()),
+                ("API_TOKEN", API_TOKEN.to_owned()),
+                ("LOG_FORMAT", "pretty".to_owned()),
+            ],
+            &format!("http://127.0.0.1:{port}/readyz"),
+        )
+        .await
+        .expect("todo-app starts (build it first: cargo build -p app)");
+        TodoApp {
+            url: format!("http://127.0.0.1:{port}"),
+            db: PgPool::connect(&database.url).await.expect("a pool"),
+            database,
+            nats,
+            _service: service,
+        }
+    }
+
+    /// Every todo's text, oldest first.
+    pub async fn texts(&self) -> Vec<String> {
+        sqlx::query_scalar("select text from todos order by created_at, id")
+            .fetch_all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Creates a todo through the JSON API and returns its id.
+    pub async fn create(&self, text: &str) -> uuid::Uuid {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/todos", self.url))
+            .bearer_auth(API_TOKEN)
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The environment `wikipedia-todo` and `listen` need to reach this app.
+    pub fn job_env(&self, articles: &ArticleServer) -> Vec<(&'static str, String)> {
+        vec![
+            ("TODO_API_URL", self.url.clone()),
+            ("API_TOKEN", API_TOKEN.to_owned()),
+            ("RANDOM_ARTICLE_URL", articles.random_url()),
+            ("HTTP_TIMEOUT_SECS", "5".to_owned()),
+        ]
+    }
+}
+
+/// What the stand-in for `Special:Random` answers.
+#[derive(Clone)]
+pub enum Answer {
+    /// 302 with this `Location`.
+    Redirect(&'static str),
+    /// 200 with an article page: no redirect.
+    Page,
+    /// 503 for the first `n` requests, then 302 with this `Location`.
+    UnavailableThenRedirect(usize, &'static str),
+}
+
+/// A local HTTP server answering `GET /wiki/Special:Random`.
+pub struct ArticleServer {
+    address: SocketAddr,
+    requests: Arc<AtomicUsize>,
+}
+
+impl ArticleServer {
+    pub async fn start(answer: Answer) -> ArticleServer {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let app = Router::new().route(
+            "/wiki/Special:Random",
+            get(move || {
+                let answer = answer.clone();
+                let seen = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match answer {
+                        Answer::Redirect(location) => {
+                            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+                        }
+                        Answer::Page => "<html>an article, not a redirect</html>".into_response(),
+                        Answer::UnavailableThenRedirect(n, _) if seen < n => {
+                            StatusCode::SERVICE_UNAVAILABLE.into_response()
+                        }
+                        Answer::UnavailableThenRedirect(_, location) => {
+                            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+                        }
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ArticleServer { address, requests }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn random_url(&self) -> String {
+        format!("{}/wiki/Special:Random", self.base_url())
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `cronjobs <args>` to completion with only `envs` (and `PATH`) set.
+pub async fn cronjobs(args: &[&str], envs: &[(&str, String)]) -> Output {
+    let mut command = tokio::process::Command::new(CRONJOBS);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "pretty")
+        .kill_on_drop(true);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    tokio::time::timeout(DEADLINE, command.output())
+        .await
+        .expect("cronjobs finishes")
+        .expect("cronjobs runs")
+}
+
+/// stderr, asserting the failure was reported on exactly one line.
+pub fn one_line_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure\nstdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
