@@ -1,10 +1,11 @@
-//! Wiring: connect, set up JetStream, bind the port, run until stopped.
+//! Wiring: connect, bind the port, set up JetStream, run until stopped.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,73 +25,47 @@ use crate::worker::Worker;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    consumer: PullConsumer,
+    js: jetstream::Context,
+    config: Config,
+}
+
+/// What the pull loop needs once JetStream is set up.
+struct Running {
     source: consumer::Source,
+    consumer: PullConsumer,
     worker: Arc<Worker>,
-    max_in_flight: usize,
-    drain_deadline: Duration,
 }
 
 impl Application {
-    /// Connects to NATS, makes sure the streams, the bucket and the consumer
-    /// exist, and binds the operations port (`PORT=0` picks a free one).
+    /// Starts connecting to NATS and binds the operations port (`PORT=0`
+    /// picks a free one). NATS need not be up yet: like the app, the
+    /// broadcaster starts, answers `/healthz`, and reports not ready on
+    /// `/readyz` until it has connected and set up its streams, bucket and
+    /// consumer ([`Application::run_until_stopped`] keeps trying).
     pub async fn build(config: Config) -> Result<Application> {
         let metrics = Metrics::new();
         let nats = connect(&config.nats_url, metrics.clone()).await?;
-        let js = async_nats::jetstream::new(nats.clone());
-
-        let stream = consumer::ensure_todos_stream(&js).await?;
-        dlq::ensure_stream(&js).await?;
-        let dedupe = Dedupe::open(&js, config.dedupe_ttl).await?;
-        let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
-        let max_deliver = consumer_config.max_deliver;
-        let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
-
-        let deliverer = match &config.mode {
+        let js = jetstream::new(nats.clone());
+        match &config.mode {
             Mode::Forward(target) => {
                 tracing::info!(format = target.format.name(), "forwarding to the webhook");
-                Some(Deliverer::new(target.clone(), config.webhook_timeout))
             }
-            Mode::Log => {
-                tracing::info!("log mode: messages are logged, nothing is sent");
-                None
-            }
-        };
-        let worker = Arc::new(Worker {
-            js,
-            deliverer,
-            dedupe,
-            breaker: Breaker::new(config.breaker),
-            retry: config.retry.clone(),
-            metrics: metrics.clone(),
-            ack_wait: config.ack_wait(),
-            max_deliver,
-        });
-
+            Mode::Log => tracing::info!("log mode: messages are logged, nothing is sent"),
+        }
         let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| Error::Listen { address, source })?;
-        let consumer_ready = Arc::new(AtomicBool::new(false));
-        let source = consumer::Source {
-            stream,
-            config: consumer_config,
-            ready: Arc::clone(&consumer_ready),
-        };
         let state = AppState {
             metrics,
             nats,
-            consumer_ready,
+            consumer_ready: Arc::new(AtomicBool::new(false)),
         };
         Ok(Application {
             listener,
             state,
-            consumer,
-            source,
-            worker,
-            max_in_flight: config.max_in_flight,
-            // An attempt under way ends within the timeout; then the ack.
-            drain_deadline: config.ack_wait(),
+            js,
+            config,
         })
     }
 
@@ -114,19 +89,32 @@ impl Application {
             .with_graceful_shutdown(http_stop.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
 
-        let pulling = consumer::run(
-            self.source,
-            self.consumer,
-            self.worker,
-            self.max_in_flight,
-            shutdown.clone(),
-        );
-        tokio::pin!(pulling);
-        tokio::select! {
-            () = &mut pulling => {}
-            () = shutdown.cancelled() => {
-                if tokio::time::timeout(self.drain_deadline + Duration::from_secs(3), &mut pulling).await.is_err() {
-                    tracing::warn!("in-flight events did not finish in time; JetStream will redeliver them");
+        let running = tokio::select! {
+            () = shutdown.cancelled() => None,
+            running = set_up_until_done(&self.js, &self.config, &self.state) => Some(running),
+        };
+        if let Some(Running {
+            source,
+            consumer,
+            worker,
+        }) = running
+        {
+            // An attempt under way ends within the timeout; then the ack.
+            let drain_deadline = self.config.ack_wait() + Duration::from_secs(3);
+            let pulling = consumer::run(
+                source,
+                consumer,
+                worker,
+                self.config.max_in_flight,
+                shutdown.clone(),
+            );
+            tokio::pin!(pulling);
+            tokio::select! {
+                () = &mut pulling => {}
+                () = shutdown.cancelled() => {
+                    if tokio::time::timeout(drain_deadline, &mut pulling).await.is_err() {
+                        tracing::warn!("in-flight events did not finish in time; JetStream will redeliver them");
+                    }
                 }
             }
         }
@@ -139,11 +127,63 @@ impl Application {
     }
 }
 
+/// Sets up JetStream, retrying with backoff (1 s doubling to 10 s) until it works.
+async fn set_up_until_done(js: &jetstream::Context, config: &Config, state: &AppState) -> Running {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match set_up(js, config, state).await {
+            Ok(running) => return running,
+            Err(error) => {
+                tracing::warn!(error = %error.chain(), retry_in = ?wait, "cannot set up JetStream yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Makes sure the streams, the bucket and the consumer exist (every replica
+/// applies the same settings; all calls are idempotent).
+async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> Result<Running> {
+    let stream = consumer::ensure_todos_stream(js).await?;
+    dlq::ensure_stream(js).await?;
+    let dedupe = Dedupe::open(js, config.dedupe_ttl).await?;
+    let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
+    let max_deliver = consumer_config.max_deliver;
+    let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
+    let deliverer = match &config.mode {
+        Mode::Forward(target) => Some(Deliverer::new(target.clone(), config.webhook_timeout)),
+        Mode::Log => None,
+    };
+    let worker = Arc::new(Worker {
+        js: js.clone(),
+        deliverer,
+        dedupe,
+        breaker: Breaker::new(config.breaker),
+        retry: config.retry.clone(),
+        metrics: state.metrics.clone(),
+        ack_wait: config.ack_wait(),
+        max_deliver,
+    });
+    let source = consumer::Source {
+        stream,
+        config: consumer_config,
+        ready: Arc::clone(&state.consumer_ready),
+    };
+    Ok(Running {
+        source,
+        consumer,
+        worker,
+    })
+}
+
 async fn connect(url: &str, metrics: Metrics) -> Result<async_nats::Client> {
     let events_metrics = metrics.clone();
     let client = async_nats::ConnectOptions::new()
         .name("docket-broadcaster")
         .connection_timeout(Duration::from_secs(10))
+        // Start even while NATS is down; /readyz says so until it is up.
+        .retry_on_initial_connect()
         .event_callback(move |event| {
             let metrics = events_metrics.clone();
             async move {
@@ -164,7 +204,6 @@ async fn connect(url: &str, metrics: Metrics) -> Result<async_nats::Client> {
             context: "connecting to NATS_URL".into(),
             source: e.into(),
         })?;
-    metrics.nats_connected.set(1);
     Ok(client)
 }
 

@@ -146,3 +146,42 @@ async fn sigterm_finishes_the_delivery_in_flight_and_exits_zero() {
     nats.wait_until_drained(Duration::from_secs(2)).await;
     assert_eq!(receiver.seen_for(&event.id.to_string()).len(), 1);
 }
+
+#[tokio::test]
+async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
+    // Arrange: a NATS that is not running yet.
+    let mut nats = TestNats::start().await;
+    nats.server.stop().unwrap();
+    let receiver = Receiver::accepting().await;
+    let port = test_support::free_port();
+    let _broadcaster = test_support::ServiceCommand::new(
+        env!("CARGO_BIN_EXE_broadcaster"),
+        format!("http://127.0.0.1:{port}/healthz"),
+    )
+    .env("NATS_URL", nats.url())
+    .env("PORT", port.to_string())
+    .env("WEBHOOK_URL", receiver.url.clone())
+    .env("WEBHOOK_SECRET", SECRET)
+    .spawn()
+    .await
+    .expect("starts without NATS");
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let not_ready = http().get(&readyz).send().await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    assert_eq!(not_ready.text().await.unwrap(), "not connected to NATS");
+
+    // Act
+    nats.server.start_again().unwrap();
+
+    // Assert
+    eventually(Duration::from_secs(30), "/readyz to report 200", || async {
+        let status = http().get(&readyz).send().await.ok()?.status();
+        (status == 200).then_some(())
+    })
+    .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    nats.js = async_nats::jetstream::new(client);
+    let event = created("NATS came up late");
+    nats.publish(&event).await;
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+}
