@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use test_support::{Nats, Postgres, Service, ServiceCommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::{JoinHandle, block_in_place};
@@ -82,6 +84,9 @@ const SERVICE_STOP_DEADLINE: Duration = Duration::from_secs(15);
 pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
     install::ensure(workspace, &[Tool::Postgres, Tool::NatsServer])?;
 
+    let stack_dir = workspace.stack_dir();
+    let _lock = UpLock::acquire(&stack_dir, args.fresh)?;
+
     // Built before anything starts: a compile error then leaves nothing to
     // clean up, and Ctrl-C during the build simply ends the command.
     let mut build = workspace.cargo();
@@ -91,15 +96,19 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
     }
     run_command(&mut build, "building the services")?;
 
-    let stack_dir = workspace.stack_dir();
-    let _lock = UpLock::acquire(&stack_dir, args.fresh)?;
-
     tokio::runtime::Runtime::new()
         .context("failed to start a tokio runtime")?
         .block_on(up(&stack_dir))
 }
 
 async fn up(stack_dir: &Path) -> anyhow::Result<()> {
+    // Services a killed run left behind go first, while the servers they
+    // drain into still run (start_in stops leftover servers itself), and
+    // before ports are chosen, so that theirs are free again.
+    for spec in SERVICES {
+        stop_leftover_service(&stack_dir.join(format!("{}.pid", spec.name)), spec.bin).await;
+    }
+
     let mut ports = Ports::load(&stack_dir.join("ports.json"));
     let postgres_port = ports.take("postgres");
     let nats_port = ports.take("nats");
@@ -185,14 +194,19 @@ async fn start_all(
         for (key, value) in (spec.env)(&stack, port) {
             command = command.env(key, value);
         }
+        let pid_file = stack_dir.join(format!("{}.pid", spec.name));
         let service = command
             .spawn()
             .await
             .with_context(|| format!("{} did not start", spec.name))?;
+        // Lets the next run stop it if this one is killed before it can.
+        fs::write(&pid_file, service.pid().to_string())
+            .with_context(|| format!("failed to write {}", pid_file.display()))?;
         running.push(Process {
             name: spec.name,
             kind: Kind::Service(service),
             log: None,
+            pid_file: Some(pid_file),
         });
         stack.urls.insert(spec.name, url);
     }
@@ -262,6 +276,8 @@ struct Process {
     /// The log file being followed, where this run's part starts, and the
     /// task echoing it.
     log: Option<(PathBuf, u64, JoinHandle<()>)>,
+    /// Where a service's pid is kept while it runs.
+    pid_file: Option<PathBuf>,
 }
 
 enum Kind {
@@ -278,6 +294,7 @@ impl Process {
             name,
             kind,
             log: Some((log, log_start, follower)),
+            pid_file: None,
         }
     }
 
@@ -321,6 +338,9 @@ impl Process {
                 }
             }
         };
+        if let Some(pid_file) = self.pid_file.take() {
+            let _ = fs::remove_file(pid_file);
+        }
         if let Some((_, _, follower)) = self.log.take() {
             // Let the follower print the shutdown lines before it goes.
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -393,6 +413,34 @@ impl UpLock {
 impl Drop for UpLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.file);
+    }
+}
+
+/// Stops a service that an earlier `up`, since killed, left running: its
+/// process group is its own, so it outlived its supervisor.
+async fn stop_leftover_service(pid_file: &Path, bin: &str) {
+    let Some(pid) = fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    // The kernel keeps 15 characters of a process name; a reused pid that
+    // belongs to something else is left alone.
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != bin.chars().take(15).collect::<String>() {
+        return;
+    }
+    println!("stopping {bin} (pid {pid}), left running by an earlier run");
+    let pid = Pid::from_raw(pid);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + SERVICE_STOP_DEADLINE;
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = kill(pid, Signal::SIGKILL);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
