@@ -119,7 +119,7 @@ pub async fn feed_from_nats(
             Err(e) => tracing::warn!(error = %e, "could not subscribe for live updates; retrying"),
         }
         tokio::select! {
-            () = shutdown.cancelled() => {}
+            () = shutdown.cancelled() => break,
             () = tokio::time::sleep(RESUBSCRIBE_DELAY) => {}
         }
         // Anything may have changed while not subscribed.
