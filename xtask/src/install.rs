@@ -149,16 +149,8 @@ pub fn ensure(workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
 }
 
 fn apt_install(workspace: &Workspace, packages: &[&str]) -> anyhow::Result<()> {
-    let install_args = format!(
-        "apt-get install -y --no-install-recommends {}",
-        packages.join(" ")
-    );
     if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "these Debian packages are missing: {}. Install them with\n\n    \
-             sudo apt-get update && sudo {install_args}\n\nand run this command again",
-            packages.join(", ")
-        );
+        bail!("{}", sudo_hint(packages));
     }
     run_checked(
         workspace
@@ -177,6 +169,17 @@ fn apt_install(workspace: &Workspace, packages: &[&str]) -> anyhow::Result<()> {
     )
 }
 
+/// What a user without root is told to run.
+fn sudo_hint(packages: &[&str]) -> String {
+    format!(
+        "these Debian packages are missing: {}. Install them with\n\n    \
+         sudo apt-get update && sudo apt-get install -y --no-install-recommends {}\n\n\
+         and run this command again",
+        packages.join(", "),
+        packages.join(" ")
+    )
+}
+
 /// sqlx-cli 0.8 (matching the sqlx the workspace uses, so `.sqlx/` files
 /// agree), in `target/tools/bin` or anywhere on `PATH`.
 fn sqlx_cli_present(workspace: &Workspace) -> bool {
@@ -185,5 +188,26 @@ fn sqlx_cli_present(workspace: &Workspace) -> bool {
             String::from_utf8_lossy(&output.stdout).contains(" 0.8.")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_without_root_are_given_the_exact_command() {
+        let hint = sudo_hint(&["postgresql", "nats-server"]);
+        assert!(hint.contains(
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends postgresql nats-server"
+        ));
+    }
+
+    #[test]
+    fn every_tool_has_exactly_one_requirement() {
+        for tool in ALL {
+            let entries = REQUIREMENTS.iter().filter(|r| r.tool == *tool).count();
+            assert_eq!(entries, 1, "{tool:?}");
+        }
     }
 }
