@@ -18,6 +18,9 @@ pub struct TestDatabase {
 
 /// Creates a database `test_<uuid>` in the server `DATABASE_URL` points at,
 /// or, when it is unset, in a private cluster started for this test.
+///
+/// A test that stops or restarts PostgreSQL needs a cluster of its own:
+/// [`Postgres::start`], then [`ensure_database`] on its URL.
 pub async fn test_database() -> anyhow::Result<TestDatabase> {
     let (server_url, server) = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => (url, None),

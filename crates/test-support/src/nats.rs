@@ -273,7 +273,8 @@ pub struct TestNats {
 /// Uses the server at `NATS_URL` when set, else starts a private one.
 ///
 /// Tests sharing a server must keep their streams and subjects apart (the
-/// app's `TODOS` stream is shared: filter by the ids a test created).
+/// app's `TODOS` stream is shared: filter by the ids a test created). A test
+/// that stops or restarts NATS needs a server of its own: [`Nats::start`].
 pub fn test_nats() -> anyhow::Result<TestNats> {
     match env::var("NATS_URL") {
         Ok(url) if !url.trim().is_empty() => Ok(TestNats { url, server: None }),
