@@ -81,6 +81,9 @@ mod tests {
     #[test]
     fn names_the_variable_when_the_value_is_unknown() {
         let err = "yaml".parse::<LogFormat>().unwrap_err();
-        assert_eq!(err.to_string(), "LOG_FORMAT must be `json` or `pretty`, got `yaml`");
+        assert_eq!(
+            err.to_string(),
+            "LOG_FORMAT must be `json` or `pretty`, got `yaml`"
+        );
     }
 }
