@@ -4,7 +4,6 @@
 use e2e::{Needs, run, test_name};
 
 #[tokio::test]
-#[ignore = "needs live updates (issue 4)"]
 async fn with_two_tabs_open_a_todo_added_in_one_appears_in_the_other() {
     run(test_name!(), Needs::Browser, |t| async move {
         let first = t.open().await?;
