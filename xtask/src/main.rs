@@ -12,7 +12,6 @@
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
 mod install;
-mod manifests;
 mod prepare_sqlx;
 mod stack;
 mod tail;

@@ -89,7 +89,7 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
 /// (deployment manifests validation, cargo-deny, ...), one `steps.run` each.
 fn static_checks(_workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("deployment manifests", || {
-        crate::manifests::validate(&test_support::workspace_root())
+        manifests::validate(&test_support::workspace_root())
     })?;
     Ok(())
 }

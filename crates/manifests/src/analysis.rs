@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use anyhow::bail;
 use serde_json::Value;
 
-use super::render::{Render, Renders, Target, describe, str_at};
+use crate::render::{Render, Renders, Target, describe, str_at};
 
 pub fn check(renders: &Renders) -> anyhow::Result<()> {
     let mut errors = Vec::new();

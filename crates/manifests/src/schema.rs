@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::render::{Renders, describe, str_at};
-use super::tools::{KUBERNETES_VERSION, Tools, combined};
+use crate::render::{Renders, describe, str_at};
+use crate::tools::{KUBERNETES_VERSION, Tools, combined};
 
 /// Kinds with no schema here whose content another check proves:
 /// a PrometheusRule's `spec` is a Prometheus rules file, checked and unit
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn schema_files_are_found_by_group_kind_and_version() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let schemas = Schemas::locate(&root).expect("../shared/schemas next to the workspace");
         let file = |api_version: &str, kind: &str| {
             schemas

@@ -1,4 +1,6 @@
-//! `cargo xtask manifests`: proves the deployment tree offline with real tools.
+//! Proves the deployment tree offline with real tools: the checks behind
+//! `cargo xtask manifests` (a step of `cargo xtask test`) and `gitops verify`.
+//! One copy, two callers: CI and a pre-commit hook run exactly the same checks.
 //!
 //! No cluster runs in CI, so every file under `kustomize/`, `argocd/`,
 //! `docker/`, `.github/` and `deploy/` is checked by rendering and validating
@@ -26,10 +28,10 @@ mod analysis;
 mod checkov;
 mod lint;
 mod overlays;
-mod render;
+pub mod render;
 mod rules;
 mod schema;
-mod tools;
+pub mod tools;
 
 use std::path::Path;
 

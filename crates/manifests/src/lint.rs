@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::render::{Renders, parse_documents};
-use super::tools::{Tools, combined, run_checked};
+use crate::render::{Renders, parse_documents};
+use crate::tools::{Tools, combined, run_checked};
 
 /// Hand-written YAML checked with the repository's `.yamllint.yaml`.
 const YAML_PATHS: &[&str] = &[

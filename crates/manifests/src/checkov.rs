@@ -14,8 +14,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::render::{Renders, Target, str_at};
-use super::tools::Tools;
+use crate::render::{Renders, Target, str_at};
+use crate::tools::Tools;
 
 pub fn check(tools: &Tools, renders: &Renders, work: &Path) -> anyhow::Result<()> {
     let dir = work.join("checkov");

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::render::{Renders, str_at};
-use super::tools::Tools;
+use crate::render::{Renders, str_at};
+use crate::tools::Tools;
 
 const COMPONENT: &str = "component/monitoring";
 const TESTS: &str = "kustomize/components/monitoring/tests";

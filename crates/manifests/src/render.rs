@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::tools::Tools;
+use crate::tools::Tools;
 
 /// What a render is of; decides which checks apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::bail;
 use serde_json::Value;
 
-use super::render::{Renders, describe, str_at};
+use crate::render::{Renders, describe, str_at};
 
 /// What each environment must say in the fields allowed to differ.
 struct Intended {
