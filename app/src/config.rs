@@ -8,6 +8,10 @@
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
+//! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` (overrides the build-time value) |
+//!
+//! `DOCKET_FAULT_*` are read only with the test-only `--test-faults` argument
+//! (see [`crate::faults`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;

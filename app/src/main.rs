@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use app::faults::Faults;
 use app::startup::cancel_on_signal;
 use app::{Application, Config};
 use telemetry::LogFormat;
@@ -18,8 +19,14 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e),
     };
+    // Test-only: see app::faults; without `--test-faults` this is `None`.
+    let faults = match Faults::from_args(std::env::args().skip(1), |name| std::env::var(name).ok())
+    {
+        Ok(faults) => faults,
+        Err(e) => return fail(&e),
+    };
     let app = match Application::build(config).await {
-        Ok(app) => app,
+        Ok(app) => app.with_faults(faults),
         Err(e) => return fail(&*e),
     };
     let shutdown = CancellationToken::new();

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::MIGRATOR;
+use crate::faults::Faults;
 use crate::live;
 use crate::outbox::Relay;
 use crate::routes;
@@ -59,6 +60,12 @@ impl Application {
             relay,
             nats,
         })
+    }
+
+    /// Turns on test-only faults (see [`crate::faults`]).
+    pub fn with_faults(mut self, faults: Option<Faults>) -> Self {
+        self.state.faults = faults;
+        self
     }
 
     pub fn port(&self) -> u16 {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Changes fanned out to open pages (`GET /events`).
     pub live: LiveUpdates,
+    /// Test-only faults; `None` unless started with `--test-faults`.
+    pub faults: Option<Faults>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -27,6 +30,7 @@ impl AppState {
             api_token: api_token.map(Arc::new),
             metrics: Metrics::new(),
             live: LiveUpdates::new(live::CAPACITY),
+            faults: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

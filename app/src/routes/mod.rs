@@ -22,6 +22,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::AppError;
+use crate::faults;
 use crate::metrics;
 use crate::security;
 use crate::state::AppState;
@@ -57,6 +58,12 @@ pub fn router(state: AppState) -> Router {
         // timeout bounds only the wait for response headers today, but a
         // stream must stay outside it whatever it comes to bound.
         .merge(live::streaming_router())
+        // Test-only faults (a no-op unless started with `--test-faults`),
+        // inside the metrics layer so injected errors and delays are measured.
+        .layer(axum::middleware::from_fn_with_state(
+            state.faults.clone(),
+            faults::inject,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
