@@ -8,7 +8,9 @@
 //! [`REQUIREMENTS`] is the one list of what can be installed and how; a
 //! command asks for the [`Tool`]s it needs.
 
-use anyhow::bail;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 
 use crate::workspace::{Workspace, run_checked, succeeds};
 
@@ -19,6 +21,12 @@ pub enum Tool {
     NatsServer,
     Nextest,
     SqlxCli,
+    /// The browser the E2E suite drives (`/usr/bin/chromium`).
+    Chromium,
+    /// Node.js and npm, which run and install the Playwright driver.
+    Node,
+    /// The npm `playwright-core` driver the E2E suite talks to.
+    PlaywrightDriver,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -27,7 +35,13 @@ pub const ALL: &[Tool] = &[
     Tool::NatsServer,
     Tool::Nextest,
     Tool::SqlxCli,
+    Tool::Chromium,
+    Tool::Node,
+    Tool::PlaywrightDriver,
 ];
+
+/// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
+pub const PLAYWRIGHT_CORE: &str = "playwright-core@1.64.0";
 
 /// How a tool is installed.
 enum Install {
@@ -36,6 +50,11 @@ enum Install {
     /// `cargo install <args>`; `{tools}` stands for `target/tools` (the
     /// `--root` for tools kept inside the workspace).
     Cargo(&'static [&'static str]),
+    /// `npm install --prefix target/tools/<folder> <package>`.
+    Npm {
+        folder: &'static str,
+        package: &'static str,
+    },
 }
 
 struct Requirement {
@@ -46,9 +65,8 @@ struct Requirement {
     install: Install,
 }
 
-/// Every installable tool. Later needs (chromium, prometheus, playwright-core
-/// from npm, a Python venv) are added here as entries, with an `Install`
-/// variant for npm/pip when they come.
+/// Every installable tool. Later needs (prometheus, a Python venv) are added
+/// here as entries, with an `Install` variant for pip when it comes.
 const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         tool: Tool::Postgres,
@@ -84,6 +102,30 @@ const REQUIREMENTS: &[Requirement] = &[
             "{tools}",
         ]),
     },
+    Requirement {
+        tool: Tool::Chromium,
+        name: "Chromium",
+        present: |_| Path::new("/usr/bin/chromium").is_file(),
+        install: Install::Apt(&["chromium"]),
+    },
+    Requirement {
+        tool: Tool::Node,
+        name: "Node.js and npm",
+        present: |workspace| {
+            succeeds(workspace.command("node").arg("--version"))
+                && succeeds(workspace.command("npm").arg("--version"))
+        },
+        install: Install::Apt(&["nodejs", "npm"]),
+    },
+    Requirement {
+        tool: Tool::PlaywrightDriver,
+        name: PLAYWRIGHT_CORE,
+        present: |workspace| playwright_cli_js(workspace).is_file(),
+        install: Install::Npm {
+            folder: "playwright",
+            package: PLAYWRIGHT_CORE,
+        },
+    },
 ];
 
 /// Installs whichever of `tools` is missing.
@@ -109,7 +151,7 @@ pub fn ensure(workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
         .iter()
         .filter_map(|requirement| match requirement.install {
             Install::Apt(packages) => Some(packages),
-            Install::Cargo(_) => None,
+            Install::Cargo(_) | Install::Npm { .. } => None,
         })
         .flatten()
         .copied()
@@ -131,6 +173,21 @@ pub fn ensure(workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
                 }
             }
             run_checked(&mut command, &format!("installing {}", requirement.name))?;
+        }
+    }
+
+    // After apt, which may just have installed npm.
+    for requirement in &missing {
+        if let Install::Npm { folder, package } = requirement.install {
+            let prefix = workspace.tools_root().join(folder);
+            run_checked(
+                workspace
+                    .command("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(&prefix)
+                    .arg(package),
+                &format!("installing {}", requirement.name),
+            )?;
         }
     }
 
@@ -178,6 +235,27 @@ fn sudo_hint(packages: &[&str]) -> String {
         packages.join(", "),
         packages.join(" ")
     )
+}
+
+/// The Playwright driver's entry point, as installed by [`Tool::PlaywrightDriver`].
+pub fn playwright_cli_js(workspace: &Workspace) -> PathBuf {
+    workspace
+        .tools_root()
+        .join("playwright/node_modules/playwright-core/cli.js")
+}
+
+/// `PLAYWRIGHT_NODE_EXE` and `PLAYWRIGHT_CLI_JS` for the E2E suite: the
+/// `node` on `PATH` and the driver installed under `target/tools`.
+pub fn playwright_env(workspace: &Workspace) -> anyhow::Result<[(&'static str, PathBuf); 2]> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let node = std::env::split_paths(&path)
+        .map(|dir| dir.join("node"))
+        .find(|candidate| candidate.is_file())
+        .context("`node` is not on PATH (install Node.js: apt-get install -y nodejs npm)")?;
+    Ok([
+        ("PLAYWRIGHT_NODE_EXE", node),
+        ("PLAYWRIGHT_CLI_JS", playwright_cli_js(workspace)),
+    ])
 }
 
 /// sqlx-cli 0.8 (matching the sqlx the workspace uses, so `.sqlx/` files

@@ -7,7 +7,8 @@
 //! 5. [`static_checks`]: checks that need no running services (later issues)
 //! 6. all tests with nextest, against one private PostgreSQL and NATS (or
 //!    `DATABASE_URL` / `NATS_URL` when set)
-//! 7. [`end_to_end`]: suites that start their own stack (later issues)
+//! 7. [`end_to_end`]: suites that start their own stack: the browser suite
+//!    (`e2e/`), after building every binary it starts
 //!
 //! A summary of steps and durations ends every run, passing or not.
 
@@ -48,6 +49,9 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
                 Tool::NatsServer,
                 Tool::Nextest,
                 Tool::SqlxCli,
+                Tool::Chromium,
+                Tool::Node,
+                Tool::PlaywrightDriver,
             ],
         )
     })?;
@@ -77,7 +81,13 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
     steps.run("tests (nextest)", || {
         run_command(
-            nextest(workspace, &stack).args(["--workspace", "--locked", "--no-fail-fast"]),
+            nextest(workspace, &stack).args([
+                "--workspace",
+                "--exclude",
+                "e2e",
+                "--locked",
+                "--no-fail-fast",
+            ]),
             "cargo nextest run",
         )
     })?;
@@ -95,8 +105,26 @@ fn static_checks(_workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()
 }
 
 /// Suites that start their own stack (the browser E2E suite, the default
-/// part of the fault suite): later issues add them here.
-fn end_to_end(_workspace: &Workspace, _steps: &mut Steps) -> anyhow::Result<()> {
+/// part of the fault suite).
+fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
+    // The E2E stack runs the real binaries (todo-app, broadcaster), which
+    // `nextest -p e2e` alone would not build.
+    steps.run("build binaries", || {
+        run_command(
+            workspace
+                .cargo()
+                .args(["build", "--workspace", "--bins", "--locked"]),
+            "cargo build --workspace --bins",
+        )
+    })?;
+    steps.run("browser E2E suite (nextest)", || {
+        let mut command = workspace.cargo();
+        command
+            .args(["nextest", "run", "-p", "e2e", "--locked", "--no-fail-fast"])
+            .env("SQLX_OFFLINE", "true")
+            .envs(install::playwright_env(workspace)?);
+        run_command(&mut command, "cargo nextest run -p e2e")
+    })?;
     Ok(())
 }
 
