@@ -102,12 +102,14 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 }
 
 async fn up(stack_dir: &Path) -> anyhow::Result<()> {
-    // Services a killed run left behind go first, while the servers they
-    // drain into still run (start_in stops leftover servers itself), and
-    // before ports are chosen, so that theirs are free again.
+    // What a killed run left behind is stopped before ports are chosen, so
+    // that theirs are free again: services first, while the servers they
+    // drain into still run.
     for spec in SERVICES {
         stop_leftover_service(&stack_dir.join(format!("{}.pid", spec.name)), spec.bin).await;
     }
+    block_in_place(|| Nats::stop_leftover(&stack_dir.join("nats")))?;
+    block_in_place(|| Postgres::stop_leftover(&stack_dir.join("postgres")))?;
 
     let mut ports = Ports::load(&stack_dir.join("ports.json"));
     let postgres_port = ports.take("postgres");
@@ -435,7 +437,7 @@ async fn stop_leftover_service(pid_file: &Path, bin: &str) {
     let pid = Pid::from_raw(pid);
     let _ = kill(pid, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + SERVICE_STOP_DEADLINE;
-    while Path::new(&format!("/proc/{pid}")).exists() {
+    while test_support::process_is_running(pid.as_raw()) {
         if tokio::time::Instant::now() >= deadline {
             let _ = kill(pid, Signal::SIGKILL);
             break;

@@ -21,7 +21,7 @@ use std::net::TcpListener;
 pub use database::{TestDatabase, ensure_database, test_database};
 pub use nats::{Nats, TestNats, nats_server_path, test_nats};
 pub use postgres::{Postgres, postgres_bin_dir};
-pub use process::port_is_free;
+pub use process::{port_is_free, process_is_running};
 pub use service::{Service, ServiceCommand};
 pub use workspace::{workspace_binary, workspace_root};
 

@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use crate::free_port;
-use crate::process::{ensure_port_free, file_len, log_tail, pid_alive, read_pid_file};
+use crate::process::{ensure_port_free, file_len, log_tail, process_is_running, read_pid_file};
 
 /// How long nats-server may take to accept connections.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
@@ -247,12 +247,12 @@ fn stop_leftover_server(pid_file: &Path) -> anyhow::Result<()> {
     // The pid may have been reused by an unrelated process since.
     let is_nats = fs::read_to_string(format!("/proc/{pid}/comm"))
         .is_ok_and(|comm| comm.trim() == "nats-server");
-    if !is_nats || !pid_alive(pid) {
+    if !is_nats || !process_is_running(pid) {
         return Ok(());
     }
     let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     let deadline = Instant::now() + STOP_DEADLINE;
-    while pid_alive(pid) {
+    while process_is_running(pid) {
         if Instant::now() >= deadline {
             bail!("a nats-server left running (pid {pid}) did not stop; stop it by hand");
         }

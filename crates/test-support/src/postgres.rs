@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 use crate::free_port;
 use crate::process::{
-    ensure_port_free, file_len, is_root, log_tail, pid_alive, read_pid_file, run_checked,
+    ensure_port_free, file_len, is_root, log_tail, process_is_running, read_pid_file, run_checked,
 };
 
 /// The `bin/` folder of the newest PostgreSQL installed under
@@ -129,7 +129,8 @@ impl Postgres {
     /// Whether the server process is alive.
     pub fn is_running(&self) -> bool {
         self.running
-            && read_pid_file(&self.data_dir().join("postmaster.pid")).is_some_and(pid_alive)
+            && read_pid_file(&self.data_dir().join("postmaster.pid"))
+                .is_some_and(process_is_running)
     }
 
     /// Stops the server with a fast shutdown; the data is kept.
@@ -219,7 +220,7 @@ impl Postgres {
 
     fn stop_leftover_server(&self) -> anyhow::Result<()> {
         let pid_file = self.data_dir().join("postmaster.pid");
-        if read_pid_file(&pid_file).is_some_and(pid_alive) {
+        if read_pid_file(&pid_file).is_some_and(process_is_running) {
             self.pg_ctl_stop("fast")
                 .context("failed to stop a PostgreSQL server left running in the folder")?;
         }

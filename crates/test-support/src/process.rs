@@ -47,9 +47,22 @@ pub(crate) fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<O
     Ok(output)
 }
 
-/// Whether a process with this id exists (signal 0 checks without sending).
-pub(crate) fn pid_alive(pid: i32) -> bool {
-    pid > 0 && kill(Pid::from_raw(pid), None::<Signal>).is_ok()
+/// Whether a process with this id runs: it exists (signal 0 checks without
+/// sending) and is not a zombie. Orphans of a killed run may stay zombies
+/// for good where the container's init does not reap them.
+pub fn process_is_running(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None::<Signal>).is_ok() && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    // /proc/<pid>/stat: `pid (comm) state ...`; comm may contain spaces.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// Reads the first line of a pid file (PostgreSQL's and nats-server's format).

@@ -4,5 +4,6 @@
 mod database;
 mod nats;
 mod postgres;
+mod process;
 mod service;
 mod workspace;
