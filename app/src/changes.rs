@@ -30,14 +30,10 @@ pub async fn update(
     text: Option<&TodoText>,
 ) -> Result<Todo> {
     let mut tx = state.pool.begin().await?;
-    let todo = todos::update(&mut tx, id, done, text)
+    let (todo, changed) = todos::update(&mut tx, id, done, text)
         .await?
         .ok_or(AppError::TodoNotFound)?;
-    outbox::enqueue(
-        &mut tx,
-        &TodoEvent::new(EventType::Updated, todo.snapshot()),
-    )
-    .await?;
+    outbox::enqueue(&mut tx, &TodoEvent::updated(todo.snapshot(), changed)).await?;
     tx.commit().await?;
     tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
     Ok(todo)

@@ -156,4 +156,15 @@ pub async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown requested");
     shutdown.cancel();
+    // Draining is bounded in `run_until_stopped`, but a process blocked
+    // elsewhere (a full stdout pipe, a hung driver) must still honour the
+    // orchestrator's deadline: leave on our own just before it.
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_DEADLINE);
+        std::process::exit(1);
+    });
 }
+
+/// The longest a SIGTERM may take to end the process (Kubernetes' default
+/// grace period is 10 s).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(9_500);

@@ -1,5 +1,6 @@
 //! Reads and writes of the `todos` table.
 
+use events::TodoField;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -39,27 +40,45 @@ pub async fn insert(conn: &mut PgConnection, text: &TodoText) -> sqlx::Result<To
     Ok(row.into())
 }
 
-/// Changes what is given; `None` leaves a field as it is. The row stays
-/// locked until the transaction ends, which orders concurrent changes.
+/// Changes what is given; `None` leaves a field as it is. Returns the todo
+/// after the change and which fields changed value. The row stays locked
+/// until the transaction ends, which orders concurrent changes.
 pub async fn update(
     conn: &mut PgConnection,
     id: TodoId,
     done: Option<bool>,
     text: Option<&TodoText>,
-) -> sqlx::Result<Option<Todo>> {
-    let row = sqlx::query_as!(
-        TodoRow,
-        "update todos
-         set done = coalesce($2, done), text = coalesce($3, text), updated_at = now()
-         where id = $1
-         returning id, text, done, created_at, updated_at",
+) -> sqlx::Result<Option<(Todo, Vec<TodoField>)>> {
+    let row = sqlx::query!(
+        r#"update todos as t
+           set done = coalesce($2, t.done), text = coalesce($3, t.text), updated_at = now()
+           from (select id, text, done from todos where id = $1 for update) as old
+           where t.id = old.id
+           returning t.id, t.text, t.done, t.created_at, t.updated_at,
+                     old.text as "old_text!", old.done as "old_done!""#,
         id.as_uuid(),
         done,
         text.map(TodoText::as_str),
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(Todo::from))
+    Ok(row.map(|row| {
+        let mut changed = Vec::new();
+        if row.text != row.old_text {
+            changed.push(TodoField::Text);
+        }
+        if row.done != row.old_done {
+            changed.push(TodoField::Done);
+        }
+        let todo = Todo {
+            id: row.id.into(),
+            text: row.text,
+            done: row.done,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        };
+        (todo, changed)
+    }))
 }
 
 pub async fn delete(conn: &mut PgConnection, id: TodoId) -> sqlx::Result<Option<Todo>> {

@@ -13,7 +13,7 @@ mod telegram;
 
 use std::time::Duration;
 
-use events::{EventType, TodoEvent};
+use events::{EventType, TodoEvent, TodoField};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -86,6 +86,12 @@ fn plain(body: serde_json::Value) -> Outgoing {
 pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: usize) -> String {
     let what = match event.event_type {
         EventType::Created => "Todo created",
+        // Only the text changed: saying "marked not done" would be wrong.
+        EventType::Updated
+            if !event.changed.is_empty() && !event.changed.contains(&TodoField::Done) =>
+        {
+            "Todo edited"
+        }
         EventType::Updated if event.todo.done => "Todo marked done",
         EventType::Updated => "Todo marked not done",
         EventType::Deleted => "Todo deleted",
@@ -184,6 +190,7 @@ pub(crate) mod tests {
                 created_at: datetime!(2026-11-22 10:00:00 UTC),
                 updated_at: datetime!(2026-11-22 10:00:00 UTC),
             },
+            changed: Vec::new(),
         }
     }
 
@@ -199,6 +206,19 @@ pub(crate) mod tests {
         for (kind, done, expected) in cases {
             assert_eq!(message(&event(kind, "Buy milk", done), same, 100), expected);
         }
+    }
+
+    #[test]
+    fn a_text_edit_is_not_called_a_status_change() {
+        let same = |t: &str| t.to_owned();
+        let mut edited = event(EventType::Updated, "Buy oat milk", false);
+        edited.changed = vec![TodoField::Text];
+        assert_eq!(message(&edited, same, 100), "Todo edited: Buy oat milk");
+        edited.changed = vec![TodoField::Text, TodoField::Done];
+        assert_eq!(
+            message(&edited, same, 100),
+            "Todo marked not done: Buy oat milk"
+        );
     }
 
     #[test]

@@ -138,6 +138,7 @@ pub fn event(event_type: EventType, todo_id: Uuid, text: &str, done: bool) -> To
             created_at: now,
             updated_at: now,
         },
+        changed: Vec::new(),
     }
 }
 

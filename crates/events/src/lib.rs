@@ -64,6 +64,14 @@ impl EventType {
     }
 }
 
+/// A field of a todo that an update changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TodoField {
+    Text,
+    Done,
+}
+
 /// The todo as it was right after the change (for a deletion: right before).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TodoSnapshot {
@@ -87,6 +95,11 @@ pub struct TodoEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
     pub todo: TodoSnapshot,
+    /// For `todo.updated`: which fields changed value (empty if none did).
+    /// Absent for other types. Added in schema version 1 without a bump: a
+    /// reader that does not know it ignores it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<TodoField>,
 }
 
 /// Why a payload is not a [`TodoEvent`] this crate can read.
@@ -107,6 +120,15 @@ impl TodoEvent {
             schema_version: SCHEMA_VERSION,
             occurred_at: OffsetDateTime::now_utc(),
             todo,
+            changed: Vec::new(),
+        }
+    }
+
+    /// A `todo.updated` event saying which fields changed.
+    pub fn updated(todo: TodoSnapshot, changed: Vec<TodoField>) -> Self {
+        Self {
+            changed,
+            ..Self::new(EventType::Updated, todo)
         }
     }
 
@@ -148,6 +170,7 @@ mod tests {
                 created_at: datetime!(2026-11-22 10:00:00 UTC),
                 updated_at: datetime!(2026-11-22 10:00:00 UTC),
             },
+            changed: Vec::new(),
         }
     }
 
@@ -190,6 +213,24 @@ mod tests {
     fn refuses_a_malformed_payload() {
         let err = TodoEvent::from_json(br#"{"id": 1}"#).unwrap_err();
         assert!(matches!(err, DecodeError::Malformed(_)), "{err}");
+    }
+
+    #[test]
+    fn an_update_names_the_changed_fields() {
+        let mut event = sample();
+        event.event_type = EventType::Updated;
+        event.changed = vec![TodoField::Done];
+        let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
+        assert_eq!(json["changed"], serde_json::json!(["done"]));
+        assert_eq!(TodoEvent::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn an_event_without_changed_still_reads() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        json.as_object_mut().unwrap().remove("changed");
+        let event = TodoEvent::from_json(json.to_string().as_bytes()).unwrap();
+        assert!(event.changed.is_empty());
     }
 
     #[test]
