@@ -1,0 +1,1 @@
+//! The full story (see full_story test).
