@@ -41,42 +41,86 @@ struct ServiceSpec {
     name: &'static str,
     package: &'static str,
     bin: &'static str,
+    /// Its command-line arguments (a subcommand, say).
+    args: &'static [&'static str],
     /// Answers 200 once the service is ready.
     ready_path: &'static str,
     /// Its environment, given the stack and its own port.
     env: fn(&Stack, u16) -> Vec<(&'static str, String)>,
 }
 
-/// What `up` runs on top of PostgreSQL and NATS, in start order. The
-/// broadcaster and the webhook receiver join this list in later issues; a
-/// service can read the URLs of those before it in `Stack::urls`.
-const SERVICES: &[ServiceSpec] = &[ServiceSpec {
-    name: "app",
-    package: "app",
-    bin: "todo-app",
-    ready_path: "/readyz",
-    env: |stack, port| {
-        vec![
-            ("DATABASE_URL", stack.database_url.clone()),
-            ("NATS_URL", stack.nats_url.clone()),
-            ("PORT", port.to_string()),
-            ("API_TOKEN", stack.api_token.clone()),
-            ("LOG_FORMAT", "pretty".to_string()),
-        ]
+/// What `up` runs on top of PostgreSQL and NATS, in start order; a service
+/// can read the URLs of those before it in `Stack::urls`.
+///
+/// The webhook receiver prints one line per message the broadcaster sends,
+/// so every todo added or changed in the browser shows up in this terminal.
+const SERVICES: &[ServiceSpec] = &[
+    ServiceSpec {
+        name: "app",
+        package: "app",
+        bin: "todo-app",
+        args: &[],
+        ready_path: "/readyz",
+        env: |stack, port| {
+            vec![
+                ("DATABASE_URL", stack.database_url.clone()),
+                ("NATS_URL", stack.nats_url.clone()),
+                ("PORT", port.to_string()),
+                ("API_TOKEN", stack.api_token.clone()),
+                ("LOG_FORMAT", "pretty".to_string()),
+            ]
+        },
     },
-}];
+    ServiceSpec {
+        name: "webhooks",
+        package: "broadcaster",
+        bin: "broadcaster",
+        args: &["sink"],
+        ready_path: "/healthz",
+        env: |stack, port| {
+            vec![
+                ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
+                // The sink takes its port as a flag; clap reads it from here.
+                ("SINK_PORT", port.to_string()),
+                ("LOG_FORMAT", "pretty".to_string()),
+            ]
+        },
+    },
+    ServiceSpec {
+        name: "broadcaster",
+        package: "broadcaster",
+        bin: "broadcaster",
+        args: &[],
+        ready_path: "/readyz",
+        env: |stack, port| {
+            vec![
+                ("NATS_URL", stack.nats_url.clone()),
+                ("PORT", port.to_string()),
+                ("BROADCASTER_MODE", "forward".to_string()),
+                ("WEBHOOK_FORMAT", "generic".to_string()),
+                ("WEBHOOK_URL", format!("{}/", stack.urls["webhooks"])),
+                ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
+                ("LOG_FORMAT", "pretty".to_string()),
+                // The receiver's line per message is what people watch.
+                ("RUST_LOG", "warn".to_string()),
+            ]
+        },
+    },
+];
 
 /// What the services are configured from.
 struct Stack {
     database_url: String,
     nats_url: String,
     api_token: String,
+    /// Signs webhooks (broadcaster) and verifies them (receiver); new each run.
+    webhook_secret: String,
     /// `http://127.0.0.1:PORT` of each service started so far.
     urls: BTreeMap<&'static str, String>,
 }
 
 /// Width of the name column in front of every output line.
-const NAME_WIDTH: usize = 8;
+const NAME_WIDTH: usize = 11;
 
 /// How long services get to drain after SIGTERM before they are killed.
 const SERVICE_STOP_DEADLINE: Duration = Duration::from_secs(15);
@@ -180,6 +224,7 @@ async fn start_all(
         database_url,
         nats_url,
         api_token: uuid::Uuid::new_v4().simple().to_string(),
+        webhook_secret: new_webhook_secret(),
         urls: BTreeMap::new(),
     };
     for (spec, &port) in SERVICES.iter().zip(service_ports) {
@@ -193,6 +238,9 @@ async fn start_all(
         .own_process_group()
         // The first start applies migrations and may wait for a cold disk.
         .ready_timeout(Duration::from_secs(60));
+        for arg in spec.args {
+            command = command.arg(arg);
+        }
         for (key, value) in (spec.env)(&stack, port) {
             command = command.env(key, value);
         }
@@ -213,6 +261,20 @@ async fn start_all(
         stack.urls.insert(spec.name, url);
     }
     Ok(stack)
+}
+
+/// A Standard Webhooks secret: `whsec_` and 32 random bytes in base64.
+fn new_webhook_secret() -> String {
+    use base64::Engine;
+    let key = [
+        uuid::Uuid::new_v4().into_bytes(),
+        uuid::Uuid::new_v4().into_bytes(),
+    ]
+    .concat();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 fn print_banner(stack: &Stack, postgres_port: u16) {

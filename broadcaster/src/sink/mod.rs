@@ -38,7 +38,7 @@ const KEEP: usize = 100_000;
 #[derive(Debug, Clone, clap::Args)]
 pub struct SinkArgs {
     /// Port to listen on, on 127.0.0.1 (0 picks a free one and prints it).
-    #[arg(long, default_value_t = 9000)]
+    #[arg(long, env = "SINK_PORT", default_value_t = 9000)]
     pub port: u16,
     /// The Standard Webhooks secret, `whsec_<base64>`.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
