@@ -62,7 +62,7 @@ impl Settings {
         let target = match get("E2E_BASE_URL") {
             None => Target::Local,
             Some(raw) => Target::Remote(Remote {
-                base_url: http_url("E2E_BASE_URL", &raw)?,
+                base_url: with_trailing_slash(http_url("E2E_BASE_URL", &raw)?),
                 api_token: get("E2E_API_TOKEN")
                     .map(|token| token.trim().to_owned())
                     .ok_or(Error::MissingVariable {
@@ -110,6 +110,15 @@ fn http_url(name: &'static str, raw: &str) -> Result<Url, Error> {
     Ok(url)
 }
 
+/// `https://host/docket` → `https://host/docket/`, so API paths join under it.
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -150,9 +159,26 @@ mod tests {
             panic!("expected a remote target")
         };
         assert_eq!(remote.api_token, "secret");
+        assert_eq!(remote.base_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(
             remote.webhook_messages.unwrap().as_str(),
             "http://127.0.0.1:9000/messages"
+        );
+    }
+
+    #[test]
+    fn a_base_url_with_a_path_keeps_it_for_api_calls() {
+        let settings = settings(&[
+            ("E2E_BASE_URL", "https://staging.example/docket"),
+            ("E2E_API_TOKEN", "secret"),
+        ])
+        .unwrap();
+        let Target::Remote(remote) = settings.target else {
+            panic!("expected a remote target")
+        };
+        assert_eq!(
+            remote.base_url.join("api/todos").unwrap().as_str(),
+            "https://staging.example/docket/api/todos"
         );
     }
 
