@@ -48,9 +48,35 @@ pub fn judge(
     })
 }
 
+/// A metric's verdict over its measurements, as the AnalysisRun decides
+/// it: more failures than `failure_limit` fail it, more inconclusive ones
+/// than `inconclusive_limit` make it inconclusive, otherwise it succeeds.
+pub fn verdict(phases: &[Phase], failure_limit: u64, inconclusive_limit: u64) -> Phase {
+    let count = |wanted: Phase| phases.iter().filter(|p| **p == wanted).count() as u64;
+    if count(Phase::Failed) > failure_limit {
+        Phase::Failed
+    } else if count(Phase::Inconclusive) > inconclusive_limit {
+        Phase::Inconclusive
+    } else {
+        Phase::Successful
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_failure_is_tolerated_with_failure_limit_one() {
+        use Phase::*;
+        assert_eq!(verdict(&[Successful, Failed, Successful], 1, 0), Successful);
+        assert_eq!(verdict(&[Failed, Failed, Successful], 1, 0), Failed);
+        assert_eq!(
+            verdict(&[Successful, Inconclusive, Successful], 1, 0),
+            Inconclusive
+        );
+        assert_eq!(verdict(&[Failed], 0, 0), Failed);
+    }
 
     #[test]
     fn failure_wins_and_neither_is_inconclusive() {

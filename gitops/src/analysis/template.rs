@@ -26,6 +26,12 @@ pub struct Metric {
     pub query: String,
     pub success: Option<Expr>,
     pub failure: Option<Expr>,
+    /// Measurements to take (`count`, default 1).
+    pub count: u64,
+    /// Failed measurements tolerated (`failureLimit`, default 0).
+    pub failure_limit: u64,
+    /// Inconclusive measurements tolerated (`inconclusiveLimit`, default 0).
+    pub inconclusive_limit: u64,
 }
 
 /// An `analysis` step of a Rollout: template names and resolved args.
@@ -148,6 +154,15 @@ pub fn metrics(template: &Value, given: &BTreeMap<String, String>) -> anyhow::Re
             query: substitute(query, &args)?,
             success: condition(metric, "successCondition")?,
             failure: condition(metric, "failureCondition")?,
+            count: metric.get("count").and_then(Value::as_u64).unwrap_or(1),
+            failure_limit: metric
+                .get("failureLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            inconclusive_limit: metric
+                .get("inconclusiveLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         });
     }
     Ok(out)
