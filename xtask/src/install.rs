@@ -27,6 +27,8 @@ pub enum Tool {
     Node,
     /// The npm `playwright-core` driver the E2E suite talks to.
     PlaywrightDriver,
+    /// The server the canary analysis test scrapes with (`gitops` tests).
+    Prometheus,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -38,6 +40,7 @@ pub const ALL: &[Tool] = &[
     Tool::Chromium,
     Tool::Node,
     Tool::PlaywrightDriver,
+    Tool::Prometheus,
 ];
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
@@ -107,6 +110,12 @@ const REQUIREMENTS: &[Requirement] = &[
         name: "Chromium",
         present: |_| Path::new("/usr/bin/chromium").is_file(),
         install: Install::Apt(&["chromium"]),
+    },
+    Requirement {
+        tool: Tool::Prometheus,
+        name: "Prometheus",
+        present: |_| Path::new("/usr/bin/prometheus").is_file(),
+        install: Install::Apt(&["prometheus"]),
     },
     Requirement {
         tool: Tool::Node,

@@ -52,6 +52,7 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
                 Tool::Chromium,
                 Tool::Node,
                 Tool::PlaywrightDriver,
+                Tool::Prometheus,
             ],
         )
     })?;
