@@ -310,3 +310,59 @@ fn mistakes_exit_with_their_documented_codes() {
     assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("GITOPS_TOKEN"));
 }
+
+#[test]
+fn diff_shows_the_objects_an_image_change_touches() {
+    let kubectl = test_support::workspace_root().join("target/tools/venv/bin/kubectl");
+    assert!(
+        kubectl.is_file(),
+        "{} is missing: run `cargo xtask manifests` once to install the manifest tools",
+        kubectl.display()
+    );
+    let (_source, _config, clone) = published();
+    let reference = format!("app=ghcr.io/docket-dev/docket-app@{APP_DIGEST}");
+    gitops_ok(
+        &clone,
+        &[
+            "set-image",
+            "--env",
+            "staging",
+            "--no-commit",
+            "--image",
+            &reference,
+        ],
+    );
+
+    let output = hermetic(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gitops"))
+            .current_dir(&clone)
+            .args(["diff", "--env", "staging"])
+            .env("KUBECTL", &kubectl),
+    )
+    .output()
+    .unwrap();
+
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = String::from_utf8_lossy(&output.stdout);
+    let changed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with(['~', '+', '-']))
+        .collect();
+    assert_eq!(changed, ["~ Rollout docket-staging/todo-app"], "{report}");
+    assert!(
+        report.contains(&format!(
+            "+        image: ghcr.io/docket-dev/docket-app@{APP_DIGEST}"
+        )),
+        "{report}"
+    );
+}
+
+#[test]
+fn verify_fails_with_code_10_when_the_tree_cannot_be_validated() {
+    // A checkout without ../shared/schemas next to it cannot be validated:
+    // the manifests crate refuses loudly rather than skip the Argo kinds.
+    let source = SourceRepo::new();
+    let output = gitops(&source.path, &["verify"]);
+    assert_eq!(output.status.code(), Some(10), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("shared/schemas"));
+}
