@@ -51,8 +51,9 @@ struct Version {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let repo = Repo::open(&args.repo)?;
     repo.ensure_clean(&[])?;
-    // Fail on an unknown environment before waiting for it.
-    Overlay::open(repo.dir(), &args.env)?;
+    // Fail on an unknown environment before waiting for it, and remember
+    // which images are being verified: only those may be marked.
+    let waited_for = verified::sorted_images(&Overlay::open(repo.dir(), &args.env)?)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,12 +72,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         |repo| {
             let overlay = Overlay::open(repo.dir(), &args.env)?;
+            // After a lost push race the upstream may point the environment
+            // at newer images; the app seen serving is no proof for those.
+            if verified::sorted_images(&overlay)? != waited_for {
+                anyhow::bail!(
+                    "{}'s images changed in the config repository while waiting; \
+                     run verify-env again for the new ones",
+                    args.env
+                );
+            }
             let marker = Verified {
                 environment: args.env.clone(),
                 commit: seen.commit.clone(),
                 version: seen.version.clone(),
                 url: args.url.clone(),
-                images: verified::sorted_images(&overlay)?,
+                images: waited_for.clone(),
             };
             verified::write(repo.dir(), &marker)?;
             let mut message = format!(
