@@ -13,6 +13,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::Url;
 use test_support::{Nats, Service, TestDatabase, free_port, workspace_binary};
 
+/// How often a start that lost its port to another process is tried again.
+const ATTEMPTS: usize = 3;
+
 /// A running stack; dropping it stops every part.
 pub struct Stack {
     // Fields drop in order: the services before what they depend on.
@@ -39,7 +42,25 @@ impl Stack {
     ///
     /// NATS is always private: the broadcaster's durable consumer must see
     /// this stack's events only.
+    ///
+    /// Ports are picked free but only taken when each server binds, so with
+    /// many tests starting at once another process sometimes gets there
+    /// first; such a start is retried on new ports (any other failure is
+    /// not).
     pub async fn start(webhook: bool) -> anyhow::Result<Stack> {
+        let mut attempt = 1;
+        loop {
+            match Stack::start_once(webhook).await {
+                Err(error) if attempt < ATTEMPTS && lost_a_port(&error) => {
+                    eprintln!("a port was taken while starting the stack, retrying: {error:#}");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(webhook: bool) -> anyhow::Result<Stack> {
         let (database, nats) = tokio::try_join!(test_support::test_database(), async {
             tokio::task::spawn_blocking(Nats::start)
                 .await
@@ -105,6 +126,13 @@ impl Stack {
     }
 }
 
+/// Whether a start failed because another process bound the chosen port
+/// first: test-support's check, or a service's own bind error.
+fn lost_a_port(error: &anyhow::Error) -> bool {
+    let message = format!("{error:#}");
+    message.contains("is taken by another process") || message.contains("Address already in use")
+}
+
 impl Webhook {
     async fn start(nats: &Nats) -> anyhow::Result<Webhook> {
         let broadcaster_binary = workspace_binary("broadcaster");
@@ -145,5 +173,24 @@ impl Webhook {
             sink,
             messages: Url::parse(&format!("http://127.0.0.1:{sink_port}/messages"))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lost_port_is_worth_another_start() {
+        let taken = anyhow::anyhow!(
+            "cannot start nats-server: port 38877 on 127.0.0.1 is taken by another process"
+        );
+        assert!(lost_a_port(&taken));
+        let bind = anyhow::anyhow!("Address already in use (os error 98)")
+            .context("todo-app exited before it was ready")
+            .context("failed to start todo-app");
+        assert!(lost_a_port(&bind));
+        let other = anyhow::anyhow!("initdb failed");
+        assert!(!lost_a_port(&other));
     }
 }
