@@ -43,12 +43,19 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Checks the driver and browser are installed, then launches both.
-    pub async fn launch(settings: &Settings) -> Result<Chromium, Error> {
+    /// Fails, saying what to install, unless the driver and the browser
+    /// are where the settings say.
+    pub fn check_installed(settings: &Settings) -> Result<(), Error> {
         check_driver()?;
         if !settings.chromium.is_file() {
             return Err(Error::ChromiumMissing(settings.chromium.clone()));
         }
+        Ok(())
+    }
+
+    /// Checks the driver and browser are installed, then launches both.
+    pub async fn launch(settings: &Settings) -> Result<Chromium, Error> {
+        Chromium::check_installed(settings)?;
         let playwright = Playwright::launch().await?;
         // The app marks what tests look for with `data-test`, not `data-testid`.
         playwright

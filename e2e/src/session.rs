@@ -134,6 +134,8 @@ struct Inner {
 
 impl Session {
     async fn start(test: &str, needs: Needs, settings: Settings) -> anyhow::Result<Session> {
+        // Before starting servers that would only be stopped again.
+        Chromium::check_installed(&settings)?;
         let stack = async {
             match settings.target {
                 Target::Local => Stack::start(needs == Needs::Webhook).await.map(Some),
