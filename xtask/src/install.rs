@@ -9,6 +9,7 @@
 //! command asks for the [`Tool`]s it needs.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -29,6 +30,10 @@ pub enum Tool {
     PlaywrightDriver,
     /// The server the canary analysis test scrapes with (`gitops` tests).
     Prometheus,
+    /// The HTTP load generator `cargo xtask bench` drives the app with.
+    Wrk,
+    /// Python with `venv`, for the manifest validators (pip into `target/tools/venv`).
+    PythonVenv,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -41,6 +46,8 @@ pub const ALL: &[Tool] = &[
     Tool::Node,
     Tool::PlaywrightDriver,
     Tool::Prometheus,
+    Tool::Wrk,
+    Tool::PythonVenv,
 ];
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
@@ -116,6 +123,19 @@ const REQUIREMENTS: &[Requirement] = &[
         name: "Prometheus",
         present: |_| Path::new("/usr/bin/prometheus").is_file(),
         install: Install::Apt(&["prometheus"]),
+    },
+    Requirement {
+        tool: Tool::PythonVenv,
+        name: "Python 3 with venv",
+        // Debian's python3 lacks ensurepip until python3-venv is installed.
+        present: |_| succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])),
+        install: Install::Apt(&["python3", "python3-venv"]),
+    },
+    Requirement {
+        tool: Tool::Wrk,
+        name: "wrk",
+        present: |_| Path::new("/usr/bin/wrk").is_file(),
+        install: Install::Apt(&["wrk"]),
     },
     Requirement {
         tool: Tool::Node,

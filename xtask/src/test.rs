@@ -53,6 +53,7 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
                 Tool::Node,
                 Tool::PlaywrightDriver,
                 Tool::Prometheus,
+                Tool::PythonVenv,
             ],
         )
     })?;
