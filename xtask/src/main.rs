@@ -55,10 +55,11 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&workspace, args),
         Command::PrepareSqlx => prepare_sqlx::run(&workspace),
         Command::Install => install::ensure(&workspace, install::ALL),
-        Command::Manifests => {
-            install::ensure(&workspace, &[install::Tool::PythonVenv, install::Tool::Prometheus])
-                .and_then(|()| manifests::validate(&test_support::workspace_root()))
-        }
+        Command::Manifests => install::ensure(
+            &workspace,
+            &[install::Tool::PythonVenv, install::Tool::Prometheus],
+        )
+        .and_then(|()| manifests::validate(&test_support::workspace_root())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
