@@ -1,0 +1,176 @@
+//! The whole stack as real processes: a private PostgreSQL and nats-server,
+//! one `todo-app`, three `broadcaster` replicas forwarding to a [`Receiver`].
+
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use test_support::{Nats, Postgres, Service, free_port, workspace_binary};
+
+use crate::receiver::{Receiver, SECRET};
+
+/// The app's API token in every scenario.
+pub const API_TOKEN: &str = "fault-suite-token";
+
+/// Broadcaster settings every scenario shares: a short attempt timeout and a
+/// retry schedule long enough to outlast any fault a scenario injects
+/// (about 3.5 minutes in all), so nothing is dead-lettered by a fault.
+const BROADCASTER_ENV: &[(&str, &str)] = &[
+    ("WEBHOOK_TIMEOUT", "4s"),
+    (
+        "WEBHOOK_RETRY_SCHEDULE",
+        "500ms,1s,2s,5s,10s,20s,30s,60s,90s",
+    ),
+    ("WEBHOOK_BREAKER_THRESHOLD", "5"),
+    ("WEBHOOK_BREAKER_COOLDOWN", "2s"),
+];
+
+pub const REPLICAS: usize = 3;
+
+pub struct Stack {
+    pub postgres: Postgres,
+    pub nats: Nats,
+    pub app: App,
+    pub broadcasters: Vec<Option<Service>>,
+    pub receiver: Receiver,
+    app_args: Vec<String>,
+    app_env: Vec<(String, String)>,
+}
+
+/// The running app, on a port that stays the same across restarts so the
+/// load keeps one address.
+pub struct App {
+    pub service: Option<Service>,
+    pub port: u16,
+}
+
+impl App {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Stack {
+    /// Starts everything and waits until each part is ready.
+    pub async fn start() -> anyhow::Result<Stack> {
+        Stack::start_with_app(&[], &[]).await
+    }
+
+    /// As [`Stack::start`], with extra app arguments and environment (the
+    /// app's test-only fault switch).
+    pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Stack> {
+        telemetry::init_for_tests();
+        let postgres = Postgres::start().context("PostgreSQL starts")?;
+        let nats = Nats::start().context("nats-server starts")?;
+        let receiver = Receiver::start().await?;
+        let mut stack = Stack {
+            app: App {
+                service: None,
+                port: free_port(),
+            },
+            app_args: args.iter().map(|a| a.to_string()).collect(),
+            app_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            postgres,
+            nats,
+            broadcasters: Vec::new(),
+            receiver,
+        };
+        stack.start_app().await?;
+        for _ in 0..REPLICAS {
+            let replica = stack.spawn_broadcaster().await?;
+            stack.broadcasters.push(Some(replica));
+        }
+        Ok(stack)
+    }
+
+    /// Starts the app (again) on its port.
+    pub async fn start_app(&mut self) -> anyhow::Result<()> {
+        let mut env = vec![
+            ("DATABASE_URL", self.postgres.url()),
+            ("NATS_URL", self.nats.url()),
+            ("PORT", self.app.port.to_string()),
+            ("API_TOKEN", API_TOKEN.to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        env.extend(self.app_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let args: Vec<&str> = self.app_args.iter().map(String::as_str).collect();
+        let service = Service::spawn(
+            &workspace_binary("todo-app"),
+            &args,
+            &env,
+            &format!("{}/readyz", self.app.url()),
+        )
+        .await
+        .context("todo-app starts")?;
+        self.app.service = Some(service);
+        Ok(())
+    }
+
+    /// A new broadcaster replica, ready.
+    pub async fn spawn_broadcaster(&self) -> anyhow::Result<Service> {
+        let port = free_port();
+        let mut env = vec![
+            ("NATS_URL", self.nats.url()),
+            ("PORT", port.to_string()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+            ("WEBHOOK_URL", self.receiver.url.clone()),
+            ("WEBHOOK_SECRET", SECRET.to_owned()),
+        ];
+        env.extend(BROADCASTER_ENV.iter().map(|(k, v)| (*k, v.to_string())));
+        Service::spawn(
+            &workspace_binary("broadcaster"),
+            &[],
+            &env,
+            &format!("http://127.0.0.1:{port}/readyz"),
+        )
+        .await
+        .context("a broadcaster replica starts")
+    }
+
+    /// SIGKILLs nats-server (no flush, no goodbye) and reaps it.
+    pub fn kill_nats(&mut self) -> anyhow::Result<()> {
+        let pid = self.nats.pid().context("nats-server is not running")?;
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
+        // The process is gone; `stop` only reaps it.
+        self.nats.stop()
+    }
+
+    /// A jetstream handle on the stack's server.
+    pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
+        let client = async_nats::connect(self.nats.url()).await?;
+        Ok(async_nats::jetstream::new(client))
+    }
+
+    /// Every broadcaster's and the app's output, for a failure message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Some(app) = &self.app.service {
+            out.push_str("--- todo-app ---\n");
+            out.push_str(&tail(&app.output(), 40));
+        }
+        for (i, b) in self.broadcasters.iter().enumerate() {
+            if let Some(b) = b {
+                out.push_str(&format!("--- broadcaster {i} ---\n"));
+                out.push_str(&tail(&b.output(), 20));
+            }
+        }
+        out
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].join("\n") + "\n"
+}
+
+/// Waits for a process to exit; `Err` names it.
+pub async fn wait_exit(service: &mut Service, within: Duration) -> anyhow::Result<()> {
+    service.wait(within).await.map(|_| ())
+}

@@ -1,0 +1,13 @@
+//! The fault suite: one module per scenario, each starting its own stack
+//! (PostgreSQL, nats-server, `todo-app`, three broadcasters, a receiver),
+//! putting a steady write load through the app, injecting one fault and
+//! checking with [`faults::ledger`] that nothing acknowledged was lost.
+//!
+//! The scenarios take 40-90 s each, so they are ignored by the default test
+//! run and run by `cargo xtask test --faults`. Each prints its figures and
+//! adds them to `target/faults/report.md`.
+//!
+//! Needs the binaries: `cargo build -p app -p broadcaster`.
+
+mod broadcaster_kills;
+mod nats_restart;
