@@ -12,3 +12,4 @@ mod log_mode;
 mod ordering;
 mod replicas;
 mod retries;
+mod through_the_app;
