@@ -20,8 +20,9 @@ pub enum Outcome {
     Rejected(u16),
     /// The connection was refused: no app was listening.
     Refused,
-    /// Sent but cut off or timed out: the app may or may not have kept it.
-    Broken(String),
+    /// Sent but cut off or timed out after `after`: the app may or may not
+    /// have kept it.
+    Broken { after: Duration, error: String },
 }
 
 pub struct Load {
@@ -36,7 +37,7 @@ pub struct Results {
     pub acked: Vec<Uuid>,
     pub rejected: usize,
     pub refused: usize,
-    pub broken: Vec<String>,
+    pub broken: Vec<(Duration, String)>,
 }
 
 impl Load {
@@ -74,7 +75,7 @@ impl Load {
                 Outcome::Acked(id) => results.acked.push(id),
                 Outcome::Rejected(_) => results.rejected += 1,
                 Outcome::Refused => results.refused += 1,
-                Outcome::Broken(e) => results.broken.push(e),
+                Outcome::Broken { after, error } => results.broken.push((after, error)),
             }
         }
         results
@@ -82,6 +83,7 @@ impl Load {
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Outcome {
+    let started = std::time::Instant::now();
     match request.send().await {
         Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
             match response.json::<serde_json::Value>().await {
@@ -89,14 +91,34 @@ async fn send(request: reqwest::RequestBuilder) -> Outcome {
                     .as_str()
                     .and_then(|id| id.parse().ok())
                     .map_or_else(
-                        || Outcome::Broken(format!("201 without an id: {body}")),
+                        || Outcome::Broken {
+                            after: started.elapsed(),
+                            error: format!("201 without an id: {body}"),
+                        },
                         Outcome::Acked,
                     ),
-                Err(e) => Outcome::Broken(format!("201 with an unreadable body: {e}")),
+                Err(e) => Outcome::Broken {
+                    after: started.elapsed(),
+                    error: format!("201 with an unreadable body: {e}"),
+                },
             }
         }
         Ok(response) => Outcome::Rejected(response.status().as_u16()),
         Err(e) if e.is_connect() => Outcome::Refused,
-        Err(e) => Outcome::Broken(format!("{e:#}")),
+        Err(e) => Outcome::Broken {
+            after: started.elapsed(),
+            error: error_chain(&e),
+        },
     }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -9,5 +9,8 @@
 //!
 //! Needs the binaries: `cargo build -p app -p broadcaster`.
 
+mod app_sigterm;
 mod broadcaster_kills;
 mod nats_restart;
+mod postgres_restart;
+mod receiver_outage;
