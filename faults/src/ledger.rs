@@ -18,8 +18,12 @@ use crate::stack::Stack;
 
 /// Waits (up to `within`) until the outbox is empty, the broadcasters'
 /// consumer has acked the whole stream and every acknowledged todo's
-/// `todo.created` reached the receiver; the wait from `fault_cleared` to that
-/// moment is the recovery time. Then counts.
+/// `todo.created` reached the receiver. Then counts.
+///
+/// The recovery time is how long after `fault_cleared` the receiver got the
+/// last event of the backlog, the todos acknowledged before the fault
+/// cleared (0 if they were all delivered by then); the load still running
+/// afterwards does not count.
 pub async fn settle(
     stack: &Stack,
     scenario: &str,
@@ -44,7 +48,6 @@ pub async fn settle(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let recovery = fault_cleared.elapsed();
 
     let stored: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>("select id from todos")
         .fetch_all(&mut db)
@@ -75,6 +78,25 @@ pub async fn settle(
         *accepted.entry(s.event_id.unwrap()).or_default() += 1;
     }
     let delivered: HashSet<Uuid> = accepted.keys().copied().collect();
+    let backlog: HashSet<Uuid> = load
+        .acked
+        .iter()
+        .zip(&load.acked_at)
+        .filter(|(_, at)| **at <= fault_cleared)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut first_delivery: HashMap<Uuid, Instant> = HashMap::new();
+    for s in seen.iter().filter(|s| s.accepted) {
+        if let (Some(todo), Some("todo.created")) = (s.todo_id, s.event_type.as_deref()) {
+            first_delivery.entry(todo).or_insert(s.at);
+        }
+    }
+    let recovery = backlog
+        .iter()
+        .filter_map(|todo| first_delivery.get(todo))
+        .map(|at| at.saturating_duration_since(fault_cleared))
+        .max()
+        .unwrap_or_default();
 
     let acked_not_stored = acked.difference(&stored).count();
     let stored_not_published = stored.difference(&created_in_stream).count();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::stack::API_TOKEN;
@@ -14,8 +15,8 @@ use crate::stack::API_TOKEN;
 /// What happened to one create request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 201 with the new todo's id: the app promised to keep it.
-    Acked(Uuid),
+    /// 201 with the new todo's id, and when: the app promised to keep it.
+    Acked(Uuid, Instant),
     /// Any other status: the app said no (e.g. 503 while Postgres is down).
     Rejected(u16),
     /// The connection was refused: no app was listening.
@@ -35,6 +36,8 @@ pub struct Load {
 pub struct Results {
     pub sent: usize,
     pub acked: Vec<Uuid>,
+    /// When each of `acked` was answered, in the same order.
+    pub acked_at: Vec<Instant>,
     pub rejected: usize,
     pub refused: usize,
     pub broken: Vec<(Duration, String)>,
@@ -72,7 +75,10 @@ impl Load {
         while let Some(outcome) = tasks.join_next().await {
             results.sent += 1;
             match outcome.expect("a request task does not panic") {
-                Outcome::Acked(id) => results.acked.push(id),
+                Outcome::Acked(id, at) => {
+                    results.acked.push(id);
+                    results.acked_at.push(at);
+                }
                 Outcome::Rejected(_) => results.rejected += 1,
                 Outcome::Refused => results.refused += 1,
                 Outcome::Broken { after, error } => results.broken.push((after, error)),
@@ -95,7 +101,7 @@ async fn send(request: reqwest::RequestBuilder) -> Outcome {
                             after: started.elapsed(),
                             error: format!("201 without an id: {body}"),
                         },
-                        Outcome::Acked,
+                        |id| Outcome::Acked(id, Instant::now()),
                     ),
                 Err(e) => Outcome::Broken {
                     after: started.elapsed(),

@@ -14,6 +14,7 @@ use broadcaster::sink::Verifier;
 use bytes::Bytes;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The secret the broadcasters sign with.
@@ -38,6 +39,8 @@ pub struct Seen {
     pub verified: bool,
     /// Whether it was answered 2xx (a delivery), as opposed to a failure.
     pub accepted: bool,
+    /// When it was answered.
+    pub at: Instant,
 }
 
 #[derive(Clone)]
@@ -120,6 +123,7 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
         todo_id: uuid(&event["todo"]["id"]),
         verified,
         accepted,
+        at: Instant::now(),
     });
     match behaviour {
         Behaviour::Fail(code) => StatusCode::from_u16(code)

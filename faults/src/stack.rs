@@ -60,9 +60,19 @@ impl Stack {
     /// As [`Stack::start`], with extra app arguments and environment (the
     /// app's test-only fault switch).
     pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Stack> {
+        let nats = Nats::start().context("nats-server starts")?;
+        Stack::start_full(args, env, nats).await
+    }
+
+    /// As [`Stack::start`], on a nats-server the scenario started (e.g. with
+    /// its store on a small disk).
+    pub async fn start_on(nats: Nats) -> anyhow::Result<Stack> {
+        Stack::start_full(&[], &[], nats).await
+    }
+
+    async fn start_full(args: &[&str], env: &[(&str, &str)], nats: Nats) -> anyhow::Result<Stack> {
         telemetry::init_for_tests();
         let postgres = Postgres::start().context("PostgreSQL starts")?;
-        let nats = Nats::start().context("nats-server starts")?;
         let receiver = Receiver::start().await?;
         let mut stack = Stack {
             app: App {

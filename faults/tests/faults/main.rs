@@ -11,6 +11,7 @@
 
 mod app_sigterm;
 mod broadcaster_kills;
+mod nats_disk_full;
 mod nats_restart;
 mod postgres_restart;
 mod receiver_outage;
