@@ -92,12 +92,11 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
 async fn jetstream_answers(stack: &Stack) -> bool {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if let Ok(js) = stack.jetstream().await {
-            if let Ok(mut stream) = js.get_stream(events::STREAM).await {
-                if stream.info().await.is_ok() {
-                    return true;
-                }
-            }
+        if let Ok(js) = stack.jetstream().await
+            && let Ok(mut stream) = js.get_stream(events::STREAM).await
+            && stream.info().await.is_ok()
+        {
+            return true;
         }
         sleep(Duration::from_millis(500)).await;
     }
