@@ -58,7 +58,8 @@ impl Verifier {
             .trim()
             .parse()
             .map_err(|_| "webhook-timestamp is not a number")?;
-        if (now - sent).abs() > TOLERANCE_SECONDS {
+        // abs_diff: a timestamp near i64::MIN must not overflow (a panic per request).
+        if now.abs_diff(sent) > TOLERANCE_SECONDS.unsigned_abs() {
             return Err("webhook-timestamp is more than five minutes off");
         }
         let mut mac =

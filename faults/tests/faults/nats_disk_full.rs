@@ -38,10 +38,10 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
     sleep(FULL_FOR).await;
     std::fs::remove_file(&filler)?;
     let mut freed = Instant::now();
-    // nats-server 2.9 turns JetStream off when a store write fails for lack
-    // of space and does not turn it back on by itself: an operator restarts
-    // it (with SIGKILL: it ignores SIGTERM in that state). Record whether
-    // that was needed, and do it.
+    // nats-server 2.9.10 whose store hit ENOSPC stops answering JetStream
+    // requests, logs nothing, ignores SIGTERM and stays so when the space
+    // returns: an operator restarts it (SIGKILL). Record whether that was
+    // needed, and do it.
     let restarted = if jetstream_answers(&stack).await {
         None
     } else {
@@ -70,7 +70,8 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
         results.broken.len(),
         match &restarted {
             None => "JetStream resumed by itself".to_owned(),
-            Some(_) => "JetStream stayed off until nats-server was restarted".to_owned(),
+            Some(_) => "JetStream stopped answering until nats-server was SIGKILLed and restarted"
+                .to_owned(),
         }
     );
     if let Some(why) = &restarted {
