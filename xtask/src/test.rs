@@ -139,6 +139,24 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
             &[Tool::Postgres, Tool::NatsServer, Tool::Nextest],
         )
     })?;
+    // The scenarios spawn the real binaries, which nextest alone would not build.
+    steps.run("build binaries", || {
+        run_command(
+            workspace
+                .cargo()
+                .args([
+                    "build",
+                    "-p",
+                    "app",
+                    "-p",
+                    "broadcaster",
+                    "--bins",
+                    "--locked",
+                ])
+                .env("SQLX_OFFLINE", "true"),
+            "cargo build -p app -p broadcaster --bins",
+        )
+    })?;
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
     steps.run("fault suite (nextest)", || {
         run_command(
