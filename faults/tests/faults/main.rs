@@ -9,6 +9,7 @@
 //!
 //! Needs the binaries: `cargo build -p app -p broadcaster`.
 
+mod abuse_events;
 mod abuse_http;
 mod abuse_parsers;
 mod app_sigterm;
