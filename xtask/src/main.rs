@@ -7,10 +7,13 @@
 //! - `prepare-sqlx`: regenerates `.sqlx/` after a query changed.
 //! - `install`: installs every tool the others need (e.g. to warm a CI image).
 //! - `manifests`: validates the deployment tree offline (also part of `test`).
+//! - `bench`: measures throughput, latency, memory and the event path
+//!   against a reference server (`--quick` for a smoke run).
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
+mod bench;
 mod install;
 mod prepare_sqlx;
 mod stack;
@@ -45,6 +48,8 @@ enum Command {
     Install,
     /// Validate kustomize/, argocd/, Dockerfiles and workflows with real tools.
     Manifests,
+    /// Benchmark the release build against a plain axum + sqlx reference.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
             &[install::Tool::PythonVenv, install::Tool::Prometheus],
         )
         .and_then(|()| manifests::validate(&test_support::workspace_root())),
+        Command::Bench(args) => bench::run(&workspace, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +97,8 @@ mod tests {
             &["xtask", "prepare-sqlx"],
             &["xtask", "install"],
             &["xtask", "manifests"],
+            &["xtask", "bench"],
+            &["xtask", "bench", "--quick"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

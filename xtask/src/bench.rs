@@ -1,0 +1,496 @@
+//! `cargo xtask bench [--quick]`: how many requests Docket serves, how
+//! little memory it needs and how fast its events reach a webhook, measured
+//! on this machine against a plain axum + sqlx reference server.
+//!
+//! It starts a private stack (PostgreSQL, NATS, the app built with
+//! `--release`, the broadcaster's webhook sink, and `bench-reference`),
+//! seeds 50 todos through the API, then for each scenario and connection
+//! count runs wrk against Docket and, where the reference has the same
+//! handler, against the reference right after it (interleaved, so drift in
+//! the machine's load hits both alike). Before every run the database is
+//! put back to the 50 seeded todos and the outbox is drained, so each run
+//! starts from the same state and none pays for the previous one's events.
+//!
+//! The broadcaster is started only after the HTTP scenarios: it then
+//! delivers their whole backlog (its sustained delivery rate, and proof
+//! that every event the app wrote arrives), and finally todos created at a
+//! steady rate give the commit → webhook latency.
+//!
+//! Writes `target/bench/results.json` and `target/bench/summary.md`, and
+//! prints the table, the targets and the SLO verdict. Not part of
+//! `cargo xtask test`: speed is shown here, not asserted in tests.
+
+mod events;
+mod process;
+mod report;
+mod stats;
+mod wrk;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use test_support::{Nats, Postgres, free_port};
+use tokio::task::block_in_place;
+use uuid::Uuid;
+
+use self::process::{Proc, Spec, reset_peak, usage};
+use self::report::{Results, Run, Server, Target};
+use self::wrk::Scenario;
+use crate::install::{self, Tool};
+use crate::workspace::{Workspace, run_checked};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A smoke run: 64 connections only, 2 s per run, a short event path.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// How much to measure.
+struct Plan {
+    mode: &'static str,
+    connections: &'static [u32],
+    per_run: Duration,
+    event_rate: u32,
+    event_seconds: u32,
+}
+
+/// 4 scenarios × 3 levels for Docket + 2 × 3 for the reference, 10 s each,
+/// plus set-up and the event path: about 5 minutes on 2 cores.
+const FULL: Plan = Plan {
+    mode: "full",
+    connections: &[16, 64, 256],
+    per_run: Duration::from_secs(10),
+    event_rate: 500,
+    event_seconds: 10,
+};
+
+const QUICK: Plan = Plan {
+    mode: "quick",
+    connections: &[64],
+    per_run: Duration::from_secs(2),
+    event_rate: 500,
+    event_seconds: 2,
+};
+
+const SEEDED_TODOS: usize = 50;
+/// The Standard Webhooks specification's example secret: the sink and the
+/// broadcaster only need to agree, on loopback, for this run.
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Text of the todos whose events the latency is measured on.
+const EVENT_PREFIX: &str = "event-path-";
+/// The app's JetStream stream (`events::STREAM`; xtask does not depend on
+/// the event contract crate for one name).
+const STREAM: &str = "TODOS";
+
+pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
+    install::ensure(workspace, &[Tool::Postgres, Tool::NatsServer, Tool::Wrk])?;
+    run_checked(
+        workspace.cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "app",
+            "--bin",
+            "todo-app",
+            "-p",
+            "broadcaster",
+            "--bin",
+            "broadcaster",
+            "-p",
+            "bench-reference",
+            // `--bin` filters every selected package's targets.
+            "--bin",
+            "bench-reference",
+        ]),
+        "building the services with --release",
+    )?;
+    let plan = if args.quick { QUICK } else { FULL };
+    tokio::runtime::Runtime::new()
+        .context("failed to start a tokio runtime")?
+        .block_on(bench(workspace.root(), &plan))
+}
+
+async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let out_dir = root.join("target/bench");
+    let log_dir = out_dir.join("logs");
+    let _ = fs::remove_dir_all(&log_dir);
+    fs::create_dir_all(&log_dir)
+        .with_context(|| format!("failed to create {}", log_dir.display()))?;
+    let release = root.join("target/release");
+    let client = reqwest::Client::new();
+
+    println!("starting PostgreSQL and nats-server");
+    let postgres = block_in_place(Postgres::start)?;
+    let database_url = test_support::ensure_database(&postgres.url(), "docket").await?;
+    let nats = block_in_place(Nats::start)?;
+    let token = Uuid::new_v4().simple().to_string();
+
+    let sink_url = format!("http://127.0.0.1:{}", free_port());
+    let sink = Proc::spawn(
+        Spec {
+            name: "sink",
+            program: &release.join("broadcaster"),
+            args: &["sink"],
+            envs: vec![
+                ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+                ("SINK_PORT", port_of(&sink_url)),
+            ],
+            ready_url: format!("{sink_url}/healthz"),
+        },
+        &log_dir,
+        &client,
+    )
+    .await?;
+
+    let app_url = format!("http://127.0.0.1:{}", free_port());
+    let app_binary = release.join("todo-app");
+    let app_spec = || Spec {
+        name: "app",
+        program: &app_binary,
+        args: &[],
+        envs: vec![
+            ("DATABASE_URL", database_url.clone()),
+            ("NATS_URL", nats.url()),
+            ("PORT", port_of(&app_url)),
+            ("API_TOKEN", token.clone()),
+            ("LOG_FORMAT", "json".to_string()),
+        ],
+        ready_url: format!("{app_url}/readyz"),
+    };
+    // The first start migrates a fresh database; the second is the one a
+    // redeploy sees.
+    let first = Proc::spawn(app_spec(), &log_dir, &client).await?;
+    let first_ready = first.ready_after;
+    first.stop().await?;
+    let app = Proc::spawn(app_spec(), &log_dir, &client).await?;
+    let app_ready = app.ready_after;
+    println!(
+        "app ready in {:.0} ms ({:.0} ms on the fresh database)",
+        ms(app.ready_after),
+        ms(first_ready)
+    );
+
+    let seeds = events::create_todos(&client, &app_url, &token, SEEDED_TODOS, |i| {
+        format!("Seeded todo {i}: water the plants, then call the bank")
+    })
+    .await
+    .context("seeding todos")?;
+
+    let reference_url = format!("http://127.0.0.1:{}", free_port());
+    let reference = Proc::spawn(
+        Spec {
+            name: "reference",
+            program: &release.join("bench-reference"),
+            args: &[],
+            envs: vec![
+                ("DATABASE_URL", database_url.clone()),
+                ("PORT", port_of(&reference_url)),
+            ],
+            ready_url: format!("{reference_url}/readyz"),
+        },
+        &log_dir,
+        &client,
+    )
+    .await?;
+
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&database_url)
+        .await
+        .context("connecting to the bench database")?;
+
+    let mut runs = Vec::new();
+    for scenario in Scenario::ALL {
+        for &connections in plan.connections {
+            for server in [Server::Docket, Server::Reference] {
+                let (url, pid) = match server {
+                    Server::Docket => (&app_url, app.pid()),
+                    Server::Reference if scenario.has_reference() => {
+                        (&reference_url, reference.pid())
+                    }
+                    Server::Reference => continue,
+                };
+                drain_outbox(&pool).await?;
+                reset(&pool, &seeds).await?;
+                let script = out_dir.join(format!("{scenario:?}-{}.lua", server.name()));
+                fs::write(&script, wrk::script(scenario, &seeds, server.name()))
+                    .with_context(|| format!("failed to write {}", script.display()))?;
+                reset_peak(pid);
+                let before = usage(pid)?;
+                let result = wrk::run(&script, url, connections, plan.per_run).await?;
+                let after = usage(pid)?;
+                println!(
+                    "{:<16} {connections:>4} conns  {:<9} {:>7.0} req/s  p99 {:>7.2} ms  {} errors",
+                    scenario.label(),
+                    server.name(),
+                    result.requests_per_s,
+                    result.p99_ms,
+                    result.errors
+                );
+                runs.push(Run {
+                    scenario,
+                    connections,
+                    server,
+                    wrk: result,
+                    server_cpu_s: after.cpu_s - before.cpu_s,
+                    server_peak_rss_mib: report::mib(after.peak_rss_kib),
+                });
+            }
+        }
+    }
+    reference.stop().await?;
+
+    // The event path. Everything the scenarios wrote is in JetStream now.
+    drain_outbox(&pool).await?;
+    let written = events_published(&nats.url()).await?;
+    println!("starting the broadcaster with {written} events waiting");
+    let broadcaster_url = format!("http://127.0.0.1:{}", free_port());
+    let broadcaster = Proc::spawn(
+        Spec {
+            name: "broadcaster",
+            program: &release.join("broadcaster"),
+            args: &[],
+            envs: vec![
+                ("NATS_URL", nats.url()),
+                ("PORT", port_of(&broadcaster_url)),
+                ("BROADCASTER_MODE", "forward".to_string()),
+                ("WEBHOOK_FORMAT", "generic".to_string()),
+                ("WEBHOOK_URL", format!("{sink_url}/")),
+                ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+                ("LOG_FORMAT", "json".to_string()),
+            ],
+            ready_url: format!("{broadcaster_url}/readyz"),
+        },
+        &log_dir,
+        &client,
+    )
+    .await?;
+    let ready_at = Instant::now();
+    let backlog_deadline = Duration::from_secs(240);
+    let drained = events::wait_handled(&client, &broadcaster_url, written, backlog_deadline).await;
+    let delivered_per_s = match &drained {
+        Ok(done) => written as f64 / done.duration_since(ready_at).as_secs_f64(),
+        Err(error) => {
+            eprintln!("warning: {error:#}");
+            0.0
+        }
+    };
+    let broadcaster_cpu_s = usage(broadcaster.pid())?.cpu_s;
+    println!("broadcaster delivered the backlog at {delivered_per_s:.0}/s");
+
+    let base = events::handled(&client, &broadcaster_url).await?;
+    let count = (plan.event_rate * plan.event_seconds) as usize;
+    println!(
+        "creating {count} todos at {}/s for the commit → webhook latency",
+        plan.event_rate
+    );
+    let failed = events::create_at_rate(
+        &client,
+        &app_url,
+        &token,
+        plan.event_rate,
+        count,
+        EVENT_PREFIX,
+    )
+    .await;
+    events::wait_handled(
+        &client,
+        &broadcaster_url,
+        base + (count - failed) as u64,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let messages: serde_json::Value = client
+        .get(format!("{sink_url}/messages"))
+        .send()
+        .await?
+        .json()
+        .await
+        .context("reading the sink's /messages")?;
+    let latency = stats::summarize(events::latencies(&messages, EVENT_PREFIX)?);
+    drain_outbox(&pool).await?;
+    let all_delivered = drained.is_ok()
+        && events::handled(&client, &broadcaster_url).await?
+            >= events_published(&nats.url()).await?;
+    let app_at_end = usage(app.pid())?;
+
+    broadcaster.stop().await?;
+    app.stop().await?;
+    sink.stop().await?;
+    drop(pool);
+    drop(nats);
+    drop(postgres);
+
+    let mut results = Results {
+        machine: report::Machine::this(),
+        mode: plan.mode,
+        seconds_per_run: plan.per_run.as_secs(),
+        seeded_todos: SEEDED_TODOS,
+        slo: report::slo(&runs),
+        runs,
+        startup: report::Startup {
+            first_ready_ms: ms(first_ready),
+            ready_ms: ms(app_ready),
+        },
+        events: report::Events {
+            backlog: written,
+            delivered_per_s,
+            broadcaster_cpu_s,
+            all_delivered,
+            rate_per_s: plan.event_rate,
+            sent: count,
+            failed,
+            latency,
+        },
+        app_at_end,
+        targets: Vec::new(),
+    };
+    results.targets = targets(&results);
+
+    let json = serde_json::to_string_pretty(&results)?;
+    fs::write(out_dir.join("results.json"), json + "\n")?;
+    fs::write(out_dir.join("summary.md"), results.markdown())?;
+    println!("\n{}", results.table());
+    for target in &results.targets {
+        println!(
+            "{} {}: {}",
+            if target.met { "✔" } else { "✘" },
+            target.what,
+            target.measured
+        );
+    }
+    println!("\n{}", results.slo_line());
+    println!(
+        "\nwrote {} and {} (logs in {})",
+        out_dir.join("results.json").display(),
+        out_dir.join("summary.md").display(),
+        log_dir.display()
+    );
+    if !results.slo.pass {
+        bail!("the SLO did not hold at every measured point");
+    }
+    Ok(())
+}
+
+/// The targets, as measured in this run.
+fn targets(results: &Results) -> Vec<Target> {
+    let mut out = Vec::new();
+    let vs_reference = |scenario: Scenario, factor: f64, p99_ms: f64, out: &mut Vec<Target>| {
+        let docket = results.find(scenario, 64, Server::Docket);
+        let reference = results.find(scenario, 64, Server::Reference);
+        if let (Some(d), Some(r)) = (docket, reference) {
+            let ratio = d.wrk.requests_per_s / r.wrk.requests_per_s;
+            out.push(Target {
+                what: format!(
+                    "`{}` at 64 connections ≥ {factor}× the reference",
+                    scenario.label()
+                ),
+                measured: format!(
+                    "{:.2}× ({:.0} vs {:.0} req/s)",
+                    ratio, d.wrk.requests_per_s, r.wrk.requests_per_s
+                ),
+                met: ratio >= factor,
+            });
+            out.push(Target {
+                what: format!("`{}` at 64 connections p99 < {p99_ms} ms", scenario.label()),
+                measured: format!("{:.2} ms", d.wrk.p99_ms),
+                met: d.wrk.p99_ms < p99_ms,
+            });
+        }
+    };
+    vs_reference(Scenario::Page, 1.0, 15.0, &mut out);
+    vs_reference(Scenario::Create, 0.6, 25.0, &mut out);
+    let e = &results.events;
+    out.push(Target {
+        what: "every event the app wrote delivered".into(),
+        measured: if e.all_delivered { "yes" } else { "no" }.into(),
+        met: e.all_delivered,
+    });
+    if let Some(latency) = &e.latency {
+        out.push(Target {
+            what: format!("commit → webhook p99 < 50 ms at {}/s", e.rate_per_s),
+            measured: format!("{:.1} ms", latency.p99_ms),
+            met: latency.p99_ms < 50.0,
+        });
+    }
+    out.push(Target {
+        what: "broadcaster ≥ 5,000 deliveries/s".into(),
+        measured: format!("{:.0}/s", e.delivered_per_s),
+        met: e.delivered_per_s >= 5000.0,
+    });
+    let rss = report::mib(results.app_at_end.rss_kib);
+    out.push(Target {
+        what: "app RSS < 30 MiB at the end of the run".into(),
+        measured: format!("{rss:.1} MiB"),
+        met: rss < 30.0,
+    });
+    out.push(Target {
+        what: "ready within 500 ms of start (migrations applied)".into(),
+        measured: format!("{:.0} ms", results.startup.ready_ms),
+        met: results.startup.ready_ms < 500.0,
+    });
+    out
+}
+
+/// Puts the todos back to the seeded ones (rows other runs created are
+/// deleted; the seeds' `done` may differ, which no scenario depends on).
+async fn reset(pool: &PgPool, seeds: &[Uuid]) -> anyhow::Result<()> {
+    sqlx::query("delete from todos where id <> all($1)")
+        .bind(seeds)
+        .execute(pool)
+        .await
+        .context("resetting the todos")?;
+    // Dead rows from the last run would otherwise slow the next one's scans.
+    // A simple-protocol query: VACUUM cannot be prepared.
+    sqlx::raw_sql("vacuum analyze todos, outbox")
+        .execute(pool)
+        .await
+        .context("vacuuming")?;
+    Ok(())
+}
+
+/// Waits until the app's relay has published every outbox row, so a run
+/// never competes with the previous run's relaying.
+async fn drain_outbox(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (rows,): (i64,) = sqlx::query_as("select count(*) from outbox")
+            .fetch_one(pool)
+            .await?;
+        if rows == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the app's outbox still holds {rows} rows after 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event the app has published: the messages in its JetStream
+/// stream. (Not the outbox's sequence: a request cancelled when wrk stops
+/// rolls back and leaves a gap in it.)
+async fn events_published(nats_url: &str) -> anyhow::Result<u64> {
+    let client = async_nats::connect(nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(STREAM)
+        .await
+        .context("the app's stream")?;
+    let info = stream.info().await.context("the app's stream info")?;
+    Ok(info.state.messages)
+}
+
+fn port_of(url: &str) -> String {
+    url.rsplit(':').next().unwrap_or_default().to_string()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,237 @@
+//! The HTTP scenarios, driven by `wrk` (a separate process, so the load
+//! generator's CPU is visible as such) with a Lua script per scenario.
+//!
+//! Every script ends with a `done` hook that prints one `BENCH key=value ...`
+//! line: exact counters and percentiles from wrk itself, instead of scraping
+//! its human-readable report whose units change with magnitude.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// What one scenario sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// `GET /`: the full page with the seeded todos.
+    Page,
+    /// htmx `POST /todos`: create, including the outbox write.
+    Create,
+    /// htmx `PUT /todos/{id}`: toggle one of the seeded todos.
+    Toggle,
+    /// `GET /api/todos?limit=50`.
+    ApiList,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Page,
+        Scenario::Create,
+        Scenario::Toggle,
+        Scenario::ApiList,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scenario::Page => "GET /",
+            Scenario::Create => "POST /todos",
+            Scenario::Toggle => "PUT /todos/{id}",
+            Scenario::ApiList => "GET /api/todos",
+        }
+    }
+
+    /// Writes are held to the write SLO, reads to the read SLO.
+    pub fn is_write(self) -> bool {
+        matches!(self, Scenario::Create | Scenario::Toggle)
+    }
+
+    /// The reference server has only the page and the insert.
+    pub fn has_reference(self) -> bool {
+        matches!(self, Scenario::Page | Scenario::Create)
+    }
+}
+
+/// The Lua script for `scenario`; `tag` goes into created todos' text so
+/// the two servers' rows can be told apart.
+pub fn script(scenario: Scenario, todo_ids: &[Uuid], tag: &str) -> String {
+    // htmx sends HX-Request; browsers send Sec-Fetch-Site, which Docket's
+    // cross-site guard checks on every form post.
+    const HTMX_FORM: &str = r#"wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["HX-Request"] = "true"
+wrk.headers["Sec-Fetch-Site"] = "same-origin"
+"#;
+    let body = match scenario {
+        Scenario::Page => "wrk.method = \"GET\"\nwrk.path = \"/\"\n".to_string(),
+        Scenario::ApiList => {
+            "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n".to_string()
+        }
+        Scenario::Create => format!(
+            r#"{HTMX_FORM}local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/todos", nil, "text=bench-{tag}-" .. n)
+end
+"#
+        ),
+        Scenario::Toggle => {
+            let ids: Vec<String> = todo_ids.iter().map(|id| format!("\"{id}\"")).collect();
+            format!(
+                r#"{HTMX_FORM}local ids = {{{}}}
+local n = 0
+request = function()
+  n = n + 1
+  local id = ids[(n % #ids) + 1]
+  -- Each pass over the ids flips them all, so every PUT is a change.
+  local done = (math.floor(n / #ids) % 2 == 0) and "true" or "false"
+  return wrk.format("PUT", "/todos/" .. id, nil, "done=" .. done)
+end
+"#,
+                ids.join(", ")
+            )
+        }
+    };
+    format!("{body}{DONE_HOOK}")
+}
+
+const DONE_HOOK: &str = r#"done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d bytes=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    math.floor(latency:percentile(50)), math.floor(latency:percentile(99)), math.floor(latency.max)))
+end
+"#;
+
+/// One wrk run's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WrkResult {
+    pub requests: u64,
+    pub requests_per_s: f64,
+    /// Mean bytes read per response, headers included.
+    pub bytes_per_response: f64,
+    /// Socket errors, timeouts and non-2xx/3xx answers.
+    pub errors: u64,
+    /// Of those, answers that were not 2xx/3xx.
+    pub bad_status: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Reads the `BENCH ...` line the script's `done` hook prints.
+pub fn parse(stdout: &str) -> anyhow::Result<WrkResult> {
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("BENCH "))
+        .context("wrk printed no BENCH line (did the script's done hook run?)")?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        line.split_whitespace()
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .with_context(|| format!("no `{name}` in wrk's BENCH line: {line}"))?
+            .parse()
+            .with_context(|| format!("`{name}` is not a number in: {line}"))
+    };
+    let requests = field("requests")?;
+    let duration_us = field("duration_us")?;
+    if duration_us == 0 {
+        bail!("wrk ran for 0 µs: {line}");
+    }
+    let bad_status = field("status")?;
+    let errors =
+        field("connect")? + field("read")? + field("write")? + field("timeout")? + bad_status;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Ok(WrkResult {
+        requests,
+        requests_per_s: requests as f64 / (duration_us as f64 / 1e6),
+        bytes_per_response: field("bytes")? as f64 / requests.max(1) as f64,
+        errors,
+        bad_status,
+        p50_ms: ms(field("p50_us")?),
+        p99_ms: ms(field("p99_us")?),
+        max_ms: ms(field("max_us")?),
+    })
+}
+
+/// Runs wrk with two threads (as the issue's reference numbers were taken).
+pub async fn run(
+    script: &Path,
+    base_url: &str,
+    connections: u32,
+    duration: Duration,
+) -> anyhow::Result<WrkResult> {
+    let output = tokio::process::Command::new("wrk")
+        .arg("--threads")
+        .arg(connections.min(2).to_string())
+        .arg("--connections")
+        .arg(connections.to_string())
+        .arg("--duration")
+        .arg(format!("{}s", duration.as_secs().max(1)))
+        .arg("--timeout")
+        .arg("5s")
+        .arg("--script")
+        .arg(script)
+        .arg(base_url)
+        .output()
+        .await
+        .context("could not run wrk")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "wrk failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse(&stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "Running 10s test @ http://127.0.0.1:4000\n  2 threads and 64 connections\n  \
+        Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     5.01ms    2.00ms  40.12ms   80.00%\n\
+        61234 requests in 10.00s, 80.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:   6123.40\n\
+        BENCH requests=61234 bytes=122468000 duration_us=10000000 connect=0 read=1 write=0 status=3 timeout=2 p50_us=4500 p99_us=12250 max_us=40120\n";
+
+    #[test]
+    fn the_done_hooks_line_is_read_exactly() {
+        let result = parse(REPORT).unwrap();
+        assert_eq!(
+            result,
+            WrkResult {
+                requests: 61234,
+                requests_per_s: 6123.4,
+                bytes_per_response: 2000.0,
+                errors: 6,
+                bad_status: 3,
+                p50_ms: 4.5,
+                p99_ms: 12.25,
+                max_ms: 40.12,
+            }
+        );
+    }
+
+    #[test]
+    fn a_report_without_the_line_or_with_a_bad_field_is_an_error() {
+        assert!(parse("Requests/sec: 10\n").is_err());
+        assert!(parse("BENCH requests=x duration_us=1").is_err());
+        assert!(
+            parse("BENCH requests=1 bytes=1 duration_us=0 connect=0 read=0 write=0 status=0 timeout=0 p50_us=1 p99_us=1 max_us=1")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_toggle_script_lists_every_id_and_sends_htmx_headers() {
+        let ids = [Uuid::nil(), Uuid::max()];
+        let script = script(Scenario::Toggle, &ids, "docket");
+        assert!(script.contains(&format!("\"{}\", \"{}\"", ids[0], ids[1])));
+        assert!(script.contains(r#"wrk.headers["HX-Request"] = "true""#));
+        assert!(script.contains(r#"wrk.headers["Sec-Fetch-Site"] = "same-origin""#));
+        assert!(script.contains("done = function"));
+    }
+}
