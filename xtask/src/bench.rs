@@ -37,7 +37,7 @@ use test_support::{Nats, Postgres, free_port};
 use tokio::task::block_in_place;
 use uuid::Uuid;
 
-use self::process::{Proc, Spec, reset_peak, usage};
+use self::process::{Proc, Spec, machine_busy_s, reset_peak, usage};
 use self::report::{Results, Run, Server, Target};
 use self::wrk::Scenario;
 use crate::install::{self, Tool};
@@ -222,8 +222,10 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
                     .with_context(|| format!("failed to write {}", script.display()))?;
                 reset_peak(pid);
                 let before = usage(pid)?;
+                let machine_before = machine_busy_s()?;
                 let result = wrk::run(&script, url, connections, plan.per_run).await?;
                 let after = usage(pid)?;
+                let machine_busy_cpu_s = machine_busy_s()? - machine_before;
                 println!(
                     "{:<16} {connections:>4} conns  {:<9} {:>7.0} req/s  p99 {:>7.2} ms  {} errors",
                     scenario.label(),
@@ -239,6 +241,7 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
                     wrk: result,
                     server_cpu_s: after.cpu_s - before.cpu_s,
                     server_peak_rss_mib: report::mib(after.peak_rss_kib),
+                    machine_busy_cpu_s,
                 });
             }
         }

@@ -151,6 +151,31 @@ pub fn usage(pid: u32) -> anyhow::Result<Usage> {
     })
 }
 
+/// Busy CPU seconds of the whole machine since boot (every process, ours
+/// and others'), from the first line of `/proc/stat`: a run's delta shows
+/// whether the box was saturated and how much of it was someone else's.
+pub fn machine_busy_s() -> anyhow::Result<f64> {
+    let stat = fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    busy_seconds(&stat)
+}
+
+/// user + nice + system + irq + softirq + steal (not idle, not iowait).
+fn busy_seconds(stat: &str) -> anyhow::Result<f64> {
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .context("no `cpu` line in /proc/stat")?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Ok(busy as f64 / USER_HZ)
+}
+
 /// Starts a new peak-RSS window (`echo 5 > clear_refs`, Linux ≥ 4.0), so
 /// each scenario's peak is its own. Best effort: without it the peak is
 /// the process's lifetime peak, which is still an upper bound.
@@ -201,6 +226,13 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS").unwrap(), 20480);
         assert_eq!(status_kib(status, "VmHWM").unwrap(), 24576);
         assert!(status_kib(status, "VmSwap").is_err());
+    }
+
+    #[test]
+    fn machine_busy_time_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 10 50 9000 300 5 5 30 0 0\ncpu0 1 2 3\n";
+        assert_eq!(busy_seconds(stat).unwrap(), 2.0);
+        assert!(busy_seconds("intr 1 2\n").is_err());
     }
 
     #[test]

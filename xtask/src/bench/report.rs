@@ -85,6 +85,10 @@ pub struct Run {
     /// The server's CPU seconds during the run (of 2 × run length at most).
     pub server_cpu_s: f64,
     pub server_peak_rss_mib: f64,
+    /// Busy CPU seconds of the whole machine during the run (2 cores ×
+    /// run length is the most there is), everything included: the server,
+    /// PostgreSQL, wrk and whatever else ran on the box.
+    pub machine_busy_cpu_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,18 +147,21 @@ impl Results {
             md,
             "# Docket benchmark ({} run)\n\n{} cores ({}), {}, Linux {}; PostgreSQL, NATS, \
              the load generator (wrk, 2 threads) and the services all on this machine. \
-             {} s per run, {} seeded todos. Reproduce with `cargo xtask bench`.\n",
+             {} s per run, {} seeded todos. Reproduce with `cargo xtask bench`. \
+             \"machine CPU s\" is every process's busy time during the run \
+             (at most cores × run length): well above server + PostgreSQL + wrk means \
+             something else was running.\n",
             self.mode, m.cores, m.cpu, m.os, m.kernel, self.seconds_per_run, self.seeded_todos
         );
         md.push_str(
-            "| scenario | conns | server | req/s | p50 ms | p99 ms | max ms | errors | KiB/resp | server CPU s | peak RSS MiB |\n\
-             |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| scenario | conns | server | req/s | p50 ms | p99 ms | max ms | errors | KiB/resp | server CPU s | machine CPU s | peak RSS MiB |\n\
+             |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for run in &self.runs {
             let w = &run.wrk;
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {:.1} |",
+                "| `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 run.scenario.label(),
                 run.connections,
                 run.server.name(),
@@ -165,6 +172,7 @@ impl Results {
                 w.errors,
                 w.bytes_per_response / 1024.0,
                 run.server_cpu_s,
+                run.machine_busy_cpu_s,
                 run.server_peak_rss_mib
             );
         }
@@ -228,7 +236,7 @@ impl Results {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<16} {:>5} {:<9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6} {:>7} {:>7}\n",
+            "{:<16} {:>5} {:<9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6} {:>8} {:>7} {:>7}\n",
             "scenario",
             "conns",
             "server",
@@ -239,6 +247,7 @@ impl Results {
             "errors",
             "KiB/resp",
             "CPU s",
+            "box CPU",
             "RSS MiB",
             "vs ref"
         );
@@ -253,7 +262,7 @@ impl Results {
             };
             let _ = writeln!(
                 out,
-                "{:<16} {:>5} {:<9} {:>8.0} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8.1} {:>6.1} {:>7.1} {:>7}",
+                "{:<16} {:>5} {:<9} {:>8.0} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8.1} {:>6.1} {:>8.1} {:>7.1} {:>7}",
                 run.scenario.label(),
                 run.connections,
                 run.server.name(),
@@ -264,6 +273,7 @@ impl Results {
                 w.errors,
                 w.bytes_per_response / 1024.0,
                 run.server_cpu_s,
+                run.machine_busy_cpu_s,
                 run.server_peak_rss_mib,
                 ratio
             );
@@ -321,6 +331,7 @@ mod tests {
             },
             server_cpu_s: 1.0,
             server_peak_rss_mib: 10.0,
+            machine_busy_cpu_s: 2.0,
         }
     }
 
