@@ -20,6 +20,15 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
+    /// What is wrong, after the variable's name: `is not set; …` or
+    /// `is not valid: …`, for crates whose errors put the two together.
+    pub fn reason(&self) -> String {
+        match self {
+            SettingsError::Missing { hint, .. } => format!("is not set; {hint}"),
+            SettingsError::Invalid { reason, .. } => format!("is not valid: {reason}"),
+        }
+    }
+
     /// The variable to fix.
     pub fn variable(&self) -> &'static str {
         match self {

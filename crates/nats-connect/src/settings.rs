@@ -267,6 +267,11 @@ mod tests {
             error(&[]),
             "NATS_URL is not set; see the configuration table in the README"
         );
+        let err = settings(&[]).unwrap_err();
+        assert_eq!(
+            format!("{} {}", err.variable(), err.reason()),
+            err.to_string()
+        );
     }
 
     #[test]

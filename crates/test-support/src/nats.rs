@@ -3,6 +3,12 @@
 //! JetStream stores its data on disk under the server's folder, so a restart
 //! with [`Nats::stop`] and [`Nats::start_again`] keeps streams and messages,
 //! as a production restart would.
+//!
+//! A server is either open (anyone connects, as a developer's
+//! `nats-server -js`) or secured: [`Nats::start_secured`] runs it with the
+//! configuration shipped to the cluster (`kustomize/base/nats/nats.conf`),
+//! so every service connects as its own least-privileged user
+//! ([`Nats::service_env`]) and tests prove what production enforces.
 
 use std::env;
 use std::fs::{self, File};
@@ -14,11 +20,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use nats_connect::{Credentials, NatsSettings};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use crate::free_port;
+use crate::nats_users::{Role, nats_config_path, random_passwords};
 use crate::process::{ensure_port_free, file_len, log_tail, process_is_running, read_pid_file};
 
 /// How long nats-server may take to accept connections.
@@ -52,32 +60,72 @@ pub struct Nats {
     /// so a terminal's Ctrl-C reaches only the supervisor, which stops the
     /// services in order.
     own_process_group: bool,
+    /// For a secured server: its configuration file and each user's password.
+    security: Option<Security>,
     // Declared last: the folder is removed only after `Drop` stopped the server.
     _temp: Option<TempDir>,
 }
 
+/// What a secured server runs with.
+#[derive(Debug)]
+struct Security {
+    config: PathBuf,
+    passwords: Vec<(Role, String)>,
+}
+
+impl Security {
+    fn shipped() -> anyhow::Result<Security> {
+        let config = nats_config_path();
+        if !config.is_file() {
+            bail!(
+                "the shipped NATS configuration {} is missing",
+                config.display()
+            );
+        }
+        Ok(Security {
+            config,
+            passwords: random_passwords(),
+        })
+    }
+}
+
 impl Nats {
-    /// Starts a server with a temporary store on a free port.
+    /// Starts an open server (no authorization) with a temporary store on a
+    /// free port.
     pub fn start() -> anyhow::Result<Nats> {
-        let temp = tempfile::Builder::new()
-            .prefix("docket-nats-")
-            .tempdir()
-            .context("failed to create a temporary folder for nats-server")?;
+        let temp = temp_dir()?;
         let dir = temp.path().to_path_buf();
-        Self::launch(dir, free_port(), Some(temp), false)
+        Self::launch(dir, free_port(), Some(temp), false, None)
+    }
+
+    /// Starts a server with the shipped configuration (one user per service,
+    /// each with only its permissions; fresh random passwords), a temporary
+    /// store and a free port.
+    pub fn start_secured() -> anyhow::Result<Nats> {
+        let temp = temp_dir()?;
+        let dir = temp.path().to_path_buf();
+        Self::launch(
+            dir,
+            free_port(),
+            Some(temp),
+            false,
+            Some(Security::shipped()?),
+        )
+    }
+
+    /// As [`Nats::start_in`], with the shipped configuration as in
+    /// [`Nats::start_secured`] (new passwords every time it is called).
+    pub fn start_secured_in(dir: &Path, port: u16) -> anyhow::Result<Nats> {
+        let dir = prepare_dir(dir)?;
+        Self::launch(dir, port, None, true, Some(Security::shipped()?))
     }
 
     /// Starts a server whose JetStream store is kept in `dir` (created if
     /// missing), on `port`. A server an earlier, killed run left behind in
     /// `dir` is stopped first.
     pub fn start_in(dir: &Path, port: u16) -> anyhow::Result<Nats> {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create nats-server folder {}", dir.display()))?;
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("nats-server folder {} is not usable", dir.display()))?;
-        stop_leftover_server(&dir.join("nats-server.pid"))?;
-        Self::launch(dir, port, None, true)
+        let dir = prepare_dir(dir)?;
+        Self::launch(dir, port, None, true, None)
     }
 
     /// Stops a server that an earlier run, since killed, left running with
@@ -91,6 +139,7 @@ impl Nats {
         port: u16,
         temp: Option<TempDir>,
         own_process_group: bool,
+        security: Option<Security>,
     ) -> anyhow::Result<Nats> {
         let binary = nats_server_path().context(
             "nats-server not found on PATH nor at /usr/sbin/nats-server; install the \
@@ -102,6 +151,7 @@ impl Nats {
             port,
             child: None,
             own_process_group,
+            security,
             _temp: temp,
         };
         nats.start_again()?;
@@ -116,6 +166,55 @@ impl Nats {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the server runs with the shipped configuration's users.
+    pub fn is_secured(&self) -> bool {
+        self.security.is_some()
+    }
+
+    /// The user and password of `role`; `None` on an open server.
+    pub fn credentials(&self, role: Role) -> Option<Credentials> {
+        let security = self.security.as_ref()?;
+        let (_, password) = security.passwords.iter().find(|(r, _)| *r == role)?;
+        Some(Credentials::new(role.user(), password.clone()))
+    }
+
+    /// The environment a service connecting as `role` needs: `NATS_URL`,
+    /// plus `NATS_USER` and `NATS_PASSWORD` on a secured server.
+    pub fn service_env(&self, role: Role) -> Vec<(&'static str, String)> {
+        let mut env = vec![("NATS_URL", self.url())];
+        if let Some(credentials) = self.credentials(role) {
+            env.push(("NATS_USER", credentials.user().to_owned()));
+            env.push((
+                "NATS_PASSWORD",
+                secrecy::ExposeSecret::expose_secret(credentials.password()).to_owned(),
+            ));
+        }
+        env
+    }
+
+    /// Connection settings for `role` (anonymous on an open server).
+    pub fn settings(&self, role: Role) -> NatsSettings {
+        let url = self
+            .url()
+            .parse()
+            .expect("a loopback nats:// URL with a port parses");
+        NatsSettings::new(url, self.credentials(role))
+    }
+
+    /// Connects as `role`, with the inbox prefix the services use.
+    pub async fn connect(&self, role: Role) -> anyhow::Result<async_nats::Client> {
+        self.settings(role)
+            .connect(async_nats::ConnectOptions::new())
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to nats-server at {} as {}",
+                    self.url(),
+                    role.user()
+                )
+            })
     }
 
     /// The server's folder (JetStream store, log, pid file).
@@ -197,6 +296,20 @@ impl Nats {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if let Some(security) = &self.security {
+            // The file sets the cluster's ports; the flags above override
+            // the client port and store, and this the monitoring port.
+            command
+                .arg("-c")
+                .arg(&security.config)
+                .args(["-m", &free_port().to_string()])
+                .envs(
+                    security
+                        .passwords
+                        .iter()
+                        .map(|(role, password)| (role.password_variable(), password)),
+                );
+        }
         if self.own_process_group {
             command.process_group(0);
         }
@@ -237,6 +350,24 @@ impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+fn temp_dir() -> anyhow::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix("docket-nats-")
+        .tempdir()
+        .context("failed to create a temporary folder for nats-server")
+}
+
+/// Creates `dir` if missing and stops a server an earlier run left in it.
+fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create nats-server folder {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("nats-server folder {} is not usable", dir.display()))?;
+    stop_leftover_server(&dir.join("nats-server.pid"))?;
+    Ok(dir)
 }
 
 /// Stops a nats-server that a killed run left holding this folder's store.

@@ -1,7 +1,7 @@
 //! A private nats-server restarts on the same port and keeps JetStream data.
 
 use async_nats::jetstream::{self, stream};
-use test_support::{Nats, free_port};
+use test_support::{Nats, Role, free_port};
 
 async fn publish_to_new_stream(url: &str, stream_name: &str, count: usize) {
     let client = async_nats::connect(url).await.unwrap();
@@ -97,4 +97,32 @@ fn test_nats_uses_nats_url_or_a_private_server() {
             assert!(std::net::TcpStream::connect(("127.0.0.1", server.port())).is_ok());
         }
     }
+}
+
+#[tokio::test]
+async fn a_secured_server_lets_in_its_users_only_and_stays_secured_after_a_restart() {
+    let mut nats = Nats::start_secured().unwrap();
+    assert!(nats.is_secured());
+    for role in Role::ALL {
+        let env = nats.service_env(role);
+        assert_eq!(env[0], ("NATS_URL", nats.url()));
+        assert_eq!(env[1], ("NATS_USER", role.user().to_owned()));
+        nats.connect(role).await.unwrap();
+    }
+    let anonymous = async_nats::connect(nats.url()).await;
+    assert!(anonymous.is_err(), "an anonymous client got in");
+
+    nats.stop().unwrap();
+    nats.start_again().unwrap();
+
+    nats.connect(Role::App).await.unwrap();
+    assert!(async_nats::connect(nats.url()).await.is_err());
+}
+
+#[test]
+fn an_open_server_has_no_users() {
+    let nats = Nats::start().unwrap();
+    assert!(!nats.is_secured());
+    assert!(nats.credentials(Role::App).is_none());
+    assert_eq!(nats.service_env(Role::App), [("NATS_URL", nats.url())]);
 }
