@@ -4,6 +4,8 @@
 //! |----------------|----------|---------|---------|
 //! | `DATABASE_URL` | yes      |         | PostgreSQL connection URL |
 //! | `NATS_URL`     | yes      |         | NATS server URL (JetStream enabled) |
+//! | `NATS_USER`    | with a password |  | the app's NATS user |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `nats-connect`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
@@ -16,6 +18,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
+use nats_connect::NatsSettings;
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
 
@@ -23,7 +26,7 @@ use sqlx::postgres::PgConnectOptions;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: PgConnectOptions,
-    pub nats_url: String,
+    pub nats: NatsSettings,
     pub listen: SocketAddr,
     pub api_token: Option<SecretString>,
 }
@@ -35,6 +38,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} is not valid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
+    #[error(transparent)]
+    Nats(#[from] nats_connect::SettingsError),
 }
 
 impl Config {
@@ -64,13 +70,7 @@ impl Config {
                 reason: redact_url_error(&e.to_string(), &database_url),
             })?;
 
-        let nats_url = required("NATS_URL")?;
-        nats_url
-            .parse::<async_nats::ServerAddr>()
-            .map_err(|e| ConfigError::Invalid {
-                name: "NATS_URL",
-                reason: e.to_string(),
-            })?;
+        let nats = NatsSettings::from_lookup(&get)?;
 
         let port = match get("PORT") {
             None => 8080,
@@ -89,7 +89,7 @@ impl Config {
 
         Ok(Self {
             database,
-            nats_url,
+            nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             api_token,
         })

@@ -37,11 +37,13 @@ impl Application {
             .max_connections(20)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(config.database.clone());
-        let nats = async_nats::ConnectOptions::new()
+        let nats_options = async_nats::ConnectOptions::new()
             .name("todo-app")
             .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connect(config.nats_url.as_str())
+            .max_reconnects(None);
+        let nats = config
+            .nats
+            .connect(nats_options)
             .await
             .context("setting up the NATS connection")?;
         let listener = TcpListener::bind(config.listen)

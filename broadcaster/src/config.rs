@@ -3,6 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `NATS_URL` | required | NATS server with JetStream |
+//! | `NATS_USER` | with a password | the broadcaster's NATS user |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | its password, or a file holding it (see `nats-connect`) |
 //! | `BROADCASTER_MODE` | `forward` | `forward` sends to the webhook, `log` only logs each message |
 //! | `WEBHOOK_URL` | required in forward mode | where messages go (treated as a secret: chat URLs carry tokens) |
 //! | `WEBHOOK_FORMAT` | `generic` | `generic`, `discord`, `slack` or `telegram` |
@@ -24,6 +26,7 @@
 
 use std::time::Duration;
 
+use nats_connect::NatsSettings;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::circuit::BreakerConfig;
@@ -34,7 +37,7 @@ use crate::retry::RetrySchedule;
 /// Everything the service needs, typed.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub nats_url: String,
+    pub nats: NatsSettings,
     pub port: u16,
     pub mode: Mode,
     pub webhook_timeout: Duration,
@@ -79,8 +82,12 @@ impl Config {
                 "must be longer than zero".into(),
             ));
         }
+        let nats = NatsSettings::from_lookup(&lookup).map_err(|e| Error::Config {
+            variable: e.variable(),
+            reason: e.reason(),
+        })?;
         Ok(Config {
-            nats_url: env.required("NATS_URL")?,
+            nats,
             port: env.parsed("PORT", "8081", |v| v.parse().map_err(|e| format!("{e}")))?,
             mode,
             webhook_timeout,
@@ -259,7 +266,16 @@ mod tests {
         let e = error_of(&[("NATS_URL", "n"), ("WEBHOOK_URL", "http://x")]);
         assert_eq!(e, "WEBHOOK_SECRET is required but not set");
         let e = error_of(&[("WEBHOOK_URL", "http://x"), ("WEBHOOK_SECRET", SECRET)]);
-        assert_eq!(e, "NATS_URL is required but not set");
+        assert_eq!(
+            e,
+            "NATS_URL is not set; see the configuration table in the README"
+        );
+        let e = error_of(&[
+            ("NATS_URL", "n"),
+            ("NATS_USER", "broadcaster"),
+            ("BROADCASTER_MODE", "log"),
+        ]);
+        assert!(e.starts_with("NATS_PASSWORD is not set"), "{e}");
         let e = error_of(&[("WEBHOOK_URL", "http://x"), ("WEBHOOK_FORMAT", "telegram")]);
         assert_eq!(e, "TELEGRAM_CHAT_ID is required but not set");
         let e = error_of(&[("BROADCASTER_MODE", "loud")]);

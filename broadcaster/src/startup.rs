@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
+use nats_connect::NatsSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +45,7 @@ impl Application {
     /// consumer ([`Application::run_until_stopped`] keeps trying).
     pub async fn build(config: Config) -> Result<Application> {
         let metrics = Metrics::new();
-        let nats = connect(&config.nats_url, metrics.clone()).await?;
+        let nats = connect(&config.nats, metrics.clone()).await?;
         let js = jetstream::new(nats.clone());
         match &config.mode {
             Mode::Forward(target) => {
@@ -177,9 +178,9 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     })
 }
 
-async fn connect(url: &str, metrics: Metrics) -> Result<async_nats::Client> {
+async fn connect(settings: &NatsSettings, metrics: Metrics) -> Result<async_nats::Client> {
     let events_metrics = metrics.clone();
-    let client = async_nats::ConnectOptions::new()
+    let options = async_nats::ConnectOptions::new()
         .name("docket-broadcaster")
         .connection_timeout(Duration::from_secs(10))
         // Start even while NATS is down; /readyz says so until it is up.
@@ -193,11 +194,17 @@ async fn connect(url: &str, metrics: Metrics) -> Result<async_nats::Client> {
                         metrics.nats_connected.set(0);
                         tracing::warn!("disconnected from NATS; reconnecting");
                     }
+                    // A refused login or a permissions violation: the
+                    // server's configuration and this service disagree.
+                    async_nats::Event::ServerError(error) => {
+                        tracing::warn!(error = %error, "NATS server error");
+                    }
                     other => tracing::info!(nats.event = %other, "NATS event"),
                 }
             }
-        })
-        .connect(url)
+        });
+    let client = settings
+        .connect(options)
         .await
         // Not the URL: it may carry credentials.
         .map_err(|e| Error::Nats {

@@ -8,6 +8,8 @@
 //! | `RANDOM_ARTICLE_URL` | wikipedia-todo, listen   | no       | `https://en.wikipedia.org/wiki/Special:Random` |
 //! | `HTTP_TIMEOUT_SECS`  | wikipedia-todo, listen   | no       | `10` |
 //! | `NATS_URL`           | listen                   | yes      |         |
+//! | `NATS_USER`          | listen                   | with a password |  |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | listen | with `NATS_USER` | (see `nats-connect`) |
 //! | `PORT`               | listen                   | no       | `8082` |
 //! | `DATABASE_URL`       | backup, restore          | yes      |         |
 //! | `BACKUP_DIR`         | backup                   | yes      |         |
@@ -21,6 +23,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nats_connect::NatsSettings;
 use reqwest::Url;
 use secrecy::SecretString;
 
@@ -46,7 +49,7 @@ pub struct JobConfig {
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
     pub job: JobConfig,
-    pub nats_url: String,
+    pub nats: NatsSettings,
     pub listen: SocketAddr,
 }
 
@@ -118,10 +121,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     pub fn listen(&self) -> Result<ListenConfig> {
         let job = self.job()?;
-        let nats_url = self.required("NATS_URL")?;
-        nats_url
-            .parse::<async_nats::ServerAddr>()
-            .map_err(|e| invalid("NATS_URL", e))?;
+        let nats = NatsSettings::from_lookup(&self.0)?;
         let port = match self.get("PORT") {
             None => DEFAULT_PORT,
             Some(raw) => raw.trim().parse::<u16>().map_err(|_| {
@@ -133,7 +133,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         };
         Ok(ListenConfig {
             job,
-            nats_url,
+            nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
         })
     }

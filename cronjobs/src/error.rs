@@ -15,6 +15,9 @@ pub enum Error {
     MissingVar(&'static str),
     #[error("{name} is not valid: {reason}")]
     InvalidVar { name: &'static str, reason: String },
+    /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
+    #[error(transparent)]
+    NatsSettings(#[from] nats_connect::SettingsError),
 
     #[error(
         "{url} answered {status} instead of redirecting to an article (expected a 3xx with a Location header)"

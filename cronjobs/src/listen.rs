@@ -55,11 +55,13 @@ impl Listener {
     /// Binds `PORT` and starts connecting to NATS; NATS may still be down.
     pub async fn build(config: ListenConfig) -> anyhow::Result<Self> {
         let job = WikipediaTodo::new(config.job)?;
-        let nats = async_nats::ConnectOptions::new()
+        let options = async_nats::ConnectOptions::new()
             .name("cronjobs-listen")
             .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connect(config.nats_url.as_str())
+            .max_reconnects(None);
+        let nats = config
+            .nats
+            .connect(options)
             .await
             .context("setting up the NATS connection (NATS_URL)")?;
         let listener = TcpListener::bind(config.listen)

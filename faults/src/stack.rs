@@ -1,12 +1,16 @@
 //! The whole stack as real processes: a private PostgreSQL and nats-server,
 //! one `todo-app`, three `broadcaster` replicas forwarding to a [`Receiver`].
+//!
+//! nats-server runs with the configuration shipped to the cluster, so the
+//! app and each broadcaster connect as their own least-privileged users, as
+//! in production; the harness itself inspects streams as `admin`.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use test_support::{Nats, Postgres, Service, free_port, workspace_binary};
+use test_support::{Nats, Postgres, Role, Service, free_port, workspace_binary};
 
 use crate::receiver::{Receiver, SECRET};
 
@@ -60,12 +64,12 @@ impl Stack {
     /// As [`Stack::start`], with extra app arguments and environment (the
     /// app's test-only fault switch).
     pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Stack> {
-        let nats = Nats::start().context("nats-server starts")?;
+        let nats = Nats::start_secured().context("nats-server starts")?;
         Stack::start_full(args, env, nats).await
     }
 
     /// As [`Stack::start`], on a nats-server the scenario started (e.g. with
-    /// its store on a small disk).
+    /// its store on a small disk; start it secured, as [`Stack::start`] does).
     pub async fn start_on(nats: Nats) -> anyhow::Result<Stack> {
         Stack::start_full(&[], &[], nats).await
     }
@@ -99,14 +103,14 @@ impl Stack {
 
     /// Starts the app (again) on its port.
     pub async fn start_app(&mut self) -> anyhow::Result<()> {
-        let mut env = vec![
+        let mut env = self.nats.service_env(Role::App);
+        env.extend([
             ("DATABASE_URL", self.postgres.url()),
-            ("NATS_URL", self.nats.url()),
             ("PORT", self.app.port.to_string()),
             ("API_TOKEN", API_TOKEN.to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
-        ];
+        ]);
         env.extend(self.app_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let args: Vec<&str> = self.app_args.iter().map(String::as_str).collect();
         let service = Service::spawn(
@@ -124,14 +128,14 @@ impl Stack {
     /// A new broadcaster replica, ready.
     pub async fn spawn_broadcaster(&self) -> anyhow::Result<Service> {
         let port = free_port();
-        let mut env = vec![
-            ("NATS_URL", self.nats.url()),
+        let mut env = self.nats.service_env(Role::Broadcaster);
+        env.extend([
             ("PORT", port.to_string()),
             ("LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
             ("WEBHOOK_URL", self.receiver.url.clone()),
             ("WEBHOOK_SECRET", SECRET.to_owned()),
-        ];
+        ]);
         env.extend(BROADCASTER_ENV.iter().map(|(k, v)| (*k, v.to_string())));
         Service::spawn(
             &workspace_binary("broadcaster"),
@@ -151,9 +155,9 @@ impl Stack {
         self.nats.stop()
     }
 
-    /// A jetstream handle on the stack's server.
+    /// A jetstream handle on the stack's server, as `admin`.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
-        let client = async_nats::connect(self.nats.url()).await?;
+        let client = self.nats.connect(Role::Admin).await?;
         Ok(async_nats::jetstream::new(client))
     }
 

@@ -47,7 +47,7 @@ pub async fn spawn_app_on(database_url: &str, nats_url: &str, token: Option<&str
         database: database_url
             .parse::<PgConnectOptions>()
             .expect("a database URL"),
-        nats_url: nats_url.to_owned(),
+        nats: nats_connect::NatsSettings::new(nats_url.parse().expect("a NATS URL"), None),
         listen: "127.0.0.1:0".parse().unwrap(),
         api_token: token.map(|t| SecretString::from(t.to_owned())),
     };

@@ -15,6 +15,7 @@ mod abuse_parsers;
 mod app_sigterm;
 mod broadcaster_kills;
 mod nats_disk_full;
+mod nats_permissions;
 mod nats_restart;
 mod postgres_restart;
 mod receiver_outage;

@@ -23,7 +23,7 @@ const FULL_FOR: Duration = Duration::from_secs(15);
 async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
     // Declared first, dropped last: the server stops before the unmount.
     let disk = SmallDisk::mount("32m")?;
-    let nats = Nats::start_in(&disk.path.join("nats"), free_port())?;
+    let nats = Nats::start_secured_in(&disk.path.join("nats"), free_port())?;
     let mut stack = Stack::start_on(nats).await?;
     let load = Load::start(
         stack.app.url(),
