@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use test_support::{Nats, Postgres, Service, ServiceCommand};
+use test_support::{Nats, Postgres, Role, Service, ServiceCommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::{JoinHandle, block_in_place};
 
@@ -62,13 +62,14 @@ const SERVICES: &[ServiceSpec] = &[
         args: &[],
         ready_path: "/readyz",
         env: |stack, port| {
-            vec![
+            let mut env = stack.nats_env(Role::App);
+            env.extend([
                 ("DATABASE_URL", stack.database_url.clone()),
-                ("NATS_URL", stack.nats_url.clone()),
                 ("PORT", port.to_string()),
                 ("API_TOKEN", stack.api_token.clone()),
                 ("LOG_FORMAT", "pretty".to_string()),
-            ]
+            ]);
+            env
         },
     },
     ServiceSpec {
@@ -93,8 +94,8 @@ const SERVICES: &[ServiceSpec] = &[
         args: &[],
         ready_path: "/readyz",
         env: |stack, port| {
-            vec![
-                ("NATS_URL", stack.nats_url.clone()),
+            let mut env = stack.nats_env(Role::Broadcaster);
+            env.extend([
                 ("PORT", port.to_string()),
                 ("BROADCASTER_MODE", "forward".to_string()),
                 ("WEBHOOK_FORMAT", "generic".to_string()),
@@ -103,7 +104,8 @@ const SERVICES: &[ServiceSpec] = &[
                 ("LOG_FORMAT", "pretty".to_string()),
                 // The receiver's line per message is what people watch.
                 ("RUST_LOG", "warn".to_string()),
-            ]
+            ]);
+            env
         },
     },
 ];
@@ -112,11 +114,25 @@ const SERVICES: &[ServiceSpec] = &[
 struct Stack {
     database_url: String,
     nats_url: String,
+    /// `NATS_URL`, `NATS_USER` and `NATS_PASSWORD` of each user: the server
+    /// runs the shipped least-privilege configuration, new passwords each run.
+    nats_envs: Vec<(Role, Vec<(&'static str, String)>)>,
     api_token: String,
     /// Signs webhooks (broadcaster) and verifies them (receiver); new each run.
     webhook_secret: String,
     /// `http://127.0.0.1:PORT` of each service started so far.
     urls: BTreeMap<&'static str, String>,
+}
+
+impl Stack {
+    /// The NATS variables of a service connecting as `role`.
+    fn nats_env(&self, role: Role) -> Vec<(&'static str, String)> {
+        self.nats_envs
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, env)| env.clone())
+            .unwrap_or_else(|| vec![("NATS_URL", self.nats_url.clone())])
+    }
 }
 
 /// Width of the name column in front of every output line.
@@ -216,13 +232,18 @@ async fn start_all(
     );
     let log = nats_dir.join("nats-server.log");
     let log_start = file_len(&log);
-    let nats = block_in_place(|| Nats::start_in(&nats_dir, nats_port))?;
+    let nats = block_in_place(|| Nats::start_secured_in(&nats_dir, nats_port))?;
     let nats_url = nats.url();
+    let nats_envs = Role::ALL
+        .iter()
+        .map(|&role| (role, nats.service_env(role)))
+        .collect();
     running.push(Process::followed("nats", Kind::Nats(nats), log, log_start));
 
     let mut stack = Stack {
         database_url,
         nats_url,
+        nats_envs,
         api_token: uuid::Uuid::new_v4().simple().to_string(),
         webhook_secret: new_webhook_secret(),
         urls: BTreeMap::new(),
@@ -293,6 +314,11 @@ fn print_banner(stack: &Stack, postgres_port: u16) {
     );
     println!("  PostgreSQL:         {}", stack.database_url);
     println!("  NATS:               {}", stack.nats_url);
+    let admin = stack.nats_env(Role::Admin);
+    if let [_, (_, user), (_, password)] = admin.as_slice() {
+        // Services have their own users; this one is for people (nats CLI).
+        println!("                      (--user {user} --password {password})");
+    }
     println!("  psql:               psql -h 127.0.0.1 -p {postgres_port} -U postgres docket");
     println!("  Press Ctrl-C to stop everything.");
     println!("{rule}\n");
