@@ -12,7 +12,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use sqlx::PgPool;
-use test_support::{Service, TestDatabase, TestNats, free_port, test_database, test_nats};
+use test_support::{
+    Nats, Role, Service, TestDatabase, TestNats, free_port, test_database, test_nats,
+};
 
 pub const API_TOKEN: &str = "cronjobs-test-token";
 pub const CRONJOBS: &str = env!("CARGO_BIN_EXE_cronjobs");
@@ -30,19 +32,37 @@ pub struct TodoApp {
 
 impl TodoApp {
     pub async fn spawn() -> TodoApp {
-        let database = test_database().await.expect("a test database");
         let nats = test_nats().expect("a test nats-server");
+        let nats_env = vec![("NATS_URL", nats.url.clone())];
+        TodoApp::spawn_with(nats, nats_env).await
+    }
+
+    /// As [`TodoApp::spawn`], on a private nats-server running the shipped
+    /// least-privilege configuration, the app logged in as its own user.
+    pub async fn spawn_secured() -> TodoApp {
+        let server = Nats::start_secured().expect("a secured nats-server");
+        let nats_env = server.service_env(Role::App);
+        let nats = TestNats {
+            url: server.url(),
+            server: Some(server),
+        };
+        TodoApp::spawn_with(nats, nats_env).await
+    }
+
+    async fn spawn_with(nats: TestNats, nats_env: Vec<(&'static str, String)>) -> TodoApp {
+        let database = test_database().await.expect("a test database");
         let port = free_port();
+        let mut env = nats_env;
+        env.extend([
+            ("DATABASE_URL", database.url.clone()),
+            ("PORT", port.to_string()),
+            ("API_TOKEN", API_TOKEN.to_owned()),
+            ("LOG_FORMAT", "pretty".to_owned()),
+        ]);
         let service = Service::spawn(
             &test_support::workspace_binary("todo-app"),
             &[],
-            &[
-                ("DATABASE_URL", database.url.clone()),
-                ("NATS_URL", nats.url.clone()),
-                ("PORT", port.to_string()),
-                ("API_TOKEN", API_TOKEN.to_owned()),
-                ("LOG_FORMAT", "pretty".to_owned()),
-            ],
+            &env,
             &format!("http://127.0.0.1:{port}/readyz"),
         )
         .await

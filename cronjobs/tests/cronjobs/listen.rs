@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::future::join_all;
-use test_support::{Service, free_port};
+use test_support::{Role, Service, free_port};
 use uuid::Uuid;
 
 use crate::helpers::{Answer, ArticleServer, CRONJOBS, DEADLINE, TodoApp};
@@ -192,4 +192,44 @@ async fn listen_is_not_ready_until_nats_is_up() {
         .unwrap();
     let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert!(reply["id"].is_string(), "{reply}");
+}
+
+#[tokio::test]
+async fn as_the_jobs_user_listen_answers_requests_on_a_least_privilege_server() {
+    let app = TodoApp::spawn_secured().await;
+    let nats = app.nats.server.as_ref().expect("a private server");
+    let articles =
+        ArticleServer::start(Answer::Redirect("https://en.wikipedia.org/wiki/Privilege")).await;
+    let port = free_port();
+    let mut env = app.job_env(&articles);
+    env.extend(nats.service_env(Role::Jobs));
+    env.push(("PORT", port.to_string()));
+    env.push(("LOG_FORMAT", "pretty".to_owned()));
+    let _listener = Service::spawn(
+        CRONJOBS.as_ref(),
+        &["listen"],
+        &env,
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await
+    .expect("cronjobs listen becomes ready as the jobs user");
+    // Operators send requests as `admin` (`nats request jobs.wikipedia-todo ''`).
+    let admin = nats.connect(Role::Admin).await.unwrap();
+
+    let reply = tokio::time::timeout(DEADLINE, admin.request(SUBJECT, "".into()))
+        .await
+        .expect("a reply in time")
+        .expect("a reply");
+
+    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(
+        reply["text"], "Read https://en.wikipedia.org/wiki/Privilege",
+        "{reply}"
+    );
+    assert_eq!(
+        app.texts().await,
+        ["Read https://en.wikipedia.org/wiki/Privilege"]
+    );
+    let log = std::fs::read_to_string(nats.log_path()).unwrap();
+    assert!(!log.contains("Violation"), "{log}");
 }
