@@ -57,8 +57,8 @@ pub fn nats_config_path() -> PathBuf {
 
 /// A fresh password per user.
 ///
-/// nats-server parses a variable's value as a configuration value, so one
-/// that starts with a digit is read as a number and refused: these start
+/// nats-server 2.9 parses a variable's value as a configuration value, so
+/// one that starts with a digit is read as a number and refused: these start
 /// with a letter, as the README asks of production passwords.
 pub(crate) fn random_passwords() -> Vec<(Role, String)> {
     Role::ALL
