@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
 
 struct TodoRow {
     id: Uuid,
@@ -104,15 +104,45 @@ pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
     Ok(row.map(Todo::from))
 }
 
-/// Every todo, newest first: what the page shows.
-pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<Todo>> {
-    let rows = sqlx::query_as!(
-        TodoRow,
-        "select id, text, done, created_at, updated_at from todos order by id desc"
+/// The newest [`TodoLists::SHOWN`] todos of each list and each list's total,
+/// in one round trip: what the page shows.
+pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
+    let rows = sqlx::query!(
+        // Two index scans (todos_done_id_idx) merged in id order; each list's
+        // total is counted once, as an init plan.
+        r#"select id as "id!", text as "text!", done as "done!",
+                  created_at as "created_at!", updated_at as "updated_at!",
+                  case when done then (select count(*) from todos where done)
+                       else (select count(*) from todos where not done) end as "total!"
+           from ((select id, text, done, created_at, updated_at from todos
+                  where not done order by id desc limit $1)
+                 union all
+                 (select id, text, done, created_at, updated_at from todos
+                  where done order by id desc limit $1)) as shown
+           order by id desc"#,
+        i64::from(TodoLists::SHOWN),
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Todo::from).collect())
+    let mut lists = TodoLists::default();
+    for row in rows {
+        let total = u64::try_from(row.total).unwrap_or_default();
+        let todo = Todo {
+            id: row.id.into(),
+            text: row.text,
+            done: row.done,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        };
+        if todo.done {
+            lists.done_total = total;
+            lists.done.push(todo);
+        } else {
+            lists.open_total = total;
+            lists.open.push(todo);
+        }
+    }
+    Ok(lists)
 }
 
 /// One page of the JSON list, newest first, starting after `cursor`.

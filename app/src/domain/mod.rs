@@ -4,10 +4,12 @@
 //! is parsed into these types at the edge, so the rest of the app never sees
 //! a todo text that is too long or a page size that is out of range.
 
+mod lists;
 mod page;
 mod todo;
 mod todo_text;
 
+pub use lists::TodoLists;
 pub use page::{Cursor, CursorError, Limit, LimitError};
 pub use todo::{Todo, TodoId};
 pub use todo_text::{TodoText, TodoTextError};

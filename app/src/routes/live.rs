@@ -76,10 +76,10 @@ fn to_sse(event: LiveEvent) -> Event {
 
 /// The lists section alone, as the page re-fetches it after an event.
 async fn lists(State(state): State<AppState>) -> Result<Response, PageError> {
-    let todos = db::todos::all(&state.pool).await?;
+    let lists = db::todos::lists(&state.pool).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        view::lists(&todos, None),
+        view::lists(&lists, None),
     )
         .into_response())
 }

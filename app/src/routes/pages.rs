@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -34,8 +34,8 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn index(State(state): State<AppState>) -> Result<Response, PageError> {
-    let todos = db::todos::all(&state.pool).await?;
-    Ok(vary_on_htmx(view::index(&todos, &FormState::default())))
+    let lists = db::todos::lists(&state.pool).await?;
+    Ok(vary_on_htmx(view::index(&lists, &FormState::default())))
 }
 
 #[derive(Deserialize)]
@@ -61,20 +61,24 @@ async fn create(
             let body = if htmx {
                 view::new_todo_form(&form)
             } else {
-                view::index(&db::todos::all(&state.pool).await?, &form)
+                view::index(&db::todos::lists(&state.pool).await?, &form)
             };
             return Ok(vary_on_htmx((error.status(), body)));
         }
     };
-    changes::create(&state, &text).await?;
+    let todo = changes::create(&state, &text).await?;
     if !htmx {
         return Ok(see_other());
     }
-    let todos = db::todos::all(&state.pool).await?;
-    Ok(vary_on_htmx(html! {
-        (view::new_todo_form(&FormState::default()))
-        (view::lists_out_of_band(&todos))
-    }))
+    // The new item only: re-rendering every todo here would make each add
+    // cost more than the last. The page re-fetches the counts on the trigger.
+    Ok(vary_on_htmx((
+        changed_trigger(),
+        html! {
+            (view::new_todo_form(&FormState::default()))
+            (view::created_out_of_band(&todo))
+        },
+    )))
 }
 
 #[derive(Deserialize)]
@@ -151,20 +155,25 @@ async fn after_change(
     match result {
         Ok(_) if !htmx => Ok(see_other()),
         Ok(_) => {
-            let todos = db::todos::all(&state.pool).await?;
-            Ok(vary_on_htmx(view::lists(&todos, None)))
+            let lists = db::todos::lists(&state.pool).await?;
+            Ok(vary_on_htmx(view::lists(&lists, None)))
         }
         Err(AppError::TodoNotFound) if htmx => {
             AppError::TodoNotFound.log();
-            let todos = db::todos::all(&state.pool).await?;
+            let lists = db::todos::lists(&state.pool).await?;
             let notice = AppError::TodoNotFound.public_message();
             Ok(vary_on_htmx((
                 StatusCode::NOT_FOUND,
-                view::lists(&todos, Some(&notice)),
+                view::lists(&lists, Some(&notice)),
             )))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `HX-Trigger`: tells the page its lists changed (see [`view::CHANGED_TRIGGER`]).
+fn changed_trigger() -> [(HeaderName, &'static str); 1] {
+    [(HeaderName::from_static("hx-trigger"), view::CHANGED_TRIGGER)]
 }
 
 fn see_other() -> Response {

@@ -1,9 +1,10 @@
 //! The todo page and its fragments.
 
-use maud::{Markup, html};
+use maud::{Markup, Render, html};
+use uuid::Uuid;
 
 use super::layout;
-use crate::domain::{Todo, TodoText};
+use crate::domain::{Todo, TodoId, TodoLists, TodoText};
 
 /// What the add form shows: the text as typed and, after a rejection, why.
 #[derive(Default)]
@@ -15,25 +16,31 @@ pub struct FormState<'a> {
 /// Where the page re-fetches its lists from (see `routes::live`).
 pub const LISTS_PATH: &str = "/fragments/todo-lists";
 
+/// Sent with every htmx answer to a change, and listened for by the page:
+/// the lists are re-fetched (for the counts, and for changes the answer did
+/// not carry) even where the event stream cannot reach the browser.
+pub const CHANGED_TRIGGER: &str = "todos-changed";
+
 /// The whole page.
 ///
 /// The wrapper around the lists holds the page's one event stream
-/// (`/events`): on a `todo` or `refresh` event it re-fetches the lists and
-/// swaps them whole, so an item this page just added is never shown twice.
-/// It lives as long as the page (the lists inside are swapped, it is not),
-/// so its listener is registered once. A burst of events costs at most one
-/// request in flight and one queued (`hx-sync`); `hx-disinherit` keeps that
-/// queue and the swap settings off the buttons inside.
-pub fn index(todos: &[Todo], form: &FormState<'_>) -> Markup {
+/// (`/events`): on a `todo` or `refresh` event, or after this page changed a
+/// todo ([`CHANGED_TRIGGER`]), it re-fetches the lists and swaps them whole,
+/// so an item this page just added is never shown twice. It lives as long
+/// as the page (the lists inside are swapped, it is not), so its listener is
+/// registered once. A burst of events costs at most one request in flight
+/// and one queued (`hx-sync`); `hx-disinherit` keeps that queue and the swap
+/// settings off the buttons inside.
+pub fn index(lists: &TodoLists, form: &FormState<'_>) -> Markup {
     layout::page(
         "Docket",
         html! {
             (new_todo_form(form))
             div #live hx-ext="sse" sse-connect="/events"
-                hx-get=(LISTS_PATH) hx-trigger="sse:todo, sse:refresh"
+                hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
                 hx-target="#todo-lists" hx-swap="outerHTML"
                 hx-sync="this:queue last" hx-disinherit="*" {
-                (lists(todos, None))
+                (self::lists(lists, None))
             }
         },
     )
@@ -63,47 +70,58 @@ pub fn new_todo_form(form: &FormState<'_>) -> Markup {
     }
 }
 
-/// Both lists and the counts: the fragment every change re-renders.
-pub fn lists(todos: &[Todo], notice: Option<&str>) -> Markup {
-    let (done, open): (Vec<&Todo>, Vec<&Todo>) = todos.iter().partition(|t| t.done);
+/// Both lists and the counts: the fragment the page re-fetches after a
+/// change. The buttons inside swap it whole with their answer.
+pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
     html! {
-        section #todo-lists aria-live="polite" {
+        section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap="outerHTML" {
             @if let Some(notice) = notice {
                 p .notice role="status" data-test="notice" { (notice) }
             }
             p .counts data-test="counts" {
-                span data-test="open-count" { (open.len()) } " open, "
-                span data-test="done-count" { (done.len()) } " done"
+                span data-test="open-count" { (lists.open_total) } " open, "
+                span data-test="done-count" { (lists.done_total) } " done"
             }
             h2 #open-heading { "To do" }
             ul .todos #open-todos aria-labelledby="open-heading" data-test="open-list" {
-                @for todo in &open { (item(todo)) }
-                @if open.is_empty() {
-                    li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
-                }
+                @for todo in &lists.open { (item(todo)) }
+                (more(lists.open_hidden()))
+                // Hidden by the stylesheet once an item precedes it, so an
+                // item added in place needs no second swap.
+                li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
             }
             h2 #done-heading { "Done" }
             ul .todos #done-todos aria-labelledby="done-heading" data-test="done-list" {
-                @for todo in &done { (item(todo)) }
-                @if done.is_empty() {
-                    li .empty data-test="empty-done" { "Nothing done yet." }
-                }
+                @for todo in &lists.done { (item(todo)) }
+                (more(lists.done_hidden()))
+                li .empty data-test="empty-done" { "Nothing done yet." }
             }
         }
     }
 }
 
-/// The `lists` fragment marked for an out-of-band swap, sent beside the form.
-pub fn lists_out_of_band(todos: &[Todo]) -> Markup {
+/// The line under a list that shows only its newest todos.
+fn more(hidden: u64) -> Markup {
     html! {
-        div hx-swap-oob="outerHTML:#todo-lists" { (lists(todos, None)) }
+        @if hidden > 0 {
+            li .more data-test="more" { "and " (hidden) " older" }
+        }
     }
 }
 
-/// One todo with its two buttons. Each button is a real form (works without
-/// JavaScript, via `_method`); htmx sends the same form as PUT or DELETE.
+/// A todo just created, for an out-of-band insert at the top of the open
+/// list, sent beside the cleared form. The counts follow with the lists
+/// the page re-fetches on [`CHANGED_TRIGGER`].
+pub fn created_out_of_band(todo: &Todo) -> Markup {
+    html! {
+        ul hx-swap-oob="afterbegin:#open-todos" { (item(todo)) }
+    }
+}
+
+/// One todo with its two buttons, in one real form (works without
+/// JavaScript: the pressed button sends `_method`); htmx posts the same form
+/// with the pressed button's value.
 pub fn item(todo: &Todo) -> Markup {
-    let action = format!("/todos/{}", todo.id);
     let (toggle_label, toggle_to) = if todo.done {
         ("Not done", "false")
     } else {
@@ -112,20 +130,23 @@ pub fn item(todo: &Todo) -> Markup {
     html! {
         li .done[todo.done] data-todo-id=(todo.id) {
             span .text data-test="todo-text" { (todo.text) }
-            form action=(action) method="post"
-                hx-put=(action) hx-target="#todo-lists" hx-swap="outerHTML" {
-                input type="hidden" name="_method" value="put";
+            form action={ "/todos/" (todo.id) } method="post" hx-post={ "/todos/" (todo.id) } {
                 input type="hidden" name="done" value=(toggle_to);
-                button type="submit" aria-label={ "Mark “" (todo.text) "” " (if todo.done { "not done" } else { "done" }) } {
+                button name="_method" value="put" aria-label={ "Mark “" (todo.text) "” " (if todo.done { "not done" } else { "done" }) } {
                     (toggle_label)
                 }
-            }
-            form action=(action) method="post"
-                hx-delete=(action) hx-target="#todo-lists" hx-swap="outerHTML" {
-                input type="hidden" name="_method" value="delete";
-                button .danger type="submit" aria-label={ "Delete “" (todo.text) "”" } { "Delete" }
+                button .danger name="_method" value="delete" aria-label={ "Delete “" (todo.text) "”" } { "Delete" }
             }
         }
+    }
+}
+
+/// An id goes into the page as is: a UUID's text needs no escaping, and it
+/// is written straight into the page's buffer, without a `String` of its own.
+impl Render for TodoId {
+    fn render_to(&self, buffer: &mut String) {
+        let mut text = Uuid::encode_buffer();
+        buffer.push_str(self.as_uuid().hyphenated().encode_lower(&mut text));
     }
 }
 
@@ -134,7 +155,6 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::domain::TodoId;
 
     fn todo(text: &str, done: bool) -> Todo {
         Todo {
@@ -155,7 +175,7 @@ mod tests {
 
     #[test]
     fn empty_lists_say_so() {
-        let html = lists(&[], None).into_string();
+        let html = lists(&TodoLists::default(), None).into_string();
         assert!(html.contains("Nothing to do"), "{html}");
         assert!(html.contains("Nothing done yet"), "{html}");
     }

@@ -219,7 +219,7 @@ async fn the_page_subscribes_with_the_vendored_sse_extension() {
 
     assert!(html.contains(r#"sse-connect="/events""#), "{html}");
     assert!(
-        html.contains(r#"hx-trigger="sse:todo, sse:refresh""#),
+        html.contains(r#"hx-trigger="sse:todo, sse:refresh, todos-changed from:body""#),
         "{html}"
     );
     assert!(html.contains(r#"hx-get="/fragments/todo-lists""#), "{html}");

@@ -44,30 +44,66 @@ async fn a_plain_form_post_stores_the_todo_and_redirects() {
 }
 
 #[tokio::test]
-async fn an_htmx_post_answers_a_cleared_form_and_the_lists() {
+async fn an_htmx_post_answers_a_cleared_form_and_the_new_item_only() {
     let app = spawn_app().await;
+    app.htmx(Method::POST, "/todos", &[("text", "Feed the cat")])
+        .await;
 
     let response = app
         .htmx(Method::POST, "/todos", &[("text", "Walk the dog")])
         .await;
 
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["vary"]
-            .to_str()
-            .unwrap()
-            .contains("HX-Request")
-    );
+    let headers = response.headers();
+    assert!(headers["vary"].to_str().unwrap().contains("HX-Request"));
+    // The page re-fetches the lists (and so the counts) on this trigger.
+    assert_eq!(headers["hx-trigger"], "todos-changed");
     let html = response.text().await.unwrap();
     assert!(!html.contains("<html"), "a fragment, not a page: {html}");
     assert!(html.contains(r#"id="new-todo""#), "{html}");
     assert!(html.contains(r#"value="""#), "the input is cleared: {html}");
     assert!(
-        html.contains(r#"hx-swap-oob="outerHTML:#todo-lists""#),
+        html.contains(r#"hx-swap-oob="afterbegin:#open-todos""#),
         "{html}"
     );
     assert!(html.contains("Walk the dog"), "{html}");
-    assert_eq!(app.todo_count().await, 1);
+    assert!(
+        !html.contains("Feed the cat"),
+        "the answer does not grow with the table: {html}"
+    );
+    assert_eq!(app.todo_count().await, 2);
+}
+
+#[tokio::test]
+async fn the_page_shows_the_newest_hundred_of_each_list_with_exact_counts() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "insert into todos (id, text, done)
+         select ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
+                'Old todo ' || n, n > 130
+         from generate_series(1, 150) as n",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let newest = app
+        .post_form("/todos", &[("text", "The newest one")])
+        .await;
+    assert_eq!(newest.status(), 303);
+
+    let html = app.get("/").await.text().await.unwrap();
+
+    assert!(
+        html.contains(r#"<span data-test="open-count">131</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span data-test="done-count">20</span>"#),
+        "{html}"
+    );
+    assert_eq!(html.matches("data-todo-id=").count(), 100 + 20, "{html}");
+    assert!(html.contains("The newest one"), "{html}");
+    assert!(html.contains(">and 31 older<"), "{html}");
 }
 
 #[tokio::test]
