@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod routes;
 pub mod security;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod views;

@@ -95,7 +95,7 @@ impl Default for Metrics {
 
 /// Counts and times every request by its route template, never the raw path,
 /// so ids in URLs cannot explode the number of series.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -104,7 +104,6 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let metrics = &state.metrics;
     metrics
         .http_duration
         .with_label_values(&[&method, &route])

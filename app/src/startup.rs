@@ -1,6 +1,5 @@
 //! Building the app from its configuration and running it until shutdown.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +14,7 @@ use crate::faults::Faults;
 use crate::live;
 use crate::outbox::Relay;
 use crate::routes;
+use crate::server;
 use crate::state::AppState;
 
 /// How long in-flight requests may take to finish after SIGTERM. Together
@@ -97,11 +97,9 @@ impl Application {
             shutdown.clone(),
         ));
 
-        let server = axum::serve(listener, routes::router(state))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
+        let server = server::serve(listener, routes::router(state), shutdown.clone());
         tokio::select! {
-            served = server => served.context("serving HTTP")?,
+            () = server => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
                 tracing::warn!("in-flight requests did not finish within {DRAIN_LIMIT:?}; stopping anyway");
             }

@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
             faults::inject,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .layer(
@@ -90,7 +90,12 @@ pub fn router(state: AppState) -> Router {
                                 request_id,
                             )
                         })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        // A line per response costs more CPU than rendering a
+                        // page (measured with `cargo xtask bench`); traffic is in
+                        // /metrics, and `RUST_LOG=tower_http=debug` brings the
+                        // lines back. The span stays, so warnings and errors
+                        // carry the request id.
+                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(security::headers())
