@@ -66,11 +66,26 @@ pub struct Nats {
     _temp: Option<TempDir>,
 }
 
-/// What a secured server runs with.
-#[derive(Debug)]
+/// What a secured server runs with. `Debug` leaves the passwords out.
 struct Security {
     config: PathBuf,
     passwords: Vec<(Role, String)>,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("config", &self.config)
+            .field(
+                "users",
+                &self
+                    .passwords
+                    .iter()
+                    .map(|(role, _)| role.user())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl Security {

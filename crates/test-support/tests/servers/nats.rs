@@ -126,3 +126,15 @@ fn an_open_server_has_no_users() {
     assert!(nats.credentials(Role::App).is_none());
     assert_eq!(nats.service_env(Role::App), [("NATS_URL", nats.url())]);
 }
+
+#[test]
+fn debug_output_of_a_secured_server_shows_no_password() {
+    let nats = Nats::start_secured().unwrap();
+    let debug = format!("{nats:?}");
+    for role in Role::ALL {
+        let credentials = nats.credentials(role).unwrap();
+        let password = secrecy::ExposeSecret::expose_secret(credentials.password());
+        assert!(!debug.contains(password), "{debug}");
+    }
+    assert!(debug.contains("broadcaster"), "{debug}");
+}
