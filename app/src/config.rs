@@ -10,6 +10,8 @@
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
+//! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
+//! | `CLIENT_IP_HEADER` | no   |         | header a trusted proxy puts the client's address in (`X-Forwarded-For`: its last address counts); unset: the TCP peer |
 //! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` (overrides the build-time value) |
 //!
 //! `DOCKET_FAULT_*` are read only with the test-only `--test-faults` argument
@@ -18,9 +20,12 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
+use axum::http::HeaderName;
 use nats_connect::NatsSettings;
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
+
+use crate::rate_limit::{ClientIp, RateLimit};
 
 /// Everything the app needs to start.
 #[derive(Debug, Clone)]
@@ -29,6 +34,9 @@ pub struct Config {
     pub nats: NatsSettings,
     pub listen: SocketAddr,
     pub api_token: Option<SecretString>,
+    /// `None`: writes are not limited.
+    pub write_limit: Option<RateLimit>,
+    pub client_ip: ClientIp,
 }
 
 /// A variable is missing or cannot be read. The message names the variable.
@@ -87,11 +95,32 @@ impl Config {
             .filter(|token| !token.trim().is_empty())
             .map(SecretString::from);
 
+        let write_limit = match get("WRITE_RATE_LIMIT") {
+            None => Some(RateLimit::DEFAULT),
+            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+            Some(raw) => Some(raw.parse().map_err(|reason| ConfigError::Invalid {
+                name: "WRITE_RATE_LIMIT",
+                reason,
+            })?),
+        };
+
+        let client_ip = match get("CLIENT_IP_HEADER").filter(|v| !v.trim().is_empty()) {
+            None => ClientIp::Peer,
+            Some(raw) => ClientIp::Header(HeaderName::try_from(raw.trim()).map_err(|_| {
+                ConfigError::Invalid {
+                    name: "CLIENT_IP_HEADER",
+                    reason: format!("`{raw}` is not a header name"),
+                }
+            })?),
+        };
+
         Ok(Self {
             database,
             nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             api_token,
+            write_limit,
+            client_ip,
         })
     }
 }
@@ -167,6 +196,35 @@ mod tests {
         let err = config(&[BASE[0], ("NATS_URL", "nats://:::")]).unwrap_err();
         assert!(
             err.to_string().starts_with("NATS_URL is not valid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn writes_are_limited_by_default_and_the_limit_can_be_set_or_turned_off() {
+        assert_eq!(config(&BASE).unwrap().write_limit, Some(RateLimit::DEFAULT));
+        let set = config(&[BASE[0], BASE[1], ("WRITE_RATE_LIMIT", "20/second")]).unwrap();
+        assert_eq!(set.write_limit.unwrap().to_string(), "20/second");
+        let off = config(&[BASE[0], BASE[1], ("WRITE_RATE_LIMIT", "OFF")]).unwrap();
+        assert_eq!(off.write_limit, None);
+        let err = config(&[BASE[0], BASE[1], ("WRITE_RATE_LIMIT", "lots")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("WRITE_RATE_LIMIT is not valid: expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_client_ip_header_must_be_a_header_name() {
+        let config_with = |value| config(&[BASE[0], BASE[1], ("CLIENT_IP_HEADER", value)]);
+        assert!(matches!(
+            config_with("X-Forwarded-For").unwrap().client_ip,
+            ClientIp::Header(name) if name == "x-forwarded-for"
+        ));
+        let err = config_with("not a header").unwrap_err();
+        assert!(
+            err.to_string().starts_with("CLIENT_IP_HEADER is not valid"),
             "{err}"
         );
     }

@@ -5,8 +5,10 @@
 //! same status and message as HTML (`views::error_page`). Internal causes are
 //! logged once, here, and never shown to the client.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{CursorError, LimitError, TodoTextError};
@@ -37,6 +39,8 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("Cross-site form submissions are not accepted.")]
     CrossSiteRequest,
+    #[error("Too many changes from your address; try again in {} s.", retry_after_secs(*.retry_after))]
+    TooManyRequests { retry_after: Duration },
     #[error("The database is unavailable; please try again shortly.")]
     DatabaseUnavailable(#[source] sqlx::Error),
     #[error("Something went wrong on our side; please try again.")]
@@ -80,6 +84,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::CrossSiteRequest => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::ApiWritesDisabled | AppError::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -90,6 +95,22 @@ impl AppError {
     /// What the client is told: never the internal cause.
     pub fn public_message(&self) -> String {
         self.to_string()
+    }
+
+    /// Headers that belong with the status, whatever the body's format.
+    pub fn add_headers(&self, headers: &mut HeaderMap) {
+        match self {
+            AppError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AppError::TooManyRequests { retry_after } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(*retry_after)),
+                );
+            }
+            _ => {}
+        }
     }
 
     /// Logs server-side failures once, with their cause chain.
@@ -124,13 +145,15 @@ impl IntoResponse for AppError {
             }),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        self.add_headers(response.headers_mut());
         response
     }
+}
+
+/// `Retry-After` counts whole seconds; round up so a client that waits as
+/// told is let through.
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Building the app from its configuration and running it until shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use crate::db::MIGRATOR;
 use crate::faults::Faults;
 use crate::live;
 use crate::outbox::Relay;
+use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::server;
 use crate::state::AppState;
@@ -49,7 +51,10 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (is the port taken? set PORT)", config.listen))?;
-        let state = AppState::new(pool.clone(), config.api_token);
+        let mut state = AppState::new(pool.clone(), config.api_token);
+        state.write_limiter = config
+            .write_limit
+            .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));
         let relay = Relay::new(
             config.database,
             pool,

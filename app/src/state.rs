@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
+use crate::rate_limit::WriteLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub live: LiveUpdates,
     /// Test-only faults; `None` unless started with `--test-faults`.
     pub faults: Option<Faults>,
+    /// `None` when `WRITE_RATE_LIMIT=off`.
+    pub write_limiter: Option<Arc<WriteLimiter>>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -31,6 +34,7 @@ impl AppState {
             metrics: Metrics::new(),
             live: LiveUpdates::new(live::CAPACITY),
             faults: None,
+            write_limiter: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -159,6 +159,9 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
             ("PORT", port_of(&app_url)),
             ("API_TOKEN", token.clone()),
             ("LOG_FORMAT", "json".to_string()),
+            // wrk is one client; a limit it never reaches keeps the
+            // limiter's cost in every write measured.
+            ("WRITE_RATE_LIMIT", "1000000/second".to_string()),
         ],
         ready_url: format!("{app_url}/readyz"),
     };

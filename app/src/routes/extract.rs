@@ -44,7 +44,10 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         self.0.log();
         let status = self.0.status();
-        (status, views::error_page(status, &self.0.public_message())).into_response()
+        let mut response =
+            (status, views::error_page(status, &self.0.public_message())).into_response();
+        self.0.add_headers(response.headers_mut());
+        response
     }
 }
 

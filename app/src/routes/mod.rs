@@ -24,6 +24,7 @@ use tracing::Level;
 use crate::error::AppError;
 use crate::faults;
 use crate::metrics;
+use crate::rate_limit;
 use crate::security;
 use crate::state::AppState;
 
@@ -58,6 +59,10 @@ pub fn router(state: AppState) -> Router {
         // timeout bounds only the wait for response headers today, but a
         // stream must stay outside it whatever it comes to bound.
         .merge(live::streaming_router())
+        // Before any body is read: a refused write costs nothing.
+        .layer(tower::util::option_layer(state.write_limiter.clone().map(
+            |limiter| axum::middleware::from_fn_with_state(limiter, rate_limit::limit_writes),
+        )))
         // Test-only faults (a no-op unless started with `--test-faults`),
         // inside the metrics layer so injected errors and delays are measured.
         .layer(axum::middleware::from_fn_with_state(

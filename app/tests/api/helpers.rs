@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use app::rate_limit::{ClientIp, RateLimit};
 use app::{Application, Config};
 use async_nats::jetstream::{self, consumer};
 use events::TodoEvent;
@@ -31,9 +32,14 @@ pub struct TestApp {
 
 /// Starts the app against a fresh database and the test NATS, ready to serve.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_adjusted(|_| {}).await
+}
+
+/// Like [`spawn_app`], with the configuration changed by `adjust` first.
+pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let database = test_database().await.expect("a test database");
     let nats = test_nats().expect("a test nats-server");
-    let mut app = spawn_app_on(&database.url, &nats.url, Some(API_TOKEN)).await;
+    let mut app = spawn_app_with(&database.url, &nats.url, Some(API_TOKEN), adjust).await;
     app.wait_until_ready().await;
     app._database = Some(database);
     app._nats = Some(nats);
@@ -42,15 +48,28 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app against given servers; does not wait for readiness.
 pub async fn spawn_app_on(database_url: &str, nats_url: &str, token: Option<&str>) -> TestApp {
+    spawn_app_with(database_url, nats_url, token, |_| {}).await
+}
+
+/// Like [`spawn_app_on`], with the configuration changed by `adjust` first.
+pub async fn spawn_app_with(
+    database_url: &str,
+    nats_url: &str,
+    token: Option<&str>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     telemetry::init_for_tests();
-    let config = Config {
+    let mut config = Config {
         database: database_url
             .parse::<PgConnectOptions>()
             .expect("a database URL"),
         nats: nats_connect::NatsSettings::new(nats_url.parse().expect("a NATS URL"), None),
         listen: "127.0.0.1:0".parse().unwrap(),
         api_token: token.map(|t| SecretString::from(t.to_owned())),
+        write_limit: Some(RateLimit::DEFAULT),
+        client_ip: ClientIp::Peer,
     };
+    adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let shutdown = CancellationToken::new();

@@ -9,5 +9,6 @@ mod live;
 mod openapi;
 mod outbox;
 mod pages;
+mod rate_limit;
 mod security;
 mod shutdown;

@@ -86,9 +86,7 @@ async fn the_page_shows_the_newest_hundred_of_each_list_with_exact_counts() {
     .execute(&app.db)
     .await
     .unwrap();
-    let newest = app
-        .post_form("/todos", &[("text", "The newest one")])
-        .await;
+    let newest = app.post_form("/todos", &[("text", "The newest one")]).await;
     assert_eq!(newest.status(), 303);
 
     let html = app.get("/").await.text().await.unwrap();
