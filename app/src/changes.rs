@@ -1,6 +1,7 @@
-//! The three changes a todo can undergo. Each runs in one transaction that
-//! writes the todo and its event to the outbox together: either both are
-//! stored or neither is, so no accepted change goes unpublished.
+//! The three changes a todo can undergo. Each runs in one transaction (a
+//! create in one statement) that writes the todo and its event to the
+//! outbox together: either both are stored or neither is, so no accepted
+//! change goes unpublished.
 
 use events::{EventType, TodoEvent};
 
@@ -10,14 +11,9 @@ use crate::error::{AppError, Result};
 use crate::state::AppState;
 
 pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
-    let mut tx = state.pool.begin().await?;
-    let todo = todos::insert(&mut tx, text).await?;
-    outbox::enqueue(
-        &mut tx,
-        &TodoEvent::new(EventType::Created, todo.snapshot()),
-    )
-    .await?;
-    tx.commit().await?;
+    let todo = Todo::new(text);
+    let event = TodoEvent::new(EventType::Created, todo.snapshot());
+    todos::insert_with_event(&state.pool, &todo, &event).await?;
     state.metrics.todos_created.inc();
     tracing::info!(todo.id = %todo.id, "todo created");
     Ok(todo)

@@ -1,11 +1,12 @@
 //! Reads and writes of the `todos` table.
 
-use events::TodoField;
+use events::{TodoEvent, TodoField};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText, storage_now};
 
 struct TodoRow {
     id: Uuid,
@@ -27,17 +28,26 @@ impl From<TodoRow> for Todo {
     }
 }
 
-pub async fn insert(conn: &mut PgConnection, text: &TodoText) -> sqlx::Result<Todo> {
-    let row = sqlx::query_as!(
-        TodoRow,
-        "insert into todos (id, text) values ($1, $2)
-         returning id, text, done, created_at, updated_at",
-        TodoId::new().as_uuid(),
-        text.as_str(),
+/// Stores a new todo and its `todo.created` event in one statement, so one
+/// round trip (and one implicit transaction: both rows or neither) instead
+/// of four. The outbox trigger notifies the relay at commit.
+pub async fn insert_with_event(pool: &PgPool, todo: &Todo, event: &TodoEvent) -> sqlx::Result<()> {
+    sqlx::query!(
+        "with todo as (insert into todos (id, text, done, created_at, updated_at)
+                       values ($1, $2, $3, $4, $5))
+         insert into outbox (event_id, subject, payload) values ($6, $7, $8)",
+        todo.id.as_uuid(),
+        todo.text,
+        todo.done,
+        todo.created_at,
+        todo.updated_at,
+        event.id,
+        event.subject(),
+        Json(event) as _,
     )
-    .fetch_one(conn)
+    .execute(pool)
     .await?;
-    Ok(row.into())
+    Ok(())
 }
 
 /// Changes what is given; `None` leaves a field as it is. Returns the todo
@@ -51,7 +61,7 @@ pub async fn update(
 ) -> sqlx::Result<Option<(Todo, Vec<TodoField>)>> {
     let row = sqlx::query!(
         r#"update todos as t
-           set done = coalesce($2, t.done), text = coalesce($3, t.text), updated_at = now()
+           set done = coalesce($2, t.done), text = coalesce($3, t.text), updated_at = $4
            from (select id, text, done from todos where id = $1 for update) as old
            where t.id = old.id
            returning t.id, t.text, t.done, t.created_at, t.updated_at,
@@ -59,6 +69,7 @@ pub async fn update(
         id.as_uuid(),
         done,
         text.map(TodoText::as_str),
+        storage_now(),
     )
     .fetch_optional(conn)
     .await?;

@@ -11,5 +11,5 @@ mod todo_text;
 
 pub use lists::TodoLists;
 pub use page::{Cursor, CursorError, Limit, LimitError};
-pub use todo::{Todo, TodoId};
+pub use todo::{Todo, TodoId, storage_now};
 pub use todo_text::{TodoText, TodoTextError};

@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::TodoText;
+
 /// A todo's id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -64,6 +66,20 @@ pub struct Todo {
 }
 
 impl Todo {
+    /// A new, open todo, made now. Its times come from this clock, as do
+    /// its events'; they are cut to microseconds, what PostgreSQL keeps, so
+    /// the todo answered equals the todo read back.
+    pub fn new(text: &TodoText) -> Self {
+        let now = storage_now();
+        Todo {
+            id: TodoId::new(),
+            text: text.as_str().to_owned(),
+            done: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The todo as carried in events.
     pub fn snapshot(&self) -> TodoSnapshot {
         TodoSnapshot {
@@ -76,6 +92,13 @@ impl Todo {
     }
 }
 
+/// Now, to the microsecond.
+pub fn storage_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .expect("a whole number of microseconds is a valid nanosecond")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +108,15 @@ mod tests {
         let first = TodoId::new();
         let second = TodoId::new();
         assert!(second > first);
+    }
+
+    #[test]
+    fn a_new_todo_keeps_only_what_the_database_keeps() {
+        let todo = Todo::new(&TodoText::parse(" Water plants ").unwrap());
+        assert_eq!(todo.text, "Water plants");
+        assert!(!todo.done);
+        assert_eq!(todo.created_at, todo.updated_at);
+        assert_eq!(todo.created_at.nanosecond() % 1_000, 0);
     }
 
     #[test]
