@@ -13,9 +13,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
 use faults::eventually;
+use faults::receiver::{Receiver, SECRET};
 use faults::stack::{API_TOKEN, Stack};
 use futures::StreamExt;
-use test_support::{Credentials, Nats, Role};
+use test_support::{Credentials, Nats, Role, Service, free_port, workspace_binary};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -314,5 +315,38 @@ async fn the_app_and_broadcasters_deliver_end_to_end_as_their_own_users() -> any
     // The server accepts no anonymous connection, so the services did get
     // in with the users `Stack` gave them.
     assert!(!log.contains("Violation"), "{log}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_broadcaster_started_before_the_app_sets_up_everything_as_its_own_user()
+-> anyhow::Result<()> {
+    let nats = Nats::start_secured()?;
+    let receiver = Receiver::start().await?;
+    let port = free_port();
+    let mut env = nats.service_env(Role::Broadcaster);
+    env.extend([
+        ("PORT", port.to_string()),
+        ("WEBHOOK_URL", receiver.url.clone()),
+        ("WEBHOOK_SECRET", SECRET.to_owned()),
+    ]);
+
+    // Ready means: TODOS, its consumer, the bucket and TODOS_DLQ all exist.
+    let broadcaster = Service::spawn(
+        &workspace_binary("broadcaster"),
+        &[],
+        &env,
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await;
+
+    let log = std::fs::read_to_string(nats.log_path())?;
+    let _broadcaster =
+        broadcaster.map_err(|e| anyhow::anyhow!("{e:#}\n--- nats-server ---\n{log}"))?;
+    assert!(!log.contains("Violation"), "{log}");
+    let js = jetstream::new(nats.connect(Role::Admin).await?);
+    for stream in [events::STREAM, "TODOS_DLQ", "KV_broadcaster_delivered"] {
+        js.get_stream(stream).await?;
+    }
     Ok(())
 }
