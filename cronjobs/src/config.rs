@@ -9,7 +9,7 @@
 //! | `HTTP_TIMEOUT_SECS`  | wikipedia-todo, listen   | no       | `10` |
 //! | `NATS_URL`           | listen                   | yes      |         |
 //! | `NATS_USER`          | listen                   | with a password |  |
-//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | listen | with `NATS_USER` | (see `nats-connect`) |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | listen | one of them, with `NATS_USER` | |
 //! | `PORT`               | listen                   | no       | `8082` |
 //! | `DATABASE_URL`       | backup, restore          | yes      |         |
 //! | `BACKUP_DIR`         | backup                   | yes      |         |
