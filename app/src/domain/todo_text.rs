@@ -1,4 +1,4 @@
-//! The text of a todo: trimmed, 1 to 140 characters.
+//! The text of a todo: trimmed, 1 to 140 characters, no NUL character.
 
 use std::fmt;
 
@@ -16,6 +16,10 @@ pub enum TodoTextError {
         max = TodoText::MAX_CHARS
     )]
     TooLong { chars: usize },
+    /// PostgreSQL cannot store U+0000 in a text column: without this check
+    /// the insert fails and the client gets a 500 for its own bad input.
+    #[error("A todo cannot contain the NUL character (U+0000).")]
+    ContainsNul { chars: usize },
 }
 
 impl TodoTextError {
@@ -23,7 +27,7 @@ impl TodoTextError {
     pub fn rejected_chars(&self) -> usize {
         match self {
             TodoTextError::Empty => 0,
-            TodoTextError::TooLong { chars } => *chars,
+            TodoTextError::TooLong { chars } | TodoTextError::ContainsNul { chars } => *chars,
         }
     }
 }
@@ -32,7 +36,7 @@ impl TodoText {
     /// The longest text a todo may have, counted in Unicode scalar values, not bytes.
     pub const MAX_CHARS: usize = 140;
 
-    /// Trims the input and checks its length.
+    /// Trims the input and checks its length and characters.
     pub fn parse(input: &str) -> Result<Self, TodoTextError> {
         let trimmed = input.trim();
         let chars = trimmed.chars().count();
@@ -41,6 +45,9 @@ impl TodoText {
         }
         if chars > Self::MAX_CHARS {
             return Err(TodoTextError::TooLong { chars });
+        }
+        if trimmed.contains('\0') {
+            return Err(TodoTextError::ContainsNul { chars });
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -112,6 +119,13 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_character_is_rejected_and_the_error_says_so() {
+        let err = TodoText::parse("buy\0milk").unwrap_err();
+        assert_eq!(err, TodoTextError::ContainsNul { chars: 8 });
+        assert!(err.to_string().contains("NUL"), "{err}");
+    }
+
+    #[test]
     fn html_is_kept_verbatim_for_the_views_to_escape() {
         let text = TodoText::parse("<script>alert(1)</script>").unwrap();
         assert_eq!(text.as_str(), "<script>alert(1)</script>");
@@ -132,6 +146,10 @@ mod tests {
                 Err(TodoTextError::TooLong { chars }) => {
                     prop_assert_eq!(chars, trimmed_chars);
                     prop_assert!(chars > 140);
+                }
+                Err(TodoTextError::ContainsNul { chars }) => {
+                    prop_assert_eq!(chars, trimmed_chars);
+                    prop_assert!(input.trim().contains('\0'));
                 }
             }
         }
