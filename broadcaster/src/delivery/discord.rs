@@ -58,4 +58,31 @@ mod tests {
             r#"{"content":"Todo marked done: \\*\\*ship\\*\\* it \\@everyone"}"#
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// No markup character reaches Discord unescaped, and dropping the
+        /// escapes gives back the text exactly.
+        #[test]
+        fn every_markup_character_is_escaped_and_nothing_else_changes(text in "(?s).{0,300}") {
+            let escaped = escape(&text);
+            let mut original = String::new();
+            let mut chars = escaped.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    let next = chars.next();
+                    proptest::prop_assert!(next.is_some(), "a dangling backslash in {escaped:?}");
+                    original.extend(next);
+                } else {
+                    proptest::prop_assert!(
+                        !"\\*_~`|>#-[]()<@".contains(c),
+                        "{c:?} unescaped in {escaped:?}"
+                    );
+                    original.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(original, text);
+        }
+    }
 }

@@ -97,14 +97,35 @@ pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: us
         EventType::Deleted => "Todo deleted",
     };
     let budget = max_chars.saturating_sub(what.len() + 2);
-    let text = &event.todo.text;
-    let text = if text.chars().count() > budget {
-        let cut: String = text.chars().take(budget.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        text.clone()
-    };
-    format!("{what}: {}", escape(&text))
+    format!(
+        "{what}: {}",
+        escaped_within(&event.todo.text, &escape, budget)
+    )
+}
+
+/// `text` escaped, cut to at most `budget` characters of the result: the
+/// escapes count (Discord's can double the length), and a cut never
+/// splits one.
+fn escaped_within(text: &str, escape: &impl Fn(&str) -> String, budget: usize) -> String {
+    let whole = escape(text);
+    if whole.chars().count() <= budget {
+        return whole;
+    }
+    let room = budget.saturating_sub(1);
+    let mut cut = String::with_capacity(whole.len().min(budget * 4));
+    let mut used = 0;
+    let mut one = [0u8; 4];
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut one));
+        let len = piece.chars().count();
+        if used + len > room {
+            break;
+        }
+        cut.push_str(&piece);
+        used += len;
+    }
+    cut.push('…');
+    cut
 }
 
 /// Sends rendered events to the target.
@@ -221,6 +242,19 @@ pub(crate) mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// Whatever the text and format, the message fits the target's limit
+        /// (a longer one is rejected outright and would be dead-lettered).
+        #[test]
+        fn every_format_fits_its_limit(text in "(?s).{0,1200}", max in 20usize..1300) {
+            let discord_like = |t: &str| t.chars().flat_map(|c| ['\\', c]).collect::<String>();
+            let sentence = message(&event(EventType::Created, &text, false), discord_like, max);
+            proptest::prop_assert!(sentence.chars().count() <= max, "{} > {max}", sentence.chars().count());
+        }
+    }
+
     #[test]
     fn cuts_long_texts_to_the_target_limit() {
         let long = "x".repeat(5000);
@@ -231,5 +265,17 @@ pub(crate) mod tests {
         );
         assert_eq!(sentence.chars().count(), 2000);
         assert!(sentence.ends_with('…'));
+    }
+
+    #[test]
+    fn a_cut_counts_the_escapes_and_never_splits_one() {
+        let doubled = |t: &str| t.chars().flat_map(|c| ['\\', c]).collect::<String>();
+        let sentence = message(
+            &event(EventType::Created, &"*".repeat(100), false),
+            doubled,
+            30,
+        );
+        // "Todo created: " is 14; 16 left: 7 escaped stars and the ellipsis.
+        assert_eq!(sentence, format!("Todo created: {}…", "\\*".repeat(7)));
     }
 }

@@ -37,4 +37,36 @@ mod tests {
             r#"{"text":"Todo deleted: &lt;!channel&gt; salt &amp; pepper"}"#
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// No `<` or `>` reaches Slack (no link, no `<!channel>`), every `&`
+        /// starts one of the three entities, and decoding them gives back
+        /// the text exactly.
+        #[test]
+        fn control_characters_never_pass_and_nothing_else_changes(text in "(?s).{0,300}") {
+            let escaped = escape(&text);
+            proptest::prop_assert!(!escaped.contains(['<', '>']), "{escaped:?}");
+            let mut original = String::new();
+            let mut rest = escaped.as_str();
+            while let Some(at) = rest.find('&') {
+                original.push_str(&rest[..at]);
+                rest = &rest[at..];
+                let (decoded, len) = if rest.starts_with("&amp;") {
+                    ('&', 5)
+                } else if rest.starts_with("&lt;") {
+                    ('<', 4)
+                } else if rest.starts_with("&gt;") {
+                    ('>', 4)
+                } else {
+                    return Err(proptest::test_runner::TestCaseError::fail(format!("a bare & in {escaped:?}")));
+                };
+                original.push(decoded);
+                rest = &rest[len..];
+            }
+            original.push_str(rest);
+            proptest::prop_assert_eq!(original, text);
+        }
+    }
 }

@@ -41,4 +41,17 @@ mod tests {
             json!("@docket_news")
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// No `parse_mode` is ever sent, so the text stays plain text, and it
+        /// arrives as written.
+        #[test]
+        fn the_text_is_sent_as_plain_text_unchanged(text in "(?s).{0,300}") {
+            let body = body("-1001234", &event(EventType::Created, &text, false));
+            proptest::prop_assert!(body.get("parse_mode").is_none());
+            proptest::prop_assert_eq!(body["text"].as_str().unwrap(), format!("Todo created: {text}"));
+        }
+    }
 }
