@@ -40,7 +40,7 @@ fn valid_event(text: String) -> TodoEvent {
 }
 
 /// Any JSON value, a few levels deep.
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
+pub(crate) fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),

@@ -11,6 +11,7 @@
 
 mod abuse_events;
 mod abuse_http;
+mod abuse_http_props;
 mod abuse_parsers;
 mod app_sigterm;
 mod broadcaster_kills;
@@ -19,3 +20,4 @@ mod nats_permissions;
 mod nats_restart;
 mod postgres_restart;
 mod receiver_outage;
+mod secrets_not_logged;
