@@ -34,6 +34,8 @@ pub enum Tool {
     Wrk,
     /// Python with `venv`, for the manifest validators (pip into `target/tools/venv`).
     PythonVenv,
+    /// cargo-fuzz, which builds and runs the libFuzzer targets in `fuzz/`.
+    CargoFuzz,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -48,6 +50,7 @@ pub const ALL: &[Tool] = &[
     Tool::Prometheus,
     Tool::Wrk,
     Tool::PythonVenv,
+    Tool::CargoFuzz,
 ];
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
@@ -107,6 +110,19 @@ const REQUIREMENTS: &[Requirement] = &[
             "--no-default-features",
             "--features",
             "postgres,rustls",
+            "--locked",
+            "--root",
+            "{tools}",
+        ]),
+    },
+    Requirement {
+        tool: Tool::CargoFuzz,
+        name: "cargo-fuzz 0.13",
+        present: |workspace| cargo_tool_version(workspace, "fuzz", "cargo-fuzz 0.13."),
+        install: Install::Cargo(&[
+            "cargo-fuzz",
+            "--version",
+            "~0.13",
             "--locked",
             "--root",
             "{tools}",
@@ -293,6 +309,16 @@ fn sqlx_cli_present(workspace: &Workspace) -> bool {
     match workspace.cargo().args(["sqlx", "--version"]).output() {
         Ok(output) if output.status.success() => {
             String::from_utf8_lossy(&output.stdout).contains(" 0.8.")
+        }
+        _ => false,
+    }
+}
+
+/// Whether `cargo <subcommand> --version` runs and starts with `expected`.
+fn cargo_tool_version(workspace: &Workspace, subcommand: &str, expected: &str) -> bool {
+    match workspace.cargo().args([subcommand, "--version"]).output() {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).starts_with(expected)
         }
         _ => false,
     }

@@ -9,11 +9,14 @@
 //! - `manifests`: validates the deployment tree offline (also part of `test`).
 //! - `bench`: measures throughput, latency, memory and the event path
 //!   against a reference server (`--quick` for a smoke run).
+//! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
+//!   (`--runs N`, default 10,000); fails on a crash.
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
 mod bench;
+mod fuzz;
 mod install;
 mod prepare_sqlx;
 mod stack;
@@ -50,6 +53,8 @@ enum Command {
     Manifests,
     /// Benchmark the release build against a plain axum + sqlx reference.
     Bench(bench::Args),
+    /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         )
         .and_then(|()| manifests::validate(&test_support::workspace_root())),
         Command::Bench(args) => bench::run(&workspace, args),
+        Command::Fuzz(args) => fuzz::run(&workspace, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +105,8 @@ mod tests {
             &["xtask", "manifests"],
             &["xtask", "bench"],
             &["xtask", "bench", "--quick"],
+            &["xtask", "fuzz"],
+            &["xtask", "fuzz", "--runs", "100"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

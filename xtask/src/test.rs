@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::fuzz;
 use crate::install::{self, Tool};
 use crate::prepare_sqlx;
 use crate::stack::TestStack;
@@ -132,11 +133,19 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
 
 /// `--faults`: the fault and abuse suite. Its tests live in test binaries
 /// named `faults` and may be `#[ignore]`d so the default run skips them.
+/// The fuzz targets run here too, not in the default run: their
+/// AddressSanitizer build of the whole dependency tree took 12 CPU-minutes
+/// (21 min wall on a busy 2-core machine) from cold, for 20 s of fuzzing.
 fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("install missing tools", || {
         install::ensure(
             workspace,
-            &[Tool::Postgres, Tool::NatsServer, Tool::Nextest],
+            &[
+                Tool::Postgres,
+                Tool::NatsServer,
+                Tool::Nextest,
+                Tool::CargoFuzz,
+            ],
         )
     })?;
     // The scenarios spawn the real binaries, which nextest alone would not build.
@@ -173,6 +182,10 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
             ]),
             "cargo nextest run (fault suite)",
         )
+    })?;
+    let fuzz_args = fuzz::Args { runs: 10_000 };
+    steps.run("fuzz targets (10,000 runs each)", || {
+        fuzz::run(workspace, &fuzz_args)
     })
 }
 
