@@ -36,6 +36,8 @@ pub enum Tool {
     PythonVenv,
     /// cargo-fuzz, which builds and runs the libFuzzer targets in `fuzz/`.
     CargoFuzz,
+    /// cargo-deny: licenses, bans and sources of the dependency tree.
+    CargoDeny,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -51,6 +53,7 @@ pub const ALL: &[Tool] = &[
     Tool::Wrk,
     Tool::PythonVenv,
     Tool::CargoFuzz,
+    Tool::CargoDeny,
 ];
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
@@ -123,6 +126,20 @@ const REQUIREMENTS: &[Requirement] = &[
             "cargo-fuzz",
             "--version",
             "~0.13",
+            "--locked",
+            "--root",
+            "{tools}",
+        ]),
+    },
+    Requirement {
+        tool: Tool::CargoDeny,
+        // The version .github/workflows/security.yml installs.
+        name: "cargo-deny 0.20.2",
+        present: |workspace| cargo_tool_version(workspace, "deny", "cargo-deny 0.20.2"),
+        install: Install::Cargo(&[
+            "cargo-deny",
+            "--version",
+            "=0.20.2",
             "--locked",
             "--root",
             "{tools}",

@@ -4,7 +4,8 @@
 //! 2. `cargo fmt --check`
 //! 3. clippy with warnings denied
 //! 4. `.sqlx/` matches the queries
-//! 5. [`static_checks`]: checks that need no running services (later issues)
+//! 5. [`static_checks`]: checks that need no running services: the
+//!    deployment manifests, and cargo-deny (licenses, bans, sources)
 //! 6. all tests with nextest, against one private PostgreSQL and NATS (or
 //!    `DATABASE_URL` / `NATS_URL` when set)
 //! 7. [`end_to_end`]: suites that start their own stack: the browser suite
@@ -55,6 +56,7 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
                 Tool::PlaywrightDriver,
                 Tool::Prometheus,
                 Tool::PythonVenv,
+                Tool::CargoDeny,
             ],
         )
     })?;
@@ -98,11 +100,27 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks that need no running services: later issues add theirs here
-/// (deployment manifests validation, cargo-deny, ...), one `steps.run` each.
-fn static_checks(_workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
+/// Checks that need no running services, one `steps.run` each.
+fn static_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("deployment manifests", || {
         manifests::validate(&test_support::workspace_root())
+    })?;
+    // Advisories are left out: their database is a GitHub repository, which
+    // this machine and CI's cannot reach. The security workflow, on GitHub's
+    // runners, checks them (`cargo deny check advisories ...`).
+    steps.run("cargo deny (licenses, bans, sources)", || {
+        run_command(
+            workspace.cargo().args([
+                "deny",
+                "--locked",
+                "check",
+                "--hide-inclusion-graph",
+                "licenses",
+                "bans",
+                "sources",
+            ]),
+            "cargo deny check licenses bans sources (policy: deny.toml)",
+        )
     })?;
     Ok(())
 }
