@@ -211,7 +211,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "d" => 86_400_000,
         _ => return Err(format!("unknown unit `{unit}` (use ms, s, m, h or d)")),
     };
-    Ok(Duration::from_millis(number * millis))
+    // Checked: an absurd value must be a start-up error naming the variable,
+    // not a panic (debug) or a silently wrapped duration (release).
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| "is too long".to_owned())
 }
 
 #[cfg(test)]
@@ -343,5 +348,13 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn a_duration_too_long_to_count_is_an_error_not_an_overflow() {
+        // 213503982335 days is just over u64::MAX milliseconds.
+        let e = parse_duration("213503982335d").unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        assert!(parse_duration("18446744073709551615ms").is_ok());
     }
 }
