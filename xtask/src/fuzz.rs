@@ -13,7 +13,9 @@
 //! overflow checks, under AddressSanitizer (Docket forbids `unsafe`, but its
 //! dependencies use it). Panics, failed assertions, a per-input timeout (a
 //! hang) and runaway memory are crashes. Crashing inputs are kept in
-//! `fuzz/artifacts/<target>/`; the corpus grows in `target/fuzz/corpus/`.
+//! `fuzz/artifacts/<target>/`; the corpus grows in `target/fuzz/corpus/`,
+//! starting from the committed seeds in `fuzz/seeds/<target>/` (valid events
+//! and queries, which random bytes would take long to find).
 
 use std::path::Path;
 use std::time::Instant;
@@ -52,7 +54,13 @@ pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
         let corpus = workspace.root().join("target/fuzz/corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         let mut command = cargo_fuzz(workspace, "run");
-        command.arg(target).arg(&corpus).args([
+        command.arg(target).arg(&corpus);
+        // Read-only seeds: new inputs go to the first corpus folder only.
+        let seeds = workspace.root().join("fuzz/seeds").join(target);
+        if seeds.is_dir() {
+            command.arg(&seeds);
+        }
+        command.args([
             "--".to_owned(),
             format!("-runs={}", args.runs),
             format!("-timeout={INPUT_TIMEOUT_SECS}"),
