@@ -3,9 +3,10 @@
 //! Exactly one relay is active across all replicas: it holds a session-level
 //! Postgres advisory lock on its own connection. When that replica dies its
 //! connection closes, the lock is released, and another replica's relay,
-//! polling for the lock, takes over. The active relay publishes rows one at a
-//! time in `seq` order and waits for each JetStream ack before the next, so
-//! the stream's order is the outbox's order even across NATS failures. A row
+//! polling for the lock, takes over. The active relay publishes a batch of
+//! rows in `seq` order, each expecting its predecessor to be the stream's
+//! last message, so the stream's order is the outbox's order even across
+//! NATS failures. A row
 //! is deleted only after its ack; if the relay dies between ack and delete
 //! the row is published again with the same `Nats-Msg-Id`, and JetStream's
 //! duplicate window drops it.
@@ -20,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::outbox::{self, PendingEvent};
+use crate::db::outbox;
 use crate::metrics::Metrics;
 
 /// Identifies the relay's advisory lock ("docket" in ASCII).
@@ -158,13 +159,53 @@ impl Relay {
                 .map_err(PassError::Nats)?;
             *stream_ready = true;
         }
-        let mut acked = Vec::with_capacity(rows.len());
+        // The whole batch goes out before the first ack is awaited: one
+        // round trip per batch instead of one per row. Each message but the
+        // first expects the one before it to be the stream's last, so if
+        // JetStream refused one, every later one is refused too and the
+        // stream's order stays the outbox's (a retried row that was stored
+        // after all is dropped by its Nats-Msg-Id before that check).
+        let mut sent = Vec::with_capacity(rows.len());
         let mut failure = None;
+        let mut previous: Option<String> = None;
         for row in &rows {
-            match self.publish(row).await {
-                Ok(()) => acked.push(row.seq),
+            let event_id = row.event_id.to_string();
+            let mut message = PublishMessage::build()
+                .payload(row.payload.clone().into())
+                .message_id(&event_id);
+            if let Some(previous) = &previous {
+                message = message.expected_last_message_id(previous);
+            }
+            match self
+                .jetstream
+                .send_publish(row.subject.clone(), message)
+                .await
+            {
+                Ok(ack) => sent.push((row, ack)),
                 Err(e) => {
-                    failure = Some(e.context(format!("publishing event {}", row.event_id)));
+                    failure = Some(
+                        anyhow::Error::new(e).context(format!("publishing event {}", row.event_id)),
+                    );
+                    break;
+                }
+            }
+            previous = Some(event_id);
+        }
+        let mut acked = Vec::with_capacity(sent.len());
+        for (row, ack) in sent {
+            match tokio::time::timeout(ACK_TIMEOUT, ack).await {
+                Ok(Ok(_)) => acked.push(row.seq),
+                Ok(Err(e)) => {
+                    failure = Some(
+                        anyhow::Error::new(e).context(format!("publishing event {}", row.event_id)),
+                    );
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(anyhow::anyhow!(
+                        "no acknowledgement from JetStream within {ACK_TIMEOUT:?} for event {}",
+                        row.event_id
+                    ));
                     break;
                 }
             }
@@ -178,25 +219,6 @@ impl Relay {
             Some(e) => Err(PassError::Nats(e)),
             None => Ok(rows.len() as i64 == BATCH),
         }
-    }
-
-    async fn publish(&self, row: &PendingEvent) -> anyhow::Result<()> {
-        let message = PublishMessage::build()
-            .payload(row.payload.clone().into())
-            .message_id(row.event_id.to_string());
-        let publish = async {
-            let ack = self
-                .jetstream
-                .send_publish(row.subject.clone(), message)
-                .await?;
-            ack.await?;
-            anyhow::Ok(())
-        };
-        tokio::time::timeout(ACK_TIMEOUT, publish)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("no acknowledgement from JetStream within {ACK_TIMEOUT:?}")
-            })?
     }
 }
 
