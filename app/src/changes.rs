@@ -11,12 +11,16 @@ use crate::error::{AppError, Result};
 use crate::state::AppState;
 
 pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
+    let state = state.clone();
     let todo = Todo::new(text);
-    let event = TodoEvent::new(EventType::Created, todo.snapshot());
-    todos::insert_with_event(&state.pool, &todo, &event).await?;
-    state.metrics.todos_created.inc();
-    tracing::info!(todo.id = %todo.id, "todo created");
-    Ok(todo)
+    to_completion(async move {
+        let event = TodoEvent::new(EventType::Created, todo.snapshot());
+        todos::insert_with_event(&state.pool, &todo, &event).await?;
+        state.metrics.todos_created.inc();
+        tracing::info!(todo.id = %todo.id, "todo created");
+        Ok(todo)
+    })
+    .await
 }
 
 pub async fn update(
@@ -25,27 +29,50 @@ pub async fn update(
     done: Option<bool>,
     text: Option<&TodoText>,
 ) -> Result<Todo> {
-    let mut tx = state.pool.begin().await?;
-    let (todo, changed) = todos::update(&mut tx, id, done, text)
-        .await?
-        .ok_or(AppError::TodoNotFound)?;
-    outbox::enqueue(&mut tx, &TodoEvent::updated(todo.snapshot(), changed)).await?;
-    tx.commit().await?;
-    tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
-    Ok(todo)
+    let state = state.clone();
+    let text = text.cloned();
+    to_completion(async move {
+        let mut tx = state.pool.begin().await?;
+        let (todo, changed) = todos::update(&mut tx, id, done, text.as_ref())
+            .await?
+            .ok_or(AppError::TodoNotFound)?;
+        outbox::enqueue(&mut tx, &TodoEvent::updated(todo.snapshot(), changed)).await?;
+        tx.commit().await?;
+        tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
+        Ok(todo)
+    })
+    .await
 }
 
 pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
-    let mut tx = state.pool.begin().await?;
-    let todo = todos::delete(&mut tx, id)
-        .await?
-        .ok_or(AppError::TodoNotFound)?;
-    outbox::enqueue(
-        &mut tx,
-        &TodoEvent::new(EventType::Deleted, todo.snapshot()),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(todo.id = %todo.id, "todo deleted");
-    Ok(todo)
+    let state = state.clone();
+    to_completion(async move {
+        let mut tx = state.pool.begin().await?;
+        let todo = todos::delete(&mut tx, id)
+            .await?
+            .ok_or(AppError::TodoNotFound)?;
+        outbox::enqueue(
+            &mut tx,
+            &TodoEvent::new(EventType::Deleted, todo.snapshot()),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(todo.id = %todo.id, "todo deleted");
+        Ok(todo)
+    })
+    .await
+}
+
+/// Runs a change to its end even when the request that asked for it goes
+/// away (the client hung up, the request timed out). Cut off inside sqlx's
+/// `BEGIN`, a connection goes back to the pool with its transaction open,
+/// and the next request on it runs inside that transaction: its writes are
+/// answered as stored and then committed or rolled back by a stranger.
+/// Seen under load when wrk stops mid-request.
+async fn to_completion<T: Send + 'static>(
+    change: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(change).await.map_err(|e| {
+        AppError::Internal(anyhow::Error::new(e).context("the task making a change failed"))
+    })?
 }
