@@ -40,6 +40,7 @@ pub struct Stack {
     pub receiver: Receiver,
     app_args: Vec<String>,
     app_env: Vec<(String, String)>,
+    log_filter: &'static str,
 }
 
 /// The running app, on a port that stays the same across restarts so the
@@ -65,16 +66,29 @@ impl Stack {
     /// app's test-only fault switch).
     pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Stack> {
         let nats = Nats::start_secured().context("nats-server starts")?;
-        Stack::start_full(args, env, nats).await
+        Stack::start_full(args, env, nats, "info").await
+    }
+
+    /// As [`Stack::start`], with the app and every replica logging at debug
+    /// level: everything a process can write to its log, for checks that
+    /// read the logs.
+    pub async fn start_logging_debug() -> anyhow::Result<Stack> {
+        let nats = Nats::start_secured().context("nats-server starts")?;
+        Stack::start_full(&[], &[], nats, "debug").await
     }
 
     /// As [`Stack::start`], on a nats-server the scenario started (e.g. with
     /// its store on a small disk; start it secured, as [`Stack::start`] does).
     pub async fn start_on(nats: Nats) -> anyhow::Result<Stack> {
-        Stack::start_full(&[], &[], nats).await
+        Stack::start_full(&[], &[], nats, "info").await
     }
 
-    async fn start_full(args: &[&str], env: &[(&str, &str)], nats: Nats) -> anyhow::Result<Stack> {
+    async fn start_full(
+        args: &[&str],
+        env: &[(&str, &str)],
+        nats: Nats,
+        log_filter: &'static str,
+    ) -> anyhow::Result<Stack> {
         telemetry::init_for_tests();
         let postgres = Postgres::start().context("PostgreSQL starts")?;
         let receiver = Receiver::start().await?;
@@ -88,6 +102,7 @@ impl Stack {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            log_filter,
             postgres,
             nats,
             broadcasters: Vec::new(),
@@ -109,7 +124,7 @@ impl Stack {
             ("PORT", self.app.port.to_string()),
             ("API_TOKEN", API_TOKEN.to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
+            ("RUST_LOG", self.log_filter.to_owned()),
             // The suite's load comes from one address, far above what the
             // default allows one client; the limit has tests of its own.
             ("WRITE_RATE_LIMIT", "off".to_owned()),
@@ -135,7 +150,7 @@ impl Stack {
         env.extend([
             ("PORT", port.to_string()),
             ("LOG_FORMAT", "json".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
+            ("RUST_LOG", self.log_filter.to_owned()),
             ("WEBHOOK_URL", self.receiver.url.clone()),
             ("WEBHOOK_SECRET", SECRET.to_owned()),
         ]);
