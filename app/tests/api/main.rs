@@ -2,6 +2,7 @@
 //! a real nats-server (private ones, or `DATABASE_URL`/`NATS_URL` when set).
 
 mod api;
+mod cancelled_changes;
 mod events;
 mod health;
 mod helpers;
