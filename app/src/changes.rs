@@ -65,10 +65,11 @@ pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
 
 /// Runs a change to its end even when the request that asked for it goes
 /// away (the client hung up, the request timed out). Cut off inside sqlx's
-/// `BEGIN`, a connection goes back to the pool with its transaction open,
-/// and the next request on it runs inside that transaction: its writes are
-/// answered as stored and then committed or rolled back by a stranger.
-/// Seen under load when wrk stops mid-request.
+/// `BEGIN` (sqlx#4393, in 0.8 and 0.9.0), a connection goes back to the pool
+/// with its transaction open, and the next request on it runs inside that
+/// transaction: its writes are answered as stored and then committed or
+/// rolled back by a stranger. Seen under load when wrk stops mid-request;
+/// `tests/api/cancelled_changes.rs` reproduces it without this task.
 async fn to_completion<T: Send + 'static>(
     change: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
