@@ -6,9 +6,9 @@
 //! ends its life. Settings, and why:
 //!
 //! - `AckWait` = `WEBHOOK_TIMEOUT` + 5 s. The worker sends an in-progress
-//!   ack right before each attempt and every `AckWait / 3` while an event
-//!   waits (for an earlier event of its todo, or for the circuit breaker),
-//!   so `AckWait` only has to outlast one attempt. A replica that dies is
+//!   ack every `AckWait / 3` while an event waits (for an earlier event of
+//!   its todo, or for the circuit breaker) and right before an attempt that
+//!   waited over a second, so `AckWait` only has to outlast one attempt. A replica that dies is
 //!   noticed that quickly: its events go to another replica.
 //! - Retries do not hold the event: a failed attempt is handed back with
 //!   `Nak(delay)` and JetStream redelivers it after the backoff, possibly to

@@ -39,6 +39,10 @@ use crate::retry::{Decision, RetrySchedule, is_retryable};
 
 /// How soon an event comes back after a failure of our own (NATS, the bucket).
 const INTERNAL_RETRY: Duration = Duration::from_secs(5);
+/// `AckWait` is one attempt's timeout plus 5 s; an event that waited less
+/// than this before its attempt still has most of that margin left, so it
+/// needs no in-progress ack (one message fewer per event for NATS).
+const RENEW_AFTER: Duration = Duration::from_secs(1);
 
 /// What every event task shares.
 pub struct Worker {
@@ -75,6 +79,7 @@ impl Worker {
         _slot: OwnedSemaphorePermit,
         shutdown: CancellationToken,
     ) {
+        let pulled = Instant::now();
         let delivery = match message.info() {
             Ok(info) => Delivery {
                 sequence: info.stream_sequence,
@@ -95,7 +100,7 @@ impl Worker {
                     stream.sequence = delivery.sequence,
                     delivery.attempt = delivery.count,
                 );
-                self.process(&message, &event, delivery, turn, &shutdown)
+                self.process(&message, &event, delivery, pulled, turn, &shutdown)
                     .instrument(span)
                     .await;
             }
@@ -116,6 +121,7 @@ impl Worker {
         message: &Message,
         event: &TodoEvent,
         delivery: Delivery,
+        pulled: Instant,
         mut turn: Option<Turn>,
         shutdown: &CancellationToken,
     ) {
@@ -153,7 +159,9 @@ impl Worker {
                 .await;
         };
         // A full AckWait for the attempt itself, however long we waited before.
-        let _ = message.ack_with(AckKind::Progress).await;
+        if pulled.elapsed() > RENEW_AFTER {
+            let _ = message.ack_with(AckKind::Progress).await;
+        }
 
         let started = Instant::now();
         let result = deliverer.send(event).await;
