@@ -11,6 +11,7 @@
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
 //! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
+//! | `PAGE_CACHE_MAX_AGE` | no | `1s`    | how long a replica may serve `GET /` from memory while it hears of no change: `<n>ms` or `<n>s`, at most `60s`; `0` turns the cache off (see [`crate::page_cache`]) |
 //! | `CLIENT_IP_HEADER` | no   |         | header a trusted proxy puts the client's address in (`X-Forwarded-For`: its last address counts); unset: the TCP peer |
 //! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` (overrides the build-time value) |
 //!
@@ -19,12 +20,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::time::Duration;
 
 use axum::http::HeaderName;
 use nats_connect::NatsSettings;
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::page_cache::{self, WROTE_COOKIE_MAX_AGE};
 use crate::rate_limit::{ClientIp, RateLimit};
 
 /// Everything the app needs to start.
@@ -37,6 +40,8 @@ pub struct Config {
     /// `None`: writes are not limited.
     pub write_limit: Option<RateLimit>,
     pub client_ip: ClientIp,
+    /// Zero: no page cache.
+    pub page_cache_max_age: Duration,
 }
 
 /// A variable is missing or cannot be read. The message names the variable.
@@ -114,6 +119,14 @@ impl Config {
             })?),
         };
 
+        let page_cache_max_age = match get("PAGE_CACHE_MAX_AGE") {
+            None => page_cache::DEFAULT_MAX_AGE,
+            Some(raw) => parse_max_age(&raw).map_err(|reason| ConfigError::Invalid {
+                name: "PAGE_CACHE_MAX_AGE",
+                reason,
+            })?,
+        };
+
         Ok(Self {
             database,
             nats,
@@ -121,8 +134,28 @@ impl Config {
             api_token,
             write_limit,
             client_ip,
+            page_cache_max_age,
         })
     }
+}
+
+/// `250ms`, `1s` or `0`, up to [`WROTE_COOKIE_MAX_AGE`].
+fn parse_max_age(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let expected = || format!("expected `0`, `<n>ms` or `<n>s` (at most 60s), got `{raw}`");
+    let age = if raw == "0" {
+        Duration::ZERO
+    } else if let Some(ms) = raw.strip_suffix("ms") {
+        Duration::from_millis(ms.parse().map_err(|_| expected())?)
+    } else if let Some(s) = raw.strip_suffix('s') {
+        Duration::from_secs(s.parse().map_err(|_| expected())?)
+    } else {
+        return Err(expected());
+    };
+    if age > WROTE_COOKIE_MAX_AGE {
+        return Err(expected());
+    }
+    Ok(age)
 }
 
 /// sqlx's parse errors can quote the URL, password included; never echo it.
@@ -161,6 +194,29 @@ mod tests {
         assert_eq!(config.listen.port(), 8080);
         assert!(config.listen.ip().is_unspecified());
         assert!(config.api_token.is_none());
+    }
+
+    #[test]
+    fn the_page_cache_age_is_a_short_duration_or_zero() {
+        let age = |raw: &str| {
+            config(&[BASE[0], BASE[1], ("PAGE_CACHE_MAX_AGE", raw)])
+                .map(|c| c.page_cache_max_age)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            config(&BASE).unwrap().page_cache_max_age,
+            Duration::from_secs(1)
+        );
+        assert_eq!(age("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(age(" 60s "), Ok(Duration::from_secs(60)));
+        assert_eq!(age("0"), Ok(Duration::ZERO));
+        for bad in ["61s", "1m", "fast", "-1s", ""] {
+            let err = age(bad).unwrap_err();
+            assert!(
+                err.starts_with("PAGE_CACHE_MAX_AGE is not valid: expected"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub struct Metrics {
     pub todos_created: IntCounter,
     pub outbox_pending: IntGauge,
     pub events_published: IntCounter,
+    /// `GET /` answered from the page cache, rendered to be cached, or
+    /// rendered from the database for a reader who just wrote.
+    pub page_cache_hits: IntCounter,
+    pub page_cache_misses: IntCounter,
+    pub page_cache_bypasses: IntCounter,
 }
 
 impl Metrics {
@@ -54,12 +59,22 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let page_cache = IntCounterVec::new(
+            Opts::new(
+                "page_cache_lookups_total",
+                "Page loads by how the page cache answered: hit, miss or bypass",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(todos_created.clone()),
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
+            Box::new(page_cache.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry
@@ -74,6 +89,9 @@ impl Metrics {
             todos_created,
             outbox_pending,
             events_published,
+            page_cache_hits: page_cache.with_label_values(&["hit"]),
+            page_cache_misses: page_cache.with_label_values(&["miss"]),
+            page_cache_bypasses: page_cache.with_label_values(&["bypass"]),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::db::MIGRATOR;
 use crate::faults::Faults;
 use crate::live;
 use crate::outbox::Relay;
+use crate::page_cache;
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::server;
@@ -51,7 +52,8 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (is the port taken? set PORT)", config.listen))?;
-        let mut state = AppState::new(pool.clone(), config.api_token);
+        let mut state = AppState::new(pool.clone(), config.api_token)
+            .with_page_cache_max_age(config.page_cache_max_age);
         state.write_limiter = config
             .write_limit
             .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));
@@ -99,6 +101,12 @@ impl Application {
         tokio::spawn(live::feed_from_nats(
             nats,
             state.live.clone(),
+            shutdown.clone(),
+        ));
+
+        tokio::spawn(page_cache::listen(
+            state.pool.clone(),
+            state.page_cache.clone(),
             shutdown.clone(),
         ));
 

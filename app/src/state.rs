@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
+use crate::page_cache::{self, PageCache};
 use crate::rate_limit::WriteLimiter;
 
 #[derive(Clone)]
@@ -23,20 +24,30 @@ pub struct AppState {
     pub faults: Option<Faults>,
     /// `None` when `WRITE_RATE_LIMIT=off`.
     pub write_limiter: Option<Arc<WriteLimiter>>,
+    pub page_cache: PageCache,
     migrated: Arc<AtomicBool>,
 }
 
 impl AppState {
+    /// State with the page cache at its default maximum age.
     pub fn new(pool: PgPool, api_token: Option<SecretString>) -> Self {
+        let metrics = Metrics::new();
         Self {
             pool,
             api_token: api_token.map(Arc::new),
-            metrics: Metrics::new(),
+            page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),
+            metrics,
             live: LiveUpdates::new(live::CAPACITY),
             faults: None,
             write_limiter: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Keeps the page at most `max_age` (zero: no cache).
+    pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
+        self.page_cache = page_cache_for(&self.metrics, max_age);
+        self
     }
 
     pub fn mark_migrated(&self) {
@@ -58,4 +69,13 @@ impl AppState {
             self.metrics.outbox_pending.set(count);
         }
     }
+}
+
+fn page_cache_for(metrics: &Metrics, max_age: Duration) -> PageCache {
+    PageCache::new(
+        max_age,
+        metrics.page_cache_hits.clone(),
+        metrics.page_cache_misses.clone(),
+        metrics.page_cache_bypasses.clone(),
+    )
 }

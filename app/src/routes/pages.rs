@@ -7,9 +7,10 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 use maud::html;
 use serde::Deserialize;
 
@@ -18,6 +19,7 @@ use crate::changes;
 use crate::db;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
+use crate::page_cache::{self, Lookup};
 use crate::security;
 use crate::state::AppState;
 use crate::views::todos::{self as view, FormState};
@@ -33,9 +35,27 @@ pub fn router() -> Router<AppState> {
         .route_layer(axum::middleware::from_fn(security::reject_cross_site))
 }
 
-async fn index(State(state): State<AppState>) -> Result<Response, PageError> {
+/// The page, from the page cache when it is known to be current for this
+/// reader (see [`page_cache`]).
+async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let ticket = match state
+        .page_cache
+        .lookup(page_cache::wrote_recently(&headers))
+    {
+        Lookup::Hit(page) => return Ok(html_page(page)),
+        Lookup::Miss(ticket) => Some(ticket),
+        Lookup::Bypass => None,
+    };
     let lists = db::todos::lists(&state.pool).await?;
-    Ok(vary_on_htmx(view::index(&lists, &FormState::default())))
+    let page = Bytes::from(view::index(&lists, &FormState::default()).into_string());
+    if let Some(ticket) = ticket {
+        state.page_cache.store(ticket, page.clone());
+    }
+    Ok(html_page(page))
+}
+
+fn html_page(page: Bytes) -> Response {
+    vary_on_htmx(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page))
 }
 
 #[derive(Deserialize)]
@@ -68,17 +88,17 @@ async fn create(
     };
     let todo = changes::create(&state, &text).await?;
     if !htmx {
-        return Ok(see_other());
+        return Ok(wrote(see_other()));
     }
     // The new item only: re-rendering every todo here would make each add
     // cost more than the last. The page re-fetches the counts on the trigger.
-    Ok(vary_on_htmx((
+    Ok(wrote(vary_on_htmx((
         changed_trigger(),
         html! {
             (view::new_todo_form(&FormState::default()))
             (view::created_out_of_band(&todo))
         },
-    )))
+    ))))
 }
 
 #[derive(Deserialize)]
@@ -153,10 +173,10 @@ async fn after_change(
     result: Result<Todo>,
 ) -> Result<Response, PageError> {
     match result {
-        Ok(_) if !htmx => Ok(see_other()),
+        Ok(_) if !htmx => Ok(wrote(see_other())),
         Ok(_) => {
             let lists = db::todos::lists(&state.pool).await?;
-            Ok(vary_on_htmx(view::lists(&lists, None)))
+            Ok(wrote(vary_on_htmx(view::lists(&lists, None))))
         }
         Err(AppError::TodoNotFound) if htmx => {
             AppError::TodoNotFound.log();
@@ -174,6 +194,15 @@ async fn after_change(
 /// `HX-Trigger`: tells the page its lists changed (see [`view::CHANGED_TRIGGER`]).
 fn changed_trigger() -> [(HeaderName, &'static str); 1] {
     [(HeaderName::from_static("hx-trigger"), view::CHANGED_TRIGGER)]
+}
+
+/// Marks the writer, so that its page loads read the database for a while
+/// (the page cache's read-your-writes guarantee).
+fn wrote(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, page_cache::wrote_cookie());
+    response
 }
 
 fn see_other() -> Response {

@@ -68,6 +68,7 @@ pub async fn spawn_app_with(
         api_token: token.map(|t| SecretString::from(t.to_owned())),
         write_limit: Some(RateLimit::DEFAULT),
         client_ip: ClientIp::Peer,
+        page_cache_max_age: app::page_cache::DEFAULT_MAX_AGE,
     };
     adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");

@@ -9,6 +9,7 @@ mod helpers;
 mod live;
 mod openapi;
 mod outbox;
+mod page_cache;
 mod pages;
 mod rate_limit;
 mod security;

@@ -1,0 +1,355 @@
+//! The rendered page, kept in memory while nothing changes.
+//!
+//! `GET /` is most of the traffic and the lists rarely change between two
+//! loads, so each replica keeps the last page it rendered and serves it
+//! again without a database round trip, as long as all of these hold:
+//!
+//! - **Nothing changed since.** Every change writes an outbox row, whose
+//!   trigger sends `NOTIFY outbox` at commit, to every replica. Each
+//!   replica's [`listen`] task bumps a generation counter on every
+//!   notification (and when its connection drops, since notifications can
+//!   be lost then); a page is served only if it was rendered from a read
+//!   that started after the current generation began.
+//! - **It is young.** A page older than its maximum age (`PAGE_CACHE_MAX_AGE`,
+//!   1 s by default) is rendered again, whatever the listener heard. That
+//!   bounds how stale anyone can see the lists if a notification is late,
+//!   and it is half of the writer's guarantee below.
+//! - **The reader did not just write.** Every change made through the page
+//!   answers with a [`WROTE_COOKIE`] that lives 60 s, and a request carrying
+//!   it always reads the database. After the cookie expires, the write is
+//!   older than 60 s, and any page served was read less than its maximum
+//!   age ago (at most 60 s), so after the write: a writer always sees its
+//!   own changes, on every replica, with no help from the listener. (It
+//!   relies on the browser's clock not jumping forward by a minute.)
+//!
+//! Other readers see a change once this replica hears of it, in
+//! milliseconds, and at the latest after the maximum age; an open page is
+//! told of every change over its event stream anyway, and re-fetches the
+//! lists from the database (`/fragments/todo-lists` is never cached).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use bytes::Bytes;
+use prometheus::IntCounter;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The cookie a change through the page sets: its holder reads the
+/// database, not the cache, until it expires.
+pub const WROTE_COOKIE: &str = "docket_wrote";
+/// How long [`WROTE_COOKIE`] lives; also the longest maximum age a page may
+/// be kept, which is what makes the writer's guarantee hold.
+pub const WROTE_COOKIE_MAX_AGE: Duration = Duration::from_secs(60);
+/// The default `PAGE_CACHE_MAX_AGE`.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
+/// Pause before listening again after the listener failed.
+const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+
+/// One replica's cached page. Cheap to clone; clones share the page.
+#[derive(Clone)]
+pub struct PageCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    max_age: Duration,
+    /// Bumped on every change heard of, and whenever changes may have gone unheard.
+    generation: AtomicU64,
+    page: RwLock<Option<Arc<Cached>>>,
+    hits: IntCounter,
+    misses: IntCounter,
+    bypasses: IntCounter,
+}
+
+struct Cached {
+    /// The generation when the read behind this page started.
+    generation: u64,
+    read_at: Instant,
+    body: Bytes,
+}
+
+/// Taken before reading the lists: says which generation the read belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    generation: u64,
+    taken_at: Instant,
+}
+
+/// What a request for the page is to get.
+pub enum Lookup {
+    /// The cached page, still current.
+    Hit(Bytes),
+    /// Render it; store it with the ticket.
+    Miss(Ticket),
+    /// Render it from the database for this reader only.
+    Bypass,
+}
+
+impl PageCache {
+    /// A cache keeping a page at most `max_age` (capped at
+    /// [`WROTE_COOKIE_MAX_AGE`]); `hits`, `misses` and `bypasses` count lookups.
+    pub fn new(
+        max_age: Duration,
+        hits: IntCounter,
+        misses: IntCounter,
+        bypasses: IntCounter,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max_age: max_age.min(WROTE_COOKIE_MAX_AGE),
+                generation: AtomicU64::new(0),
+                page: RwLock::new(None),
+                hits,
+                misses,
+                bypasses,
+            }),
+        }
+    }
+
+    /// Looks the page up for a reader who did or did not write recently.
+    pub fn lookup(&self, wrote_recently: bool) -> Lookup {
+        if wrote_recently || self.inner.max_age.is_zero() {
+            self.inner.bypasses.inc();
+            return Lookup::Bypass;
+        }
+        let now = Instant::now();
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let cached = self
+            .inner
+            .page
+            .read()
+            .expect("the page lock is never poisoned")
+            .clone();
+        if let Some(cached) = cached
+            && cached.generation == generation
+            && now.duration_since(cached.read_at) < self.inner.max_age
+        {
+            self.inner.hits.inc();
+            return Lookup::Hit(cached.body.clone());
+        }
+        self.inner.misses.inc();
+        Lookup::Miss(Ticket {
+            generation,
+            taken_at: now,
+        })
+    }
+
+    /// Keeps a page rendered from a read that started after `ticket` was taken.
+    pub fn store(&self, ticket: Ticket, body: Bytes) {
+        if self.inner.generation.load(Ordering::Acquire) != ticket.generation {
+            return; // Something changed during the read: this page is already old.
+        }
+        let mut page = self
+            .inner
+            .page
+            .write()
+            .expect("the page lock is never poisoned");
+        // A slower read that started earlier must not replace a newer page.
+        if page
+            .as_ref()
+            .is_none_or(|cached| cached.read_at <= ticket.taken_at)
+        {
+            *page = Some(Arc::new(Cached {
+                generation: ticket.generation,
+                read_at: ticket.taken_at,
+                body,
+            }));
+        }
+    }
+
+    /// Something changed, or may have: no page read before now is served again.
+    pub fn invalidate(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Whether the request carries [`WROTE_COOKIE`].
+pub fn wrote_recently(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.trim_start().split('=').next() == Some(WROTE_COOKIE))
+}
+
+/// The `Set-Cookie` value a change through the page answers with. Not a
+/// secret and not `Secure`: it only says "read the database", and must
+/// work over plain HTTP on a developer's machine too.
+pub fn wrote_cookie() -> HeaderValue {
+    HeaderValue::from_static(WROTE_SET_COOKIE)
+}
+
+const WROTE_SET_COOKIE: &str = "docket_wrote=1; Max-Age=60; Path=/; HttpOnly; SameSite=Lax";
+
+/// Listens for outbox notifications until `shutdown`, invalidating `cache`
+/// on each, and on every connection loss (notifications sent meanwhile are
+/// lost; the maximum age bounds what that can cost).
+pub async fn listen(pool: PgPool, cache: PageCache, shutdown: CancellationToken) {
+    if cache.inner.max_age.is_zero() {
+        return;
+    }
+    while !shutdown.is_cancelled() {
+        match listen_once(&pool, &cache, &shutdown).await {
+            Ok(Ended::Shutdown) => return,
+            Ok(Ended::ConnectionLost) => {
+                tracing::debug!("the page cache's listener lost its connection; listening again");
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the page cache's listener failed; listening again");
+            }
+        }
+        cache.invalidate();
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(RELISTEN_DELAY) => {}
+        }
+    }
+}
+
+enum Ended {
+    Shutdown,
+    ConnectionLost,
+}
+
+/// One listening connection, until it fails or `shutdown`.
+async fn listen_once(
+    pool: &PgPool,
+    cache: &PageCache,
+    shutdown: &CancellationToken,
+) -> sqlx::Result<Ended> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("outbox").await?;
+    // Changes committed before LISTEN took effect went unheard.
+    cache.invalidate();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(Ended::Shutdown),
+            // `None`: the connection dropped. The next `try_recv` would
+            // reconnect on its own, but without telling us when, and the
+            // page must be invalidated after LISTEN is back, not before.
+            notification = listener.try_recv() => match notification? {
+                Some(_) => cache.invalidate(),
+                None => return Ok(Ended::ConnectionLost),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(max_age: Duration) -> PageCache {
+        let counter = || IntCounter::new("c", "c").unwrap();
+        PageCache::new(max_age, counter(), counter(), counter())
+    }
+
+    fn stored(cache: &PageCache, body: &'static str) {
+        let Lookup::Miss(ticket) = cache.lookup(false) else {
+            panic!("expected a miss");
+        };
+        cache.store(ticket, Bytes::from_static(body.as_bytes()));
+    }
+
+    fn hit(cache: &PageCache) -> Option<Bytes> {
+        match cache.lookup(false) {
+            Lookup::Hit(body) => Some(body),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_page_is_served_until_something_changes() {
+        let cache = cache(Duration::from_secs(60));
+        assert!(hit(&cache).is_none(), "nothing stored yet");
+        stored(&cache, "page one");
+        assert_eq!(hit(&cache).as_deref(), Some(&b"page one"[..]));
+
+        cache.invalidate();
+
+        assert!(hit(&cache).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_change_during_the_read_keeps_its_page_out() {
+        let cache = cache(Duration::from_secs(60));
+        let Lookup::Miss(ticket) = cache.lookup(false) else {
+            panic!("expected a miss");
+        };
+        cache.invalidate(); // committed while the lists were being read
+        cache.store(ticket, Bytes::from_static(b"maybe old"));
+        assert!(hit(&cache).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_who_wrote_recently_always_reads_the_database() {
+        let cache = cache(Duration::from_secs(60));
+        stored(&cache, "page");
+        assert!(matches!(cache.lookup(true), Lookup::Bypass));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_page_older_than_its_maximum_age_is_read_again() {
+        let cache = cache(Duration::from_secs(1));
+        stored(&cache, "page");
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(hit(&cache).is_some());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(hit(&cache).is_none());
+    }
+
+    #[test]
+    fn the_cookie_set_is_the_cookie_recognised_and_lives_as_long_as_documented() {
+        let set = wrote_cookie();
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with(&format!("{WROTE_COOKIE}=")), "{set}");
+        assert!(
+            set.contains(&format!("Max-Age={};", WROTE_COOKIE_MAX_AGE.as_secs())),
+            "{set}"
+        );
+        let mut headers = HeaderMap::new();
+        assert!(!wrote_recently(&headers));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; docket_wrote_not=1"),
+        );
+        assert!(!wrote_recently(&headers));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; docket_wrote=1"),
+        );
+        assert!(wrote_recently(&headers));
+    }
+
+    #[tokio::test]
+    async fn a_zero_maximum_age_turns_the_cache_off() {
+        let cache = cache(Duration::ZERO);
+        assert!(matches!(cache.lookup(false), Lookup::Bypass));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_maximum_age_never_exceeds_the_cookie_s() {
+        let cache = cache(Duration::from_secs(3600));
+        stored(&cache, "page");
+        tokio::time::advance(WROTE_COOKIE_MAX_AGE).await;
+        assert!(hit(&cache).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_older_read_does_not_replace_a_newer_page() {
+        let cache = cache(Duration::from_secs(60));
+        let Lookup::Miss(older) = cache.lookup(false) else {
+            panic!("expected a miss");
+        };
+        tokio::time::advance(Duration::from_millis(5)).await;
+        stored(&cache, "newer");
+        cache.store(older, Bytes::from_static(b"older"));
+        assert_eq!(hit(&cache).as_deref(), Some(&b"newer"[..]));
+    }
+}

@@ -1,0 +1,140 @@
+//! The page cache across two replicas sharing one database: a writer sees
+//! its change on every replica at once, other readers as soon as the
+//! replica hears of it, and nothing changed means no database round trip.
+//!
+//! Both replicas keep a page up to 60 s here (the longest allowed), so a
+//! fresh page can only come from the cookie or the change notification,
+//! never from the page growing old within a test.
+
+use std::time::Duration;
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use test_support::{test_database, test_nats};
+
+use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app_with};
+
+const MAX_AGE: Duration = Duration::from_secs(60);
+
+async fn replica(database_url: &str, nats_url: &str) -> TestApp {
+    let app = spawn_app_with(database_url, nats_url, Some(API_TOKEN), |config| {
+        config.page_cache_max_age = MAX_AGE;
+    })
+    .await;
+    app.wait_until_ready().await;
+    app
+}
+
+/// `page_cache_lookups_total` for one result, from the replica's `/metrics`.
+async fn lookups(app: &TestApp, result: &str) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let prefix = format!("page_cache_lookups_total{{result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+async fn page(app: &TestApp, cookie: Option<&str>) -> String {
+    let mut request = app.client.get(app.url("/"));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_unchanged_page_is_served_from_memory() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let app = replica(&database.url, &nats.url).await;
+    app.create_todo("already there").await;
+    // The first load reads the database; wait until the create's
+    // notification has been heard, so it cannot invalidate the page.
+    let first = loop {
+        let first = page(&app, None).await;
+        if first.contains("already there") {
+            break first;
+        }
+    };
+    let misses = lookups(&app, "miss").await;
+    let hits = lookups(&app, "hit").await;
+
+    for _ in 0..20 {
+        assert_eq!(page(&app, None).await, first);
+    }
+
+    assert_eq!(lookups(&app, "hit").await - hits, 20);
+    assert_eq!(lookups(&app, "miss").await, misses);
+}
+
+#[tokio::test]
+async fn a_writer_sees_each_change_at_once_on_either_replica() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let replicas = [
+        replica(&database.url, &nats.url).await,
+        replica(&database.url, &nats.url).await,
+    ];
+
+    for round in 0..50 {
+        // Warm both caches, as other readers would.
+        for app in &replicas {
+            page(app, None).await;
+            page(app, None).await;
+        }
+        let (writer, reader) = (&replicas[round % 2], &replicas[(round + 1) % 2]);
+        let text = format!("change number {round}");
+        let posted = writer.post_form("/todos", &[("text", &text)]).await;
+        assert_eq!(posted.status(), 303);
+        let cookie = posted
+            .headers()
+            .get(SET_COOKIE)
+            .expect("a change sets the writer's cookie")
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let bypasses = lookups(reader, "bypass").await;
+
+        let html = page(reader, Some(&cookie)).await;
+
+        assert!(html.contains(&text), "round {round}: {html}");
+        assert_eq!(
+            lookups(reader, "bypass").await,
+            bypasses + 1,
+            "the writer's page load read the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_through_another_replica_reaches_a_cached_page() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let cached = replica(&database.url, &nats.url).await;
+    let other = replica(&database.url, &nats.url).await;
+    page(&cached, None).await;
+    let hits = lookups(&cached, "hit").await;
+    page(&cached, None).await;
+    assert_eq!(
+        lookups(&cached, "hit").await,
+        hits + 1,
+        "the page is cached"
+    );
+
+    other.create_todo("made elsewhere").await;
+
+    // Well within the 60 s the page could otherwise be kept.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !page(&cached, None).await.contains("made elsewhere") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cached page never showed the change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
