@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use maud::html;
 use serde::Deserialize;
 
 use super::extract::{Htmx, PageError, PageForm};
@@ -86,18 +85,17 @@ async fn create(
             return Ok(vary_on_htmx((error.status(), body)));
         }
     };
-    let todo = changes::create(&state, &text).await?;
+    changes::create(&state, &text).await?;
     if !htmx {
         return Ok(wrote(see_other()));
     }
-    // The new item only: re-rendering every todo here would make each add
-    // cost more than the last. The page re-fetches the counts on the trigger.
+    // The cleared form only. The page re-fetches its lists on the trigger
+    // and swaps them whole; inserting the new item here as well would show
+    // it twice whenever a re-fetch (on another change's event) overtook this
+    // answer.
     Ok(wrote(vary_on_htmx((
         changed_trigger(),
-        html! {
-            (view::new_todo_form(&FormState::default()))
-            (view::created_out_of_band(&todo))
-        },
+        view::new_todo_form(&FormState::default()),
     ))))
 }
 

@@ -86,8 +86,7 @@ pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
             ul .todos #open-todos aria-labelledby="open-heading" data-test="open-list" {
                 @for todo in &lists.open { (item(todo)) }
                 (more(lists.open_hidden()))
-                // Hidden by the stylesheet once an item precedes it, so an
-                // item added in place needs no second swap.
+                // Hidden by the stylesheet when an item precedes it.
                 li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
             }
             h2 #done-heading { "Done" }
@@ -106,15 +105,6 @@ fn more(hidden: u64) -> Markup {
         @if hidden > 0 {
             li .more data-test="more" { "and " (hidden) " older" }
         }
-    }
-}
-
-/// A todo just created, for an out-of-band insert at the top of the open
-/// list, sent beside the cleared form. The counts follow with the lists
-/// the page re-fetches on [`CHANGED_TRIGGER`].
-pub fn created_out_of_band(todo: &Todo) -> Markup {
-    html! {
-        ul hx-swap-oob="afterbegin:#open-todos" { (item(todo)) }
     }
 }
 
