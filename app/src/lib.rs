@@ -10,6 +10,7 @@ pub mod faults;
 pub mod live;
 pub mod metrics;
 pub mod outbox;
+pub mod outbox_listener;
 pub mod page_cache;
 pub mod rate_limit;
 pub mod routes;

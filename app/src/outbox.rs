@@ -16,9 +16,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_nats::jetstream::{self, message::PublishMessage, stream};
-use sqlx::postgres::{PgConnectOptions, PgListener};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::outbox;
@@ -28,7 +31,7 @@ use crate::metrics::Metrics;
 const LEADER_LOCK: i64 = 0x646f_636b_6574;
 /// How often a standby replica asks for the lock.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
-/// A fallback in case a notification is missed (e.g. while reconnecting).
+/// A fallback in case a notification is missed (e.g. while the listener reconnects).
 const SLOW_POLL: Duration = Duration::from_secs(5);
 /// Rows read per round trip.
 const BATCH: i64 = 100;
@@ -38,7 +41,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub struct Relay {
     database: PgConnectOptions,
-    pool: PgPool,
+    /// Woken by the replica's outbox listener (`crate::outbox_listener`).
+    /// A wake-up that comes during a pass is kept for the next wait, and
+    /// any number of them count as one: each pass reads every committed row.
+    wake: Arc<Notify>,
     jetstream: jetstream::Context,
     metrics: Metrics,
 }
@@ -60,13 +66,13 @@ impl From<sqlx::Error> for PassError {
 impl Relay {
     pub fn new(
         database: PgConnectOptions,
-        pool: PgPool,
+        wake: Arc<Notify>,
         jetstream: jetstream::Context,
         metrics: Metrics,
     ) -> Self {
         Self {
             database,
-            pool,
+            wake,
             jetstream,
             metrics,
         }
@@ -107,8 +113,6 @@ impl Relay {
         }
         tracing::info!("outbox relay is active on this replica");
 
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen("outbox").await?;
         let mut stream_ready = false;
         let mut backoff = Backoff::default();
 
@@ -137,7 +141,7 @@ impl Relay {
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                notification = listener.recv() => { notification?; }
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(SLOW_POLL) => {}
             }
         }

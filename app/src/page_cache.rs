@@ -6,10 +6,10 @@
 //!
 //! - **Nothing changed since.** Every change writes an outbox row, whose
 //!   trigger sends `NOTIFY outbox` at commit, to every replica. Each
-//!   replica's [`listen`] task bumps a generation counter on every
-//!   notification (and when its connection drops, since notifications can
-//!   be lost then); a page is served only if it was rendered from a read
-//!   that started after the current generation began.
+//!   replica's listener ([`crate::outbox_listener`]) bumps a generation
+//!   counter on every notification (and when its connection drops, since
+//!   notifications can be lost then); a page is served only if it was
+//!   rendered from a read that started after the current generation began.
 //! - **It is young.** A page older than its maximum age (`PAGE_CACHE_MAX_AGE`,
 //!   1 s by default) is rendered again, whatever the listener heard. That
 //!   bounds how stale anyone can see the lists if a notification is late,
@@ -34,10 +34,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use prometheus::IntCounter;
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// The cookie a change through the page sets: its holder reads the
 /// database, not the cache, until it expires.
@@ -47,8 +44,6 @@ pub const WROTE_COOKIE: &str = "docket_wrote";
 pub const WROTE_COOKIE_MAX_AGE: Duration = Duration::from_secs(60);
 /// The default `PAGE_CACHE_MAX_AGE`.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
-/// Pause before listening again after the listener failed.
-const RELISTEN_DELAY: Duration = Duration::from_secs(1);
 
 /// One replica's cached page. Cheap to clone; clones share the page.
 #[derive(Clone)]
@@ -186,60 +181,6 @@ pub fn wrote_cookie() -> HeaderValue {
 }
 
 const WROTE_SET_COOKIE: &str = "docket_wrote=1; Max-Age=60; Path=/; HttpOnly; SameSite=Lax";
-
-/// Listens for outbox notifications until `shutdown`, invalidating `cache`
-/// on each, and on every connection loss (notifications sent meanwhile are
-/// lost; the maximum age bounds what that can cost).
-pub async fn listen(pool: PgPool, cache: PageCache, shutdown: CancellationToken) {
-    if cache.inner.max_age.is_zero() {
-        return;
-    }
-    while !shutdown.is_cancelled() {
-        match listen_once(&pool, &cache, &shutdown).await {
-            Ok(Ended::Shutdown) => return,
-            Ok(Ended::ConnectionLost) => {
-                tracing::debug!("the page cache's listener lost its connection; listening again");
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "the page cache's listener failed; listening again");
-            }
-        }
-        cache.invalidate();
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(RELISTEN_DELAY) => {}
-        }
-    }
-}
-
-enum Ended {
-    Shutdown,
-    ConnectionLost,
-}
-
-/// One listening connection, until it fails or `shutdown`.
-async fn listen_once(
-    pool: &PgPool,
-    cache: &PageCache,
-    shutdown: &CancellationToken,
-) -> sqlx::Result<Ended> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen("outbox").await?;
-    // Changes committed before LISTEN took effect went unheard.
-    cache.invalidate();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(Ended::Shutdown),
-            // `None`: the connection dropped. The next `try_recv` would
-            // reconnect on its own, but without telling us when, and the
-            // page must be invalidated after LISTEN is back, not before.
-            notification = listener.try_recv() => match notification? {
-                Some(_) => cache.invalidate(),
-                None => return Ok(Ended::ConnectionLost),
-            },
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use anyhow::Context;
 use async_nats::jetstream;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -14,7 +15,7 @@ use crate::db::MIGRATOR;
 use crate::faults::Faults;
 use crate::live;
 use crate::outbox::Relay;
-use crate::page_cache;
+use crate::outbox_listener::{self, Listeners};
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::server;
@@ -29,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     relay: Relay,
+    relay_wake: Arc<Notify>,
     nats: async_nats::Client,
 }
 
@@ -57,9 +59,10 @@ impl Application {
         state.write_limiter = config
             .write_limit
             .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));
+        let relay_wake = Arc::new(Notify::new());
         let relay = Relay::new(
             config.database,
-            pool,
+            Arc::clone(&relay_wake),
             jetstream::new(nats.clone()),
             state.metrics.clone(),
         );
@@ -67,6 +70,7 @@ impl Application {
             listener,
             state,
             relay,
+            relay_wake,
             nats,
         })
     }
@@ -91,6 +95,7 @@ impl Application {
             listener,
             state,
             relay,
+            relay_wake,
             nats,
         } = self;
         tracing::info!(port = listener.local_addr()?.port(), "todo-app listening");
@@ -104,9 +109,12 @@ impl Application {
             shutdown.clone(),
         ));
 
-        tokio::spawn(page_cache::listen(
+        tokio::spawn(outbox_listener::listen(
             state.pool.clone(),
-            state.page_cache.clone(),
+            Listeners {
+                relay: relay_wake,
+                page_cache: state.page_cache.clone(),
+            },
             shutdown.clone(),
         ));
 
