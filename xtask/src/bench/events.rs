@@ -111,20 +111,24 @@ fn handled_in(metrics: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// Polls until the broadcaster has handled `target` events; returns when
-/// it got there.
+/// Polls until the broadcaster has handled each of `targets` (ascending)
+/// events; returns when it got to each.
 pub async fn wait_handled(
     client: &reqwest::Client,
     broadcaster_url: &str,
-    target: u64,
+    targets: &[u64],
     deadline: Duration,
-) -> anyhow::Result<Instant> {
+) -> anyhow::Result<Vec<Instant>> {
     let started = Instant::now();
+    let mut reached = Vec::with_capacity(targets.len());
     loop {
         let now = handled(client, broadcaster_url).await.unwrap_or(0);
-        if now >= target {
-            return Ok(Instant::now());
+        while reached.len() < targets.len() && now >= targets[reached.len()] {
+            reached.push(Instant::now());
         }
+        let Some(&target) = targets.get(reached.len()) else {
+            return Ok(reached);
+        };
         if started.elapsed() > deadline {
             bail!("the broadcaster handled {now} of {target} events within {deadline:?}");
         }

@@ -103,8 +103,15 @@ pub struct Startup {
 pub struct Events {
     /// Events the app wrote to its outbox during the HTTP scenarios.
     pub backlog: u64,
+    /// Of those, creates: one event per todo, delivered in parallel. They
+    /// come first in the stream; the rest toggle the 50 seeded todos.
+    pub creates: u64,
     /// How fast a freshly started broadcaster delivered that backlog.
     pub delivered_per_s: f64,
+    /// ... its creates: the rate for independent events.
+    pub creates_per_s: f64,
+    /// ... the toggles after them: each todo's events one at a time, in order.
+    pub toggles_per_s: f64,
     pub broadcaster_cpu_s: f64,
     /// Whether every event the app ever wrote reached the sink.
     pub all_delivered: bool,
@@ -192,10 +199,14 @@ impl Results {
         }
         let _ = writeln!(
             md,
-            "- broadcaster delivering a backlog of {} events to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s); every event the app wrote was delivered: {}",
+            "- broadcaster delivering a backlog of {} events to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s): its {} creates (one event per todo, in parallel) at {:.0}/s, then {} toggles of the 50 seeded todos (each todo's events in order, one at a time) at {:.0}/s; every event the app wrote was delivered: {}",
             e.backlog,
             e.delivered_per_s,
             e.broadcaster_cpu_s,
+            e.creates,
+            e.creates_per_s,
+            e.backlog - e.creates,
+            e.toggles_per_s,
             if e.all_delivered { "yes" } else { "NO" }
         );
         let _ = writeln!(
