@@ -15,6 +15,7 @@
 
 mod verify;
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -62,7 +63,10 @@ pub struct Received {
 #[derive(Clone)]
 struct Sink {
     verifier: Verifier,
-    received: Arc<Mutex<Vec<Received>>>,
+    /// A ring: dropping the oldest must not move the rest (a `Vec`'s
+    /// `remove(0)` did, and held the sink to a few hundred messages per
+    /// second once full).
+    received: Arc<Mutex<VecDeque<Received>>>,
 }
 
 /// Runs the sink until Ctrl-C or SIGTERM.
@@ -97,7 +101,7 @@ fn router(sink: Sink) -> Router {
 }
 
 async fn messages(State(sink): State<Sink>) -> Json<Vec<Received>> {
-    Json(sink.received.lock().unwrap().clone())
+    Json(sink.received.lock().unwrap().iter().cloned().collect())
 }
 
 async fn receive(
@@ -141,9 +145,9 @@ async fn receive(
     };
     let mut all = sink.received.lock().unwrap();
     if all.len() >= KEEP {
-        all.remove(0);
+        all.pop_front();
     }
-    all.push(received);
+    all.push_back(received);
     status
 }
 
