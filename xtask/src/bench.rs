@@ -453,12 +453,12 @@ fn targets(results: &Results) -> Vec<Target> {
         });
     }
     out.push(Target {
-        what: "broadcaster ≥ 5,000 deliveries/s (independent events: the backlog's creates)".into(),
+        what: "broadcaster ≥ 5,000 deliveries/s (the whole backlog)".into(),
         measured: format!(
-            "{:.0}/s (the toggles, in per-todo order: {:.0}/s)",
-            e.creates_per_s, e.toggles_per_s
+            "{:.0}/s (creates {:.0}/s, toggles in per-todo order {:.0}/s)",
+            e.delivered_per_s, e.creates_per_s, e.toggles_per_s
         ),
-        met: e.creates_per_s >= 5000.0,
+        met: e.delivered_per_s >= 5000.0,
     });
     let rss = report::mib(results.app_at_end.rss_kib);
     out.push(Target {
