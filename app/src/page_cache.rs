@@ -11,14 +11,16 @@
 //!   notifications can be lost then); a page is served only if it was
 //!   rendered from a read that started after the current generation began.
 //! - **It is young.** A page older than its maximum age (`PAGE_CACHE_MAX_AGE`,
-//!   1 s by default) is rendered again, whatever the listener heard. That
-//!   bounds how stale anyone can see the lists if a notification is late,
-//!   and it is half of the writer's guarantee below.
+//!   1 s by default) is rendered again, whatever the listener heard; while
+//!   one request does that, the others get the aged page for up to a second
+//!   more, never past 60 s. That bounds how stale anyone can see the lists
+//!   if a notification is late, and it is half of the writer's guarantee
+//!   below.
 //! - **The reader did not just write.** Every change made through the page
 //!   answers with a [`WROTE_COOKIE`] that lives 60 s, and a request carrying
 //!   it always reads the database. After the cookie expires, the write is
-//!   older than 60 s, and any page served was read less than its maximum
-//!   age ago (at most 60 s), so after the write: a writer always sees its
+//!   older than 60 s, and any page served was read less than 60 s ago, so
+//!   after the write: a writer always sees its
 //!   own changes, on every replica, with no help from the listener. (It
 //!   relies on the browser's clock not jumping forward by a minute.)
 //!
@@ -27,7 +29,7 @@
 //! told of every change over its event stream anyway, and re-fetches the
 //! lists from the database (`/fragments/todo-lists` is never cached).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -44,6 +46,11 @@ pub const WROTE_COOKIE: &str = "docket_wrote";
 pub const WROTE_COOKIE_MAX_AGE: Duration = Duration::from_secs(60);
 /// The default `PAGE_CACHE_MAX_AGE`.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
+/// How much longer a page that aged with nothing changed is served while one
+/// request reads it again: without it, every request in flight when the
+/// page expires reads the database at once (p99 at 64 connections went
+/// from 5–8 ms to 15–42 ms with a 1 s maximum age).
+const REFRESH_GRACE: Duration = Duration::from_secs(1);
 
 /// One replica's cached page. Cheap to clone; clones share the page.
 #[derive(Clone)]
@@ -56,6 +63,8 @@ struct Inner {
     /// Bumped on every change heard of, and whenever changes may have gone unheard.
     generation: AtomicU64,
     page: RwLock<Option<Arc<Cached>>>,
+    /// A request is reading the lists again for a page that only aged.
+    refreshing: AtomicBool,
     hits: IntCounter,
     misses: IntCounter,
     bypasses: IntCounter,
@@ -99,6 +108,7 @@ impl PageCache {
                 max_age: max_age.min(WROTE_COOKIE_MAX_AGE),
                 generation: AtomicU64::new(0),
                 page: RwLock::new(None),
+                refreshing: AtomicBool::new(false),
                 hits,
                 misses,
                 bypasses,
@@ -122,10 +132,16 @@ impl PageCache {
             .clone();
         if let Some(cached) = cached
             && cached.generation == generation
-            && now.duration_since(cached.read_at) < self.inner.max_age
         {
-            self.inner.hits.inc();
-            return Lookup::Hit(cached.body.clone());
+            let age = now.duration_since(cached.read_at);
+            // Never past the cookie's life: the writer's guarantee rests on it.
+            let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(WROTE_COOKIE_MAX_AGE);
+            if age < self.inner.max_age
+                || (age < grace_ends && self.inner.refreshing.swap(true, Ordering::AcqRel))
+            {
+                self.inner.hits.inc();
+                return Lookup::Hit(cached.body.clone());
+            }
         }
         self.inner.misses.inc();
         Lookup::Miss(Ticket {
@@ -136,6 +152,8 @@ impl PageCache {
 
     /// Keeps a page rendered from a read that started after `ticket` was taken.
     pub fn store(&self, ticket: Ticket, body: Bytes) {
+        // Whoever stores ends a refresh (also one whose reader failed).
+        self.inner.refreshing.store(false, Ordering::Release);
         if self.inner.generation.load(Ordering::Acquire) != ticket.generation {
             return; // Something changed during the read: this page is already old.
         }
@@ -236,13 +254,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_page_older_than_its_maximum_age_is_read_again() {
+    async fn a_page_older_than_its_maximum_age_is_read_again_by_one_request_at_a_time() {
         let cache = cache(Duration::from_secs(1));
-        stored(&cache, "page");
+        stored(&cache, "old");
         tokio::time::advance(Duration::from_millis(999)).await;
         assert!(hit(&cache).is_some());
         tokio::time::advance(Duration::from_millis(1)).await;
+
+        let Lookup::Miss(refresh) = cache.lookup(false) else {
+            panic!("the first request after the maximum age reads again");
+        };
+        // Meanwhile the others keep the aged page rather than all reading.
+        assert_eq!(hit(&cache).as_deref(), Some(&b"old"[..]));
+        cache.store(refresh, Bytes::from_static(b"new"));
+        assert_eq!(hit(&cache).as_deref(), Some(&b"new"[..]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_that_never_stores_holds_the_aged_page_one_second_at_most() {
+        let cache = cache(Duration::from_secs(1));
+        stored(&cache, "old");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(cache.lookup(false), Lookup::Miss(_)));
+        assert!(hit(&cache).is_some());
+        tokio::time::advance(REFRESH_GRACE).await;
         assert!(hit(&cache).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_page_is_never_served_while_it_is_read_again() {
+        let cache = cache(Duration::from_secs(60));
+        stored(&cache, "page");
+        cache.invalidate();
+        assert!(matches!(cache.lookup(false), Lookup::Miss(_)));
+        assert!(
+            hit(&cache).is_none(),
+            "no grace for a page a change made old"
+        );
     }
 
     #[test]
@@ -275,11 +323,14 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_maximum_age_never_exceeds_the_cookie_s() {
+    async fn no_page_is_served_once_the_cookie_would_have_expired() {
         let cache = cache(Duration::from_secs(3600));
         stored(&cache, "page");
-        tokio::time::advance(WROTE_COOKIE_MAX_AGE).await;
-        assert!(hit(&cache).is_none());
+        tokio::time::advance(WROTE_COOKIE_MAX_AGE - Duration::from_millis(1)).await;
+        assert!(hit(&cache).is_some());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(hit(&cache).is_none(), "past the cookie's life");
+        assert!(hit(&cache).is_none(), "not even while another reads again");
     }
 
     #[tokio::test(start_paused = true)]
