@@ -120,14 +120,18 @@ async fn a_change_through_another_replica_reaches_a_cached_page() {
     let nats = test_nats().unwrap();
     let cached = replica(&database.url, &nats.url).await;
     let other = replica(&database.url, &nats.url).await;
-    page(&cached, None).await;
-    let hits = lookups(&cached, "hit").await;
-    page(&cached, None).await;
-    assert_eq!(
-        lookups(&cached, "hit").await,
-        hits + 1,
-        "the page is cached"
-    );
+    // The page is cached once a load is a hit (the listener's start may
+    // invalidate the first one, and only once).
+    let mut cached_page = false;
+    for _ in 0..3 {
+        let hits = lookups(&cached, "hit").await;
+        page(&cached, None).await;
+        if lookups(&cached, "hit").await > hits {
+            cached_page = true;
+            break;
+        }
+    }
+    assert!(cached_page, "the page is cached");
 
     other.create_todo("made elsewhere").await;
 
