@@ -509,19 +509,30 @@ async fn drain_outbox(pool: &PgPool) -> anyhow::Result<()> {
     }
 }
 
-/// Every event the app has published: the messages in its JetStream
-/// stream. (Not the outbox's sequence: a request cancelled when wrk stops
-/// rolls back and leaves a gap in it.)
-/// `todo.created` events in the app's stream.
-async fn creates_published(nats_url: &str) -> anyhow::Result<u64> {
+/// The app's JetStream stream, on a connection of its own.
+async fn app_stream(nats_url: &str) -> anyhow::Result<async_nats::jetstream::stream::Stream> {
     let client = async_nats::connect(nats_url)
         .await
         .context("connecting to NATS")?;
-    let stream = async_nats::jetstream::new(client)
+    async_nats::jetstream::new(client)
         .get_stream(STREAM)
         .await
-        .context("the app's stream")?;
-    let subjects: Vec<(String, usize)> = stream
+        .context("the app's stream")
+}
+
+/// Every event the app has published: the messages in its JetStream
+/// stream. (Not the outbox's sequence: a request cancelled when wrk stops
+/// rolls back and leaves a gap in it.)
+async fn events_published(nats_url: &str) -> anyhow::Result<u64> {
+    let mut stream = app_stream(nats_url).await?;
+    let info = stream.info().await.context("the app's stream info")?;
+    Ok(info.state.messages)
+}
+
+/// `todo.created` events in the app's stream.
+async fn creates_published(nats_url: &str) -> anyhow::Result<u64> {
+    let subjects: Vec<(String, usize)> = app_stream(nats_url)
+        .await?
         .info_with_subjects(CREATED_SUBJECT)
         .await
         .context("the app's stream subjects")?
@@ -529,18 +540,6 @@ async fn creates_published(nats_url: &str) -> anyhow::Result<u64> {
         .await
         .context("the app's stream subjects")?;
     Ok(subjects.iter().map(|(_, count)| *count as u64).sum())
-}
-
-async fn events_published(nats_url: &str) -> anyhow::Result<u64> {
-    let client = async_nats::connect(nats_url)
-        .await
-        .context("connecting to NATS")?;
-    let mut stream = async_nats::jetstream::new(client)
-        .get_stream(STREAM)
-        .await
-        .context("the app's stream")?;
-    let info = stream.info().await.context("the app's stream info")?;
-    Ok(info.state.messages)
 }
 
 fn port_of(url: &str) -> String {
