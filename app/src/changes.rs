@@ -1,5 +1,6 @@
 //! The three changes a todo can undergo. Each runs in one transaction (a
-//! create in one statement) that writes the todo and its event to the
+//! create in one statement, shared with the creates that queued beside it:
+//! [`crate::create_queue`]) that writes the todo and its event to the
 //! outbox together: either both are stored or neither is, so no accepted
 //! change goes unpublished.
 
@@ -10,17 +11,12 @@ use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
+/// The create queue's writers run each write to its end, whatever happens
+/// to the request.
 pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
-    let state = state.clone();
     let todo = Todo::new(text);
-    to_completion(async move {
-        let event = TodoEvent::new(EventType::Created, todo.snapshot());
-        todos::insert_with_event(&state.pool, &todo, &event).await?;
-        state.metrics.todos_created.inc();
-        tracing::info!(todo.id = %todo.id, "todo created");
-        Ok(todo)
-    })
-    .await
+    let event = TodoEvent::new(EventType::Created, todo.snapshot());
+    state.creates.create(todo, &event).await
 }
 
 pub async fn update(

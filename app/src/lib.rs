@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod config;
+pub mod create_queue;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -6,8 +6,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::state::AppState;
@@ -18,6 +18,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub todos_created: IntCounter,
+    /// Todos per create statement (see `create_queue`).
+    pub create_batch_size: Histogram,
     pub outbox_pending: IntGauge,
     pub events_published: IntCounter,
     /// `GET /` answered from the page cache, rendered to be cached, or
@@ -48,6 +50,14 @@ impl Metrics {
         .expect("valid metric");
         let todos_created =
             IntCounter::new("todos_created_total", "Todos created").expect("valid metric");
+        let create_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "todo_create_batch_size",
+                "Todos written by one create statement: creates that queued together",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+        )
+        .expect("valid metric");
         let outbox_pending = IntGauge::new(
             "outbox_pending",
             "Events written to the outbox and not yet acknowledged by JetStream",
@@ -72,6 +82,7 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(todos_created.clone()),
+            Box::new(create_batch_size.clone()),
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
@@ -87,6 +98,7 @@ impl Metrics {
             http_requests,
             http_duration,
             todos_created,
+            create_batch_size,
             outbox_pending,
             events_published,
             page_cache_hits: page_cache.with_label_values(&["hit"]),

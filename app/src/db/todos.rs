@@ -1,7 +1,6 @@
 //! Reads and writes of the `todos` table.
 
-use events::{TodoEvent, TodoField};
-use sqlx::types::Json;
+use events::TodoField;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,22 +27,45 @@ impl From<TodoRow> for Todo {
     }
 }
 
-/// Stores a new todo and its `todo.created` event in one statement, so one
-/// round trip (and one implicit transaction: both rows or neither) instead
-/// of four. The outbox trigger notifies the relay at commit.
-pub async fn insert_with_event(pool: &PgPool, todo: &Todo, event: &TodoEvent) -> sqlx::Result<()> {
+/// A todo to store and its `todo.created` event, serialized: the bytes the
+/// outbox keeps are the bytes the relay publishes.
+pub struct NewTodo<'a> {
+    pub todo: &'a Todo,
+    pub event_id: Uuid,
+    pub subject: &'a str,
+    pub payload: &'a str,
+}
+
+/// Stores new todos and their events in one statement: one round trip, one
+/// commit and one outbox notification for all of them, and all rows or
+/// none. The events enter the outbox in the order given.
+pub async fn insert_with_events(pool: &PgPool, new: &[NewTodo<'_>]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = new.iter().map(|n| n.todo.id.as_uuid()).collect();
+    let texts: Vec<&str> = new.iter().map(|n| n.todo.text.as_str()).collect();
+    let dones: Vec<bool> = new.iter().map(|n| n.todo.done).collect();
+    let created: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.created_at).collect();
+    let updated: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.updated_at).collect();
+    let event_ids: Vec<Uuid> = new.iter().map(|n| n.event_id).collect();
+    let subjects: Vec<&str> = new.iter().map(|n| n.subject).collect();
+    let payloads: Vec<&str> = new.iter().map(|n| n.payload).collect();
     sqlx::query!(
+        // `json` from text keeps the text as it is.
         "with todo as (insert into todos (id, text, done, created_at, updated_at)
-                       values ($1, $2, $3, $4, $5))
-         insert into outbox (event_id, subject, payload) values ($6, $7, $8)",
-        todo.id.as_uuid(),
-        todo.text,
-        todo.done,
-        todo.created_at,
-        todo.updated_at,
-        event.id,
-        event.subject(),
-        Json(event) as _,
+                       select * from unnest($1::uuid[], $2::text[], $3::bool[],
+                                            $4::timestamptz[], $5::timestamptz[]))
+         insert into outbox (event_id, subject, payload)
+         select event_id, subject, payload::json
+         from unnest($6::uuid[], $7::text[], $8::text[])
+              with ordinality as event (event_id, subject, payload, position)
+         order by position",
+        &ids,
+        &texts as _,
+        &dones,
+        &created,
+        &updated,
+        &event_ids,
+        &subjects as _,
+        &payloads as _,
     )
     .execute(pool)
     .await?;

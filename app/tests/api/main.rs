@@ -3,6 +3,7 @@
 
 mod api;
 mod cancelled_changes;
+mod create_queue;
 mod events;
 mod health;
 mod helpers;

@@ -1,0 +1,180 @@
+//! Creates written together (`app::create_queue`): each is stored with its
+//! event exactly once, and one that cannot be stored fails alone.
+//!
+//! The state has a one-connection pool, so while one statement runs the
+//! other creates queue up and are written as batches.
+
+use std::collections::HashSet;
+
+use app::changes;
+use app::create_queue::CreateQueue;
+use app::db::MIGRATOR;
+use app::db::todos::{NewTodo, insert_with_events};
+use app::domain::{Todo, TodoText};
+use app::metrics::Metrics;
+use app::state::AppState;
+use events::{EventType, TodoEvent};
+use futures::future::join_all;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use test_support::{TestDatabase, test_database};
+use uuid::Uuid;
+
+/// A migrated database, and a pool of one connection to it.
+async fn one_connection() -> (TestDatabase, PgPool) {
+    let database = test_database().await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&database.url)
+        .await
+        .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    (database, pool)
+}
+
+/// The outbox's events, in the order the relay would publish them.
+async fn outbox_events(pool: &PgPool) -> Vec<TodoEvent> {
+    let payloads: Vec<String> = sqlx::query_scalar("select payload::text from outbox order by seq")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    payloads
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_share_statements_and_each_is_stored_with_its_event_once() {
+    let (_database, pool) = one_connection().await;
+    let state = AppState::new(pool.clone(), None);
+    let text = TodoText::parse("created beside 199 others").unwrap();
+
+    let created = join_all((0..200).map(|_| {
+        let (state, text) = (state.clone(), text.clone());
+        tokio::spawn(async move { changes::create(&state, &text).await })
+    }))
+    .await;
+    let created: HashSet<Uuid> = created
+        .into_iter()
+        .map(|joined| joined.unwrap().expect("created").id.as_uuid())
+        .collect();
+    assert_eq!(created.len(), 200);
+
+    let stored: HashSet<Uuid> = sqlx::query_scalar("select id from todos")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(stored, created, "every todo answered as created is stored");
+    let events = outbox_events(&pool).await;
+    assert_eq!(events.len(), 200, "one event per todo, none twice");
+    assert!(events.iter().all(|e| e.event_type == EventType::Created));
+    let about: HashSet<Uuid> = events.iter().map(|e| e.todo.id).collect();
+    assert_eq!(about, created);
+
+    let batches = &state.metrics.create_batch_size;
+    assert_eq!(batches.get_sample_sum(), 200.0, "every create counted once");
+    assert!(
+        batches.get_sample_count() < 200,
+        "creates that queued together shared a statement ({} statements)",
+        batches.get_sample_count()
+    );
+    assert_eq!(state.metrics.todos_created.get(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
+    let (_database, pool) = one_connection().await;
+    let metrics = Metrics::new();
+    let queue = CreateQueue::start(pool.clone(), &metrics);
+    let text = TodoText::parse("queued beside a duplicate").unwrap();
+    let existing = Todo::new(&text);
+    let event = TodoEvent::new(EventType::Created, existing.snapshot());
+    queue.create(existing.clone(), &event).await.unwrap();
+
+    // The one connection is busy while all 100 queue, so they are written
+    // as a few large batches, the duplicate inside one of them.
+    let busy = pool.acquire().await.unwrap();
+    let results = tokio::spawn({
+        let queue = queue.clone();
+        let duplicate = Todo {
+            text: "a second todo with the first one's id".into(),
+            ..existing.clone()
+        };
+        async move {
+            join_all((0..100).map(|n| {
+                let todo = if n == 50 {
+                    duplicate.clone()
+                } else {
+                    Todo::new(&text)
+                };
+                let event = TodoEvent::new(EventType::Created, todo.snapshot());
+                let queue = queue.clone();
+                async move { (todo.id, queue.create(todo, &event).await) }
+            }))
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(busy);
+    let results = results.await.unwrap();
+
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    assert_eq!(failed.len(), 1, "only the duplicate fails");
+    assert_eq!(failed[0].0, existing.id);
+    let stored: i64 = sqlx::query_scalar("select count(*) from todos")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 100, "the first todo and the 99 others");
+    assert_eq!(outbox_events(&pool).await.len(), 100);
+    let original: String = sqlx::query_scalar("select text from todos where id = $1")
+        .bind(existing.id.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(original, existing.text, "the duplicate changed nothing");
+    assert!(
+        metrics.create_batch_size.get_sample_sum()
+            > metrics.create_batch_size.get_sample_count() as f64,
+        "some creates were written together"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_keeps_its_order_and_its_events_bytes() {
+    let (_database, pool) = one_connection().await;
+    let text = TodoText::parse("in order").unwrap();
+    let todos: Vec<Todo> = (0..50).map(|_| Todo::new(&text)).collect();
+    let events: Vec<TodoEvent> = todos
+        .iter()
+        .rev()
+        .map(|t| TodoEvent::new(EventType::Created, t.snapshot()))
+        .collect();
+    let payloads: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    // Newest first, so the order is the one given, not the ids' order.
+    let rows: Vec<NewTodo<'_>> = todos
+        .iter()
+        .rev()
+        .zip(&events)
+        .zip(&payloads)
+        .map(|((todo, event), payload)| NewTodo {
+            todo,
+            event_id: event.id,
+            subject: event.subject(),
+            payload,
+        })
+        .collect();
+    insert_with_events(&pool, &rows).await.unwrap();
+
+    let stored: Vec<String> = sqlx::query_scalar("select payload::text from outbox order by seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, payloads, "in the order given, byte for byte");
+}
