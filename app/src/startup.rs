@@ -39,7 +39,7 @@ impl Application {
     /// to be up yet: the app serves (and reports not ready) until they are.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(20)
+            .max_connections(config.pool_size)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(config.database.clone());
         let nats_options = async_nats::ConnectOptions::new()

@@ -63,6 +63,7 @@ pub async fn spawn_app_with(
         database: database_url
             .parse::<PgConnectOptions>()
             .expect("a database URL"),
+        pool_size: app::config::DEFAULT_POOL_SIZE,
         nats: nats_connect::NatsSettings::new(nats_url.parse().expect("a NATS URL"), None),
         listen: "127.0.0.1:0".parse().unwrap(),
         api_token: token.map(|t| SecretString::from(t.to_owned())),
