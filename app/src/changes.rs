@@ -5,6 +5,7 @@
 //! change goes unpublished.
 
 use events::{EventType, TodoEvent};
+use tracing::Instrument;
 
 use crate::db::{outbox, todos};
 use crate::domain::{Todo, TodoId, TodoText};
@@ -69,7 +70,8 @@ pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
 async fn to_completion<T: Send + 'static>(
     change: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    tokio::spawn(change).await.map_err(|e| {
+    // In the request's span, so the change's log lines carry its id.
+    tokio::spawn(change.in_current_span()).await.map_err(|e| {
         AppError::Internal(anyhow::Error::new(e).context("the task making a change failed"))
     })?
 }

@@ -41,6 +41,8 @@ struct Pending {
     subject: &'static str,
     payload: String,
     answer: oneshot::Sender<sqlx::Result<Todo>>,
+    /// The request's span, so the writer's log line carries its id.
+    span: tracing::Span,
 }
 
 impl Pending {
@@ -76,6 +78,7 @@ impl CreateQueue {
             subject: event.subject(),
             payload,
             answer,
+            span: tracing::Span::current(),
         };
         self.sender.send(pending).await.map_err(|_| stopped())?;
         Ok(answered.await.map_err(|_| stopped())??)
@@ -138,7 +141,9 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
 fn answer(pending: Pending, result: sqlx::Result<()>, created: &IntCounter) {
     if result.is_ok() {
         created.inc();
-        tracing::info!(todo.id = %pending.todo.id, "todo created");
+        pending
+            .span
+            .in_scope(|| tracing::info!(todo.id = %pending.todo.id, "todo created"));
     }
     let _ = pending.answer.send(result.map(|()| pending.todo));
 }

@@ -1,4 +1,5 @@
-//! The real binary: start-up errors and graceful shutdown on SIGTERM.
+//! The real binary: start-up errors, graceful shutdown on SIGTERM, and
+//! what it logs.
 
 use std::time::Duration;
 
@@ -72,4 +73,74 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     assert_eq!(stored, 1);
     // New connections are refused once it is gone.
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
+
+#[tokio::test]
+async fn each_change_is_logged_with_the_id_of_the_request_that_made_it() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let port = free_port();
+    let mut app = Service::spawn(
+        BINARY.as_ref(),
+        &[],
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("NATS_URL", nats.url.clone()),
+            ("PORT", port.to_string()),
+            ("LOG_FORMAT", "json".into()),
+        ],
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |method: reqwest::Method, path: &str, request_id: &str| {
+        client
+            .request(method, format!("http://127.0.0.1:{port}{path}"))
+            .header("sec-fetch-site", "same-origin")
+            .header("x-request-id", request_id)
+    };
+
+    let created = page(reqwest::Method::POST, "/todos", "req-create")
+        .form(&[("text", "log me")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("select id from todos where text = 'log me'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let path = format!("/todos/{id}");
+    let updated = page(reqwest::Method::PUT, &path, "req-update")
+        .form(&[("done", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 303);
+    let deleted = page(reqwest::Method::DELETE, &path, "req-delete")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 303);
+    app.terminate();
+    app.wait(Duration::from_secs(10)).await.unwrap();
+
+    let output = app.output();
+    for (message, request_id) in [
+        ("todo created", "req-create"),
+        ("todo updated", "req-update"),
+        ("todo deleted", "req-delete"),
+    ] {
+        assert!(
+            output
+                .lines()
+                .any(|line| line.contains(message) && line.contains(request_id)),
+            "no `{message}` line with {request_id}:\n{output}"
+        );
+    }
 }
