@@ -33,8 +33,9 @@ use crate::rate_limit::{ClientIp, RateLimit};
 
 /// Enough to keep a 2-core PostgreSQL busy. More add backends that wait
 /// for CPU and for each other's row locks: toggling 50 todos from 64
-/// connections, 8 had a p99 of 50–80 ms where 20 had 130–240 ms, at the
-/// same throughput; creates and reads did alike with either.
+/// connections, 20 gave a p99 of 130–240 ms in four runs of four, 8 gave
+/// 50–80 ms in three of four, at the same throughput; creates and reads
+/// did alike with either.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 /// Past this a replica would take most of a default PostgreSQL's 100.
 const MAX_POOL_SIZE: u32 = 100;
