@@ -157,24 +157,7 @@ async fn migrate_then_relay(state: AppState, relay: Relay, shutdown: Cancellatio
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C.
 pub async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    stop_signal::requested().await;
     tracing::info!("shutdown requested");
     shutdown.cancel();
     // Draining is bounded in `run_until_stopped`, but a process blocked

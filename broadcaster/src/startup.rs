@@ -215,24 +215,7 @@ async fn connect(settings: &NatsSettings, metrics: Metrics) -> Result<async_nats
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    stop_signal::requested().await;
     tracing::info!("stop requested: no new events will be pulled");
     shutdown.cancel();
 }

@@ -209,21 +209,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C.
 async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    stop_signal::requested().await;
     tracing::info!("shutdown requested");
     shutdown.cancel();
 }
