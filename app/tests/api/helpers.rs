@@ -10,7 +10,7 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use test_support::{TestDatabase, TestNats, test_database, test_nats};
+use test_support::{Service, TestDatabase, TestNats, free_port, test_database, test_nats};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -28,6 +28,51 @@ pub struct TestApp {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
     _database: Option<TestDatabase>,
     _nats: Option<TestNats>,
+}
+
+/// The real `todo-app` binary, where a test needs the process: its signals,
+/// its exit status, its output.
+pub struct AppProcess {
+    pub service: Service,
+    pub port: u16,
+    pub database_url: String,
+    _database: TestDatabase,
+    _nats: TestNats,
+}
+
+impl AppProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// Starts the binary on a free port against a fresh database and the test
+/// NATS, with `envs` besides, and waits until it is ready.
+pub async fn spawn_binary(envs: &[(&str, String)]) -> AppProcess {
+    let database = test_database().await.expect("a test database");
+    let nats = test_nats().expect("a test nats-server");
+    let port = free_port();
+    let mut all = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("NATS_URL", nats.url.clone()),
+        ("PORT", port.to_string()),
+    ];
+    all.extend_from_slice(envs);
+    let service = Service::spawn(
+        env!("CARGO_BIN_EXE_todo-app").as_ref(),
+        &[],
+        &all,
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await
+    .expect("todo-app starts and gets ready");
+    AppProcess {
+        service,
+        port,
+        database_url: database.url.clone(),
+        _database: database,
+        _nats: nats,
+    }
 }
 
 /// Starts the app against a fresh database and the test NATS, ready to serve.

@@ -3,13 +3,11 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use test_support::{Service, free_port, test_database, test_nats};
+use test_support::{free_port, test_database};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_on};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
+use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_on, spawn_binary};
 
 /// One server-sent event.
 #[derive(Debug)]
@@ -240,29 +238,19 @@ async fn the_page_subscribes_with_the_vendored_sse_extension() {
 
 #[tokio::test]
 async fn sigterm_with_an_open_event_stream_still_exits_within_a_few_seconds() {
-    let database = test_database().await.unwrap();
-    let nats = test_nats().unwrap();
-    let port = free_port();
-    let mut app = Service::spawn(
-        BINARY.as_ref(),
-        &[],
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("NATS_URL", nats.url.clone()),
-            ("PORT", port.to_string()),
-        ],
-        &format!("http://127.0.0.1:{port}/readyz"),
-    )
-    .await
-    .unwrap();
-    let mut events = EventStream::connect(&format!("http://127.0.0.1:{port}")).await;
+    let mut app = spawn_binary(&[]).await;
+    let mut events = EventStream::connect(&app.url("")).await;
     assert_eq!(events.next(DEADLINE).await.unwrap().name, "refresh");
 
     let started = Instant::now();
-    app.terminate();
+    app.service.terminate();
 
-    let status = app.wait(Duration::from_secs(3)).await.unwrap();
-    assert!(status.success(), "exit {status:?}\n{}", app.output());
+    let status = app.service.wait(Duration::from_secs(3)).await.unwrap();
+    assert!(
+        status.success(),
+        "exit {status:?}\n{}",
+        app.service.output()
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(
         events.next(Duration::from_secs(1)).await.is_none(),

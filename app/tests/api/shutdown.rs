@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use test_support::{Service, free_port, test_database, test_nats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::helpers::spawn_binary;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
 
@@ -25,22 +26,8 @@ async fn a_missing_variable_stops_start_up_with_its_name() {
 
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
-    let database = test_database().await.unwrap();
-    let nats = test_nats().unwrap();
-    let port = free_port();
-    let mut app = Service::spawn(
-        BINARY.as_ref(),
-        &[],
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("NATS_URL", nats.url.clone()),
-            ("PORT", port.to_string()),
-            ("API_TOKEN", "t".into()),
-        ],
-        &format!("http://127.0.0.1:{port}/readyz"),
-    )
-    .await
-    .unwrap();
+    let mut app = spawn_binary(&[("API_TOKEN", "t".into())]).await;
+    let port = app.port;
 
     // A slow client: headers and half the body now, the rest after SIGTERM.
     let body = "text=finished+after+SIGTERM";
@@ -53,18 +40,22 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
     stream.flush().await.unwrap();
     // Let the server start reading the request before the signal.
-    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    app.terminate();
+    app.service.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stream.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
 
     assert!(response.starts_with("HTTP/1.1 303"), "{response}");
-    let status = app.wait(Duration::from_secs(10)).await.unwrap();
-    assert!(status.success(), "exit {status:?}\n{}", app.output());
+    let status = app.service.wait(Duration::from_secs(10)).await.unwrap();
+    assert!(
+        status.success(),
+        "exit {status:?}\n{}",
+        app.service.output()
+    );
     let stored: i64 =
         sqlx::query_scalar("select count(*) from todos where text = 'finished after SIGTERM'")
             .fetch_one(&pool)
@@ -77,29 +68,14 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
 
 #[tokio::test]
 async fn each_change_is_logged_with_the_id_of_the_request_that_made_it() {
-    let database = test_database().await.unwrap();
-    let nats = test_nats().unwrap();
-    let port = free_port();
-    let mut app = Service::spawn(
-        BINARY.as_ref(),
-        &[],
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("NATS_URL", nats.url.clone()),
-            ("PORT", port.to_string()),
-            ("LOG_FORMAT", "json".into()),
-        ],
-        &format!("http://127.0.0.1:{port}/readyz"),
-    )
-    .await
-    .unwrap();
+    let mut app = spawn_binary(&[("LOG_FORMAT", "json".into())]).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let page = |method: reqwest::Method, path: &str, request_id: &str| {
         client
-            .request(method, format!("http://127.0.0.1:{port}{path}"))
+            .request(method, app.url(path))
             .header("sec-fetch-site", "same-origin")
             .header("x-request-id", request_id)
     };
@@ -110,7 +86,7 @@ async fn each_change_is_logged_with_the_id_of_the_request_that_made_it() {
         .await
         .unwrap();
     assert_eq!(created.status(), 303);
-    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
     let id: uuid::Uuid = sqlx::query_scalar("select id from todos where text = 'log me'")
         .fetch_one(&pool)
         .await
@@ -127,10 +103,10 @@ async fn each_change_is_logged_with_the_id_of_the_request_that_made_it() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 303);
-    app.terminate();
-    app.wait(Duration::from_secs(10)).await.unwrap();
+    app.service.terminate();
+    app.service.wait(Duration::from_secs(10)).await.unwrap();
 
-    let output = app.output();
+    let output = app.service.output();
     for (message, request_id) in [
         ("todo created", "req-create"),
         ("todo updated", "req-update"),
