@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{self, message::PublishMessage};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
@@ -229,14 +229,7 @@ impl Relay {
 /// Creates the `TODOS` stream if it is missing.
 pub async fn ensure_stream(jetstream: &jetstream::Context) -> anyhow::Result<()> {
     jetstream
-        .get_or_create_stream(stream::Config {
-            name: events::STREAM.to_owned(),
-            subjects: vec![events::STREAM_SUBJECTS.to_owned()],
-            storage: stream::StorageType::File,
-            duplicate_window: events::STREAM_DUPLICATE_WINDOW,
-            max_age: events::STREAM_MAX_AGE,
-            ..Default::default()
-        })
+        .get_or_create_stream(events::stream_config())
         .await
         .map_err(|e| anyhow::anyhow!("creating the {} stream: {e}", events::STREAM))?;
     Ok(())

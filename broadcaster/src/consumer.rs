@@ -57,16 +57,7 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// If the app creates it in the same instant with settings that differ in
 /// some detail, our create fails; the stream then exists, and we use it.
 pub async fn ensure_todos_stream(js: &jetstream::Context) -> Result<stream::Stream> {
-    let created = js
-        .get_or_create_stream(stream::Config {
-            name: events::STREAM.to_owned(),
-            subjects: vec![events::STREAM_SUBJECTS.to_owned()],
-            storage: stream::StorageType::File,
-            duplicate_window: events::STREAM_DUPLICATE_WINDOW,
-            max_age: events::STREAM_MAX_AGE,
-            ..Default::default()
-        })
-        .await;
+    let created = js.get_or_create_stream(events::stream_config()).await;
     match created {
         Ok(stream) => Ok(stream),
         Err(create_error) => js

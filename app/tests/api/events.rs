@@ -89,3 +89,23 @@ async fn metrics_count_todos_and_published_events() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn the_app_creates_the_stream_the_contract_defines() {
+    let app = spawn_app().await;
+    // The relay makes it, if it is missing, before it publishes.
+    app.create_todo("Make the stream").await;
+    app.wait_for_outbox_drained().await;
+    let nats = async_nats::connect(&app.nats_url).await.unwrap();
+    let mut stream = async_nats::jetstream::new(nats)
+        .get_stream(events::STREAM)
+        .await
+        .unwrap();
+
+    let made = &stream.info().await.unwrap().config;
+    let wanted = events::stream_config();
+    assert_eq!(made.subjects, wanted.subjects);
+    assert_eq!(made.storage, wanted.storage);
+    assert_eq!(made.max_age, wanted.max_age);
+    assert_eq!(made.duplicate_window, wanted.duplicate_window);
+}

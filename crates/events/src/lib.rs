@@ -30,6 +30,19 @@ pub const STREAM_DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::fr
 /// over a weekend to catch up, short enough to bound the disk.
 pub const STREAM_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// The [`STREAM`] as whichever service starts first creates it, so that
+/// the app and the broadcaster never make it differently.
+pub fn stream_config() -> async_nats::jetstream::stream::Config {
+    async_nats::jetstream::stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![STREAM_SUBJECTS.to_owned()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        duplicate_window: STREAM_DUPLICATE_WINDOW,
+        max_age: STREAM_MAX_AGE,
+        ..Default::default()
+    }
+}
+
 /// The header JetStream uses to drop a message it has already stored.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 

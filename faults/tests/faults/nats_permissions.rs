@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
 use faults::eventually;
 use faults::receiver::{Receiver, SECRET};
@@ -86,14 +86,7 @@ fn assert_refused(refusal: Option<String>, what: &str, subject: &str) {
 /// The `TODOS` stream, created as the app creates it, holding one message.
 async fn todos_stream(nats: &Nats) -> anyhow::Result<jetstream::stream::Stream> {
     let js = jetstream::new(nats.connect(Role::Admin).await?);
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: events::STREAM.to_owned(),
-            subjects: vec![events::STREAM_SUBJECTS.to_owned()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await?;
+    let stream = js.get_or_create_stream(events::stream_config()).await?;
     js.publish("todos.created", "one".into()).await?.await?;
     Ok(stream)
 }
