@@ -35,14 +35,17 @@ pub struct TestApp {
 pub struct AppProcess {
     pub service: Service,
     pub port: u16,
-    pub database_url: String,
-    _database: TestDatabase,
+    database: TestDatabase,
     _nats: TestNats,
 }
 
 impl AppProcess {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn database_url(&self) -> &str {
+        &self.database.url
     }
 }
 
@@ -69,8 +72,7 @@ pub async fn spawn_binary(envs: &[(&str, String)]) -> AppProcess {
     AppProcess {
         service,
         port,
-        database_url: database.url.clone(),
-        _database: database,
+        database,
         _nats: nats,
     }
 }

@@ -40,7 +40,7 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
     stream.flush().await.unwrap();
     // Let the server start reading the request before the signal.
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(app.database_url()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     app.service.terminate();
@@ -86,7 +86,7 @@ async fn each_change_is_logged_with_the_id_of_the_request_that_made_it() {
         .await
         .unwrap();
     assert_eq!(created.status(), 303);
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(app.database_url()).await.unwrap();
     let id: uuid::Uuid = sqlx::query_scalar("select id from todos where text = 'log me'")
         .fetch_one(&pool)
         .await
