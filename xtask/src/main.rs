@@ -7,6 +7,8 @@
 //! - `prepare-sqlx`: regenerates `.sqlx/` after a query changed.
 //! - `install`: installs every tool the others need (e.g. to warm a CI image).
 //! - `manifests`: validates the deployment tree offline (also part of `test`).
+//! - `schemas --from DIR`: refreshes the vendored schemas in
+//!   `kustomize/schemas/` from a folder laid out the same way.
 //! - `bench`: measures throughput, latency, memory and the event path
 //!   against a reference server (`--quick` for a smoke run).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
@@ -51,6 +53,12 @@ enum Command {
     Install,
     /// Validate kustomize/, argocd/, Dockerfiles and workflows with real tools.
     Manifests,
+    /// Refresh the vendored schemas in kustomize/schemas/ from a folder laid out the same way.
+    Schemas {
+        /// The folder to copy from (e.g. an updated copy of the reference schemas).
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Benchmark the release build against a plain axum + sqlx reference.
     Bench(bench::Args),
     /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
             &[install::Tool::PythonVenv, install::Tool::Prometheus],
         )
         .and_then(|()| manifests::validate(&test_support::workspace_root())),
+        Command::Schemas { from } => manifests::refresh_schemas(workspace.root(), &from),
         Command::Bench(args) => bench::run(&workspace, args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
     };
@@ -103,6 +112,7 @@ mod tests {
             &["xtask", "prepare-sqlx"],
             &["xtask", "install"],
             &["xtask", "manifests"],
+            &["xtask", "schemas", "--from", "/tmp/schemas"],
             &["xtask", "bench"],
             &["xtask", "bench", "--quick"],
             &["xtask", "fuzz"],

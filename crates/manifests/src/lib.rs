@@ -9,10 +9,10 @@
 //! 1. `kubectl kustomize` renders the base, both overlays, each component (on
 //!    top of the base) and `argocd/`.
 //! 2. Every rendered object validates against a schema: built-in kinds with
-//!    `kubernetes-validate --strict` and the shared strict JSON schemas, Argo
-//!    CD / Argo Rollouts kinds against their CRD schemas from
-//!    `../shared/schemas`. A kind with no schema fails, unless another check
-//!    below owns it (the PrometheusRule goes through promtool).
+//!    `kubernetes-validate --strict` and the vendored strict JSON schemas,
+//!    custom resources (Argo CD, Argo Rollouts, the Prometheus Operator, …)
+//!    against their CRD schemas, all vendored in `kustomize/schemas/`. A kind
+//!    with no schema fails.
 //! 3. The Rollout's analysis steps name templates that exist, with the args
 //!    those templates declare.
 //! 4. checkov on the rendered overlays: 0 failed checks, every skip carries a
@@ -32,6 +32,10 @@ pub mod render;
 mod rules;
 mod schema;
 pub mod tools;
+mod vendored;
+
+pub use schema::SCHEMA_DIR;
+pub use vendored::refresh_schemas;
 
 use std::path::Path;
 

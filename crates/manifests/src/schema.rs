@@ -2,10 +2,12 @@
 //!
 //! Built-in kinds are checked twice: by `kubernetes-validate --strict` (its
 //! bundled schemas cover every built-in kind) and by the strict JSON schemas
-//! in `../shared/schemas/k8s/` where one exists. Argo CD and Argo Rollouts
-//! kinds are checked against the JSON schemas derived from their CRDs in
-//! `../shared/schemas/crd-jsonschema/`. An object that no schema covers is an
-//! error, except for kinds another check owns (see [`OWNED_ELSEWHERE`]).
+//! in `kustomize/schemas/k8s/` where one exists. Custom resources (Argo CD,
+//! Argo Rollouts, the Prometheus Operator, …) are checked against the JSON
+//! schemas derived from their CRDs in `kustomize/schemas/crd-jsonschema/`.
+//! The schemas are vendored (see `kustomize/schemas/README.md`), so the
+//! repository and the config repository it is published to validate
+//! themselves. An object that no schema covers is an error.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,12 +18,10 @@ use serde_json::Value;
 use crate::render::{Renders, describe, str_at};
 use crate::tools::{KUBERNETES_VERSION, Tools, combined};
 
-/// Kinds with no schema here whose content another check proves:
-/// a PrometheusRule's `spec` is a Prometheus rules file, checked and unit
-/// tested by promtool.
-const OWNED_ELSEWHERE: &[(&str, &str)] = &[("monitoring.coreos.com", "PrometheusRule")];
+/// Where the vendored schemas live, relative to the repository root.
+pub const SCHEMA_DIR: &str = "kustomize/schemas";
 
-/// The shared schema folder, `../shared/schemas` next to the workspace.
+/// The vendored schema folder, [`SCHEMA_DIR`] in the checkout.
 pub struct Schemas {
     crd: PathBuf,
     k8s: PathBuf,
@@ -31,15 +31,15 @@ impl Schemas {
     /// Fails loudly when the folder is missing: without it Argo kinds would
     /// go unvalidated, which must never pass silently.
     pub fn locate(root: &Path) -> anyhow::Result<Schemas> {
-        let dir = root.join("../shared/schemas");
+        let dir = root.join(SCHEMA_DIR);
         let crd = dir.join("crd-jsonschema");
         let k8s = dir.join(format!("k8s/v{KUBERNETES_VERSION}-standalone-strict"));
         for needed in [&crd, &k8s] {
             if !needed.is_dir() {
                 bail!(
-                    "{} is missing: the Argo CD / Argo Rollouts CRD schemas and the strict \
-                     Kubernetes schemas live in ../shared/schemas (see its README); the \
-                     manifests cannot be validated without them",
+                    "{} is missing: the custom resources' schemas and the strict \
+                     Kubernetes schemas are vendored in {SCHEMA_DIR} (see its README); \
+                     the manifests cannot be validated without them",
                     needed.display()
                 );
             }
@@ -51,12 +51,12 @@ impl Schemas {
     fn file_for(&self, doc: &Value) -> Option<PathBuf> {
         let (group, version) = group_version(str_at(doc, "/apiVersion"));
         let kind = str_at(doc, "/kind").to_lowercase();
-        let path = if group == "argoproj.io" {
-            self.crd.join(format!("{kind}-argoproj-{version}.json"))
+        let label = group.split('.').next().unwrap_or_default();
+        let path = if !is_builtin(group) {
+            self.crd.join(format!("{kind}-{label}-{version}.json"))
         } else if group.is_empty() {
             self.k8s.join(format!("{kind}-{version}.json"))
         } else {
-            let label = group.split('.').next().unwrap_or_default();
             self.k8s.join(format!("{kind}-{label}-{version}.json"))
         };
         path.is_file().then_some(path)
@@ -107,7 +107,7 @@ pub fn validate(tools: &Tools, schemas: &Schemas, renders: &Renders) -> anyhow::
                 }
                 covered = true;
             }
-            if !covered && !OWNED_ELSEWHERE.contains(&(group, kind)) {
+            if !covered {
                 errors.push(format!("{what}: no schema covers {group}/{kind}"));
             }
             validated += 1;
@@ -130,7 +130,7 @@ fn compile(file: &Path) -> anyhow::Result<jsonschema::Validator> {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let schema: Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
-    // The shared schemas were checked with Draft 7 (see their README).
+    // The vendored schemas were checked with Draft 7 (see their README).
     jsonschema::draft7::new(&schema)
         .map_err(|err| anyhow::anyhow!("compiling {}: {err}", file.display()))
 }
@@ -173,19 +173,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_missing_shared_schema_folder_is_a_loud_error() {
+    fn a_missing_schema_folder_is_a_loud_error() {
         let err = Schemas::locate(Path::new("/nonexistent/docket/main"))
             .err()
             .expect("no schemas there")
             .to_string();
-        assert!(err.contains("shared/schemas"), "{err}");
+        assert!(err.contains(SCHEMA_DIR), "{err}");
         assert!(err.contains("cannot be validated"), "{err}");
     }
 
     #[test]
     fn schema_files_are_found_by_group_kind_and_version() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let schemas = Schemas::locate(&root).expect("../shared/schemas next to the workspace");
+        let schemas = Schemas::locate(&root).expect("the vendored schemas");
         let file = |api_version: &str, kind: &str| {
             schemas
                 .file_for(&json!({"apiVersion": api_version, "kind": kind}))
@@ -204,7 +204,11 @@ mod tests {
             file("networking.k8s.io/v1", "NetworkPolicy").as_deref(),
             Some("networkpolicy-networking-v1.json")
         );
-        assert_eq!(file("monitoring.coreos.com/v1", "PrometheusRule"), None);
+        assert_eq!(
+            file("monitoring.coreos.com/v1", "PodMonitor").as_deref(),
+            Some("podmonitor-monitoring-v1.json")
+        );
+        assert_eq!(file("example.com/v1", "Widget"), None);
     }
 
     #[test]

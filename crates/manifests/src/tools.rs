@@ -31,7 +31,7 @@ pub const PINS: &[&str] = &[
 ];
 
 /// The Kubernetes version built-in kinds are validated against; the same as
-/// the shared strict schemas in `../shared/schemas/k8s/`.
+/// the vendored strict schemas in `kustomize/schemas/k8s/`.
 pub const KUBERNETES_VERSION: &str = "1.34.0";
 
 /// Handle on the installed tools: builds commands that find them first.

@@ -1,7 +1,7 @@
 //! `gitops verify`: renders every overlay and validates it, exactly as
 //! `cargo xtask manifests` does (both call the `manifests` crate), for CI and
 //! pre-commit hooks. Run it in the application repository: the checks also
-//! read `docker/`, `.github/` and the shared schemas next to the checkout.
+//! read `docker/` and `.github/`; the schemas are vendored in `kustomize/schemas/`.
 
 use std::path::PathBuf;
 

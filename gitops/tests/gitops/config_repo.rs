@@ -358,11 +358,22 @@ fn diff_shows_the_objects_an_image_change_touches() {
 }
 
 #[test]
-fn verify_fails_with_code_10_when_the_tree_cannot_be_validated() {
-    // A checkout without ../shared/schemas next to it cannot be validated:
-    // the manifests crate refuses loudly rather than skip the Argo kinds.
+fn verify_fails_with_code_10_when_the_tree_is_invalid() {
+    // A misspelt field in the Rollout: the vendored strict CRD schema
+    // rejects it, and `gitops verify` says so with its own exit code.
     let source = SourceRepo::new();
+    let rollout = source.path.join("kustomize/base/app/rollout.yaml");
+    let text = std::fs::read_to_string(&rollout).unwrap();
+    std::fs::write(
+        &rollout,
+        text.replace("revisionHistoryLimit:", "revisionHistoryLimt:"),
+    )
+    .unwrap();
     let output = gitops(&source.path, &["verify"]);
     assert_eq!(output.status.code(), Some(10), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("shared/schemas"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("revisionHistoryLimt"),
+        "{}",
+        describe(&output)
+    );
 }
