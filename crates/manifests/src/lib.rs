@@ -20,18 +20,25 @@
 //! 5. yamllint, hadolint, actionlint (with shellcheck), `promtool check rules`
 //!    plus the rule unit tests, `promtool check config`.
 //! 6. Staging and production differ only where intended.
+//! 7. The database's connections fit its `max_connections` in every overlay.
+//! 8. The canary's weights are the share of pods the cluster runs.
 //!
 //! The Python tools live in a venv under `target/tools/venv`, created and
 //! filled from pinned versions on first use; see [`tools`].
 
 mod analysis;
+mod canary;
 mod checkov;
+mod connections;
 mod lint;
 mod overlays;
 pub mod render;
 mod rules;
 mod schema;
+pub mod settings;
 pub mod tools;
+#[cfg(test)]
+mod tree_tests;
 mod vendored;
 
 pub use schema::SCHEMA_DIR;
@@ -46,6 +53,7 @@ use anyhow::{Context, bail};
 /// found by each check, after running all of them.
 pub fn validate(root: &Path) -> anyhow::Result<()> {
     let schemas = schema::Schemas::locate(root)?;
+    let settings = settings::Settings::load(root)?;
     let tools = tools::Tools::ensure(root).context("installing the manifest tools")?;
     let work = root.join("target/manifests");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
@@ -71,8 +79,10 @@ pub fn validate(root: &Path) -> anyhow::Result<()> {
     check("promtool", rules::check(root, &tools, &renders, &work));
     check(
         "overlays differ only where intended",
-        overlays::check(&renders),
+        overlays::check(&settings, &renders),
     );
+    check("database connections", connections::check(&renders));
+    check("canary weights", canary::check(&renders));
 
     if failures.is_empty() {
         Ok(())

@@ -1,40 +1,51 @@
 //! Staging and production differ only where intended.
 //!
 //! Staging is only a rehearsal for production if both run the same objects.
-//! The intended differences are: the namespace, the Ingress host, the
-//! broadcaster mode, the app's replica bounds, the backup CronJob (with its
-//! volume) and the image references. Everything else must be identical after
-//! masking exactly those fields, and the masked fields must hold the values
-//! each environment is meant to have.
+//! The intended differences are: the namespace (and its Namespace object),
+//! the Ingress host, the broadcaster mode (and so the hash in its generated
+//! ConfigMap's name, wherever that name is referenced), the app's replica
+//! bounds, the backup CronJob (with its volume) and the image references.
+//! Everything else must be identical after masking exactly those fields, and
+//! the masked fields must hold the values each environment is meant to have
+//! (the hosts as `kustomize/settings` says).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Renders, describe, str_at};
+use crate::render::{Renders, describe, generated_base_name, str_at};
+use crate::settings::Settings;
 
 /// What each environment must say in the fields allowed to differ.
 struct Intended {
     overlay: &'static str,
     namespace: &'static str,
-    host: &'static str,
+    host: String,
     broadcaster_mode: &'static str,
 }
 
-const STAGING: Intended = Intended {
-    overlay: "overlay/staging",
-    namespace: "docket-staging",
-    host: "staging.docket.example.com",
-    broadcaster_mode: "log",
-};
+fn staging(settings: &Settings) -> Intended {
+    Intended {
+        overlay: "overlay/staging",
+        namespace: "docket-staging",
+        host: settings.staging_host.clone(),
+        broadcaster_mode: "log",
+    }
+}
 
-const PRODUCTION: Intended = Intended {
-    overlay: "overlay/production",
-    namespace: "docket-production",
-    host: "docket.example.com",
-    broadcaster_mode: "forward",
-};
+fn production(settings: &Settings) -> Intended {
+    Intended {
+        overlay: "overlay/production",
+        namespace: "docket-production",
+        host: settings.production_host.clone(),
+        broadcaster_mode: "forward",
+    }
+}
+
+/// Generated ConfigMaps whose content, and so whose name's hash, differs by
+/// intent. Any other generated name must be the same in both environments.
+const HASH_MAY_DIFFER: &[&str] = &["broadcaster"];
 
 /// Objects only production has: the backup component.
 const PRODUCTION_ONLY: &[&str] = &[
@@ -42,14 +53,15 @@ const PRODUCTION_ONLY: &[&str] = &[
     "PersistentVolumeClaim/postgres-backups",
 ];
 
-pub fn check(renders: &Renders) -> anyhow::Result<()> {
-    let staging = &renders.get(STAGING.overlay)?.docs;
-    let production = &renders.get(PRODUCTION.overlay)?.docs;
+pub fn check(settings: &Settings, renders: &Renders) -> anyhow::Result<()> {
+    let (staging_intended, production_intended) = (staging(settings), production(settings));
+    let staging = &renders.get(staging_intended.overlay)?.docs;
+    let production = &renders.get(production_intended.overlay)?.docs;
     let mut errors = compare(staging, production);
     let staging_facts = facts(staging);
     let production_facts = facts(production);
-    errors.extend(staging_facts.mismatches(&STAGING));
-    errors.extend(production_facts.mismatches(&PRODUCTION));
+    errors.extend(staging_facts.mismatches(&staging_intended));
+    errors.extend(production_facts.mismatches(&production_intended));
     if production_facts.min_replicas <= staging_facts.min_replicas {
         errors.push(format!(
             "production should run more app replicas than staging (minReplicas {:?} vs {:?})",
@@ -65,7 +77,13 @@ pub fn check(renders: &Renders) -> anyhow::Result<()> {
 /// Every unintended difference between the two renders.
 fn compare(staging: &[Value], production: &[Value]) -> Vec<String> {
     let index = |docs: &[Value]| -> BTreeMap<String, Value> {
-        docs.iter().map(|d| (describe(d), mask(d))).collect()
+        mask_generated_names(docs)
+            .iter()
+            .map(|d| {
+                let masked = mask(d);
+                (describe(&masked), masked)
+            })
+            .collect()
     };
     let staging = index(staging);
     let production = index(production);
@@ -103,6 +121,47 @@ fn compare(staging: &[Value], production: &[Value]) -> Vec<String> {
     errors
 }
 
+/// Copies of `docs` in which the generated names listed in
+/// [`HASH_MAY_DIFFER`] end in `-<hash>`, as the ConfigMap's own name and
+/// wherever a value names it (envFrom, volumes).
+fn mask_generated_names(docs: &[Value]) -> Vec<Value> {
+    let masked: BTreeMap<String, String> = docs
+        .iter()
+        .filter(|d| str_at(d, "/kind") == "ConfigMap")
+        .filter_map(|d| {
+            let name = str_at(d, "/metadata/name");
+            let base = generated_base_name(name)?;
+            HASH_MAY_DIFFER
+                .contains(&base)
+                .then(|| (name.to_owned(), format!("{base}-<hash>")))
+        })
+        .collect();
+    docs.iter()
+        .map(|doc| {
+            let mut doc = doc.clone();
+            replace_strings(&mut doc, &masked);
+            doc
+        })
+        .collect()
+}
+
+fn replace_strings(value: &mut Value, replacements: &BTreeMap<String, String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(replacement) = replacements.get(text.as_str()) {
+                *text = replacement.clone();
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| replace_strings(v, replacements)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| replace_strings(v, replacements)),
+        _ => {}
+    }
+}
+
 /// A copy of `doc` with the intended differences replaced by placeholders.
 fn mask(doc: &Value) -> Value {
     let mut doc = doc.clone();
@@ -114,6 +173,9 @@ fn mask(doc: &Value) -> Value {
             *value = Value::String(text.to_owned());
         }
     };
+    if str_at(&doc, "/kind") == "Namespace" {
+        placeholder(&mut doc, "/metadata/name", "<namespace>");
+    }
     match describe(&doc).as_str() {
         "Ingress/todo-app" => {
             for rule in array_mut(&mut doc, "/spec/rules") {
@@ -125,7 +187,9 @@ fn mask(doc: &Value) -> Value {
                 }
             }
         }
-        "ConfigMap/broadcaster" => placeholder(&mut doc, "/data/BROADCASTER_MODE", "<mode>"),
+        "ConfigMap/broadcaster" | "ConfigMap/broadcaster-<hash>" => {
+            placeholder(&mut doc, "/data/BROADCASTER_MODE", "<mode>");
+        }
         "HorizontalPodAutoscaler/todo-app" => {
             placeholder(&mut doc, "/spec/minReplicas", "<replicas>");
             placeholder(&mut doc, "/spec/maxReplicas", "<replicas>");
@@ -201,10 +265,16 @@ struct Facts {
 fn facts(docs: &[Value]) -> Facts {
     let mut facts = Facts::default();
     for doc in docs {
-        facts
-            .namespaces
-            .insert(str_at(doc, "/metadata/namespace").to_owned());
-        match describe(doc).as_str() {
+        // A Namespace is cluster-scoped: its name is the namespace it makes.
+        let namespace = if str_at(doc, "/kind") == "Namespace" {
+            str_at(doc, "/metadata/name")
+        } else {
+            str_at(doc, "/metadata/namespace")
+        };
+        facts.namespaces.insert(namespace.to_owned());
+        let name = str_at(doc, "/metadata/name");
+        let base = generated_base_name(name).unwrap_or(name);
+        match format!("{}/{base}", str_at(doc, "/kind")).as_str() {
             "Ingress/todo-app" => {
                 let rules = doc
                     .pointer("/spec/rules")
@@ -299,6 +369,18 @@ mod tests {
         ]
     }
 
+    fn settings() -> Settings {
+        Settings {
+            config_repo: "https://git.invalid/config.git".to_owned(),
+            staging_host: "staging.docket.example.com".to_owned(),
+            production_host: "docket.example.com".to_owned(),
+        }
+    }
+
+    fn staging_intended() -> Intended {
+        super::staging(&settings())
+    }
+
     fn staging() -> Vec<Value> {
         env(
             "docket-staging",
@@ -327,7 +409,7 @@ mod tests {
     #[test]
     fn intended_differences_are_accepted() {
         assert_eq!(compare(&staging(), &production()), Vec::<String>::new());
-        assert!(facts(&staging()).mismatches(&STAGING).is_empty());
+        assert!(facts(&staging()).mismatches(&staging_intended()).is_empty());
     }
 
     #[test]
@@ -367,7 +449,7 @@ mod tests {
             "x",
             "info",
         );
-        assert_eq!(facts(&wrong).mismatches(&STAGING).len(), 2);
+        assert_eq!(facts(&wrong).mismatches(&staging_intended()).len(), 2);
     }
 
     #[test]
@@ -389,5 +471,84 @@ mod tests {
             "registry:5000/docket-app"
         );
         assert_eq!(image_name("postgres:17.6-bookworm"), "postgres");
+    }
+
+    /// A ConfigMap generated with a content hash, and a Deployment reading it.
+    fn generated(namespace: &str, base: &str, hash: &str, value: &str) -> [Value; 2] {
+        let name = format!("{base}-{hash}");
+        [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": name, "namespace": namespace},
+                   "data": {"BROADCASTER_MODE": value}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": format!("{base}-reader"), "namespace": namespace},
+                   "spec": {"template": {"spec": {"containers": [
+                       {"name": "c", "envFrom": [{"configMapRef": {"name": name}}]}]}}}}),
+        ]
+    }
+
+    #[test]
+    fn the_broadcaster_configmap_hash_may_differ_with_its_mode() {
+        let mut staging = staging();
+        staging.extend(generated(
+            "docket-staging",
+            "broadcaster",
+            "hf46hth97f",
+            "log",
+        ));
+        let mut production = production();
+        production.extend(generated(
+            "docket-production",
+            "broadcaster",
+            "2k9t7bcbbt",
+            "forward",
+        ));
+        assert_eq!(compare(&staging, &production), Vec::<String>::new());
+    }
+
+    #[test]
+    fn any_other_generated_name_must_match_where_it_is_referenced_too() {
+        let mut staging = staging();
+        staging.extend(generated("docket-staging", "todo-app", "79cct229ck", "x"));
+        let mut production = production();
+        production.extend(generated(
+            "docket-production",
+            "todo-app",
+            "5bb4cgm2hh",
+            "y",
+        ));
+        let errors = compare(&staging, &production);
+        assert!(
+            errors.contains(
+                &"ConfigMap/todo-app-79cct229ck is in staging but not in production".to_owned()
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(
+                &"Deployment/todo-app-reader differs between staging and production at \
+                  /spec/template/spec/containers/0/envFrom/0/configMapRef/name"
+                    .to_owned()
+            ),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn each_overlay_has_its_own_namespace_object() {
+        let namespace = |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        let mut staging = staging();
+        staging.push(namespace("docket-staging"));
+        let mut production = production();
+        production.push(namespace("docket-production"));
+        assert_eq!(compare(&staging, &production), Vec::<String>::new());
+        assert!(facts(&staging).mismatches(&staging_intended()).is_empty());
+
+        staging.push(namespace("default"));
+        let errors = facts(&staging).mismatches(&staging_intended());
+        assert!(
+            errors[0].contains("every object belongs in docket-staging"),
+            "{errors:?}"
+        );
     }
 }

@@ -191,3 +191,33 @@ pub fn str_at<'a>(doc: &'a Value, pointer: &str) -> &'a str {
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
+
+/// The name a kustomize generator was given, when `name` is a generated
+/// name with its content-hash suffix (`todo-app-79cct229ck` → `todo-app`).
+/// Kustomize's suffix is `-` and the first ten hex digits of a SHA-256,
+/// with `0 1 3 a e` written `g h k m t` (so no word can appear in it).
+pub fn generated_base_name(name: &str) -> Option<&str> {
+    const ALPHABET: &[u8] = b"2456789bcdfghkmt";
+    let (base, suffix) = name.rsplit_once('-')?;
+    (!base.is_empty() && suffix.len() == 10 && suffix.bytes().all(|b| ALPHABET.contains(&b)))
+        .then_some(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_lose_exactly_their_hash_suffix() {
+        assert_eq!(generated_base_name("todo-app-79cct229ck"), Some("todo-app"));
+        assert_eq!(
+            generated_base_name("nats-config-5bb4cgm2hh"),
+            Some("nats-config")
+        );
+        assert_eq!(generated_base_name("docket-dashboard"), None);
+        assert_eq!(generated_base_name("todo-app"), None);
+        // Ten characters, but `a`, `e`, `i` and `j` never appear in a hash.
+        assert_eq!(generated_base_name("todo-app-abcdefghij"), None);
+        assert_eq!(generated_base_name("-79cct229ck"), None);
+    }
+}

@@ -1,0 +1,298 @@
+//! Properties of this repository's own deployment tree, read from real
+//! renders: every test renders `kustomize/` and `argocd/` with the venv's
+//! `kubectl kustomize` (the same [`render::render_all`] `cargo xtask
+//! manifests` runs) into a folder of its own under `target/`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::render::{self, Render, Renders, Target, describe, generated_base_name, str_at};
+use crate::settings::Settings;
+use crate::tools::Tools;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The tree rendered into a temporary folder. Installing the tools is
+/// serialised with a file lock: nextest runs each test in its own process,
+/// and two pip installs into one venv would trip over each other.
+fn renders() -> Renders {
+    let root = root();
+    let lock_dir = root.join("target/tools");
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let lock = std::fs::File::create(lock_dir.join("manifests-tests.lock")).unwrap();
+    lock.lock().unwrap();
+    let tools = Tools::ensure(&root).unwrap();
+    lock.unlock().unwrap();
+    // Two levels below the root, like target/manifests: the components'
+    // generated kustomizations reach the tree by a relative path.
+    let work = tempfile::tempdir_in(root.join("target")).unwrap();
+    render::render_all(&root, &tools, work.path()).unwrap()
+}
+
+fn find<'a>(render: &'a Render, kind: &str, name: &str) -> &'a Value {
+    render
+        .docs
+        .iter()
+        .find(|d| str_at(d, "/kind") == kind && str_at(d, "/metadata/name") == name)
+        .unwrap_or_else(|| panic!("{}: no {kind}/{name}", render.name))
+}
+
+/// Every pod spec of a workload, with what it is.
+fn pod_specs(render: &Render) -> Vec<(String, &Value)> {
+    render
+        .docs
+        .iter()
+        .filter_map(|doc| {
+            let pointer = match str_at(doc, "/kind") {
+                "Rollout" | "Deployment" | "StatefulSet" => "/spec/template/spec",
+                "CronJob" => "/spec/jobTemplate/spec/template/spec",
+                _ => return None,
+            };
+            Some((describe(doc), doc.pointer(pointer)?))
+        })
+        .collect()
+}
+
+fn overlays(renders: &Renders) -> Vec<&Render> {
+    let overlays: Vec<&Render> = renders.of(Target::Overlay).collect();
+    assert!(overlays.len() >= 2, "staging and production are rendered");
+    overlays
+}
+
+#[test]
+fn the_rollout_pod_template_carries_the_common_labels() {
+    let renders = renders();
+    for render in overlays(&renders)
+        .into_iter()
+        .chain([renders.get("base").unwrap()])
+    {
+        let rollout = find(render, "Rollout", "todo-app");
+        assert_eq!(
+            rollout.pointer("/spec/template/metadata/labels/app.kubernetes.io~1part-of"),
+            Some(&Value::from("docket")),
+            "{}: {rollout:#}",
+            render.name
+        );
+        // Labels only: the selector is immutable and stays as written.
+        assert_eq!(
+            rollout.pointer("/spec/selector/matchLabels"),
+            Some(&serde_json::json!({"app.kubernetes.io/name": "todo-app"})),
+            "{}",
+            render.name
+        );
+    }
+}
+
+#[test]
+fn configmaps_carry_hashes_and_every_workload_names_exactly_those() {
+    let renders = renders();
+    for render in overlays(&renders) {
+        let config_maps: BTreeSet<&str> = render
+            .docs
+            .iter()
+            .filter(|d| str_at(d, "/kind") == "ConfigMap")
+            .map(|d| str_at(d, "/metadata/name"))
+            .collect();
+        for service in ["todo-app", "broadcaster", "cronjobs"] {
+            assert!(
+                config_maps
+                    .iter()
+                    .any(|name| generated_base_name(name) == Some(service)),
+                "{}: no hashed ConfigMap for {service} in {config_maps:?}",
+                render.name
+            );
+        }
+
+        let mut references = 0;
+        for (workload, spec) in pod_specs(render) {
+            let containers = spec
+                .get("containers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            for source in containers.flat_map(|c| {
+                c.get("envFrom")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            }) {
+                let name = str_at(source, "/configMapRef/name");
+                if name.is_empty() {
+                    continue;
+                }
+                references += 1;
+                assert!(
+                    generated_base_name(name).is_some() && config_maps.contains(name),
+                    "{}: {workload} reads ConfigMap {name}, which is not a rendered hashed name",
+                    render.name
+                );
+            }
+        }
+        // The Rollout, broadcaster, listen, wikipedia-todo (and the backup).
+        assert!(references >= 4, "{}: {references} references", render.name);
+        let rollout = find(render, "Rollout", "todo-app");
+        let app = str_at(
+            rollout,
+            "/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
+        );
+        assert_eq!(
+            generated_base_name(app),
+            Some("todo-app"),
+            "{}",
+            render.name
+        );
+    }
+}
+
+#[test]
+fn the_broadcaster_mode_change_renames_its_configmap_and_the_reference() {
+    let renders = renders();
+    let reference = |env: &str| {
+        let render = renders.get(&format!("overlay/{env}")).unwrap();
+        let deployment = find(render, "Deployment", "broadcaster");
+        let name = str_at(
+            deployment,
+            "/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
+        )
+        .to_owned();
+        let mode = str_at(find(render, "ConfigMap", &name), "/data/BROADCASTER_MODE").to_owned();
+        (name, mode)
+    };
+    let (staging, staging_mode) = reference("staging");
+    let (production, production_mode) = reference("production");
+    assert_eq!(
+        (staging_mode.as_str(), production_mode.as_str()),
+        ("log", "forward")
+    );
+    assert_ne!(staging, production, "a changed mode must roll the pods");
+}
+
+#[test]
+fn the_ingress_routes_only_the_http_port() {
+    let renders = renders();
+    for render in overlays(&renders) {
+        let ingress = find(render, "Ingress", "todo-app");
+        let ports: Vec<&Value> = ingress
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|rule| {
+                rule.pointer("/http/paths")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .filter_map(|path| path.pointer("/backend/service/port"))
+            .collect();
+        assert!(
+            !ports.is_empty(),
+            "{}: the Ingress routes nothing",
+            render.name
+        );
+        for port in ports {
+            assert_eq!(
+                port,
+                &serde_json::json!({"name": "http"}),
+                "{}",
+                render.name
+            );
+        }
+        // And the admin port exists, on the Service Prometheus may use.
+        let service = find(render, "Service", "todo-app");
+        let names: Vec<&str> = service
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| str_at(p, "/name"))
+            .collect();
+        assert_eq!(names, ["http", "admin"], "{}", render.name);
+    }
+}
+
+#[test]
+fn the_connection_budget_holds_in_every_overlay() {
+    let renders = renders();
+    crate::connections::check(&renders).unwrap();
+    let production = renders.get("overlay/production").unwrap();
+    let budget = crate::connections::budget(production).unwrap().unwrap();
+    assert!(budget.needed() <= budget.max_connections, "{budget:?}");
+}
+
+#[test]
+fn staging_and_production_differ_only_where_intended() {
+    let renders = renders();
+    let settings = Settings::load(&root()).unwrap();
+    crate::overlays::check(&settings, &renders).unwrap();
+}
+
+#[test]
+fn the_settings_reach_the_ingress_hosts_and_every_argo_cd_source() {
+    let renders = renders();
+    let settings = Settings::load(&root()).unwrap();
+    for env in ["staging", "production"] {
+        let render = renders.get(&format!("overlay/{env}")).unwrap();
+        let ingress = find(render, "Ingress", "todo-app");
+        let host = settings.host(env).unwrap();
+        assert_eq!(str_at(ingress, "/spec/rules/0/host"), host);
+        assert_eq!(str_at(ingress, "/spec/tls/0/hosts/0"), host);
+        // The settings object itself never reaches a cluster.
+        assert!(
+            render
+                .docs
+                .iter()
+                .all(|d| str_at(d, "/metadata/name") != "docket-settings")
+        );
+    }
+    let argocd = renders.get("argocd").unwrap();
+    let mut sources = 0;
+    for doc in &argocd.docs {
+        match str_at(doc, "/kind") {
+            "Application" => {
+                assert_eq!(str_at(doc, "/spec/source/repoURL"), settings.config_repo);
+                sources += 1;
+            }
+            "AppProject" => {
+                assert_eq!(str_at(doc, "/spec/sourceRepos/0"), settings.config_repo);
+                sources += 1;
+            }
+            "ConfigMap" => panic!("argocd/ renders the settings object"),
+            _ => {}
+        }
+    }
+    // Three Applications (two environments and the app of apps), two projects.
+    assert_eq!(sources, 5);
+}
+
+#[test]
+fn namespaces_are_objects_and_no_application_creates_one() {
+    let renders = renders();
+    for (env, namespace) in [
+        ("staging", "docket-staging"),
+        ("production", "docket-production"),
+    ] {
+        let render = renders.get(&format!("overlay/{env}")).unwrap();
+        find(render, "Namespace", namespace);
+    }
+    let argocd = renders.get("argocd").unwrap();
+    for application in argocd
+        .docs
+        .iter()
+        .filter(|d| str_at(d, "/kind") == "Application")
+    {
+        let options = application
+            .pointer("/spec/syncPolicy/syncOptions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        for option in options {
+            assert_ne!(option, "CreateNamespace=true", "{}", describe(application));
+        }
+    }
+}
