@@ -128,11 +128,67 @@ pub fn validate(tools: &Tools, schemas: &Schemas, renders: &Renders) -> anyhow::
 fn compile(file: &Path) -> anyhow::Result<jsonschema::Validator> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let schema: Value =
+    let mut schema: Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+    ecma_patterns(&mut schema);
     // The vendored schemas were checked with Draft 7 (see their README).
     jsonschema::draft7::new(&schema)
         .map_err(|err| anyhow::anyhow!("compiling {}: {err}", file.display()))
+}
+
+/// CRD patterns are Go RE2, JSON Schema's are ECMA-262. The one RE2 form
+/// the vendored schemas use that ECMA lacks is a leading case-insensitive
+/// flag, `^(?i)…` (the Prometheus Operator's `partial_response_strategy`):
+/// it becomes the same pattern with each letter as a two-case class, so the
+/// vendored files stay byte for byte what upstream ships.
+fn ecma_patterns(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::String(pattern) if key == "pattern" => {
+                        if let Some(rest) = pattern.strip_prefix("^(?i)") {
+                            *pattern = format!("^{}", both_cases(rest));
+                        }
+                    }
+                    _ => ecma_patterns(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(ecma_patterns),
+        _ => {}
+    }
+}
+
+/// `abort` → `[aA][bB][oO][rR][tT]`, leaving escapes and classes alone.
+fn both_cases(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() * 4);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            c if c.is_ascii_alphabetic() && !in_class => {
+                out.push('[');
+                out.push(c.to_ascii_lowercase());
+                out.push(c.to_ascii_uppercase());
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Runs `kubernetes-validate --strict` on one rendered file; records its
@@ -209,6 +265,32 @@ mod tests {
             Some("podmonitor-monitoring-v1.json")
         );
         assert_eq!(file("example.com/v1", "Widget"), None);
+    }
+
+    #[test]
+    fn a_leading_case_insensitive_flag_becomes_two_case_letters() {
+        let mut schema = json!({"properties": {"s": {"pattern": "^(?i)(abort|warn)?$"}}});
+        ecma_patterns(&mut schema);
+        let pattern = schema["properties"]["s"]["pattern"].as_str().unwrap();
+        assert_eq!(pattern, "^([aA][bB][oO][rR][tT]|[wW][aA][rR][nN])?$");
+        assert_eq!(both_cases(r"\d[a-z]x"), r"\d[a-z][xX]");
+        let validator = jsonschema::draft7::new(&schema).unwrap();
+        for good in ["abort", "WARN", "Warn", ""] {
+            assert!(validator.is_valid(&json!({"s": good})), "{good}");
+        }
+        assert!(!validator.is_valid(&json!({"s": "abort!"})));
+    }
+
+    #[test]
+    fn every_vendored_schema_compiles() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let schemas = Schemas::locate(&root).unwrap();
+        for dir in [&schemas.crd, &schemas.k8s] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let file = entry.unwrap().path();
+                compile(&file).unwrap();
+            }
+        }
     }
 
     #[test]
