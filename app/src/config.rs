@@ -8,6 +8,7 @@
 //! | `NATS_USER`    | with a password |  | the app's NATS user |
 //! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `nats-connect`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
+//! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
@@ -48,6 +49,8 @@ pub struct Config {
     pub pool_size: u32,
     pub nats: NatsSettings,
     pub listen: SocketAddr,
+    /// Where the operational routes are served; `None`: on `listen`.
+    pub admin_listen: Option<SocketAddr>,
     pub api_token: Option<SecretString>,
     /// `None`: writes are not limited.
     pub write_limit: Option<RateLimit>,
@@ -110,16 +113,15 @@ impl Config {
 
         let nats = NatsSettings::from_lookup(&get)?;
 
-        let port = match get("PORT") {
-            None => 8080,
-            Some(raw) => raw
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| ConfigError::Invalid {
-                    name: "PORT",
-                    reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
-                })?,
-        };
+        let port = parse_port("PORT", get("PORT"))?.unwrap_or(8080);
+        let admin_port = parse_port("ADMIN_PORT", get("ADMIN_PORT"))?;
+        // Port 0 picks a free port each time (tests), so two zeros differ.
+        if admin_port.is_some_and(|admin| admin == port && port != 0) {
+            return Err(ConfigError::Invalid {
+                name: "ADMIN_PORT",
+                reason: format!("must differ from PORT ({port})"),
+            });
+        }
 
         let api_token = get("API_TOKEN")
             .filter(|token| !token.trim().is_empty())
@@ -157,12 +159,24 @@ impl Config {
             pool_size,
             nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+            admin_listen: admin_port.map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
             api_token,
             write_limit,
             client_ip,
             page_cache_max_age,
         })
     }
+}
+
+/// A port number, if the variable is set at all.
+fn parse_port(name: &'static str, raw: Option<String>) -> Result<Option<u16>, ConfigError> {
+    raw.map(|raw| {
+        raw.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
+        })
+    })
+    .transpose()
 }
 
 /// `250ms`, `1s` or `0`, up to [`WROTE_COOKIE_MAX_AGE`].
@@ -278,6 +292,28 @@ mod tests {
     fn a_malformed_port_is_named() {
         let err = with("PORT", "80a").unwrap_err();
         assert!(err.starts_with("PORT is not valid"), "{err}");
+    }
+
+    #[test]
+    fn an_admin_port_is_optional_and_must_be_a_port_other_than_port() {
+        assert_eq!(config(&BASE).unwrap().admin_listen, None);
+        let admin = with("ADMIN_PORT", " 8081 ").unwrap().admin_listen.unwrap();
+        assert_eq!(admin.port(), 8081);
+        assert!(admin.ip().is_unspecified());
+        assert_eq!(
+            with("ADMIN_PORT", "admin").unwrap_err(),
+            "ADMIN_PORT is not valid: expected a port number from 0 to 65535, got `admin`"
+        );
+        assert_eq!(
+            with("ADMIN_PORT", "65536").unwrap_err(),
+            "ADMIN_PORT is not valid: expected a port number from 0 to 65535, got `65536`"
+        );
+        assert_eq!(
+            with("ADMIN_PORT", "8080").unwrap_err(),
+            "ADMIN_PORT is not valid: must differ from PORT (8080)"
+        );
+        let both_free = config(&[BASE[0], BASE[1], ("PORT", "0"), ("ADMIN_PORT", "0")]).unwrap();
+        assert_eq!(both_free.admin_listen.map(|a| a.port()), Some(0));
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! | `DOCKET_FAULT_ERROR_PERCENT` | 0-100: that share of requests answer 500 (every request `n` with `n % 100 < percent`) |
 //! | `DOCKET_FAULT_DELAY_MS`      | every request waits this long before it is handled |
 //!
-//! Probes and `/metrics` are exempt, so a faulty instance stays ready and
-//! scraped, as a bad canary pod would.
+//! Probes, `/metrics` and `/version` never fault (the routes module mounts
+//! them outside this layer), so a faulty instance stays ready and scraped,
+//! as a bad canary pod would.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +29,6 @@ use crate::config::ConfigError;
 
 /// The command-line argument that allows faults at all.
 pub const FLAG: &str = "--test-faults";
-
-/// Paths that never fault: the orchestrator's probes and the scrape.
-const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics", "/version"];
 
 /// The faults an instance injects; cheap to clone (one shared counter).
 #[derive(Debug, Clone)]
@@ -107,9 +105,6 @@ pub async fn inject(
     let Some(faults) = faults else {
         return next.run(request).await;
     };
-    if EXEMPT.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
     if !faults.delay.is_zero() {
         tokio::time::sleep(faults.delay).await;
     }

@@ -6,10 +6,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::build;
 use crate::state::AppState;
 
 #[derive(Clone)]
@@ -78,6 +79,20 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        // Always 1; the labels are the point: which version and commit each
+        // pod runs, joinable onto any other series of the pod.
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "todo_app_build_info",
+                "The running build: version and commit (as /version reports them)",
+            ),
+            &["version", "commit"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[build::VERSION, build::commit()])
+            .set(1);
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -86,6 +101,7 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
+            Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry
@@ -124,7 +140,8 @@ impl Default for Metrics {
 }
 
 /// Counts and times every request by its route template, never the raw path,
-/// so ids in URLs cannot explode the number of series.
+/// so ids in URLs cannot explode the number of series. The operational routes
+/// are mounted outside this layer (see `routes`), so they are never counted.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()

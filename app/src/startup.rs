@@ -28,6 +28,8 @@ const RELAY_GRACE: Duration = Duration::from_millis(1500);
 
 pub struct Application {
     listener: TcpListener,
+    /// `ADMIN_PORT`'s listener: the operational routes, off the public port.
+    admin_listener: Option<TcpListener>,
     state: AppState,
     relay: Relay,
     relay_wake: Arc<Notify>,
@@ -54,6 +56,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (is the port taken? set PORT)", config.listen))?;
+        let admin_listener = match config.admin_listen {
+            None => None,
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("binding {address} (is the port taken? set ADMIN_PORT)")
+            })?),
+        };
         let mut state = AppState::new(pool.clone(), config.api_token)
             .with_page_cache_max_age(config.page_cache_max_age);
         state.write_limiter = config
@@ -68,6 +76,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            admin_listener,
             state,
             relay,
             relay_wake,
@@ -82,10 +91,12 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-            .port()
+        port_of(&self.listener)
+    }
+
+    /// The admin port, when `ADMIN_PORT` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_listener.as_ref().map(port_of)
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, lets
@@ -93,12 +104,17 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
+            admin_listener,
             state,
             relay,
             relay_wake,
             nats,
         } = self;
-        tracing::info!(port = listener.local_addr()?.port(), "todo-app listening");
+        tracing::info!(
+            port = port_of(&listener),
+            admin_port = admin_listener.as_ref().map(port_of),
+            "todo-app listening"
+        );
 
         let background = tokio::spawn(migrate_then_relay(state.clone(), relay, shutdown.clone()));
         // Feeds open pages from NATS; at shutdown it ends their event
@@ -118,7 +134,26 @@ impl Application {
             shutdown.clone(),
         ));
 
-        let server = server::serve(listener, routes::router(state), shutdown.clone());
+        // Both listeners stop accepting at shutdown and drain together.
+        let server = async {
+            match admin_listener {
+                None => server::serve(listener, routes::router(state), shutdown.clone()).await,
+                Some(admin_listener) => {
+                    tokio::join!(
+                        server::serve(
+                            listener,
+                            routes::public_router(state.clone()),
+                            shutdown.clone()
+                        ),
+                        server::serve(
+                            admin_listener,
+                            routes::admin_router(state),
+                            shutdown.clone()
+                        ),
+                    );
+                }
+            }
+        };
         tokio::select! {
             () = server => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
@@ -133,6 +168,13 @@ impl Application {
         tracing::info!("todo-app stopped");
         Ok(())
     }
+}
+
+fn port_of(listener: &TcpListener) -> u16 {
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
+        .port()
 }
 
 /// Applies migrations (retrying until Postgres answers), marks the app

@@ -1,6 +1,8 @@
 //! Probes for the orchestrator and the version for deploy checks.
+//!
+//! With `ADMIN_PORT` set they are served there (see [`super::admin_router`]);
+//! `/version` stays on the public port as well, where deploy checks read it.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Json;
@@ -10,13 +12,19 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::build;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+/// `/healthz` and `/readyz`: for the orchestrator only.
+pub fn probes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/version", get(version))
+}
+
+/// `/version`: for deploy checks, which read it through the public URL.
+pub fn version_router() -> Router<AppState> {
+    Router::new().route("/version", get(version))
 }
 
 /// The process is up and answering.
@@ -46,21 +54,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-/// The commit the binary was built from: `GIT_COMMIT` at run time if set
-/// (local runs and tests, whose builds carry none), else `GIT_COMMIT` at build
-/// time (the images bake it in), else "unknown". Read once.
-static COMMIT: LazyLock<String> = LazyLock::new(|| {
-    std::env::var("GIT_COMMIT")
-        .ok()
-        .filter(|commit| !commit.trim().is_empty())
-        .unwrap_or_else(|| option_env!("GIT_COMMIT").unwrap_or("unknown").to_owned())
-});
-
 /// What is running: checked by `gitops verify-env` after a deploy.
 async fn version() -> Json<Value> {
     Json(json!({
         "name": "todo-app",
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit": COMMIT.as_str(),
+        "version": build::VERSION,
+        "commit": build::commit(),
     }))
 }

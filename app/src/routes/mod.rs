@@ -39,16 +39,50 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Everything on one port (no `ADMIN_PORT`): the app and its operational
+/// routes, as local runs and tests use it.
 pub fn router(state: AppState) -> Router {
+    app(state, operational())
+}
+
+/// The public port when `ADMIN_PORT` is set: the app, and `/version`, which
+/// deploy checks and the E2E suite read through the public URL.
+pub fn public_router(state: AppState) -> Router {
+    app(state, health::version_router())
+}
+
+/// The admin port (`ADMIN_PORT`): probes, the scrape and `/version`, for the
+/// cluster only; nothing a browser reaches, so none of the app's layers.
+pub fn admin_router(state: AppState) -> Router {
+    operational().with_state(state)
+}
+
+/// `/healthz`, `/readyz`, `/metrics` and `/version`. Never counted in the
+/// request metrics, on either port: probes and scrapes come on their own
+/// clock, fast and never failing, and counted they would dilute the error
+/// ratio and the latency the canary analysis judges (and pass a canary that
+/// real users never reached).
+fn operational() -> Router<AppState> {
+    health::probes()
+        .merge(health::version_router())
+        .route("/metrics", get(metrics::endpoint))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+}
+
+/// The app's routes and every layer they go through, with `operational`
+/// mounted outside the metrics layer (and the faults and rate limit inside
+/// it), so it is served but never measured.
+fn app(state: AppState, operational: Router<AppState>) -> Router {
     let (api, _) = api::router().split_for_parts();
     Router::new()
         .merge(pages::router())
         .merge(api)
         .route("/api/openapi.json", get(api::openapi_json))
-        .merge(health::router())
         .merge(assets::router())
         .merge(live::router())
-        .route("/metrics", get(metrics::endpoint))
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -73,6 +107,8 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        // After the metrics layer: see `operational`.
+        .merge(operational)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -1,11 +1,28 @@
-//! Probes and version.
+//! Probes, version, the admin port, and what the request metrics count.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use test_support::{Postgres, ensure_database, test_nats};
 
-use crate::helpers::{API_TOKEN, DEADLINE, spawn_app, spawn_app_on};
+use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_adjusted, spawn_app_on};
+
+/// `/healthz`, `/readyz`, `/metrics`, `/version`.
+const OPERATIONAL: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/version"];
+
+async fn spawn_app_with_admin_port() -> TestApp {
+    spawn_app_adjusted(|config| config.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await
+}
+
+/// The `http_requests_total` and `http_request_duration_seconds` lines of
+/// a metrics text that name `route`.
+fn request_lines<'a>(metrics: &'a str, route: &str) -> Vec<&'a str> {
+    let label = format!("route=\"{route}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("http_request") && line.contains(&label))
+        .collect()
+}
 
 #[tokio::test]
 async fn healthz_and_version_answer() {
@@ -59,4 +76,115 @@ async fn readyz_follows_postgres_down_and_back_up_and_the_app_keeps_running() {
         .await
         .unwrap();
     assert_eq!(todo["text"], "written before the restart");
+}
+
+#[tokio::test]
+async fn with_an_admin_port_the_operational_routes_move_there_and_version_stays_on_both() {
+    let app = spawn_app_with_admin_port().await;
+    let status = |url: String| {
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+
+    for path in OPERATIONAL {
+        assert_eq!(status(app.admin_url(path)).await, 200, "admin {path}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(status(app.url(path)).await, 404, "public {path}");
+    }
+    let public: Value = app.get("/version").await.json().await.unwrap();
+    let admin: Value = app
+        .client
+        .get(app.admin_url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public, admin);
+    assert_eq!(status(app.url("/")).await, 200, "the app stays public");
+    assert_eq!(
+        status(app.admin_url("/")).await,
+        404,
+        "only operations on the admin port"
+    );
+}
+
+#[tokio::test]
+async fn operational_routes_are_never_counted_in_the_request_metrics_on_one_port() {
+    let app = spawn_app().await;
+
+    for path in OPERATIONAL.iter().chain(&OPERATIONAL) {
+        assert!(app.get(path).await.status().is_success(), "{path}");
+    }
+    assert_eq!(app.get("/").await.status(), 200);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for path in OPERATIONAL {
+        assert_eq!(request_lines(&metrics, path), Vec::<&str>::new(), "{path}");
+    }
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"http_request_duration_seconds_count{method="GET",route="/"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn operational_routes_are_never_counted_in_the_request_metrics_on_either_port() {
+    let app = spawn_app_with_admin_port().await;
+
+    for path in OPERATIONAL {
+        let url = app.admin_url(path);
+        assert!(
+            app.client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    }
+    assert_eq!(app.get("/version").await.status(), 200);
+    assert_eq!(app.get("/").await.status(), 200);
+
+    let metrics = app
+        .client
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for path in OPERATIONAL {
+        assert_eq!(request_lines(&metrics, path), Vec::<&str>::new(), "{path}");
+    }
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/",status="200"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_build_info_gauge_names_the_version_and_commit_that_version_reports() {
+    let app = spawn_app().await;
+    let version: Value = app.get("/version").await.json().await.unwrap();
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+
+    let line = metrics
+        .lines()
+        .find(|line| line.starts_with("todo_app_build_info{"))
+        .unwrap_or_else(|| panic!("no todo_app_build_info in\n{metrics}"));
+    assert!(line.ends_with("} 1"), "{line}");
+    for label in ["version", "commit"] {
+        let expected = format!("{label}=\"{}\"", version[label].as_str().unwrap());
+        assert!(line.contains(&expected), "{line} lacks {expected}");
+    }
 }

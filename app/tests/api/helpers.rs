@@ -21,6 +21,8 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 pub struct TestApp {
     pub address: String,
+    /// The admin port's address, when the config sets one.
+    pub admin_address: Option<String>,
     pub db: PgPool,
     pub nats_url: String,
     pub client: reqwest::Client,
@@ -50,7 +52,8 @@ impl AppProcess {
 }
 
 /// Starts the binary on a free port against a fresh database and the test
-/// NATS, with `envs` besides, and waits until it is ready.
+/// NATS, with `envs` besides, and waits until it is ready (on `ADMIN_PORT`
+/// when `envs` sets it).
 pub async fn spawn_binary(envs: &[(&str, String)]) -> AppProcess {
     let database = test_database().await.expect("a test database");
     let nats = test_nats().expect("a test nats-server");
@@ -61,11 +64,15 @@ pub async fn spawn_binary(envs: &[(&str, String)]) -> AppProcess {
         ("PORT", port.to_string()),
     ];
     all.extend_from_slice(envs);
+    let ready_port = envs
+        .iter()
+        .find(|(name, _)| *name == "ADMIN_PORT")
+        .map_or_else(|| port.to_string(), |(_, admin)| admin.clone());
     let service = Service::spawn(
         env!("CARGO_BIN_EXE_todo-app").as_ref(),
         &[],
         &all,
-        &format!("http://127.0.0.1:{port}/readyz"),
+        &format!("http://127.0.0.1:{ready_port}/readyz"),
     )
     .await
     .expect("todo-app starts and gets ready");
@@ -113,6 +120,7 @@ pub async fn spawn_app_with(
         pool_size: app::config::DEFAULT_POOL_SIZE,
         nats: nats_connect::NatsSettings::new(nats_url.parse().expect("a NATS URL"), None),
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: None,
         api_token: token.map(|t| SecretString::from(t.to_owned())),
         write_limit: Some(RateLimit::DEFAULT),
         client_ip: ClientIp::Peer,
@@ -121,10 +129,14 @@ pub async fn spawn_app_with(
     adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let admin_address = application
+        .admin_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(application.run_until_stopped(shutdown.clone()));
     TestApp {
         address,
+        admin_address,
         db: PgPool::connect_lazy(database_url).expect("a pool"),
         nats_url: nats_url.to_owned(),
         client: reqwest::Client::builder()
@@ -143,10 +155,24 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// `path` on the admin port; panics if the app has none.
+    pub fn admin_url(&self, path: &str) -> String {
+        let admin = self
+            .admin_address
+            .as_ref()
+            .expect("the app has an admin port");
+        format!("{admin}{path}")
+    }
+
+    /// Waits for `/readyz`, on the admin port when there is one.
     pub async fn wait_until_ready(&self) {
+        let readyz = match &self.admin_address {
+            Some(_) => self.admin_url("/readyz"),
+            None => self.url("/readyz"),
+        };
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+            if let Ok(response) = self.client.get(&readyz).send().await
                 && response.status() == 200
             {
                 return;

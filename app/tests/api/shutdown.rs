@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use test_support::free_port;
+
 use crate::helpers::spawn_binary;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
@@ -64,6 +66,26 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     assert_eq!(stored, 1);
     // New connections are refused once it is gone.
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
+
+#[tokio::test]
+async fn with_an_admin_port_sigterm_closes_both_ports_and_exits_0() {
+    let admin = free_port();
+    let mut app = spawn_binary(&[("ADMIN_PORT", admin.to_string())]).await;
+    let public = app.port;
+    assert!(TcpStream::connect(("127.0.0.1", public)).await.is_ok());
+
+    app.service.terminate();
+    let status = app.service.wait(Duration::from_secs(10)).await.unwrap();
+
+    assert!(
+        status.success(),
+        "exit {status:?}\n{}",
+        app.service.output()
+    );
+    for port in [public, admin] {
+        assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+    }
 }
 
 #[tokio::test]

@@ -1,11 +1,16 @@
-//! The canary's analysis is wired up and cannot error on a quiet canary.
+//! The canary's analysis is wired up, cannot error on a quiet canary, and
+//! cannot pass one.
 //!
 //! Schemas cannot see across objects: a Rollout step naming a template that
 //! does not exist, or omitting an argument the template needs, validates fine
 //! and only fails in the cluster, mid-rollout. Argo Rollouts also records an
 //! Error (and after a few, aborts) when a condition indexes an empty result,
 //! which is exactly what a canary without traffic returns; so every Prometheus
-//! metric must state both conditions, a failure limit, and guard `result[0]`.
+//! metric must state both conditions, its failure and inconclusive limits, and
+//! guard `result[0]`. And an empty result is no evidence: the success
+//! condition must require `len(result) > 0`, so that "no traffic" or "labels
+//! that match nothing" is Inconclusive (the rollout waits for a person), never
+//! Successful.
 
 use std::collections::BTreeSet;
 
@@ -117,8 +122,17 @@ fn check_template(render: &str, template: &Value, errors: &mut Vec<String>) {
                 "{what}: needs both successCondition and failureCondition"
             ));
         }
-        if metric.get("failureLimit").is_none() {
-            errors.push(format!("{what}: needs an explicit failureLimit"));
+        for limit in ["failureLimit", "inconclusiveLimit"] {
+            if metric.get(limit).is_none() {
+                errors.push(format!("{what}: needs an explicit {limit}"));
+            }
+        }
+        let compact: String = success.split_whitespace().collect();
+        if !success.is_empty() && !compact.contains("len(result)>0") {
+            errors.push(format!(
+                "{what}: successCondition must require len(result) > 0: an empty result \
+                 (no traffic, or labels that match nothing) is no evidence of health"
+            ));
         }
         for (name, condition) in [("successCondition", success), ("failureCondition", failure)] {
             if condition.contains("result[0]")
@@ -162,7 +176,7 @@ mod tests {
             "spec": {
                 "args": [{"name": "namespace"}, {"name": "address", "value": "http://p:9090"}],
                 "metrics": [{
-                    "name": "m", "failureLimit": 1,
+                    "name": "m", "failureLimit": 1, "inconclusiveLimit": 0,
                     "successCondition": success,
                     "failureCondition": "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.05",
                     "provider": {"prometheus": {"query": "q"}}
@@ -181,7 +195,7 @@ mod tests {
         })
     }
 
-    const GUARDED: &str = "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05";
+    const GUARDED: &str = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.05";
 
     #[test]
     fn a_wired_and_guarded_analysis_passes() {
@@ -200,8 +214,38 @@ mod tests {
     fn a_condition_indexing_an_empty_result_is_rejected() {
         let mut errors = Vec::new();
         check_render(&render(vec![template("result[0] <= 0.05")]), &mut errors);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("without guarding an empty result")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_success_condition_that_passes_an_empty_result_is_rejected() {
+        let mut errors = Vec::new();
+        let passes_on_nothing = "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05";
+        check_render(&render(vec![template(passes_on_nothing)]), &mut errors);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("without guarding an empty result"));
+        assert!(
+            errors[0].contains("must require len(result) > 0"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_limits_must_be_explicit() {
+        let mut bare = template(GUARDED);
+        let metric = bare.pointer_mut("/spec/metrics/0").unwrap();
+        metric.as_object_mut().unwrap().remove("inconclusiveLimit");
+        let mut errors = Vec::new();
+        check_render(&render(vec![bare]), &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("explicit inconclusiveLimit"),
+            "{errors:?}"
+        );
     }
 
     #[test]

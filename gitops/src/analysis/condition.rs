@@ -12,8 +12,8 @@
 //! ```
 //! `result` is the Prometheus provider's value: the list of the vector's
 //! sample values. `||` and `&&` short-circuit, which is what makes
-//! `len(result) == 0 || result[0] < 1` safe on an empty result; an index
-//! out of range is an error, as in Argo Rollouts. Anything outside this
+//! `len(result) > 0 && result[0] < 1` safe (and false) on an empty result;
+//! an index out of range is an error, as in Argo Rollouts. Anything outside this
 //! subset is a parse error, so a template using more fails loudly here
 //! instead of being judged wrongly.
 
@@ -265,7 +265,7 @@ impl Parser {
 mod tests {
     use super::*;
 
-    const SUCCESS: &str = "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05";
+    const SUCCESS: &str = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.05";
     const FAILURE: &str = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.05";
 
     fn holds(condition: &str, result: &[f64]) -> bool {
@@ -274,8 +274,9 @@ mod tests {
 
     #[test]
     fn the_templates_conditions_decide_as_argo_rollouts_would() {
-        assert!(holds(SUCCESS, &[]) && !holds(FAILURE, &[]));
-        assert!(holds(SUCCESS, &[f64::NAN]) && !holds(FAILURE, &[f64::NAN]));
+        // No evidence meets neither condition: Inconclusive.
+        assert!(!holds(SUCCESS, &[]) && !holds(FAILURE, &[]));
+        assert!(!holds(SUCCESS, &[f64::NAN]) && !holds(FAILURE, &[f64::NAN]));
         assert!(holds(SUCCESS, &[0.05]) && !holds(FAILURE, &[0.05]));
         assert!(!holds(SUCCESS, &[0.3]) && holds(FAILURE, &[0.3]));
     }

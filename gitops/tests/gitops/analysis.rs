@@ -1,34 +1,45 @@
 //! Canary analysis, proven on a real Prometheus.
 //!
-//! Two `todo-app` instances, "stable" and "canary", each with its own
-//! database, are scraped every second by a private Prometheus that labels
-//! their series the way the cluster's scrape config does (`namespace`,
-//! `rollouts_pod_template_hash`). Traffic goes to both. The Rollout's first
-//! analysis step is read from `kustomize/base/app/rollout.yaml`, its
-//! templates from `analysis-templates.yaml`, args resolved as the Rollout
-//! would, queries run through Prometheus's HTTP API, and the templates'
-//! own conditions decide, as Argo Rollouts would. The templates' `[2m]`
-//! windows stay as they are: with 1 s scrapes, `rate()` has samples after
-//! a few seconds, so nothing about production's semantics is changed here.
+//! `todo-app` instances ("stable", "canary"), each with its own database and
+//! `ADMIN_PORT` set as in the cluster, are scraped on their admin port every
+//! second by a private Prometheus that labels their series the way the
+//! cluster's PodMonitor does (`namespace`, `rollouts_pod_template_hash`).
+//! Real traffic goes to their public port. The Rollout's first analysis step
+//! is read from `kustomize/base/app/rollout.yaml`, its templates from
+//! `analysis-templates.yaml`, args resolved as the Rollout would, and the
+//! step is run as an AnalysisRun ([`gitops::analysis::run`]): queries
+//! through Prometheus's HTTP API, the templates' own conditions and limits.
+//! The templates' `[2m]` windows and `min-requests` stay as they are: with
+//! 1 s scrapes, `rate()` has samples after a few seconds, so nothing about
+//! production's semantics is changed here; only the 1m interval between
+//! measurements is compressed to 1 s.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gitops::analysis::prometheus::Prometheus;
-use gitops::analysis::template::{self, Cluster};
-use gitops::analysis::{Phase, judge, verdict};
+use gitops::analysis::template::{self, Cluster, Metric};
+use gitops::analysis::{self, Phase, judge};
 use tempfile::TempDir;
-use test_support::{Service, free_port, test_database, test_nats, workspace_binary};
+use test_support::{Service, TestNats, free_port, test_database, test_nats, workspace_binary};
 
 const NAMESPACE: &str = "docket-analysis";
 const STABLE: &str = "stable-6f7d9c";
 const CANARY: &str = "canary-5b8c4d";
+/// A hash Prometheus gives no pod: what the analysis asks about when the
+/// canary's series carry another one (labels or relabelling drifted).
+const DRIFTED: &str = "canary-7a1e0f";
 const ERROR_RATIO: &str = "todo-app-error-ratio/error-ratio";
 const LATENCY: &str = "todo-app-latency-p99/latency-p99";
 /// Scrapes of canary traffic Prometheus must hold before anything is judged.
 const WARM_UP_SCRAPES: u32 = 5;
+/// The templates' default `min-requests`.
+const MIN_REQUESTS: u32 = 20;
+/// The templates' `interval` (1m), compressed.
+const INTERVAL: Duration = Duration::from_secs(1);
+/// The operational routes, all on the admin port.
+const OPERATIONAL: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/version"];
 
 /// How the canary misbehaves (`todo-app --test-faults`).
 struct Faults {
@@ -37,15 +48,33 @@ struct Faults {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_healthy_canary_passes_both_analyses() {
-    analyse(
-        None,
-        &[
-            (ERROR_RATIO, Phase::Successful),
-            (LATENCY, Phase::Successful),
-        ],
-    )
-    .await;
+async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_hash() {
+    let world = World::under_traffic(None).await;
+
+    world
+        .expect(
+            CANARY,
+            Phase::Successful,
+            &[
+                (ERROR_RATIO, Phase::Successful),
+                (LATENCY, Phase::Successful),
+            ],
+        )
+        .await;
+    // The same canary, serving the same traffic, while the analysis asks
+    // about a hash its series do not carry: no evidence, so no pass.
+    world
+        .expect(
+            DRIFTED,
+            Phase::Inconclusive,
+            &[
+                (ERROR_RATIO, Phase::Inconclusive),
+                (LATENCY, Phase::Inconclusive),
+            ],
+        )
+        .await;
+
+    world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,11 +83,17 @@ async fn a_canary_answering_5xx_fails_the_error_ratio_analysis() {
         error_percent: 30,
         delay_ms: 0,
     };
-    analyse(
-        Some(faults),
-        &[(ERROR_RATIO, Phase::Failed), (LATENCY, Phase::Successful)],
-    )
-    .await;
+    let world = World::under_traffic(Some(faults)).await;
+
+    world
+        .expect(
+            CANARY,
+            Phase::Failed,
+            &[(ERROR_RATIO, Phase::Failed), (LATENCY, Phase::Successful)],
+        )
+        .await;
+
+    world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,120 +102,147 @@ async fn a_slow_canary_fails_the_latency_analysis() {
         error_percent: 0,
         delay_ms: 800,
     };
-    analyse(
-        Some(faults),
-        &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
-    )
-    .await;
+    let world = World::under_traffic(Some(faults)).await;
+
+    world
+        .expect(
+            CANARY,
+            Phase::Failed,
+            &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
+        )
+        .await;
+
+    world.stop().await;
 }
 
-/// Runs stable and canary under traffic, then runs the Rollout's first
-/// analysis step as an AnalysisRun would and checks each metric's verdict.
-/// Also checks that the same analysis of the stable pods passes, so a
-/// verdict is about the canary only.
-async fn analyse(faults: Option<Faults>, expected: &[(&str, Phase)]) {
+/// A canary nobody uses: Inconclusive with no traffic at all, still
+/// Inconclusive after hundreds of probe, scrape and `/version` requests
+/// (they are never counted), still Inconclusive with real requests below
+/// `min-requests`, and judged (Successful) once they reach it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_is_inconclusive_until_real_requests_reach_the_minimum() {
     let nats = test_nats().unwrap();
-    let stable = start_app(&nats.url, None).await;
-    let canary = start_app(&nats.url, faults.as_ref()).await;
-    let prometheus = start_prometheus(stable.port, canary.port).await;
+    let canary = start_app(&nats.url, None).await;
+    let prometheus = start_prometheus(&[(&canary, CANARY)]).await;
     let client = Prometheus::new(prometheus.url.clone()).unwrap();
-
-    let running = Arc::new(AtomicBool::new(true));
-    let traffic: Vec<_> = [stable.port, canary.port]
-        .into_iter()
-        .flat_map(|port| (0..4).map(move |_| port))
-        .map(|port| tokio::spawn(drive_traffic(port, running.clone())))
-        .collect();
-
-    wait_for_targets(&client).await;
-    // Judge only once Prometheus holds several scrapes of the canary serving
-    // pages (not only its own scrapes): a quiet canary passes vacuously, and
-    // a verdict on the first sample or two would be noise.
-    for metric in ["http_requests_total", "http_request_duration_seconds_count"] {
-        let seen = format!(
-            "min(count_over_time({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\", route=\"/\"}}[2m])) >= {WARM_UP_SCRAPES}"
-        );
-        poll(&client, &seen, Duration::from_secs(45), |values| {
-            !values.is_empty()
-        })
-        .await;
-    }
-
-    let cluster = Cluster {
-        namespace: NAMESPACE.into(),
-        stable_hash: STABLE.into(),
-        canary_hash: CANARY.into(),
-    };
-    let root = test_support::workspace_root();
-    let read =
-        |file: &str| std::fs::read_to_string(root.join("kustomize/base/app").join(file)).unwrap();
-    let templates = template::templates(&read("analysis-templates.yaml")).unwrap();
-    let steps = template::rollout_steps(&read("rollout.yaml"), &cluster).unwrap();
-    let step = steps.first().expect("the Rollout has an analysis step");
-    let metrics: Vec<_> = step
-        .templates
-        .iter()
-        .flat_map(|name| template::metrics(&templates[name], &step.args).unwrap())
-        .collect();
-    assert_eq!(metrics.len(), 2, "both templates measured: {metrics:?}");
-    assert!(
-        metrics
-            .iter()
-            .all(|m| m.query.contains(CANARY) && m.query.contains(NAMESPACE))
+    let http = reqwest::Client::new();
+    wait_for_targets(&client, 1).await;
+    let scrapes = format!(
+        "count_over_time(up{{rollouts_pod_template_hash=\"{CANARY}\"}}[2m]) >= 3 \
+         and on() todo_app_build_info{{rollouts_pod_template_hash=\"{CANARY}\"}}"
     );
+    poll(&client, &scrapes, Duration::from_secs(30), |v| {
+        !v.is_empty()
+    })
+    .await;
+    let metrics = step_metrics(CANARY);
 
-    // Each metric's `count` measurements, judged with its limits; the
-    // templates' `interval` (1m) is compressed to 1 s, the one liberty taken.
-    let mut verdicts = BTreeMap::new();
-    let mut log = Vec::new();
-    let mut phases: BTreeMap<String, Vec<Phase>> = BTreeMap::new();
-    let rounds = metrics.iter().map(|m| m.count).max().unwrap_or(1);
-    for round in 0..rounds {
-        for metric in metrics.iter().filter(|m| m.count > round) {
-            let result = client.query(&metric.query).await.unwrap();
-            let phase = judge(metric.success.as_ref(), metric.failure.as_ref(), &result).unwrap();
-            let key = format!("{}/{}", metric.template, metric.name);
-            log.push(format!("{key} = {result:?} -> {phase:?}"));
-            phases.entry(key).or_default().push(phase);
+    // No traffic: Prometheus scrapes the canary, and holds no request series.
+    let run = analysis::run(&client, &metrics, INTERVAL).await.unwrap();
+    assert_eq!(run.phase, Phase::Inconclusive, "no traffic\n{run}");
+
+    // Probes and scrapes only, more than enough of them to pass if counted.
+    for _ in 0..MIN_REQUESTS * 2 {
+        for path in OPERATIONAL {
+            let url = format!("http://127.0.0.1:{}{path}", canary.admin_port);
+            assert_eq!(http.get(url).send().await.unwrap().status(), 200, "{path}");
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let version = format!("http://127.0.0.1:{}/version", canary.port);
+        assert_eq!(http.get(version).send().await.unwrap().status(), 200);
     }
-    for metric in &metrics {
-        let key = format!("{}/{}", metric.template, metric.name);
-        let phase = verdict(
-            &phases[&key],
-            metric.failure_limit,
-            metric.inconclusive_limit,
-        );
-        verdicts.insert(key, phase);
-    }
-    for (name, phase) in expected {
-        assert_eq!(
-            verdicts.get(*name),
-            Some(phase),
-            "{name}; measurements:\n{}",
-            log.join("\n")
-        );
+    wait_for_a_scrape_after_now(&client).await;
+    let requests = format!("http_requests_total{{rollouts_pod_template_hash=\"{CANARY}\"}}");
+    assert_eq!(client.query(&requests).await.unwrap(), Vec::<f64>::new());
+    let run = analysis::run(&client, &metrics, INTERVAL).await.unwrap();
+    assert_eq!(run.phase, Phase::Inconclusive, "probes only\n{run}");
+
+    // Real requests, well under the minimum in the window: the series are
+    // there and the error ratio is 0, yet nothing is judged. The first
+    // request only creates the series (`increase` starts from its first
+    // sample); the next five are counted (`increase` extrapolates them to
+    // at most about twice that over a short span, still under 20).
+    send_pages(&http, canary.port, 1).await;
+    wait_for_a_scrape_after_now(&client).await;
+    send_pages(&http, canary.port, 5).await;
+    wait_for_a_scrape_after_now(&client).await;
+    let total = format!("sum({requests})");
+    assert_eq!(client.query(&total).await.unwrap(), vec![6.0]);
+    let run = analysis::run(&client, &metrics, INTERVAL).await.unwrap();
+    assert_eq!(run.phase, Phase::Inconclusive, "below the minimum\n{run}");
+
+    // Enough of them: now there is evidence, and it is good.
+    send_pages(&http, canary.port, MIN_REQUESTS * 2).await;
+    wait_for_a_scrape_after_now(&client).await;
+    let run = analysis::run(&client, &metrics, INTERVAL).await.unwrap();
+    assert_eq!(run.phase, Phase::Successful, "above the minimum\n{run}");
+}
+
+/// A stable and a canary `todo-app` under steady traffic, scraped by a
+/// private Prometheus.
+struct World {
+    client: Prometheus,
+    running: Arc<AtomicBool>,
+    traffic: Vec<tokio::task::JoinHandle<()>>,
+    _prometheus: PrometheusServer,
+    _apps: [App; 2],
+    _nats: TestNats,
+}
+
+impl World {
+    /// Starts both apps (the canary with `faults`) and traffic to both, and
+    /// returns once Prometheus holds several scrapes of the canary serving
+    /// pages: a verdict on the first sample or two would be noise.
+    async fn under_traffic(faults: Option<Faults>) -> World {
+        let nats = test_nats().unwrap();
+        let stable = start_app(&nats.url, None).await;
+        let canary = start_app(&nats.url, faults.as_ref()).await;
+        let prometheus = start_prometheus(&[(&stable, STABLE), (&canary, CANARY)]).await;
+        let client = Prometheus::new(prometheus.url.clone()).unwrap();
+
+        let running = Arc::new(AtomicBool::new(true));
+        let traffic = [stable.port, canary.port]
+            .into_iter()
+            .flat_map(|port| (0..4).map(move |_| port))
+            .map(|port| tokio::spawn(drive_traffic(port, running.clone())))
+            .collect();
+
+        wait_for_targets(&client, 2).await;
+        for metric in ["http_requests_total", "http_request_duration_seconds_count"] {
+            let seen = format!(
+                "min(count_over_time({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\", route=\"/\"}}[2m])) >= {WARM_UP_SCRAPES}"
+            );
+            poll(&client, &seen, Duration::from_secs(45), |values| {
+                !values.is_empty()
+            })
+            .await;
+        }
+        World {
+            client,
+            running,
+            traffic,
+            _prometheus: prometheus,
+            _apps: [stable, canary],
+            _nats: nats,
+        }
     }
 
-    // The stable pods, judged by the same templates, pass.
-    let stable_args: BTreeMap<String, String> = step
-        .args
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                if v == CANARY {
-                    STABLE.to_owned()
-                } else {
-                    v.clone()
-                },
-            )
-        })
-        .collect();
-    for name in &step.templates {
-        for metric in template::metrics(&templates[name], &stable_args).unwrap() {
-            let result = client.query(&metric.query).await.unwrap();
+    /// Runs the Rollout's first analysis step for the canary hash `asked`
+    /// (what the Rollout resolves `podTemplateHashValue: Latest` to) and
+    /// checks the run's phase and the given metrics' phases. When the canary
+    /// passes, also checks that the same analysis of the stable pods passes,
+    /// so the verdicts are about the canary only.
+    async fn expect(&self, asked: &str, run_phase: Phase, expected: &[(&str, Phase)]) {
+        let metrics = step_metrics(asked);
+        let run = analysis::run(&self.client, &metrics, INTERVAL)
+            .await
+            .unwrap();
+        assert_eq!(run.phase, run_phase, "asked about {asked}\n{run}");
+        for (name, phase) in expected {
+            assert_eq!(run.metric(name), Some(*phase), "{name}\n{run}");
+        }
+
+        for metric in step_metrics(STABLE) {
+            let result = self.client.query(&metric.query).await.unwrap();
             let phase = judge(metric.success.as_ref(), metric.failure.as_ref(), &result).unwrap();
             assert_eq!(
                 phase,
@@ -191,14 +253,53 @@ async fn analyse(faults: Option<Faults>, expected: &[(&str, Phase)]) {
         }
     }
 
-    running.store(false, Ordering::Relaxed);
-    for worker in traffic {
-        worker.await.unwrap();
+    async fn stop(self) {
+        self.running.store(false, Ordering::Relaxed);
+        for worker in self.traffic {
+            worker.await.unwrap();
+        }
     }
+}
+
+/// The metrics of the Rollout's first analysis step, args resolved with
+/// `canary_hash` as the canary's pod-template hash.
+fn step_metrics(canary_hash: &str) -> Vec<Metric> {
+    let cluster = Cluster {
+        namespace: NAMESPACE.into(),
+        stable_hash: STABLE.into(),
+        canary_hash: canary_hash.into(),
+    };
+    let root = test_support::workspace_root();
+    let read =
+        |file: &str| std::fs::read_to_string(root.join("kustomize/base/app").join(file)).unwrap();
+    let templates = template::templates(&read("analysis-templates.yaml")).unwrap();
+    let steps = template::rollout_steps(&read("rollout.yaml"), &cluster).unwrap();
+    let step = steps.first().expect("the Rollout has an analysis step");
+    let metrics: Vec<Metric> = step
+        .templates
+        .iter()
+        .flat_map(|name| template::metrics(&templates[name], &step.args).unwrap())
+        .collect();
+    assert_eq!(metrics.len(), 2, "both templates measured: {metrics:?}");
+    for metric in &metrics {
+        assert!(
+            metric.query.contains(canary_hash) && metric.query.contains(NAMESPACE),
+            "{}",
+            metric.query
+        );
+        assert!(
+            metric.query.contains(&format!(">= {MIN_REQUESTS}")),
+            "the default minimum applies: {}",
+            metric.query
+        );
+        assert_eq!(metric.inconclusive_limit, 0, "{}", metric.name);
+    }
+    metrics
 }
 
 struct App {
     port: u16,
+    admin_port: u16,
     _service: Service,
     _database: test_support::TestDatabase,
 }
@@ -206,10 +307,12 @@ struct App {
 async fn start_app(nats_url: &str, faults: Option<&Faults>) -> App {
     let database = test_database().await.unwrap();
     let port = free_port();
+    let admin_port = free_port();
     let mut envs = vec![
         ("DATABASE_URL", database.url.clone()),
         ("NATS_URL", nats_url.to_owned()),
         ("PORT", port.to_string()),
+        ("ADMIN_PORT", admin_port.to_string()),
     ];
     let mut args = Vec::new();
     if let Some(faults) = faults {
@@ -224,12 +327,13 @@ async fn start_app(nats_url: &str, faults: Option<&Faults>) -> App {
         &workspace_binary("todo-app"),
         &args,
         &envs,
-        &format!("http://127.0.0.1:{port}/readyz"),
+        &format!("http://127.0.0.1:{admin_port}/readyz"),
     )
     .await
     .unwrap();
     App {
         port,
+        admin_port,
         _service: service,
         _database: database,
     }
@@ -241,20 +345,23 @@ struct PrometheusServer {
     _dir: TempDir,
 }
 
-/// A private Prometheus scraping both apps every second, labelling them as
-/// the cluster's pod scrape config would.
-async fn start_prometheus(stable: u16, canary: u16) -> PrometheusServer {
+/// A private Prometheus scraping each app's admin port every second,
+/// labelling its series with `namespace` and the given pod-template hash as
+/// the cluster's PodMonitor would.
+async fn start_prometheus(apps: &[(&App, &str)]) -> PrometheusServer {
     let dir = TempDir::new().unwrap();
-    let target = |port: u16, hash: &str| {
-        format!(
-            "      - targets: [\"127.0.0.1:{port}\"]\n        labels:\n          namespace: {NAMESPACE}\n          rollouts_pod_template_hash: {hash}\n"
-        )
-    };
+    let targets: String = apps
+        .iter()
+        .map(|(app, hash)| {
+            format!(
+                "      - targets: [\"127.0.0.1:{}\"]\n        labels:\n          namespace: {NAMESPACE}\n          rollouts_pod_template_hash: {hash}\n",
+                app.admin_port
+            )
+        })
+        .collect();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: todo-app\n    static_configs:\n{}{}",
-        target(stable, STABLE),
-        target(canary, CANARY)
+         scrape_configs:\n  - job_name: todo-app\n    static_configs:\n{targets}"
     );
     let config_file = dir.path().join("prometheus.yml");
     std::fs::write(&config_file, config).unwrap();
@@ -283,11 +390,29 @@ async fn start_prometheus(stable: u16, canary: u16) -> PrometheusServer {
     }
 }
 
-/// Both targets up: `/-/ready` answers long before the first scrape.
-async fn wait_for_targets(client: &Prometheus) {
+/// All `count` targets up: `/-/ready` answers long before the first scrape.
+async fn wait_for_targets(client: &Prometheus, count: u32) {
     let up = format!("sum(up{{namespace=\"{NAMESPACE}\"}})");
     poll(client, &up, Duration::from_secs(30), |values| {
-        values == [2.0]
+        values == [f64::from(count)]
+    })
+    .await;
+}
+
+/// Waits until Prometheus has scraped every target after this moment, so
+/// whatever was sent before is in its data. (The margin covers Prometheus
+/// nudging scrape timestamps by up to 2 ms to align them.)
+async fn wait_for_a_scrape_after_now(client: &Prometheus) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let scraped = format!(
+        "min(timestamp(up{{namespace=\"{NAMESPACE}\"}})) > {:.3}",
+        now + 0.01
+    );
+    poll(client, &scraped, Duration::from_secs(15), |values| {
+        !values.is_empty()
     })
     .await;
 }
@@ -305,6 +430,14 @@ async fn poll(client: &Prometheus, query: &str, within: Duration, done: impl Fn(
             "`{query}` is still {values:?} after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `count` page loads, each answered 200.
+async fn send_pages(http: &reqwest::Client, port: u16, count: u32) {
+    for _ in 0..count {
+        let page = http.get(format!("http://127.0.0.1:{port}/")).send().await;
+        assert_eq!(page.unwrap().status(), 200);
     }
 }
 
