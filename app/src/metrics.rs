@@ -1,16 +1,28 @@
 //! Prometheus metrics, one registry per app instance (tests run several).
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::state::AppState;
+
+/// The commit the binary was built from: `GIT_COMMIT` at run time if set
+/// (local runs and tests, whose builds carry none), else `GIT_COMMIT` at build
+/// time (the images bake it in), else "unknown". Read once; `/version` and
+/// `todo_app_build_info` report the same value.
+pub static COMMIT: LazyLock<String> = LazyLock::new(|| {
+    std::env::var("GIT_COMMIT")
+        .ok()
+        .filter(|commit| !commit.trim().is_empty())
+        .unwrap_or_else(|| option_env!("GIT_COMMIT").unwrap_or("unknown").to_owned())
+});
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -69,6 +81,20 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        // Always 1: its labels say which build a pod runs, so a deploy can
+        // check through Prometheus that every scraped pod runs the new commit.
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "todo_app_build_info",
+                "The running build: its version and commit (always 1)",
+            ),
+            &["version", "commit"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), COMMIT.as_str()])
+            .set(1);
+
         let page_cache = IntCounterVec::new(
             Opts::new(
                 "page_cache_lookups_total",
@@ -86,6 +112,7 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
+            Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry

@@ -1,6 +1,5 @@
 //! Probes for the orchestrator and the version for deploy checks.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Json;
@@ -10,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::metrics::COMMIT;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -45,16 +45,6 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         ),
     }
 }
-
-/// The commit the binary was built from: `GIT_COMMIT` at run time if set
-/// (local runs and tests, whose builds carry none), else `GIT_COMMIT` at build
-/// time (the images bake it in), else "unknown". Read once.
-static COMMIT: LazyLock<String> = LazyLock::new(|| {
-    std::env::var("GIT_COMMIT")
-        .ok()
-        .filter(|commit| !commit.trim().is_empty())
-        .unwrap_or_else(|| option_env!("GIT_COMMIT").unwrap_or("unknown").to_owned())
-});
 
 /// What is running: checked by `gitops verify-env` after a deploy.
 async fn version() -> Json<Value> {
