@@ -41,7 +41,7 @@ async fn a_merge_reaches_production_only_through_a_verified_staging() {
     // A staging that serves something else is never marked verified.
     let output = gitops_async(
         &ci,
-        &verify_args(&staging_url, "0000000", &argocd.url, &prometheus.url, 5),
+        &verify_args(&staging_url, "0000000", &argocd.url, &prometheus.url, 20),
         &[],
     )
     .await;
