@@ -183,3 +183,19 @@ pub async fn endpoint(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.render(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_info_names_the_version_and_the_commit_version_reports() {
+        let rendered = Metrics::new().render();
+        let expected = format!(
+            "todo_app_build_info{{commit=\"{}\",version=\"{}\"}} 1",
+            COMMIT.as_str(),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(rendered.contains(&expected), "{rendered}");
+    }
+}
