@@ -29,6 +29,7 @@ use super::{Deadline, Progress, short};
 /// only once the controller has re-read git.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
+const MIN_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The config commit an environment's images were set in.
 #[derive(Debug)]
@@ -158,17 +159,22 @@ pub async fn wait_until_synced(
     );
     let mut progress = Progress::default();
     let mut refreshed = false;
+    let mut seen: Option<String> = None;
     loop {
         let timeout = if refreshed {
             READ_TIMEOUT
         } else {
             REFRESH_TIMEOUT
         };
-        let read = argocd
-            .application(app, !refreshed, timeout.min(deadline.remaining()))
-            .await?;
+        // Near the deadline a read still gets a few seconds: one cut short
+        // by the deadline itself would hide the last state actually seen.
+        let timeout = timeout.min(deadline.remaining()).max(MIN_READ_TIMEOUT);
+        let read = argocd.application(app, !refreshed, timeout).await?;
         let last = match read {
-            Read::Unavailable(reason) => reason,
+            Read::Unavailable(reason) => match &seen {
+                Some(state) => format!("{reason}; before that: {state}"),
+                None => reason,
+            },
             Read::Application(application) => {
                 refreshed = true;
                 match judge(&application.status, target)? {
@@ -177,7 +183,10 @@ pub async fn wait_until_synced(
                         return Ok(());
                     }
                     Verdict::Fail(reason) => return Err(deadline.failed(reason).into()),
-                    Verdict::Wait(state) => state,
+                    Verdict::Wait(state) => {
+                        seen = Some(state.clone());
+                        state
+                    }
                 }
             }
         };
