@@ -15,7 +15,7 @@
 //! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
 //! | `PAGE_CACHE_MAX_AGE` | no | `1s`    | how long a replica may serve `GET /` from memory while it hears of no change: `<n>ms` or `<n>s`, at most `60s`; `0` turns the cache off (see [`crate::page_cache`]) |
 //! | `CLIENT_IP_HEADER` | no   |         | header a trusted proxy puts the client's address in (`X-Forwarded-For`: its last address counts); unset: the TCP peer |
-//! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` (overrides the build-time value) |
+//! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` and `todo_app_build_info` (overrides the build-time value) |
 //!
 //! `DOCKET_FAULT_*` are read only with the test-only `--test-faults` argument
 //! (see [`crate::faults`]).

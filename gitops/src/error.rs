@@ -14,9 +14,11 @@
 //! | 5    | promotion refused: the source environment is not verified for its current images |
 //! | 6    | missing credentials for the config repository (`GITOPS_TOKEN` / ssh) |
 //! | 7    | push rejected (non-fast-forward) after every retry |
-//! | 8    | the environment did not serve the expected version in time |
+//! | 8    | the environment did not pass verification in time (not synced and healthy, not monitored, or not serving the expected commit) |
 //! | 9    | the release tag already exists on another commit |
 //! | 10   | the manifests failed validation (`gitops verify`) |
+//! | 11   | release refused: the source's verified marker is for another application commit (`--expect-commit`) |
+//! | 12   | the environment failed verification outright: its rollout was aborted (Argo CD `Degraded`) or Argo CD runs another revision |
 
 use std::path::PathBuf;
 
@@ -48,10 +50,10 @@ pub enum GitopsError {
     MissingCredentials { url: String, hint: &'static str },
     #[error("push to {remote} was rejected (non-fast-forward) {attempts} times; giving up")]
     PushRejected { remote: String, attempts: u32 },
-    #[error("{url} did not serve {expected} within {seconds} s (last seen: {last})")]
+    #[error("{env} was not ready within {seconds} s: {waiting_for} (last seen: {last})")]
     EnvNotReady {
-        url: String,
-        expected: String,
+        env: String,
+        waiting_for: String,
         seconds: u64,
         last: String,
     },
@@ -59,6 +61,17 @@ pub enum GitopsError {
     TagExists { tag: String, commit: String },
     #[error("the manifests are not valid: {0:#}")]
     InvalidManifests(anyhow::Error),
+    #[error(
+        "{env} was verified for commit {verified}, not {expected}; refusing to release \
+         images that were never verified for the tagged commit"
+    )]
+    VerifiedOtherCommit {
+        env: String,
+        expected: String,
+        verified: String,
+    },
+    #[error("{env} failed verification: {reason}")]
+    EnvFailed { env: String, reason: String },
 }
 
 impl GitopsError {
@@ -75,6 +88,8 @@ impl GitopsError {
             GitopsError::EnvNotReady { .. } => 8,
             GitopsError::TagExists { .. } => 9,
             GitopsError::InvalidManifests(_) => 10,
+            GitopsError::VerifiedOtherCommit { .. } => 11,
+            GitopsError::EnvFailed { .. } => 12,
         }
     }
 }

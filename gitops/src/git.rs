@@ -144,6 +144,51 @@ impl Repo {
         Ok(true)
     }
 
+    /// The full id of `rev` if it names a commit this checkout has.
+    pub fn commit_id(&self, rev: &str) -> anyhow::Result<Option<String>> {
+        let output = self.output(&[
+            "rev-parse",
+            "--quiet",
+            "--verify",
+            "--end-of-options",
+            &format!("{rev}^{{commit}}"),
+        ])?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned()))
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> anyhow::Result<bool> {
+        let output = self.output(&["merge-base", "--is-ancestor", ancestor, descendant])?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => bail!(
+                "git merge-base --is-ancestor {ancestor} {descendant} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        }
+    }
+
+    /// `path` as commit `rev` has it, or `None` if it has no such file.
+    pub fn show(&self, rev: &str, path: &str) -> anyhow::Result<Option<String>> {
+        let output = self.output(&["show", &format!("{rev}:{path}")])?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+
+    /// Whether the checkout has a remote called `origin`.
+    pub fn has_origin(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .output(&["remote", "get-url", "origin"])?
+            .status
+            .success())
+    }
+
     /// The URL of `origin`.
     pub fn origin_url(&self) -> anyhow::Result<String> {
         Ok(self

@@ -6,14 +6,18 @@
 //! flow"): [`commands`] holds one module per subcommand; [`overlay`] the
 //! surgical `images:` edits; [`verified`] the marker `promote` requires;
 //! [`analysis`] judges a canary with the project's AnalysisTemplates as Argo
-//! Rollouts would, against a real Prometheus.
+//! Rollouts would, against a real Prometheus; [`verification`] holds the
+//! checks `verify-env` makes (through [`argocd`], Prometheus and the
+//! environment's URL) before it writes that marker.
 
 pub mod analysis;
+pub mod argocd;
 pub mod commands;
 pub mod delivery;
 pub mod error;
 pub mod git;
 pub mod overlay;
+pub mod verification;
 pub mod verified;
 
 pub use error::{GitopsError, exit_code};

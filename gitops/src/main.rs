@@ -2,7 +2,9 @@
 //! `gitops::error` (0 done, 1 other failure, 2 usage, 3 unknown name or
 //! malformed input, 4 dirty checkout, 5 not verified, 6 missing
 //! credentials, 7 push rejected after retries, 8 environment not ready,
-//! 9 tag on another commit, 10 invalid manifests).
+//! 9 tag on another commit, 10 invalid manifests, 11 release refused: the
+//! verified marker is for another commit, 12 environment failed outright:
+//! rollout aborted or another revision deployed).
 
 use std::process::ExitCode;
 
@@ -96,6 +98,15 @@ mod tests {
                 "main",
             ],
             &["gitops", "release", "--tag", "v1.2.3", "--push"],
+            &[
+                "gitops",
+                "release",
+                "--tag",
+                "v1.2.3",
+                "--expect-commit",
+                "0123abc",
+                "--push",
+            ],
             &["gitops", "diff", "--env", "staging"],
             &["gitops", "verify"],
             &[
@@ -107,11 +118,87 @@ mod tests {
                 "http://x",
                 "--expect-commit",
                 "abc",
+                "--argocd-server",
+                "https://argocd.example.com",
+                "--argocd-token",
+                "t0ken",
+                "--app",
+                "docket-staging",
+                "--prometheus",
+                "http://prometheus:9090",
+            ],
+            &[
+                "gitops",
+                "verify-env",
+                "--env",
+                "staging",
+                "--url",
+                "http://x",
+                "--expect-commit",
+                "abc",
+                "--argocd-server",
+                "https://argocd.example.com",
+                "--argocd-token",
+                "t0ken",
+                "--prometheus",
+                "http://prometheus:9090",
+                "--namespace",
+                "docket-staging",
+                "--consecutive",
+                "5",
+                "--interval-ms",
+                "500",
+                "--timeout",
+                "60",
+                "--push",
             ],
         ] {
             Cli::try_parse_from(args).unwrap();
         }
         assert!(Cli::try_parse_from(["gitops", "promote", "--force"]).is_err());
         assert!(Cli::try_parse_from(["gitops", "set-image", "--env", "staging"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "gitops",
+                "verify-env",
+                "--env",
+                "staging",
+                "--url",
+                "http://x",
+                "--expect-commit",
+                "abc",
+                "--argocd-server",
+                "https://argocd.example.com",
+                "--argocd-token",
+                "t0ken",
+                "--prometheus",
+                "http://prometheus:9090",
+                "--consecutive",
+                "0",
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_argo_cd_token_never_shows_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "gitops",
+            "verify-env",
+            "--env",
+            "staging",
+            "--url",
+            "http://x",
+            "--expect-commit",
+            "abc",
+            "--argocd-server",
+            "https://argocd.example.com",
+            "--argocd-token",
+            "s3cret-t0ken",
+            "--prometheus",
+            "http://prometheus:9090",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("s3cret-t0ken"));
     }
 }

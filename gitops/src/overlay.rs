@@ -144,6 +144,8 @@ pub struct Overlay {
 struct Kustomization {
     #[serde(default)]
     images: Vec<Image>,
+    #[serde(default)]
+    namespace: Option<String>,
 }
 
 impl Overlay {
@@ -174,6 +176,13 @@ impl Overlay {
     /// The `images:` entries, parsed.
     pub fn images(&self) -> anyhow::Result<Vec<Image>> {
         parse_images(&self.text).with_context(|| format!("parsing {}", self.path.display()))
+    }
+
+    /// The `namespace:` every object of the overlay is put in, if it sets one.
+    pub fn namespace(&self) -> anyhow::Result<Option<String>> {
+        let kustomization: Kustomization = serde_yaml_ng::from_str(&self.text)
+            .with_context(|| format!("parsing {}", self.path.display()))?;
+        Ok(kustomization.namespace)
     }
 
     /// The entry a short name (`app`) or full name (`ghcr.io/o/docket-app`) means.
@@ -210,7 +219,8 @@ impl Overlay {
     }
 }
 
-fn parse_images(text: &str) -> anyhow::Result<Vec<Image>> {
+/// The `images:` entries of a kustomization's text.
+pub fn parse_images(text: &str) -> anyhow::Result<Vec<Image>> {
     let kustomization: Kustomization = serde_yaml_ng::from_str(text)?;
     Ok(kustomization.images)
 }

@@ -1,20 +1,29 @@
-//! `gitops verify-env`: waits until an environment serves the expected
-//! release, then records it as verified for the images its overlay names.
+//! `gitops verify-env`: waits until an environment runs the expected
+//! release, fully rolled out and monitored, then records it as verified for
+//! the images its overlay names.
 //!
-//! Polls `<url>/version` (the app reports `name`, `version`, `commit`) until
-//! `commit` is the expected one (and `version`, when given), within a
-//! deadline; then writes `verified/<env>.json` in the config repository
-//! checkout and commits it. `gitops promote` trusts only that marker.
+//! The checks, in order (see [`crate::verification`]): Argo CD reports the
+//! Application `Synced` at the config commit that set these images and
+//! `Healthy` (a Rollout is Healthy only once fully promoted; `Degraded`, an
+//! aborted rollout, fails at once); Prometheus scrapes every app pod, each
+//! on the expected commit, and counts requests to them; `/version` answers
+//! the expected commit on a run of consecutive requests. Only then is
+//! `verified/<env>.json` written in the config repository checkout and
+//! committed. `gitops promote` and `gitops release` trust only that marker.
+//! Nothing is written when any check fails or the deadline passes.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Deserialize;
+use secrecy::SecretString;
 
+use crate::analysis::prometheus::Prometheus;
+use crate::argocd::ArgoCd;
 use crate::delivery::{self, Options};
-use crate::error::GitopsError;
 use crate::git::Repo;
 use crate::overlay::Overlay;
+use crate::verification::{self, Deadline, monitoring, serving, short, sync};
 use crate::verified::{self, Verified};
 
 #[derive(Debug, clap::Args)]
@@ -24,15 +33,38 @@ pub struct Args {
     /// Base URL of the environment, e.g. https://staging.docket.example.com
     #[arg(long)]
     pub url: String,
-    /// The application commit the environment must report (CI: the pushed SHA).
-    #[arg(long, env = "GITHUB_SHA")]
+    /// The application commit the environment must report (CI: the commit
+    /// CI passed for; never defaulted from GITHUB_SHA, which a workflow_run
+    /// sets to the branch's newest commit).
+    #[arg(long)]
     pub expect_commit: String,
     /// The application version it must report as well, if given.
     #[arg(long)]
     pub expect_version: Option<String>,
-    /// How long to wait for the rollout, in seconds.
+    /// Argo CD's API server, e.g. https://argocd.example.com
+    #[arg(long, env = "ARGOCD_SERVER")]
+    pub argocd_server: String,
+    /// A token that may `get` the Application (never printed).
+    #[arg(long, env = "ARGOCD_AUTH_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub argocd_token: SecretString,
+    /// The environment's Argo CD Application [default: docket-ENV]
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Prometheus's base URL, e.g. http://prometheus.monitoring:9090
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus: String,
+    /// The Kubernetes namespace of the app's pods [default: the overlay's `namespace:`]
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// `/version` answers in a row that must all name the expected commit.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub consecutive: u32,
+    /// How long to wait for the rollout, in seconds (all checks together).
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Pause between two looks at Argo CD, Prometheus or `/version`, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub interval_ms: u64,
     /// The config repository checkout.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -41,11 +73,8 @@ pub struct Args {
     pub push: bool,
 }
 
-/// What `/version` answers.
-#[derive(Debug, Deserialize)]
-struct Version {
-    version: String,
-    commit: String,
+fn secret(value: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(value))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -53,14 +82,65 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     repo.ensure_clean(&[])?;
     // Fail on an unknown environment before waiting for it, and remember
     // which images are being verified: only those may be marked.
-    let waited_for = verified::sorted_images(&Overlay::open(repo.dir(), &args.env)?)?;
+    let overlay = Overlay::open(repo.dir(), &args.env)?;
+    let waited_for = verified::sorted_images(&overlay)?;
+    let namespace = match &args.namespace {
+        Some(namespace) => namespace.clone(),
+        None => overlay.namespace()?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} sets no namespace: pass --namespace",
+                overlay.path.display()
+            )
+        })?,
+    };
+    let app = args
+        .app
+        .clone()
+        .unwrap_or_else(|| format!("docket-{}", args.env));
+    let target = sync::Target::find(&repo, &args.env, &waited_for)?;
+    println!(
+        "verifying {} (Argo CD application {app}, namespace {namespace}): config commit {}, \
+         application commit {}",
+        args.env,
+        short(&target.commit),
+        args.expect_commit
+    );
 
+    let argocd = ArgoCd::new(&args.argocd_server, args.argocd_token.clone())?;
+    let prometheus = Prometheus::new(args.prometheus.clone())?;
+    let deadline = Deadline::new(
+        &args.env,
+        args.timeout,
+        Duration::from_millis(args.interval_ms),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let seen = runtime.block_on(wait_for_version(&args))?;
+    let seen = runtime.block_on(async {
+        sync::wait_until_synced(&argocd, &app, &target, &deadline).await?;
+        monitoring::wait_until_monitored(
+            &prometheus,
+            &monitoring::Expected {
+                namespace: &namespace,
+                commit: &args.expect_commit,
+                url: &args.url,
+            },
+            &deadline,
+        )
+        .await?;
+        verification::serving::wait_until_only_expected(
+            &serving::Expected {
+                url: &args.url,
+                commit: &args.expect_commit,
+                version: args.expect_version.as_deref(),
+                consecutive: args.consecutive,
+            },
+            &deadline,
+        )
+        .await
+    })?;
     println!(
-        "{} serves commit {} (version {})",
+        "{} serves commit {} (version {}), rolled out and monitored",
         args.url, seen.commit, seen.version
     );
 
@@ -93,6 +173,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "{}: verified commit {} at {}\n\n",
                 args.env, marker.commit, marker.url
             );
+            message.push_str(&format!(
+                "Argo CD {app}: Synced and Healthy at config commit {}\n\n",
+                target.commit
+            ));
             for image in &marker.images {
                 message.push_str(&format!("{}\n", image.reference()));
             }
@@ -108,52 +192,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     );
     Ok(())
-}
-
-async fn wait_for_version(args: &Args) -> anyhow::Result<Version> {
-    let url = format!("{}/version", args.url.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let expected = match &args.expect_version {
-        Some(version) => format!("commit {} version {version}", args.expect_commit),
-        None => format!("commit {}", args.expect_commit),
-    };
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    loop {
-        let last = match fetch(&client, &url).await {
-            Ok(seen) => {
-                let matches = seen.commit == args.expect_commit
-                    && args
-                        .expect_version
-                        .as_ref()
-                        .is_none_or(|v| *v == seen.version);
-                if matches {
-                    return Ok(seen);
-                }
-                format!("commit {} version {}", seen.commit, seen.version)
-            }
-            Err(error) => format!("{error:#}"),
-        };
-        if Instant::now() >= deadline {
-            return Err(GitopsError::EnvNotReady {
-                url,
-                expected,
-                seconds: args.timeout,
-                last,
-            }
-            .into());
-        }
-        tokio::time::sleep(Duration::from_secs(2).min(deadline - Instant::now())).await;
-    }
-}
-
-async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Version> {
-    Ok(client
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .json::<Version>()
-        .await?)
 }

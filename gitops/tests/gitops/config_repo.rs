@@ -255,6 +255,85 @@ fn release_promotes_and_creates_the_tag_once() {
 }
 
 #[test]
+fn release_ships_only_the_commit_staging_was_verified_for() {
+    let (_source, config, clone) = published();
+    set_staging(&clone);
+    mark_staging_verified(&clone);
+    let head_before = git(&config.bare, &["rev-parse", "main"]);
+    let production_before = config.show(PRODUCTION);
+
+    // The tag is on another commit than the one staging verified.
+    let output = gitops(
+        &clone,
+        &[
+            "release",
+            "--tag",
+            "v0.3.0",
+            "--expect-commit",
+            "4567def",
+            "--push",
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(11), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("staging was verified for commit 0123abc, not 4567def"),
+        "{stderr}"
+    );
+    assert_eq!(git(&config.bare, &["rev-parse", "main"]), head_before);
+    assert_eq!(config.show(PRODUCTION), production_before);
+    assert_eq!(git(&config.bare, &["tag", "--list"]).trim(), "");
+    assert_eq!(git(&clone, &["tag", "--list"]).trim(), "");
+    assert_eq!(
+        git(&clone, &["rev-parse", "HEAD"]),
+        head_before,
+        "the checkout gained no commit"
+    );
+
+    // The commit staging was verified for is released.
+    gitops_ok(
+        &clone,
+        &[
+            "release",
+            "--tag",
+            "v0.3.0",
+            "--expect-commit",
+            "0123abc",
+            "--push",
+        ],
+    );
+    assert_eq!(
+        git(&config.bare, &["rev-parse", "v0.3.0^{commit}"]),
+        git(&config.bare, &["rev-parse", "main"])
+    );
+    assert_eq!(
+        images_of(&config.show(PRODUCTION)),
+        images_of(&config.show(STAGING))
+    );
+}
+
+#[test]
+fn a_tag_production_would_never_select_is_refused_naming_the_constraint() {
+    let (_source, config, clone) = published();
+    set_staging(&clone);
+    mark_staging_verified(&clone);
+    let head_before = git(&config.bare, &["rev-parse", "main"]);
+
+    // argocd/production.yaml follows `>=0.1.0`.
+    let output = gitops(&clone, &["release", "--tag", "v0.0.9", "--push"]);
+
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("production's Application selects tags matching `>=0.1.0`"),
+        "{stderr}"
+    );
+    assert_eq!(git(&config.bare, &["rev-parse", "main"]), head_before);
+    assert_eq!(git(&config.bare, &["tag", "--list"]).trim(), "");
+}
+
+#[test]
 fn mistakes_exit_with_their_documented_codes() {
     let (_source, _config, clone) = published();
     let code = |args: &[&str]| gitops(&clone, args).status.code();

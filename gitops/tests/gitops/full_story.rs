@@ -1,8 +1,9 @@
 //! The release flow end to end: merge → publish → staging images →
-//! verified against a running app → release tag → production.
+//! verified against a running, monitored app → release tag → production.
 
-use test_support::{Service, free_port, test_database, test_nats, workspace_binary};
+use test_support::test_nats;
 
+use crate::environment::*;
 use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,62 +21,55 @@ async fn a_merge_reaches_production_only_through_a_verified_staging() {
     args.extend(images.iter().map(String::as_str));
     gitops_ok(&ci, &args);
 
-    // Argo CD would now roll staging out; here the app built from the
-    // merge runs locally and reports that commit.
-    let database = test_database().await.unwrap();
-    let nats = test_nats().unwrap();
-    let port = free_port();
-    let staging_url = format!("http://127.0.0.1:{port}");
-    let _app = Service::spawn(
-        &workspace_binary("todo-app"),
-        &[],
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("NATS_URL", nats.url.clone()),
-            ("PORT", port.to_string()),
-            ("GIT_COMMIT", merged.clone()),
+    // Argo CD would now roll staging out (a stand-in answers for it, see
+    // `environment.rs`); here the app built from the merge runs locally,
+    // reports that commit and is scraped by a real Prometheus.
+    let set_images = git(&config.bare, &["rev-parse", "main"]).trim().to_owned();
+    let argocd = ArgoCd::start(
+        vec![
+            AppState::new("Synced", &set_images, "Progressing"),
+            AppState::new("Synced", &set_images, "Healthy"),
         ],
-        &format!("{staging_url}/readyz"),
+        Log::default(),
     )
-    .await
-    .unwrap();
+    .await;
+    let nats = test_nats().unwrap();
+    let app = App::start(&merged, &nats.url).await;
+    let prometheus = Prometheus::scraping(&[(app.port, "todo-app-5b8c4d-x2x7q")]).await;
+    let staging_url = app.url.clone();
 
     // A staging that serves something else is never marked verified.
-    let output = gitops(
+    let output = gitops_async(
         &ci,
-        &[
-            "verify-env",
-            "--env",
-            "staging",
-            "--url",
-            &staging_url,
-            "--expect-commit",
-            "0000000",
-            "--timeout",
-            "3",
-        ],
-    );
+        &verify_args(&staging_url, "0000000", &argocd.url, &prometheus.url, 20),
+        &[],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(8), "{}", describe(&output));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains(&format!("last seen: commit {merged}"))
+        String::from_utf8_lossy(&output.stderr).contains(&format!(
+            "pods not reporting commit 0000000: todo-app-5b8c4d-x2x7q (commit {})",
+            &merged[..12]
+        )),
+        "{}",
+        describe(&output)
     );
 
+    let mut args = verify_args(&staging_url, &merged, &argocd.url, &prometheus.url, 60);
+    args.push("--push".into());
+    let output = gitops_async(&ci, &args, &[]).await;
+    assert!(output.status.success(), "{}", describe(&output));
     gitops_ok(
         &ci,
         &[
-            "verify-env",
-            "--env",
-            "staging",
-            "--url",
-            &staging_url,
+            "release",
+            "--tag",
+            "v1.2.3",
             "--expect-commit",
             &merged,
-            "--timeout",
-            "30",
             "--push",
         ],
     );
-    gitops_ok(&ci, &["release", "--tag", "v1.2.3", "--push"]);
 
     // Production names exactly the digests staging was verified with.
     let staging = images_of(&config.show("kustomize/overlays/staging/kustomization.yaml"));
