@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::environment::Prometheus as PrometheusServer;
 use gitops::analysis::prometheus::Prometheus;
 use gitops::analysis::template::{self, Cluster, Metric};
 use gitops::analysis::{self, Phase, judge};
-use tempfile::TempDir;
 use test_support::{Service, TestNats, free_port, test_database, test_nats, workspace_binary};
 
 const NAMESPACE: &str = "docket-analysis";
@@ -339,55 +339,23 @@ async fn start_app(nats_url: &str, faults: Option<&Faults>) -> App {
     }
 }
 
-struct PrometheusServer {
-    url: String,
-    _service: Service,
-    _dir: TempDir,
-}
-
 /// A private Prometheus scraping each app's admin port every second,
 /// labelling its series with `namespace` and the given pod-template hash as
 /// the cluster's PodMonitor would.
 async fn start_prometheus(apps: &[(&App, &str)]) -> PrometheusServer {
-    let dir = TempDir::new().unwrap();
-    let targets: String = apps
+    let targets: Vec<(u16, Vec<(&str, &str)>)> = apps
         .iter()
         .map(|(app, hash)| {
-            format!(
-                "      - targets: [\"127.0.0.1:{}\"]\n        labels:\n          namespace: {NAMESPACE}\n          rollouts_pod_template_hash: {hash}\n",
-                app.admin_port
+            (
+                app.admin_port,
+                vec![
+                    ("namespace", NAMESPACE),
+                    ("rollouts_pod_template_hash", *hash),
+                ],
             )
         })
         .collect();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: todo-app\n    static_configs:\n{targets}"
-    );
-    let config_file = dir.path().join("prometheus.yml");
-    std::fs::write(&config_file, config).unwrap();
-    let port = free_port();
-    let program = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("prometheus is installed (Debian package `prometheus`; `cargo xtask install`)");
-    let service = Service::spawn(
-        &program,
-        &[
-            &format!("--config.file={}", config_file.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &[],
-        &format!("http://127.0.0.1:{port}/-/ready"),
-    )
-    .await
-    .unwrap();
-    PrometheusServer {
-        url: format!("http://127.0.0.1:{port}"),
-        _service: service,
-        _dir: dir,
-    }
+    PrometheusServer::scraping_with_labels(&targets).await
 }
 
 /// All `count` targets up: `/-/ready` answers long before the first scrape.

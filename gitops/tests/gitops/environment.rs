@@ -333,15 +333,34 @@ impl Prometheus {
     /// Scrapes each `(port, pod)` every second, labelled as the PodMonitor
     /// labels an app pod in [`NAMESPACE`].
     pub async fn scraping(pods: &[(u16, &str)]) -> Prometheus {
-        let dir = TempDir::new().unwrap();
-        let targets: String = pods
+        let targets: Vec<(u16, Vec<(&str, &str)>)> = pods
             .iter()
             .map(|(port, pod)| {
-                format!(
-                    "      - targets: [\"127.0.0.1:{port}\"]\n        labels:\n          \
-                     namespace: {NAMESPACE}\n          pod: {pod}\n          \
-                     app_kubernetes_io_name: todo-app\n"
+                (
+                    *port,
+                    vec![
+                        ("namespace", NAMESPACE),
+                        ("pod", *pod),
+                        ("app_kubernetes_io_name", "todo-app"),
+                    ],
                 )
+            })
+            .collect();
+        Prometheus::scraping_with_labels(&targets).await
+    }
+
+    /// Scrapes each loopback port every second, giving its series the
+    /// labels listed beside it (as a PodMonitor copies pod labels).
+    pub async fn scraping_with_labels(targets: &[(u16, Vec<(&str, &str)>)]) -> Prometheus {
+        let dir = TempDir::new().unwrap();
+        let targets: String = targets
+            .iter()
+            .map(|(port, labels)| {
+                let labels: String = labels
+                    .iter()
+                    .map(|(name, value)| format!("          {name}: {value}\n"))
+                    .collect();
+                format!("      - targets: [\"127.0.0.1:{port}\"]\n        labels:\n{labels}")
             })
             .collect();
         let config = format!(
