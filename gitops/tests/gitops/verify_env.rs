@@ -71,6 +71,24 @@ impl Staging {
     }
 }
 
+/// Runs verify-env against the Argo CD stand-in at `argocd` with a 300 s
+/// deadline and nothing else listening; it must fail with the "failed at
+/// once" code well inside [`FAST`]. Returns its stderr.
+async fn fails_at_once(checkout: &std::path::Path, argocd: &str) -> String {
+    let started = Instant::now();
+    let args = with_push(verify_args(
+        &nothing_listening(),
+        NEW_COMMIT,
+        argocd,
+        &nothing_listening(),
+        300,
+    ));
+    let output = gitops_async(checkout, &args, &[]).await;
+    assert_eq!(output.status.code(), Some(12), "{}", describe(&output));
+    assert!(started.elapsed() < FAST, "took {:?}", started.elapsed());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn with_push(mut args: Vec<String>) -> Vec<String> {
     args.push("--push".into());
     args
@@ -165,19 +183,7 @@ async fn a_degraded_rollout_fails_at_once_and_writes_nothing() {
     )
     .await;
 
-    let started = Instant::now();
-    let args = with_push(verify_args(
-        &nothing_listening(),
-        NEW_COMMIT,
-        &argocd.url,
-        &nothing_listening(),
-        300,
-    ));
-    let output = gitops_async(&staging.checkout, &args, &[]).await;
-
-    assert_eq!(output.status.code(), Some(12), "{}", describe(&output));
-    assert!(started.elapsed() < FAST, "took {:?}", started.elapsed());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = fails_at_once(&staging.checkout, &argocd.url).await;
     assert!(
         stderr.contains("health Degraded") && stderr.contains("rollout was aborted"),
         "{stderr}"
@@ -215,19 +221,7 @@ async fn argo_cd_synced_at_another_revision_fails_at_once_and_writes_nothing() {
             Log::default(),
         )
         .await;
-        let started = Instant::now();
-        let args = with_push(verify_args(
-            &nothing_listening(),
-            NEW_COMMIT,
-            &argocd.url,
-            &nothing_listening(),
-            300,
-        ));
-        let output = gitops_async(&staging.checkout, &args, &[]).await;
-
-        assert_eq!(output.status.code(), Some(12), "{}", describe(&output));
-        assert!(started.elapsed() < FAST, "took {:?}", started.elapsed());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = fails_at_once(&staging.checkout, &argocd.url).await;
         assert!(
             stderr.contains(&format!("Synced at another revision: {revision} {why}")),
             "{stderr}"
