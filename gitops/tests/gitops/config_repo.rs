@@ -441,6 +441,14 @@ fn verify_fails_with_code_10_when_the_tree_is_invalid() {
     // A misspelt field in the Rollout: the vendored strict CRD schema
     // rejects it, and `gitops verify` says so with its own exit code.
     let source = SourceRepo::new();
+    // The manifest tools this workspace already installed, rather than a
+    // second venv (hundreds of MB from PyPI) in the temporary checkout.
+    std::fs::create_dir_all(source.path.join("target")).unwrap();
+    std::os::unix::fs::symlink(
+        test_support::workspace_root().join("target/tools"),
+        source.path.join("target/tools"),
+    )
+    .unwrap();
     let rollout = source.path.join("kustomize/base/app/rollout.yaml");
     let text = std::fs::read_to_string(&rollout).unwrap();
     std::fs::write(
