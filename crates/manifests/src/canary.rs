@@ -11,7 +11,7 @@
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, str_at};
+use crate::render::{Render, Renders, Target, autoscaler_of, str_at};
 
 /// How far, in percentage points, the pods' share may be from the weight.
 const TOLERANCE: f64 = 1.0;
@@ -41,14 +41,7 @@ fn check_render(render: &Render) -> Vec<String> {
             continue;
         }
         let name = str_at(rollout, "/metadata/name");
-        let bounds: Vec<u64> = render
-            .docs
-            .iter()
-            .find(|d| {
-                str_at(d, "/kind") == "HorizontalPodAutoscaler"
-                    && str_at(d, "/spec/scaleTargetRef/kind") == "Rollout"
-                    && str_at(d, "/spec/scaleTargetRef/name") == name
-            })
+        let bounds: Vec<u64> = autoscaler_of(&render.docs, name)
             .map(|hpa| {
                 ["/spec/minReplicas", "/spec/maxReplicas"]
                     .iter()

@@ -25,7 +25,7 @@
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, describe, str_at};
+use crate::render::{Render, Renders, Target, autoscaler_of, describe, find, pod_template, str_at};
 
 /// `DATABASE_POOL_SIZE` when nothing sets it (app/src/config.rs).
 const APP_DEFAULT_POOL_SIZE: u64 = 8;
@@ -122,13 +122,7 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
         server_setting(&args, "superuser_reserved_connections")?.unwrap_or(DEFAULT_RESERVED);
 
     let rollout = find(docs, "Rollout", APP).context("no Rollout todo-app")?;
-    let max_replicas = docs
-        .iter()
-        .find(|d| {
-            str_at(d, "/kind") == "HorizontalPodAutoscaler"
-                && str_at(d, "/spec/scaleTargetRef/kind") == "Rollout"
-                && str_at(d, "/spec/scaleTargetRef/name") == APP
-        })
+    let max_replicas = autoscaler_of(docs, APP)
         .and_then(|hpa| hpa.pointer("/spec/maxReplicas"))
         .or_else(|| rollout.pointer("/spec/replicas"))
         .map_or(Some(1), Value::as_u64)
@@ -141,14 +135,13 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
     let mut others = Vec::new();
     for doc in docs {
         let name = str_at(doc, "/metadata/name");
-        let template = match str_at(doc, "/kind") {
-            "Rollout" if name == APP => continue,
-            "StatefulSet" if name == POSTGRES => continue,
-            "Deployment" | "StatefulSet" | "Rollout" | "Job" => doc.pointer("/spec/template"),
-            "CronJob" => doc.pointer("/spec/jobTemplate/spec/template"),
-            _ => continue,
-        };
-        let reads_database = template
+        if matches!(
+            (str_at(doc, "/kind"), name),
+            ("Rollout", APP) | ("StatefulSet", POSTGRES)
+        ) {
+            continue;
+        }
+        let reads_database = pod_template(doc)
             .and_then(|t| t.pointer("/spec/containers"))
             .and_then(Value::as_array)
             .into_iter()
@@ -177,11 +170,6 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
         reserved,
         max_connections,
     }))
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
-    docs.iter()
-        .find(|d| str_at(d, "/kind") == kind && str_at(d, "/metadata/name") == name)
 }
 
 fn container<'a>(workload: &'a Value, name: &str) -> Option<&'a Value> {

@@ -192,6 +192,30 @@ pub fn str_at<'a>(doc: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The object of `kind` named `name`.
+pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    docs.iter()
+        .find(|d| str_at(d, "/kind") == kind && str_at(d, "/metadata/name") == name)
+}
+
+/// The HorizontalPodAutoscaler that scales the Rollout `rollout`.
+pub fn autoscaler_of<'a>(docs: &'a [Value], rollout: &str) -> Option<&'a Value> {
+    docs.iter().find(|d| {
+        str_at(d, "/kind") == "HorizontalPodAutoscaler"
+            && str_at(d, "/spec/scaleTargetRef/kind") == "Rollout"
+            && str_at(d, "/spec/scaleTargetRef/name") == rollout
+    })
+}
+
+/// A workload's pod template (`metadata` and `spec`), for every kind that runs pods.
+pub fn pod_template(doc: &Value) -> Option<&Value> {
+    match str_at(doc, "/kind") {
+        "Deployment" | "StatefulSet" | "Rollout" | "Job" => doc.pointer("/spec/template"),
+        "CronJob" => doc.pointer("/spec/jobTemplate/spec/template"),
+        _ => None,
+    }
+}
+
 /// The name a kustomize generator was given, when `name` is a generated
 /// name with its content-hash suffix (`todo-app-79cct229ck` → `todo-app`).
 /// Kustomize's suffix is `-` and the first ten hex digits of a SHA-256,

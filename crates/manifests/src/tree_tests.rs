@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::render::{self, Render, Renders, Target, describe, generated_base_name, str_at};
+use crate::render::{
+    self, Render, Renders, Target, describe, generated_base_name, pod_template, str_at,
+};
 use crate::settings::Settings;
 use crate::tools::Tools;
 
@@ -34,10 +36,7 @@ fn renders() -> Renders {
 }
 
 fn find<'a>(render: &'a Render, kind: &str, name: &str) -> &'a Value {
-    render
-        .docs
-        .iter()
-        .find(|d| str_at(d, "/kind") == kind && str_at(d, "/metadata/name") == name)
+    render::find(&render.docs, kind, name)
         .unwrap_or_else(|| panic!("{}: no {kind}/{name}", render.name))
 }
 
@@ -46,14 +45,7 @@ fn pod_specs(render: &Render) -> Vec<(String, &Value)> {
     render
         .docs
         .iter()
-        .filter_map(|doc| {
-            let pointer = match str_at(doc, "/kind") {
-                "Rollout" | "Deployment" | "StatefulSet" => "/spec/template/spec",
-                "CronJob" => "/spec/jobTemplate/spec/template/spec",
-                _ => return None,
-            };
-            Some((describe(doc), doc.pointer(pointer)?))
-        })
+        .filter_map(|doc| Some((describe(doc), pod_template(doc)?.get("spec")?)))
         .collect()
 }
 
