@@ -93,15 +93,7 @@ async fn with_an_admin_port_the_operational_routes_move_there_and_version_stays_
         assert_eq!(status(app.url(path)).await, 404, "public {path}");
     }
     let public: Value = app.get("/version").await.json().await.unwrap();
-    let admin: Value = app
-        .client
-        .get(app.admin_url("/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin: Value = app.admin_get("/version").await.json().await.unwrap();
     assert_eq!(public, admin);
     assert_eq!(status(app.url("/")).await, 200, "the app stays public");
     assert_eq!(
@@ -139,29 +131,12 @@ async fn operational_routes_are_never_counted_in_the_request_metrics_on_either_p
     let app = spawn_app_with_admin_port().await;
 
     for path in OPERATIONAL {
-        let url = app.admin_url(path);
-        assert!(
-            app.client
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .is_success()
-        );
+        assert!(app.admin_get(path).await.status().is_success(), "{path}");
     }
     assert_eq!(app.get("/version").await.status(), 200);
     assert_eq!(app.get("/").await.status(), 200);
 
-    let metrics = app
-        .client
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     for path in OPERATIONAL {
         assert_eq!(request_lines(&metrics, path), Vec::<&str>::new(), "{path}");
     }

@@ -189,6 +189,11 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A GET on the admin port.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.admin_url(path)).send().await.unwrap()
+    }
+
     /// A form post as a browser without JavaScript sends it.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
