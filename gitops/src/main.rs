@@ -70,7 +70,47 @@ mod tests {
 
     #[test]
     fn the_documented_invocations_parse() {
-        for args in [
+        // verify-env's required arguments; the cases below add to them.
+        let verify_env = |more: &[&'static str]| -> Vec<&'static str> {
+            let mut args = vec![
+                "gitops",
+                "verify-env",
+                "--env",
+                "staging",
+                "--url",
+                "http://x",
+                "--expect-commit",
+                "abc",
+                "--argocd-server",
+                "https://argocd.example.com",
+                "--argocd-token",
+                "t0ken",
+            ];
+            args.extend_from_slice(more);
+            args
+        };
+        let verify_env_cases = [
+            verify_env(&[
+                "--app",
+                "docket-staging",
+                "--prometheus",
+                "http://prometheus:9090",
+            ]),
+            verify_env(&[
+                "--prometheus",
+                "http://prometheus:9090",
+                "--namespace",
+                "docket-staging",
+                "--consecutive",
+                "5",
+                "--interval-ms",
+                "500",
+                "--timeout",
+                "60",
+                "--push",
+            ]),
+        ];
+        for args in verify_env_cases.iter().map(Vec::as_slice).chain([
             &[
                 "gitops",
                 "set-image",
@@ -109,73 +149,18 @@ mod tests {
             ],
             &["gitops", "diff", "--env", "staging"],
             &["gitops", "verify"],
-            &[
-                "gitops",
-                "verify-env",
-                "--env",
-                "staging",
-                "--url",
-                "http://x",
-                "--expect-commit",
-                "abc",
-                "--argocd-server",
-                "https://argocd.example.com",
-                "--argocd-token",
-                "t0ken",
-                "--app",
-                "docket-staging",
-                "--prometheus",
-                "http://prometheus:9090",
-            ],
-            &[
-                "gitops",
-                "verify-env",
-                "--env",
-                "staging",
-                "--url",
-                "http://x",
-                "--expect-commit",
-                "abc",
-                "--argocd-server",
-                "https://argocd.example.com",
-                "--argocd-token",
-                "t0ken",
-                "--prometheus",
-                "http://prometheus:9090",
-                "--namespace",
-                "docket-staging",
-                "--consecutive",
-                "5",
-                "--interval-ms",
-                "500",
-                "--timeout",
-                "60",
-                "--push",
-            ],
-        ] {
+        ]) {
             Cli::try_parse_from(args).unwrap();
         }
         assert!(Cli::try_parse_from(["gitops", "promote", "--force"]).is_err());
         assert!(Cli::try_parse_from(["gitops", "set-image", "--env", "staging"]).is_err());
         assert!(
-            Cli::try_parse_from([
-                "gitops",
-                "verify-env",
-                "--env",
-                "staging",
-                "--url",
-                "http://x",
-                "--expect-commit",
-                "abc",
-                "--argocd-server",
-                "https://argocd.example.com",
-                "--argocd-token",
-                "t0ken",
+            Cli::try_parse_from(verify_env(&[
                 "--prometheus",
                 "http://prometheus:9090",
                 "--consecutive",
                 "0",
-            ])
+            ]))
             .is_err()
         );
     }
