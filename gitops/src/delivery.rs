@@ -19,6 +19,13 @@ pub struct Options {
     pub tag: Option<String>,
 }
 
+impl Options {
+    /// A commit and no tag, pushed when `push` is set.
+    pub fn commit(push: bool) -> Self {
+        Self { push, tag: None }
+    }
+}
+
 /// Applies `change` (which edits files and returns the commit message),
 /// commits if anything changed, tags, and pushes. Returns whether a commit
 /// was made.

@@ -63,6 +63,26 @@ mod tests {
 
     use super::*;
 
+    /// verify-env's required arguments followed by `more`.
+    fn verify_env(more: &[&'static str]) -> Vec<&'static str> {
+        let mut args = vec![
+            "gitops",
+            "verify-env",
+            "--env",
+            "staging",
+            "--url",
+            "http://x",
+            "--expect-commit",
+            "abc",
+            "--argocd-server",
+            "https://argocd.example.com",
+            "--argocd-token",
+            "s3cret-t0ken",
+        ];
+        args.extend_from_slice(more);
+        args
+    }
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
@@ -70,25 +90,6 @@ mod tests {
 
     #[test]
     fn the_documented_invocations_parse() {
-        // verify-env's required arguments; the cases below add to them.
-        let verify_env = |more: &[&'static str]| -> Vec<&'static str> {
-            let mut args = vec![
-                "gitops",
-                "verify-env",
-                "--env",
-                "staging",
-                "--url",
-                "http://x",
-                "--expect-commit",
-                "abc",
-                "--argocd-server",
-                "https://argocd.example.com",
-                "--argocd-token",
-                "t0ken",
-            ];
-            args.extend_from_slice(more);
-            args
-        };
         let verify_env_cases = [
             verify_env(&[
                 "--app",
@@ -167,23 +168,8 @@ mod tests {
 
     #[test]
     fn the_argo_cd_token_never_shows_in_debug_output() {
-        let cli = Cli::try_parse_from([
-            "gitops",
-            "verify-env",
-            "--env",
-            "staging",
-            "--url",
-            "http://x",
-            "--expect-commit",
-            "abc",
-            "--argocd-server",
-            "https://argocd.example.com",
-            "--argocd-token",
-            "s3cret-t0ken",
-            "--prometheus",
-            "http://prometheus:9090",
-        ])
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(verify_env(&["--prometheus", "http://prometheus:9090"])).unwrap();
         assert!(!format!("{cli:?}").contains("s3cret-t0ken"));
     }
 }

@@ -14,8 +14,10 @@ use crate::git::Repo;
 use crate::overlay::Overlay;
 use crate::verified;
 
+/// Which environment's images go where, and whether verification may be
+/// skipped: shared by `promote` and `release`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Route {
     #[arg(long, default_value = "staging")]
     pub from: String,
     #[arg(long, default_value = "production")]
@@ -23,34 +25,34 @@ pub struct Args {
     /// The config repository checkout.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// Promote even though the source is not verified (needs --reason).
+    /// Go ahead even though the source is not verified (needs --reason).
     #[arg(long, requires = "reason")]
     pub force: bool,
     /// Why verification is skipped; recorded in the commit message.
     #[arg(long, requires = "force")]
     pub reason: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub route: Route,
     /// Push the commit to origin, retrying when another push got there first.
     #[arg(long)]
     pub push: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let repo = Repo::open(&args.repo)?;
+    let route = &args.route;
+    let repo = Repo::open(&route.repo)?;
     repo.ensure_clean(&[])?;
-    let committed = delivery::deliver(
-        &repo,
-        &Options {
-            push: args.push,
-            tag: None,
-        },
-        |repo| {
-            let summary = promote(repo.dir(), &args.from, &args.to, args.reason.as_deref())?;
-            Ok(format!(
-                "{}: promote images from {}\n\n{summary}",
-                args.to, args.from
-            ))
-        },
-    )?;
+    let committed = delivery::deliver(&repo, &Options::commit(args.push), |repo| {
+        let summary = promote(repo.dir(), &route.from, &route.to, route.reason.as_deref())?;
+        Ok(format!(
+            "{}: promote images from {}\n\n{summary}",
+            route.to, route.from
+        ))
+    })?;
     println!(
         "{}",
         if committed {

@@ -13,7 +13,7 @@
 //! commit for the images it runs now: a tag on one commit must never ship
 //! what staging last verified for another.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -24,25 +24,15 @@ use crate::git::Repo;
 use crate::overlay::Overlay;
 use crate::verified;
 
-use super::promote::promote;
+use super::promote::{Route, promote};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The release, `vMAJOR.MINOR.PATCH`.
     #[arg(long)]
     pub tag: String,
-    #[arg(long, default_value = "staging")]
-    pub from: String,
-    #[arg(long, default_value = "production")]
-    pub to: String,
-    /// The config repository checkout.
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// Release even though the source is not verified (needs --reason).
-    #[arg(long, requires = "reason")]
-    pub force: bool,
-    #[arg(long, requires = "force")]
-    pub reason: Option<String>,
+    #[command(flatten)]
+    pub route: Route,
     /// The application commit the release is for (CI: the tagged commit);
     /// refused unless the source was verified for exactly that commit.
     #[arg(long)]
@@ -53,8 +43,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let route = &args.route;
     check_tag(&args.tag)?;
-    let repo = Repo::open(&args.repo)?;
+    let repo = Repo::open(&route.repo)?;
     repo.ensure_clean(&[])?;
     delivery::deliver(
         &repo,
@@ -65,14 +56,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         |repo| {
             // Checked on every attempt: after a lost push race the
             // upstream's marker or Application may say something else.
-            check_selected(repo.dir(), &args.to, &args.tag)?;
+            check_selected(repo.dir(), &route.to, &args.tag)?;
             if let Some(expected) = &args.expect_commit {
-                check_verified_for(repo.dir(), &args.from, expected)?;
+                check_verified_for(repo.dir(), &route.from, expected)?;
             }
-            let summary = promote(repo.dir(), &args.from, &args.to, args.reason.as_deref())?;
+            let summary = promote(repo.dir(), &route.from, &route.to, route.reason.as_deref())?;
             Ok(format!(
                 "release {}: {} runs the images of {}\n\n{summary}",
-                args.tag, args.to, args.from
+                args.tag, route.to, route.from
             ))
         },
     )?;

@@ -43,17 +43,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     repo.ensure_clean(&[])?;
-    let committed = delivery::deliver(
-        &repo,
-        &Options {
-            push: args.push,
-            tag: None,
-        },
-        |repo| {
-            apply(repo, &args.env, &requests)?;
-            Ok(message(&args.env, &requests))
-        },
-    )?;
+    let committed = delivery::deliver(&repo, &Options::commit(args.push), |repo| {
+        apply(repo, &args.env, &requests)?;
+        Ok(message(&args.env, &requests))
+    })?;
     println!(
         "{}",
         if committed {

@@ -144,45 +144,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.url, seen.commit, seen.version
     );
 
-    let committed = delivery::deliver(
-        &repo,
-        &Options {
-            push: args.push,
-            tag: None,
-        },
-        |repo| {
-            let overlay = Overlay::open(repo.dir(), &args.env)?;
-            // After a lost push race the upstream may point the environment
-            // at newer images; the app seen serving is no proof for those.
-            if verified::sorted_images(&overlay)? != waited_for {
-                anyhow::bail!(
-                    "{}'s images changed in the config repository while waiting; \
-                     run verify-env again for the new ones",
-                    args.env
-                );
-            }
-            let marker = Verified {
-                environment: args.env.clone(),
-                commit: seen.commit.clone(),
-                version: seen.version.clone(),
-                url: args.url.clone(),
-                images: waited_for.clone(),
-            };
-            verified::write(repo.dir(), &marker)?;
-            let mut message = format!(
-                "{}: verified commit {} at {}\n\n",
-                args.env, marker.commit, marker.url
+    let committed = delivery::deliver(&repo, &Options::commit(args.push), |repo| {
+        let overlay = Overlay::open(repo.dir(), &args.env)?;
+        // After a lost push race the upstream may point the environment
+        // at newer images; the app seen serving is no proof for those.
+        if verified::sorted_images(&overlay)? != waited_for {
+            anyhow::bail!(
+                "{}'s images changed in the config repository while waiting; \
+                 run verify-env again for the new ones",
+                args.env
             );
-            message.push_str(&format!(
-                "Argo CD {app}: Synced and Healthy at config commit {}\n\n",
-                target.commit
-            ));
-            for image in &marker.images {
-                message.push_str(&format!("{}\n", image.reference()));
-            }
-            Ok(message)
-        },
-    )?;
+        }
+        let marker = Verified {
+            environment: args.env.clone(),
+            commit: seen.commit.clone(),
+            version: seen.version.clone(),
+            url: args.url.clone(),
+            images: waited_for.clone(),
+        };
+        verified::write(repo.dir(), &marker)?;
+        let mut message = format!(
+            "{}: verified commit {} at {}\n\n",
+            args.env, marker.commit, marker.url
+        );
+        message.push_str(&format!(
+            "Argo CD {app}: Synced and Healthy at config commit {}\n\n",
+            target.commit
+        ));
+        for image in &marker.images {
+            message.push_str(&format!("{}\n", image.reference()));
+        }
+        Ok(message)
+    })?;
     println!(
         "{}",
         if committed {
