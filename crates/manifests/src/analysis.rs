@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, describe, str_at};
+use crate::render::{Render, Renders, Target, describe, items_at, str_at};
 
 pub fn check(renders: &Renders) -> anyhow::Result<()> {
     let mut errors = Vec::new();
@@ -50,20 +50,11 @@ fn check_render(render: &Render, errors: &mut Vec<String>) -> usize {
         .iter()
         .filter(|d| str_at(d, "/kind") == "Rollout")
     {
-        let steps = rollout
-            .pointer("/spec/strategy/canary/steps")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for step in steps.iter().filter_map(|s| s.get("analysis")) {
+        let steps = items_at(rollout, "/spec/strategy/canary/steps");
+        for step in steps.filter_map(|s| s.get("analysis")) {
             steps_checked += 1;
-            let given: BTreeSet<&str> = names(step.get("args"));
-            for reference in step
-                .get("templates")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            let given: BTreeSet<&str> = names(step, "/args");
+            for reference in items_at(step, "/templates") {
                 let wanted = str_at(reference, "/templateName");
                 let Some(template) = templates
                     .iter()
@@ -76,9 +67,8 @@ fn check_render(render: &Render, errors: &mut Vec<String>) -> usize {
                     ));
                     continue;
                 };
-                let args = template.pointer("/spec/args").and_then(Value::as_array);
-                let declared = names(template.pointer("/spec/args"));
-                for arg in args.into_iter().flatten() {
+                let declared = names(template, "/spec/args");
+                for arg in items_at(template, "/spec/args") {
                     let name = str_at(arg, "/name");
                     if arg.get("value").is_none()
                         && arg.get("valueFrom").is_none()
@@ -105,8 +95,7 @@ fn check_render(render: &Render, errors: &mut Vec<String>) -> usize {
 }
 
 fn check_template(render: &str, template: &Value, errors: &mut Vec<String>) {
-    let metrics = template.pointer("/spec/metrics").and_then(Value::as_array);
-    for metric in metrics.into_iter().flatten() {
+    for metric in items_at(template, "/spec/metrics") {
         if metric.pointer("/provider/prometheus").is_none() {
             continue;
         }
@@ -147,12 +136,8 @@ fn check_template(render: &str, template: &Value, errors: &mut Vec<String>) {
     }
 }
 
-fn names(args: Option<&Value>) -> BTreeSet<&str> {
-    args.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|a| str_at(a, "/name"))
-        .collect()
+fn names<'a>(doc: &'a Value, pointer: &str) -> BTreeSet<&'a str> {
+    items_at(doc, pointer).map(|a| str_at(a, "/name")).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, autoscaler_of, str_at};
+use crate::render::{Render, Renders, Target, autoscaler_of, items_at, str_at};
 
 /// How far, in percentage points, the pods' share may be from the weight.
 const TOLERANCE: f64 = 1.0;
@@ -52,11 +52,7 @@ fn check_render(render: &Render) -> Vec<String> {
                 let replicas = rollout.pointer("/spec/replicas").and_then(Value::as_u64);
                 vec![replicas.unwrap_or(1)]
             });
-        let weights = rollout
-            .pointer("/spec/strategy/canary/steps")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let weights = items_at(rollout, "/spec/strategy/canary/steps")
             .filter_map(|s| s.get("setWeight").and_then(Value::as_u64))
             .filter(|w| (1..100).contains(w));
         for weight in weights {

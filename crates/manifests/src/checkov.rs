@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::render::{Renders, Target, str_at};
+use crate::render::{Renders, Target, items_at, str_at};
 use crate::tools::Tools;
 
 pub fn check(tools: &Tools, renders: &Renders, work: &Path) -> anyhow::Result<()> {
@@ -112,11 +112,7 @@ fn summarize(name: &str, report: &Value, errors: &mut Vec<String>) {
 }
 
 fn checks<'a>(report: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    report
-        .pointer(&format!("/results/{key}"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    items_at(report, &format!("/results/{key}"))
 }
 
 /// A Deployment carrying a Rollout's metadata and pod template.

@@ -25,7 +25,10 @@
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, autoscaler_of, describe, find, pod_template, str_at};
+use crate::render::{
+    Render, Renders, Target, autoscaler_of, config_maps_read, describe, find, items_at, named,
+    pod_template, str_at,
+};
 
 /// `DATABASE_POOL_SIZE` when nothing sets it (app/src/config.rs).
 const APP_DEFAULT_POOL_SIZE: u64 = 8;
@@ -110,11 +113,9 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
     let Some(postgres) = find(docs, "StatefulSet", POSTGRES) else {
         return Ok(None);
     };
-    let args = postgres
-        .pointer("/spec/template/spec/containers/0/args")
-        .and_then(Value::as_array)
-        .map(|args| args.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let args: Vec<&str> = items_at(postgres, "/spec/template/spec/containers/0/args")
+        .filter_map(Value::as_str)
+        .collect();
     let max_connections = server_setting(&args, "max_connections")?.context(
         "the postgres StatefulSet does not set max_connections (`args: [-c, max_connections=N]`)",
     )?;
@@ -129,7 +130,8 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
         .context("the HPA's maxReplicas (or the Rollout's replicas) is not a number")?;
     let max_surge = rollout.pointer("/spec/strategy/canary/maxSurge");
     let surge = surge(max_surge, max_replicas)?;
-    let app = container(rollout, APP).context("the Rollout has no container todo-app")?;
+    let app = named(rollout, "/spec/template/spec/containers", APP)
+        .context("the Rollout has no container todo-app")?;
     let pool_size = pool_size(app, docs)?;
 
     let mut others = Vec::new();
@@ -142,11 +144,9 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
             continue;
         }
         let reads_database = pod_template(doc)
-            .and_then(|t| t.pointer("/spec/containers"))
-            .and_then(Value::as_array)
             .into_iter()
-            .flatten()
-            .any(|c| env_entry(c, "DATABASE_URL").is_some());
+            .flat_map(|t| items_at(t, "/spec/containers"))
+            .any(|c| named(c, "/env", "DATABASE_URL").is_some());
         if !reads_database {
             continue;
         }
@@ -170,22 +170,6 @@ pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
         reserved,
         max_connections,
     }))
-}
-
-fn container<'a>(workload: &'a Value, name: &str) -> Option<&'a Value> {
-    workload
-        .pointer("/spec/template/spec/containers")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| str_at(c, "/name") == name)
-}
-
-fn env_entry<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
-    container
-        .get("env")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|e| str_at(e, "/name") == name)
 }
 
 /// `name=N` from postgres' `-c name=N` / `--name=N` arguments.
@@ -236,23 +220,14 @@ fn surge(max_surge: Option<&Value>, replicas: u64) -> anyhow::Result<u64> {
 fn pool_size(app: &Value, docs: &[Value]) -> anyhow::Result<u64> {
     const VARIABLE: &str = "DATABASE_POOL_SIZE";
     let mut raw = None;
-    for source in app
-        .get("envFrom")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let name = str_at(source, "/configMapRef/name");
-        if name.is_empty() {
-            continue;
-        }
+    for name in config_maps_read(app) {
         let config_map = find(docs, "ConfigMap", name)
             .with_context(|| format!("the app reads ConfigMap {name}, which is not rendered"))?;
         if let Some(value) = config_map.pointer(&format!("/data/{VARIABLE}")) {
             raw = value.as_str();
         }
     }
-    if let Some(entry) = env_entry(app, VARIABLE) {
+    if let Some(entry) = named(app, "/env", VARIABLE) {
         raw = Some(
             entry
                 .get("value")

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Renders, describe, generated_base_name, str_at};
+use crate::render::{Renders, describe, generated_base_name, items_at, str_at};
 use crate::settings::Settings;
 
 /// What each environment must say in the fields allowed to differ.
@@ -276,25 +276,11 @@ fn facts(docs: &[Value]) -> Facts {
         let base = generated_base_name(name).unwrap_or(name);
         match format!("{}/{base}", str_at(doc, "/kind")).as_str() {
             "Ingress/todo-app" => {
-                let rules = doc
-                    .pointer("/spec/rules")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten();
+                let rules = items_at(doc, "/spec/rules");
                 facts
                     .hosts
                     .extend(rules.map(|r| str_at(r, "/host").to_owned()));
-                let tls = doc
-                    .pointer("/spec/tls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten();
-                let tls_hosts = tls.flat_map(|t| {
-                    t.get("hosts")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                });
+                let tls_hosts = items_at(doc, "/spec/tls").flat_map(|t| items_at(t, "/hosts"));
                 facts
                     .hosts
                     .extend(tls_hosts.filter_map(Value::as_str).map(str::to_owned));

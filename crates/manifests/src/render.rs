@@ -192,6 +192,27 @@ pub fn str_at<'a>(doc: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The elements of the array at a JSON pointer (none when absent).
+pub fn items_at<'a>(doc: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> + use<'a> {
+    doc.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// The element of the array at `pointer` whose `name` is `name`
+/// (containers, env entries, ports).
+pub fn named<'a>(doc: &'a Value, pointer: &str, name: &str) -> Option<&'a Value> {
+    items_at(doc, pointer).find(|item| str_at(item, "/name") == name)
+}
+
+/// The ConfigMaps a container reads whole, in `envFrom` order.
+pub fn config_maps_read(container: &Value) -> impl Iterator<Item = &str> {
+    items_at(container, "/envFrom")
+        .map(|source| str_at(source, "/configMapRef/name"))
+        .filter(|name| !name.is_empty())
+}
+
 /// The object of `kind` named `name`.
 pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
     docs.iter()

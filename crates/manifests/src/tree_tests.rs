@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::render::{
-    self, Render, Renders, Target, describe, generated_base_name, pod_template, str_at,
+    self, Render, Renders, Target, config_maps_read, describe, generated_base_name, items_at,
+    pod_template, str_at,
 };
 use crate::settings::Settings;
 use crate::tools::Tools;
@@ -101,21 +102,7 @@ fn configmaps_carry_hashes_and_every_workload_names_exactly_those() {
 
         let mut references = 0;
         for (workload, spec) in pod_specs(render) {
-            let containers = spec
-                .get("containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten();
-            for source in containers.flat_map(|c| {
-                c.get("envFrom")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-            }) {
-                let name = str_at(source, "/configMapRef/name");
-                if name.is_empty() {
-                    continue;
-                }
+            for name in items_at(spec, "/containers").flat_map(config_maps_read) {
                 references += 1;
                 assert!(
                     generated_base_name(name).is_some() && config_maps.contains(name),
@@ -168,17 +155,8 @@ fn the_ingress_routes_only_the_http_port() {
     let renders = renders();
     for render in overlays(&renders) {
         let ingress = find(render, "Ingress", "todo-app");
-        let ports: Vec<&Value> = ingress
-            .pointer("/spec/rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .flat_map(|rule| {
-                rule.pointer("/http/paths")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-            })
+        let ports: Vec<&Value> = items_at(ingress, "/spec/rules")
+            .flat_map(|rule| items_at(rule, "/http/paths"))
             .filter_map(|path| path.pointer("/backend/service/port"))
             .collect();
         assert!(
@@ -196,11 +174,7 @@ fn the_ingress_routes_only_the_http_port() {
         }
         // And the admin port exists, on the Service Prometheus may use.
         let service = find(render, "Service", "todo-app");
-        let names: Vec<&str> = service
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let names: Vec<&str> = items_at(service, "/spec/ports")
             .map(|p| str_at(p, "/name"))
             .collect();
         assert_eq!(names, ["http", "admin"], "{}", render.name);
@@ -277,12 +251,8 @@ fn namespaces_are_objects_and_no_application_creates_one() {
         .iter()
         .filter(|d| str_at(d, "/kind") == "Application")
     {
-        let options = application
-            .pointer("/spec/syncPolicy/syncOptions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str);
+        let options =
+            items_at(application, "/spec/syncPolicy/syncOptions").filter_map(Value::as_str);
         for option in options {
             assert_ne!(option, "CreateNamespace=true", "{}", describe(application));
         }
