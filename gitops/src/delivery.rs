@@ -26,6 +26,16 @@ impl Options {
     }
 }
 
+/// What a command says after [`deliver`]: `done` when it committed,
+/// `unchanged` (the state the repository was already in) when not.
+pub fn outcome(committed: bool, done: &str, unchanged: &str) -> String {
+    if committed {
+        done.to_owned()
+    } else {
+        format!("{unchanged}: nothing to commit")
+    }
+}
+
 /// Applies `change` (which edits files and returns the commit message),
 /// commits if anything changed, tags, and pushes. Returns whether a commit
 /// was made.

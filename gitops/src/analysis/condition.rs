@@ -176,19 +176,24 @@ impl Parser {
     }
 
     fn or(&mut self) -> anyhow::Result<Expr> {
-        let mut left = self.and()?;
-        while self.peek() == Some("||") {
-            self.at += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
-        }
-        Ok(left)
+        self.left_associative("||", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> anyhow::Result<Expr> {
-        let mut left = self.unary()?;
-        while self.peek() == Some("&&") {
+        self.left_associative("&&", Self::unary, Expr::And)
+    }
+
+    /// `operand (op operand)*`, grouped from the left.
+    fn left_associative(
+        &mut self,
+        op: &str,
+        operand: fn(&mut Self) -> anyhow::Result<Expr>,
+        join: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> anyhow::Result<Expr> {
+        let mut left = operand(self)?;
+        while self.peek() == Some(op) {
             self.at += 1;
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            left = join(Box::new(left), Box::new(operand(self)?));
         }
         Ok(left)
     }

@@ -47,6 +47,14 @@ fn str_at<'a>(doc: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The elements of the array at a JSON pointer (none when absent).
+fn items_at<'a>(doc: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> + use<'a> {
+    doc.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
 /// The `AnalysisTemplate` objects of a YAML stream, by name.
 pub fn templates(yaml: &str) -> anyhow::Result<BTreeMap<String, Value>> {
     Ok(parse_documents(yaml)?
@@ -70,20 +78,11 @@ pub fn rollout_steps(yaml: &str, cluster: &Cluster) -> anyhow::Result<Vec<Step>>
         .context("the Rollout has no canary steps")?;
     let mut out = Vec::new();
     for step in steps.iter().filter_map(|s| s.get("analysis")) {
-        let templates = step
-            .get("templates")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let templates = items_at(step, "/templates")
             .map(|t| str_at(t, "/templateName").to_owned())
             .collect();
         let mut args = BTreeMap::new();
-        for arg in step
-            .get("args")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for arg in items_at(step, "/args") {
             let name = str_at(arg, "/name").to_owned();
             let value = if let Some(value) = arg.get("value").and_then(Value::as_str) {
                 value.to_owned()
@@ -113,12 +112,7 @@ pub fn rollout_steps(yaml: &str, cluster: &Cluster) -> anyhow::Result<Vec<Step>>
 pub fn metrics(template: &Value, given: &BTreeMap<String, String>) -> anyhow::Result<Vec<Metric>> {
     let name = str_at(template, "/metadata/name").to_owned();
     let mut args = BTreeMap::new();
-    for arg in template
-        .pointer("/spec/args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for arg in items_at(template, "/spec/args") {
         let arg_name = str_at(arg, "/name");
         let value = given
             .get(arg_name)
@@ -136,12 +130,7 @@ pub fn metrics(template: &Value, given: &BTreeMap<String, String>) -> anyhow::Re
         }
     };
     let mut out = Vec::new();
-    for metric in template
-        .pointer("/spec/metrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for metric in items_at(template, "/spec/metrics") {
         let Some(query) = metric
             .pointer("/provider/prometheus/query")
             .and_then(Value::as_str)

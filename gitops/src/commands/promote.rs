@@ -55,11 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     println!(
         "{}",
-        if committed {
-            "committed"
-        } else {
-            "already promoted: nothing to commit"
-        }
+        delivery::outcome(committed, "committed", "already promoted")
     );
     Ok(())
 }

@@ -49,11 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     println!(
         "{}",
-        if committed {
-            "committed"
-        } else {
-            "already set: nothing to commit"
-        }
+        delivery::outcome(committed, "committed", "already set")
     );
     Ok(())
 }

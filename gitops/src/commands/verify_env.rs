@@ -178,11 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     println!(
         "{}",
-        if committed {
-            "recorded as verified"
-        } else {
-            "already verified: nothing to commit"
-        }
+        delivery::outcome(committed, "recorded as verified", "already verified")
     );
     Ok(())
 }

@@ -79,39 +79,32 @@ async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_answering_5xx_fails_the_error_ratio_analysis() {
-    let faults = Faults {
-        error_percent: 30,
-        delay_ms: 0,
-    };
-    let world = World::under_traffic(Some(faults)).await;
-
-    world
-        .expect(
-            CANARY,
-            Phase::Failed,
-            &[(ERROR_RATIO, Phase::Failed), (LATENCY, Phase::Successful)],
-        )
-        .await;
-
-    world.stop().await;
+    judge_misbehaving_canary(
+        Faults {
+            error_percent: 30,
+            delay_ms: 0,
+        },
+        &[(ERROR_RATIO, Phase::Failed), (LATENCY, Phase::Successful)],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_canary_fails_the_latency_analysis() {
-    let faults = Faults {
-        error_percent: 0,
-        delay_ms: 800,
-    };
+    judge_misbehaving_canary(
+        Faults {
+            error_percent: 0,
+            delay_ms: 800,
+        },
+        &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
+    )
+    .await;
+}
+
+/// A canary with `faults` under traffic fails the run, each metric as expected.
+async fn judge_misbehaving_canary(faults: Faults, expected: &[(&str, Phase)]) {
     let world = World::under_traffic(Some(faults)).await;
-
-    world
-        .expect(
-            CANARY,
-            Phase::Failed,
-            &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
-        )
-        .await;
-
+    world.expect(CANARY, Phase::Failed, expected).await;
     world.stop().await;
 }
 

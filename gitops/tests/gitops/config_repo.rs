@@ -6,9 +6,6 @@ use gitops::verified::{self, Verified};
 
 use crate::helpers::*;
 
-const STAGING: &str = "kustomize/overlays/staging/kustomization.yaml";
-const PRODUCTION: &str = "kustomize/overlays/production/kustomization.yaml";
-
 fn publish_args(source: &SourceRepo, config: &ConfigRepo) -> publish::Args {
     publish::Args {
         config_repo: config.url(),
@@ -221,10 +218,7 @@ fn a_forced_promotion_records_its_reason() {
         message.contains("FORCED without verification in staging: hotfix for incident 42"),
         "{message}"
     );
-    assert_eq!(
-        images_of(&config.show(PRODUCTION)),
-        images_of(&config.show(STAGING))
-    );
+    config.assert_production_runs_staging_images();
 }
 
 #[test]
@@ -241,10 +235,7 @@ fn release_promotes_and_creates_the_tag_once() {
     assert_eq!(tagged, main);
     assert!(config.subjects()[0].starts_with("release v0.2.0"));
     assert_eq!(config.subjects().len(), 4, "{:?}", config.subjects());
-    assert_eq!(
-        images_of(&config.show(PRODUCTION)),
-        images_of(&config.show(STAGING))
-    );
+    config.assert_production_runs_staging_images();
 
     // The same tag cannot move to another commit.
     std::fs::write(clone.join("NOTES"), "x").unwrap();
@@ -307,10 +298,7 @@ fn release_ships_only_the_commit_staging_was_verified_for() {
         git(&config.bare, &["rev-parse", "v0.3.0^{commit}"]),
         git(&config.bare, &["rev-parse", "main"])
     );
-    assert_eq!(
-        images_of(&config.show(PRODUCTION)),
-        images_of(&config.show(STAGING))
-    );
+    config.assert_production_runs_staging_images();
 }
 
 #[test]

@@ -121,6 +121,15 @@ impl ArgoCd {
         }
     }
 
+    /// Synced at `revision` and Healthy from the first request on.
+    pub async fn settled_at(revision: &str) -> ArgoCd {
+        ArgoCd::start(
+            vec![AppState::new("Synced", revision, "Healthy")],
+            Log::default(),
+        )
+        .await
+    }
+
     pub fn requests(&self) -> Vec<ArgoRequest> {
         self.shared.requests.lock().unwrap().clone()
     }

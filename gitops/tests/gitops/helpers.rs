@@ -70,6 +70,9 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
+pub const STAGING: &str = "kustomize/overlays/staging/kustomization.yaml";
+pub const PRODUCTION: &str = "kustomize/overlays/production/kustomization.yaml";
+
 /// The application repository: a copy of this workspace's `kustomize/` and
 /// `argocd/`, committed on `main` as a merge would land.
 pub struct SourceRepo {
@@ -148,6 +151,14 @@ impl ConfigRepo {
     /// A file as `main` has it.
     pub fn show(&self, path: &str) -> String {
         git(&self.bare, &["show", &format!("main:{path}")])
+    }
+
+    /// `main` points production at exactly staging's images.
+    pub fn assert_production_runs_staging_images(&self) {
+        assert_eq!(
+            images_of(&self.show(PRODUCTION)),
+            images_of(&self.show(STAGING))
+        );
     }
 }
 

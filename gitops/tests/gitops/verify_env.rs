@@ -216,11 +216,7 @@ async fn argo_cd_synced_at_another_revision_fails_at_once_and_writes_nothing() {
             "is not a commit of the config repository",
         ),
     ] {
-        let argocd = ArgoCd::start(
-            vec![AppState::new("Synced", revision, "Healthy")],
-            Log::default(),
-        )
-        .await;
+        let argocd = ArgoCd::settled_at(revision).await;
         let stderr = fails_at_once(&staging.checkout, &argocd.url).await;
         assert!(
             stderr.contains(&format!("Synced at another revision: {revision} {why}")),
@@ -253,11 +249,7 @@ async fn argo_cd_synced_at_another_revision_fails_at_once_and_writes_nothing() {
 async fn an_older_revision_is_waited_for_until_the_deadline() {
     let staging = staging();
     // Synced and Healthy, but still at the commit before the new images.
-    let argocd = ArgoCd::start(
-        vec![AppState::new("Synced", &staging.published, "Healthy")],
-        Log::default(),
-    )
-    .await;
+    let argocd = ArgoCd::settled_at(&staging.published).await;
 
     let args = with_push(verify_args(
         &nothing_listening(),
@@ -281,11 +273,7 @@ async fn an_older_revision_is_waited_for_until_the_deadline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_argo_cd_token_fails_at_once_and_is_never_printed() {
     let staging = staging();
-    let argocd = ArgoCd::start(
-        vec![AppState::new("Synced", &staging.set_images, "Healthy")],
-        Log::default(),
-    )
-    .await;
+    let argocd = ArgoCd::settled_at(&staging.set_images).await;
     let wrong = "wrong-token-4f2a9c";
     // The token comes from the environment, as in CI.
     let args: Vec<String> = verify_args(
@@ -311,11 +299,7 @@ async fn a_refused_argo_cd_token_fails_at_once_and_is_never_printed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scraped_pod_still_on_the_old_commit_keeps_the_environment_unverified() {
     let staging = staging();
-    let argocd = ArgoCd::start(
-        vec![AppState::new("Synced", &staging.set_images, "Healthy")],
-        Log::default(),
-    )
-    .await;
+    let argocd = ArgoCd::settled_at(&staging.set_images).await;
     let nats = test_nats().unwrap();
     let new = App::start(NEW_COMMIT, &nats.url).await;
     let old = App::start(OLD_COMMIT, &nats.url).await;
