@@ -32,6 +32,7 @@ mod checkov;
 mod connections;
 mod lint;
 mod overlays;
+pub mod pod;
 pub mod render;
 mod rules;
 mod schema;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::pod::{self, PortRef, ProbeAction};
 use crate::render::{
     self, Render, Renders, Target, config_maps_read, describe, generated_base_name, items_at,
     pod_template, str_at,
@@ -255,6 +256,123 @@ fn namespaces_are_objects_and_no_application_creates_one() {
             items_at(application, "/spec/syncPolicy/syncOptions").filter_map(Value::as_str);
         for option in options {
             assert_ne!(option, "CreateNamespace=true", "{}", describe(application));
+        }
+    }
+}
+
+#[test]
+fn the_pod_reader_reads_every_workload_as_rendered() {
+    let renders = renders();
+    for render in overlays(&renders) {
+        let workloads = pod::workloads(&render.docs).unwrap();
+        assert_eq!(workloads.len(), pod_specs(render).len(), "{}", render.name);
+        let config_maps = pod::config_maps(&render.docs).unwrap();
+        for workload in &workloads {
+            for container in &workload.pod.containers {
+                container
+                    .environment(&config_maps, |_, _| Some("stand-in".to_owned()))
+                    .unwrap();
+                let probes = [&container.readiness_probe, &container.liveness_probe];
+                for probe in probes.into_iter().flatten() {
+                    if let ProbeAction::HttpGet { port, .. } = &probe.action {
+                        container.port(port).unwrap();
+                    }
+                }
+                for mount in &container.volume_mounts {
+                    if workload.name.starts_with("Rollout") {
+                        workload.pod.volume(&mount.name).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    // Staging's app, field by field against the rendered object.
+    let staging = renders.get("overlay/staging").unwrap();
+    let rollout = find(staging, "Rollout", "todo-app");
+    let at = |pointer: &str| {
+        rollout
+            .pointer(&format!("/spec/template/spec{pointer}"))
+            .unwrap_or_else(|| panic!("{pointer} is rendered"))
+            .clone()
+    };
+    let workloads = pod::workloads(&staging.docs).unwrap();
+    let pod = &workloads
+        .iter()
+        .find(|w| w.name == "Rollout/todo-app")
+        .unwrap()
+        .pod;
+    let app = pod.container("todo-app").unwrap();
+    assert_eq!(Value::from(app.image.clone()), at("/containers/0/image"));
+    assert_eq!(
+        pod.security_context.run_as_user.map(Value::from),
+        Some(at("/securityContext/runAsUser"))
+    );
+    assert_eq!(
+        app.security_context
+            .read_only_root_filesystem
+            .map(Value::from),
+        Some(at("/containers/0/securityContext/readOnlyRootFilesystem"))
+    );
+    assert_eq!(
+        Value::from(app.security_context.capabilities.drop.clone()),
+        at("/containers/0/securityContext/capabilities/drop")
+    );
+    assert_eq!(
+        app.resources.limits.memory,
+        Some(pod::Memory::try_from(at("/containers/0/resources/limits/memory")).unwrap())
+    );
+    let readiness = app.readiness_probe.as_ref().unwrap();
+    assert_eq!(
+        readiness.action,
+        ProbeAction::HttpGet {
+            path: at("/containers/0/readinessProbe/httpGet/path")
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            port: PortRef::Name(
+                at("/containers/0/readinessProbe/httpGet/port")
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            ),
+        }
+    );
+    assert_eq!(
+        Value::from(readiness.period_seconds),
+        at("/containers/0/readinessProbe/periodSeconds")
+    );
+    let admin = app.port(&PortRef::Name("admin".to_owned())).unwrap();
+    assert_eq!(
+        Value::from(admin),
+        at("/containers/0/ports/1/containerPort")
+    );
+    assert_eq!(
+        app.lifecycle
+            .as_ref()
+            .map(|l| Value::from(l.pre_stop.as_ref().unwrap().sleep.seconds)),
+        Some(at("/containers/0/lifecycle/preStop/sleep/seconds"))
+    );
+    assert_eq!(
+        pod.termination_grace_period_seconds.map(Value::from),
+        Some(at("/terminationGracePeriodSeconds"))
+    );
+    let config_maps = pod::config_maps(&staging.docs).unwrap();
+    let environment = app
+        .environment(&config_maps, |name, key| Some(format!("{name}/{key}")))
+        .unwrap();
+    assert_eq!(environment["DATABASE_URL"], "docket-database/url");
+    let config_map = find(
+        staging,
+        "ConfigMap",
+        str_at(
+            rollout,
+            "/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
+        ),
+    );
+    for (key, value) in config_map["data"].as_object().unwrap() {
+        if !app.env.iter().any(|e| &e.name == key) {
+            assert_eq!(Some(environment[key].as_str()), value.as_str(), "{key}");
         }
     }
 }
