@@ -5,6 +5,8 @@
 //! app and each broadcaster connect as their own least-privileged users, as
 //! in production; the harness itself inspects streams as `admin`.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,16 +14,18 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use test_support::{Nats, Postgres, Role, Service, free_port, workspace_binary};
 
-use crate::receiver::{Receiver, SECRET};
+use test_support::webhook::{Receiver, Reply, SECRET};
 
 /// The app's API token in every scenario.
 pub const API_TOKEN: &str = "fault-suite-token";
 
-/// Broadcaster settings every scenario shares: a short attempt timeout and a
-/// retry schedule long enough to outlast any fault a scenario injects
+/// How long a replica waits for one webhook answer.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Broadcaster settings every scenario shares besides [`WEBHOOK_TIMEOUT`]:
+/// a retry schedule long enough to outlast any fault a scenario injects
 /// (about 3.5 minutes in all), so nothing is dead-lettered by a fault.
 const BROADCASTER_ENV: &[(&str, &str)] = &[
-    ("WEBHOOK_TIMEOUT", "4s"),
     (
         "WEBHOOK_RETRY_SCHEDULE",
         "500ms,1s,2s,5s,10s,20s,30s,60s,90s",
@@ -36,8 +40,10 @@ pub struct Stack {
     pub postgres: Postgres,
     pub nats: Nats,
     pub app: App,
-    pub broadcasters: Vec<Option<Service>>,
+    pub broadcasters: Vec<Option<Replica>>,
     pub receiver: Receiver,
+    /// Replicas started so far, which names the next one.
+    replicas_started: AtomicUsize,
     app_args: Vec<String>,
     app_env: Vec<(String, String)>,
     log_filter: &'static str,
@@ -48,6 +54,28 @@ pub struct Stack {
 pub struct App {
     pub service: Option<Service>,
     pub port: u16,
+}
+
+/// A broadcaster replica, delivering to its own path on the receiver
+/// ([`Receiver::url_for`] with its name), so a scenario can tell its
+/// requests apart.
+pub struct Replica {
+    pub name: String,
+    pub service: Service,
+}
+
+impl Deref for Replica {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
+impl DerefMut for Replica {
+    fn deref_mut(&mut self) -> &mut Service {
+        &mut self.service
+    }
 }
 
 impl App {
@@ -91,7 +119,7 @@ impl Stack {
     ) -> anyhow::Result<Stack> {
         telemetry::init_for_tests();
         let postgres = Postgres::start().context("PostgreSQL starts")?;
-        let receiver = Receiver::start().await?;
+        let receiver = Receiver::try_start(|_| Reply::Status(200)).await?;
         let mut stack = Stack {
             app: App {
                 service: None,
@@ -107,6 +135,7 @@ impl Stack {
             nats,
             broadcasters: Vec::new(),
             receiver,
+            replicas_started: AtomicUsize::new(0),
         };
         stack.start_app().await?;
         for _ in 0..REPLICAS {
@@ -144,25 +173,31 @@ impl Stack {
     }
 
     /// A new broadcaster replica, ready.
-    pub async fn spawn_broadcaster(&self) -> anyhow::Result<Service> {
+    pub async fn spawn_broadcaster(&self) -> anyhow::Result<Replica> {
+        let name = format!(
+            "replica-{}",
+            self.replicas_started.fetch_add(1, Ordering::Relaxed)
+        );
         let port = free_port();
         let mut env = self.nats.service_env(Role::Broadcaster);
         env.extend([
             ("PORT", port.to_string()),
             ("LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", self.log_filter.to_owned()),
-            ("WEBHOOK_URL", self.receiver.url.clone()),
+            ("WEBHOOK_URL", self.receiver.url_for(&name)),
             ("WEBHOOK_SECRET", SECRET.to_owned()),
+            ("WEBHOOK_TIMEOUT", format!("{}s", WEBHOOK_TIMEOUT.as_secs())),
         ]);
         env.extend(BROADCASTER_ENV.iter().map(|(k, v)| (*k, v.to_string())));
-        Service::spawn(
+        let service = Service::spawn(
             &workspace_binary("broadcaster"),
             &[],
             &env,
             &format!("http://127.0.0.1:{port}/readyz"),
         )
         .await
-        .context("a broadcaster replica starts")
+        .context("a broadcaster replica starts")?;
+        Ok(Replica { name, service })
     }
 
     /// SIGKILLs nats-server (no flush, no goodbye) and reaps it.

@@ -7,19 +7,24 @@
 //! start their stack, so what the tests exercise is what developers run.
 //!
 //! Every server is stopped when its handle is dropped. Readiness is always
-//! polled with a deadline, never assumed after a sleep.
+//! polled with a deadline, never assumed after a sleep; tests wait the same
+//! way with [`eventually`]. Webhooks are delivered to the one scriptable
+//! receiver in [`webhook`].
 
 mod database;
+mod eventually;
 mod nats;
 mod nats_users;
 mod postgres;
 mod process;
 mod service;
+pub mod webhook;
 mod workspace;
 
 use std::net::TcpListener;
 
 pub use database::{TestDatabase, ensure_database, test_database};
+pub use eventually::eventually;
 pub use nats::{Nats, TestNats, nats_server_path, test_nats};
 pub use nats_connect::Credentials;
 pub use nats_users::{Role, nats_config_path};

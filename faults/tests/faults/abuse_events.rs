@@ -61,7 +61,7 @@ async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> any
                 .receiver
                 .seen()
                 .iter()
-                .any(|s| s.accepted && s.event_id == Some(good.id))
+                .any(|s| s.accepted() && s.event_id() == Some(good.id))
                 .then_some(())
         },
     )

@@ -112,7 +112,7 @@ async fn hostile_requests_get_a_4xx_and_the_app_keeps_serving() -> anyhow::Resul
                 .receiver
                 .seen()
                 .iter()
-                .any(|s| s.todo_id.map(|t| t.to_string()).as_deref() == Some(id.as_str()))
+                .any(|s| s.todo_id().map(|t| t.to_string()).as_deref() == Some(id.as_str()))
                 .then_some(())
         },
     )

@@ -76,6 +76,8 @@ async fn app_sigterm_under_load_answers_in_flight_requests_and_loses_nothing() -
     );
     assert!(results.refused > 0, "some writes met the stopped app");
     assert_eq!(figures.lost, 0, "{figures:?}");
-    assert_eq!(figures.stream_duplicates, 0, "{figures:?}");
+    // Counted at the receiver by event id: neither a republished event nor a
+    // second delivery may reach it when no part of NATS or the broadcaster fails.
+    assert_eq!(figures.duplicates, 0, "{figures:?}");
     Ok(())
 }

@@ -57,7 +57,6 @@ async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Re
     // sent again after the restart, under the same `webhook-id` (checked by
     // the ledger); at most what was in flight.
     assert!(figures.duplicates <= MAX_IN_FLIGHT, "{figures:?}");
-    assert_eq!(figures.stream_duplicates, 0, "{figures:?}");
     assert_eq!(figures.published, figures.stored, "{figures:?}");
     Ok(())
 }

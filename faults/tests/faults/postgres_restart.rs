@@ -82,7 +82,9 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
 
     assert!(results.broken.is_empty(), "{:?}", results.broken);
     assert_eq!(figures.lost, 0, "{figures:?}");
-    assert_eq!(figures.stream_duplicates, 0, "{figures:?}");
+    // Counted at the receiver by event id: neither a republished event nor a
+    // second delivery may reach it when no part of NATS or the broadcaster fails.
+    assert_eq!(figures.duplicates, 0, "{figures:?}");
     assert!(
         results.acked.len() < results.sent,
         "some writes met the outage"

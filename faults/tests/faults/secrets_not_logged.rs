@@ -11,10 +11,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use faults::eventually;
-use faults::receiver::SECRET;
 use faults::stack::{API_TOKEN, Stack};
 use secrecy::ExposeSecret;
 use test_support::Role;
+use test_support::webhook::SECRET;
 
 /// Each secret of the stack, named, in every form a log line could carry it:
 /// as given, and for the signing secret its key alone, re-encoded in the
@@ -140,7 +140,7 @@ async fn no_process_logs_a_secret_during_a_full_run() -> anyhow::Result<()> {
                 .receiver
                 .seen()
                 .iter()
-                .filter(|s| s.accepted && s.verified)
+                .filter(|s| s.accepted() && s.verified)
                 .count();
             (delivered >= 7).then_some(())
         },
