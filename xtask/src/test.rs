@@ -132,9 +132,7 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     // `nextest -p e2e` alone would not build.
     steps.run("build binaries", || {
         run_command(
-            workspace
-                .cargo()
-                .args(["build", "--workspace", "--bins", "--locked"]),
+            workspace.build_binaries().arg("--locked"),
             "cargo build --workspace --bins",
         )
     })?;
@@ -170,18 +168,10 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("build binaries", || {
         run_command(
             workspace
-                .cargo()
-                .args([
-                    "build",
-                    "-p",
-                    "app",
-                    "-p",
-                    "broadcaster",
-                    "--bins",
-                    "--locked",
-                ])
+                .build_binaries()
+                .arg("--locked")
                 .env("SQLX_OFFLINE", "true"),
-            "cargo build -p app -p broadcaster --bins",
+            "cargo build --workspace --bins",
         )
     })?;
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;

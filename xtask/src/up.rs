@@ -1,6 +1,7 @@
 //! `cargo xtask up`: Docket on this machine, until Ctrl-C.
 //!
-//! Installs what is missing, builds the services, starts PostgreSQL and
+//! Installs what is missing, builds the binaries with the same command as
+//! `cargo xtask test` (so one build serves both), starts PostgreSQL and
 //! nats-server (JetStream) with their data under `target/stack/` (kept
 //! between runs; `--fresh` wipes it), then the services from [`SERVICES`],
 //! each on a free loopback port and ready before the next one starts. Every
@@ -39,7 +40,6 @@ pub struct Args {
 struct ServiceSpec {
     /// Its name in logs and messages (also its key in `ports.json`).
     name: &'static str,
-    package: &'static str,
     bin: &'static str,
     /// Its command-line arguments (a subcommand, say).
     args: &'static [&'static str],
@@ -57,7 +57,6 @@ struct ServiceSpec {
 const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         name: "app",
-        package: "app",
         bin: "todo-app",
         args: &[],
         ready_path: "/readyz",
@@ -74,7 +73,6 @@ const SERVICES: &[ServiceSpec] = &[
     },
     ServiceSpec {
         name: "webhooks",
-        package: "broadcaster",
         bin: "broadcaster",
         args: &["sink"],
         ready_path: "/healthz",
@@ -89,7 +87,6 @@ const SERVICES: &[ServiceSpec] = &[
     },
     ServiceSpec {
         name: "broadcaster",
-        package: "broadcaster",
         bin: "broadcaster",
         args: &[],
         ready_path: "/readyz",
@@ -149,12 +146,7 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 
     // Built before anything starts: a compile error then leaves nothing to
     // clean up, and Ctrl-C during the build simply ends the command.
-    let mut build = workspace.cargo();
-    build.arg("build");
-    for spec in SERVICES {
-        build.args(["-p", spec.package, "--bin", spec.bin]);
-    }
-    run_command(&mut build, "building the services")?;
+    run_command(&mut workspace.build_binaries(), "building the services")?;
 
     tokio::runtime::Runtime::new()
         .context("failed to start a tokio runtime")?

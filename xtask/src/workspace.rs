@@ -54,6 +54,20 @@ impl Workspace {
     pub fn cargo(&self) -> Command {
         self.command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
     }
+
+    /// `cargo build --workspace --bins`: the one build of the binaries that
+    /// `test` (for the suites that spawn them) and `up` share.
+    ///
+    /// Cargo unifies dependency features over the packages a command
+    /// selects, so building only the services (`-p app -p broadcaster`)
+    /// gives some dependencies other features than the workspace build and
+    /// compiles them again; selecting the same packages reuses every
+    /// artifact, and `up` after `test` compiles only what changed.
+    pub fn build_binaries(&self) -> Command {
+        let mut command = self.cargo();
+        command.args(["build", "--workspace", "--bins"]);
+        command
+    }
 }
 
 /// Runs a command with inherited output; fails naming `what` if it fails.
