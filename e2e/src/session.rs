@@ -158,7 +158,7 @@ impl Session {
             (Some(stack), _) => (
                 stack.base_url().clone(),
                 stack.api_token().to_owned(),
-                stack.webhook_messages().cloned(),
+                stack.webhook_messages(),
             ),
             (None, Target::Remote(remote)) => (
                 remote.base_url.clone(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::load::Results;
 use crate::report::Figures;
-use crate::stack::Stack;
+use test_support::Stack;
 
 /// Waits (up to `within`) until the outbox is empty, the broadcasters'
 /// consumer has acked the whole stream and every acknowledged todo's
@@ -32,7 +32,7 @@ pub async fn settle(
     within: Duration,
 ) -> anyhow::Result<Figures> {
     let js = stack.jetstream().await?;
-    let mut db = connect(&stack.postgres.url(), within).await?;
+    let mut db = connect(&stack.database_url.clone(), within).await?;
     let acked: HashSet<Uuid> = load.acked.iter().copied().collect();
     let deadline = Instant::now() + within;
     loop {
@@ -55,7 +55,7 @@ pub async fn settle(
         .into_iter()
         .collect();
     let stream = stream_events(&js).await?;
-    let seen = stack.receiver.seen();
+    let seen = stack.receiver().seen();
     anyhow::ensure!(
         seen.iter().all(|s| s.verified),
         "{scenario}: a webhook failed signature verification"
@@ -146,7 +146,7 @@ async fn settled(
         return Ok(false);
     }
     let delivered: HashSet<Uuid> = stack
-        .receiver
+        .receiver()
         .seen()
         .iter()
         .filter(|s| s.accepted() && s.event_type().as_deref() == Some("todo.created"))
@@ -197,7 +197,7 @@ async fn describe(
         Err(e) => format!("no stream: {e}"),
     };
     let delivered: HashSet<Uuid> = stack
-        .receiver
+        .receiver()
         .seen()
         .iter()
         .filter(|s| s.accepted())

@@ -18,6 +18,7 @@ mod nats_users;
 mod postgres;
 mod process;
 mod service;
+mod stack;
 pub mod webhook;
 mod workspace;
 
@@ -31,6 +32,7 @@ pub use nats_users::{Role, nats_config_path};
 pub use postgres::{Postgres, postgres_bin_dir};
 pub use process::{port_is_free, process_is_running};
 pub use service::{Service, ServiceCommand};
+pub use stack::{App, Parts, Replica, Sink, Stack, StackBuilder};
 pub use workspace::{workspace_binary, workspace_root};
 
 /// A loopback TCP port that was free a moment ago.

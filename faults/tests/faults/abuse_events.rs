@@ -8,14 +8,14 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::pull;
 use events::{EventType, SCHEMA_VERSION, TodoEvent, TodoSnapshot};
 use faults::eventually;
-use faults::stack::Stack;
+use faults::stack;
 use futures::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[tokio::test]
 async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = stack::start().await?;
     let js = stack.jetstream().await?;
     let malformed: Vec<Vec<u8>> = vec![
         Vec::new(),
@@ -58,7 +58,7 @@ async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> any
         "the good event at the receiver",
         || async {
             stack
-                .receiver
+                .receiver()
                 .seen()
                 .iter()
                 .any(|s| s.accepted() && s.event_id() == Some(good.id))

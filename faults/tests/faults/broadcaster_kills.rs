@@ -16,7 +16,7 @@ use anyhow::{Context, ensure};
 use faults::eventually;
 use faults::ledger;
 use faults::load::Load;
-use faults::stack::{REPLICAS, Stack, WEBHOOK_TIMEOUT};
+use faults::stack::{self, REPLICAS, WEBHOOK_TIMEOUT};
 use test_support::webhook::{Receiver, Reply};
 use tokio::time::{Instant, sleep};
 
@@ -26,7 +26,7 @@ const EVERY: Duration = Duration::from_secs(3);
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = stack::start().await?;
     let load = Load::start(
         stack.app.url(),
         "replica kills",
@@ -41,7 +41,7 @@ async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyh
         let mut replica = stack.broadcasters[slot]
             .take()
             .context("every slot holds a replica between kills")?;
-        kill_mid_delivery(&stack.receiver, &mut replica).await?;
+        kill_mid_delivery(stack.receiver(), &mut replica).await?;
         stack.broadcasters[slot] = Some(stack.spawn_broadcaster().await?);
     }
     let last_kill = Instant::now();
@@ -68,7 +68,7 @@ async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyh
 /// replica while it is open, and checks the kill is what ended it.
 async fn kill_mid_delivery(
     receiver: &Receiver,
-    replica: &mut faults::stack::Replica,
+    replica: &mut test_support::Replica,
 ) -> anyhow::Result<()> {
     let path = Receiver::path_for(&replica.name);
     receiver.set_for(&replica.name, Reply::Hang);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faults::ledger;
 use faults::load::Load;
-use faults::stack::Stack;
+use faults::stack;
 use tokio::time::{Instant, sleep};
 
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -16,7 +16,7 @@ const MAX_IN_FLIGHT: usize = 96;
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = stack::start().await?;
     let load = Load::start(
         stack.app.url(),
         "nats outage",

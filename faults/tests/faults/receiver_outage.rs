@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use faults::ledger;
 use faults::load::Load;
-use faults::stack::Stack;
+use faults::stack;
+use test_support::Stack;
 use test_support::webhook::Reply;
 use tokio::time::{Instant, sleep};
 
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn a_failing_then_slow_receiver_gets_everything_after_recovery() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = stack::start().await?;
     let load = Load::start(
         stack.app.url(),
         "receiver outage",
@@ -22,13 +23,13 @@ async fn a_failing_then_slow_receiver_gets_everything_after_recovery() -> anyhow
     );
 
     sleep(Duration::from_secs(3)).await;
-    stack.receiver.set(Reply::Status(503));
+    stack.receiver().set(Reply::Status(503));
     sleep(Duration::from_secs(20)).await;
-    stack.receiver.set(Reply::Slow(Duration::from_secs(2)));
+    stack.receiver().set(Reply::Slow(Duration::from_secs(2)));
     // Recovery counts from the end of the failures: slow is degraded, not down.
     let back = Instant::now();
     sleep(Duration::from_secs(20)).await;
-    stack.receiver.set(Reply::Status(200));
+    stack.receiver().set(Reply::Status(200));
 
     let results = load.finish().await;
     let mut figures = ledger::settle(
@@ -40,7 +41,7 @@ async fn a_failing_then_slow_receiver_gets_everything_after_recovery() -> anyhow
     )
     .await?;
     let refused_by_receiver = stack
-        .receiver
+        .receiver()
         .seen()
         .iter()
         .filter(|s| s.answered.is_some() && !s.reply.accepts())
