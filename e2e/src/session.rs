@@ -226,6 +226,14 @@ impl Session {
         Expect::new(locator, self.timeout())
     }
 
+    /// Waits until `shown` is visible and `gone` matches nothing: a todo
+    /// that moved from one list to the other.
+    pub async fn expect_moved(&self, shown: Locator, gone: Locator) -> anyhow::Result<()> {
+        self.expect(shown).to_be_visible().await?;
+        self.expect(gone).to_have_count(0).await?;
+        Ok(())
+    }
+
     /// Opens the app in a new browser window (its own cookies and storage).
     pub async fn open(&self) -> anyhow::Result<TodoPage> {
         self.open_with(BrowserContextOptions::builder().build())
