@@ -96,6 +96,28 @@ impl App {
         })
     }
 
+    /// Posts or puts a form body to a page route, as htmx when `htmx`; the
+    /// answer must be sound whatever the body.
+    fn form_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        htmx: bool,
+    ) -> Result<Answer, TestCaseError> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if htmx {
+            request = request.header("hx-request", "true");
+        }
+        let answer = self.send(request)?;
+        answer.is_sound()?;
+        Ok(answer)
+    }
+
     /// Sends `body` as JSON to the API with the token; the answer must be
     /// sound whatever the body.
     fn api_send(&self, method: Method, path: &str, body: &[u8]) -> Result<Answer, TestCaseError> {
@@ -219,6 +241,14 @@ impl Answer {
             );
         }
         Ok(())
+    }
+
+    /// Whether a form was accepted (303, or 200 for htmx); anything but that
+    /// or a 4xx fails the case.
+    fn accepted_or_refused(&self) -> Result<bool, TestCaseError> {
+        let accepted = self.status == StatusCode::SEE_OTHER || self.status == StatusCode::OK;
+        prop_assert!(accepted || self.status.is_client_error(), "{:?}", self);
+        Ok(accepted)
     }
 
     /// A 422 with the API's error: read, and refused with a reason.
@@ -351,18 +381,8 @@ fn any_form_body_posted_to_todos_is_stored_trimmed_or_refused_with_a_reason() {
     let app = App::start().unwrap();
     let strategy = (form_body("text", any_text().boxed()), any::<bool>());
     app.check("POST /todos", strategy, |(body, htmx)| {
-        let mut request = app
-            .client
-            .post(format!("{}/todos", app.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.bytes("text"));
-        if htmx {
-            request = request.header("hx-request", "true");
-        }
-        let answer = app.send(request)?;
-        answer.is_sound()?;
-        let accepted = answer.status == StatusCode::SEE_OTHER || answer.status == StatusCode::OK;
-        prop_assert!(accepted || answer.status.is_client_error(), "{:?}", answer);
+        let answer = app.form_send(Method::POST, "/todos", body.bytes("text"), htmx)?;
+        let accepted = answer.accepted_or_refused()?;
         if let Some(value) = body.value() {
             // A missing field is an empty text.
             let text = value.unwrap_or_default();
@@ -427,22 +447,9 @@ fn any_form_body_put_to_a_todo_changes_done_or_is_refused_with_a_reason() {
     ];
     let strategy = (form_body("done", done.boxed()), target(), any::<bool>());
     app.check("PUT /todos/{id}", strategy, |(body, target, htmx)| {
-        let mut request = app
-            .client
-            .put(format!(
-                "{}/todos/{}",
-                app.base,
-                path_segment(&target, &existing)
-            ))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.bytes("done"));
-        if htmx {
-            request = request.header("hx-request", "true");
-        }
-        let answer = app.send(request)?;
-        answer.is_sound()?;
-        let accepted = answer.status == StatusCode::SEE_OTHER || answer.status == StatusCode::OK;
-        prop_assert!(accepted || answer.status.is_client_error(), "{:?}", answer);
+        let path = format!("/todos/{}", path_segment(&target, &existing));
+        let answer = app.form_send(Method::PUT, &path, body.bytes("done"), htmx)?;
+        answer.accepted_or_refused()?;
         let Some(value) = body.value() else {
             return Ok(());
         };
