@@ -338,57 +338,133 @@ async fn event_path(
         .as_ref()
         .context("the bench stack runs the sink")?
         .url();
-    let broadcaster_url = format!("http://127.0.0.1:{}", free_port());
-    let broadcaster = Proc::spawn(
-        Spec {
-            name: "broadcaster",
-            program: &release_binary(stack, "broadcaster"),
-            args: &[],
-            envs: vec![
-                ("NATS_URL", nats_url.clone()),
-                ("PORT", port_of(&broadcaster_url)),
-                ("BROADCASTER_MODE", "forward".to_string()),
-                ("WEBHOOK_FORMAT", "generic".to_string()),
-                ("WEBHOOK_URL", format!("{sink_url}/")),
-                ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
-                ("LOG_FORMAT", "json".to_string()),
-            ],
-            ready_url: format!("{broadcaster_url}/readyz"),
-        },
-        &dirs.logs,
-        client,
-    )
-    .await?;
-    let ready_at = Instant::now();
-    let backlog_deadline = Duration::from_secs(240);
-    let drained = events::wait_handled(
-        client,
-        &broadcaster_url,
-        &[creates, written],
-        backlog_deadline,
-    )
-    .await;
-    let rate = |count: u64, from: Instant, to: Instant| {
-        count as f64 / to.duration_since(from).as_secs_f64()
-    };
-    let (delivered_per_s, creates_per_s, toggles_per_s) = match drained.as_deref() {
-        Ok(&[creates_done, all_done]) => (
-            rate(written, ready_at, all_done),
-            rate(creates, ready_at, creates_done),
-            rate(written - creates, creates_done, all_done),
-        ),
-        Ok(_) => unreachable!("one instant per target"),
-        Err(error) => {
-            eprintln!("warning: {error:#}");
-            (0.0, 0.0, 0.0)
-        }
-    };
-    let broadcaster_cpu_s = usage(broadcaster.pid())?.cpu_s;
-    println!(
-        "broadcaster delivered the backlog at {delivered_per_s:.0}/s: the creates at {creates_per_s:.0}/s, the toggles at {toggles_per_s:.0}/s"
-    );
+    let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client).await?;
+    let backlog = broadcaster
+        .deliver_backlog(client, creates, written)
+        .await?;
 
-    let base = events::handled(client, &broadcaster_url).await?;
+    let (sent, failed, latency) =
+        commit_to_webhook(stack, app, &broadcaster, &sink_url, plan, client).await?;
+    drain_outbox(pool).await?;
+    let all_delivered = backlog.drained
+        && events::handled(client, &broadcaster.url).await? >= events_published(&nats_url).await?;
+    let events = report::Events {
+        backlog: written,
+        creates,
+        delivered_per_s: backlog.delivered_per_s,
+        creates_per_s: backlog.creates_per_s,
+        toggles_per_s: backlog.toggles_per_s,
+        broadcaster_cpu_s: backlog.broadcaster_cpu_s,
+        all_delivered,
+        rate_per_s: plan.event_rate,
+        sent,
+        failed,
+        latency,
+    };
+    Ok((events, broadcaster.proc))
+}
+
+/// The broadcaster under measurement.
+struct Broadcaster {
+    proc: Proc,
+    /// Its operations port's URL (`/metrics` counts what it handled).
+    url: String,
+}
+
+/// How the broadcaster delivered the backlog.
+struct Backlog {
+    drained: bool,
+    delivered_per_s: f64,
+    creates_per_s: f64,
+    toggles_per_s: f64,
+    broadcaster_cpu_s: f64,
+}
+
+impl Broadcaster {
+    /// Forward mode, generic format, to the sink, signed as the sink expects.
+    async fn start(
+        stack: &Stack,
+        sink_url: &str,
+        dirs: &Dirs,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Broadcaster> {
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let proc = Proc::spawn(
+            Spec {
+                name: "broadcaster",
+                program: &release_binary(stack, "broadcaster"),
+                args: &[],
+                envs: vec![
+                    ("NATS_URL", stack.nats.url()),
+                    ("PORT", port_of(&url)),
+                    ("BROADCASTER_MODE", "forward".to_string()),
+                    ("WEBHOOK_FORMAT", "generic".to_string()),
+                    ("WEBHOOK_URL", format!("{sink_url}/")),
+                    ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
+                    ("LOG_FORMAT", "json".to_string()),
+                ],
+                ready_url: format!("{url}/readyz"),
+            },
+            &dirs.logs,
+            client,
+        )
+        .await?;
+        Ok(Broadcaster { proc, url })
+    }
+
+    /// Waits until the `creates`, then all `written` events are handled, and
+    /// times each part from the moment the broadcaster was ready.
+    async fn deliver_backlog(
+        &self,
+        client: &reqwest::Client,
+        creates: u64,
+        written: u64,
+    ) -> anyhow::Result<Backlog> {
+        let ready_at = Instant::now();
+        let backlog_deadline = Duration::from_secs(240);
+        let drained =
+            events::wait_handled(client, &self.url, &[creates, written], backlog_deadline).await;
+        let rate = |count: u64, from: Instant, to: Instant| {
+            count as f64 / to.duration_since(from).as_secs_f64()
+        };
+        let (delivered_per_s, creates_per_s, toggles_per_s) = match drained.as_deref() {
+            Ok(&[creates_done, all_done]) => (
+                rate(written, ready_at, all_done),
+                rate(creates, ready_at, creates_done),
+                rate(written - creates, creates_done, all_done),
+            ),
+            Ok(_) => unreachable!("one instant per target"),
+            Err(error) => {
+                eprintln!("warning: {error:#}");
+                (0.0, 0.0, 0.0)
+            }
+        };
+        let broadcaster_cpu_s = usage(self.proc.pid())?.cpu_s;
+        println!(
+            "broadcaster delivered the backlog at {delivered_per_s:.0}/s: the creates at {creates_per_s:.0}/s, the toggles at {toggles_per_s:.0}/s"
+        );
+        Ok(Backlog {
+            drained: drained.is_ok(),
+            delivered_per_s,
+            creates_per_s,
+            toggles_per_s,
+            broadcaster_cpu_s,
+        })
+    }
+}
+
+/// Creates todos at the plan's steady rate and reads each one's commit →
+/// webhook latency from the sink: how many were sent, how many failed, and
+/// the latency summary.
+async fn commit_to_webhook(
+    stack: &Stack,
+    app: &App,
+    broadcaster: &Broadcaster,
+    sink_url: &str,
+    plan: &Plan,
+    client: &reqwest::Client,
+) -> anyhow::Result<(usize, usize, Option<stats::Summary>)> {
+    let base = events::handled(client, &broadcaster.url).await?;
     let count = (plan.event_rate * plan.event_seconds) as usize;
     println!(
         "creating {count} todos at {}/s for the commit → webhook latency",
@@ -405,7 +481,7 @@ async fn event_path(
     .await;
     events::wait_handled(
         client,
-        &broadcaster_url,
+        &broadcaster.url,
         &[base + (count - failed) as u64],
         Duration::from_secs(60),
     )
@@ -418,23 +494,7 @@ async fn event_path(
         .await
         .context("reading the sink's /messages")?;
     let latency = stats::summarize(events::latencies(&messages, EVENT_PREFIX)?);
-    drain_outbox(pool).await?;
-    let all_delivered = drained.is_ok()
-        && events::handled(client, &broadcaster_url).await? >= events_published(&nats_url).await?;
-    let events = report::Events {
-        backlog: written,
-        creates,
-        delivered_per_s,
-        creates_per_s,
-        toggles_per_s,
-        broadcaster_cpu_s,
-        all_delivered,
-        rate_per_s: plan.event_rate,
-        sent: count,
-        failed,
-        latency,
-    };
-    Ok((events, broadcaster))
+    Ok((count, failed, latency))
 }
 
 /// Writes `results.json` and `summary.md`, prints the table, the targets
