@@ -3,8 +3,9 @@
 //! Tests run against real parts: a PostgreSQL cluster and a nats-server with
 //! JetStream, each started privately on a free loopback port with its data in
 //! a folder of its own, and the workspace's binaries spawned as real
-//! processes. `cargo xtask up` and `cargo xtask test` use the same code to
-//! start their stack, so what the tests exercise is what developers run.
+//! processes. [`StackBuilder`] starts the whole stack the same way for the
+//! E2E stories, the fault suite, `cargo xtask up` and `cargo xtask bench`,
+//! so what the tests exercise is what developers run.
 //!
 //! Every server is stopped when its handle is dropped. Readiness is always
 //! polled with a deadline, never assumed after a sleep; tests wait the same
