@@ -187,14 +187,13 @@ impl Results {
              |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for run in &self.runs {
-            let _ = writeln!(
-                md,
-                "| `{}` | {} | {} | {} |",
-                run.scenario.label(),
-                run.connections,
-                run.server.name(),
-                run.figures().join(" | ")
-            );
+            let mut cells = vec![
+                format!("`{}`", run.scenario.label()),
+                run.connections.to_string(),
+                run.server.name().to_owned(),
+            ];
+            cells.extend(run.figures());
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
         let e = &self.events;
         let _ = writeln!(md, "\n## Event path\n");
