@@ -158,7 +158,7 @@ impl Session {
             (Some(stack), _) => (
                 stack.base_url().clone(),
                 stack.api_token().to_owned(),
-                stack.webhook_messages().cloned(),
+                stack.webhook_messages(),
             ),
             (None, Target::Remote(remote)) => (
                 remote.base_url.clone(),
@@ -224,6 +224,14 @@ impl Session {
     /// An auto-waiting expectation with the suite's timeout.
     pub fn expect(&self, locator: Locator) -> Expect {
         Expect::new(locator, self.timeout())
+    }
+
+    /// Waits until `shown` is visible and `gone` matches nothing: a todo
+    /// that moved from one list to the other.
+    pub async fn expect_moved(&self, shown: Locator, gone: Locator) -> anyhow::Result<()> {
+        self.expect(shown).to_be_visible().await?;
+        self.expect(gone).to_have_count(0).await?;
+        Ok(())
     }
 
     /// Opens the app in a new browser window (its own cookies and storage).

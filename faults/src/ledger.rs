@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::load::Results;
 use crate::report::Figures;
-use crate::stack::Stack;
+use test_support::Stack;
 
 /// Waits (up to `within`) until the outbox is empty, the broadcasters'
 /// consumer has acked the whole stream and every acknowledged todo's
@@ -32,7 +32,7 @@ pub async fn settle(
     within: Duration,
 ) -> anyhow::Result<Figures> {
     let js = stack.jetstream().await?;
-    let mut db = connect(&stack.postgres.url(), within).await?;
+    let mut db = connect(&stack.database_url.clone(), within).await?;
     let acked: HashSet<Uuid> = load.acked.iter().copied().collect();
     let deadline = Instant::now() + within;
     loop {
@@ -55,7 +55,7 @@ pub async fn settle(
         .into_iter()
         .collect();
     let stream = stream_events(&js).await?;
-    let seen = stack.receiver.seen();
+    let seen = stack.receiver().seen();
     anyhow::ensure!(
         seen.iter().all(|s| s.verified),
         "{scenario}: a webhook failed signature verification"
@@ -68,14 +68,14 @@ pub async fn settle(
         .map(|e| e.todo.id)
         .collect();
     let mut accepted: HashMap<Uuid, usize> = HashMap::new();
-    for s in seen.iter().filter(|s| s.accepted) {
+    for s in seen.iter().filter(|s| s.accepted()) {
+        let event_id = s.event_id();
         anyhow::ensure!(
-            s.event_id.map(|id| id.to_string()) == Some(s.webhook_id.clone()),
-            "{scenario}: webhook-id {} is not the event id {:?}",
+            event_id.map(|id| id.to_string()) == Some(s.webhook_id.clone()),
+            "{scenario}: webhook-id {} is not the event id {event_id:?}",
             s.webhook_id,
-            s.event_id
         );
-        *accepted.entry(s.event_id.unwrap()).or_default() += 1;
+        *accepted.entry(event_id.unwrap()).or_default() += 1;
     }
     let delivered: HashSet<Uuid> = accepted.keys().copied().collect();
     let backlog: HashSet<Uuid> = load
@@ -86,9 +86,11 @@ pub async fn settle(
         .map(|(id, _)| *id)
         .collect();
     let mut first_delivery: HashMap<Uuid, Instant> = HashMap::new();
-    for s in seen.iter().filter(|s| s.accepted) {
-        if let (Some(todo), Some("todo.created")) = (s.todo_id, s.event_type.as_deref()) {
-            first_delivery.entry(todo).or_insert(s.at);
+    for s in seen.iter().filter(|s| s.accepted()) {
+        if let (Some(todo), Some("todo.created"), Some(answered)) =
+            (s.todo_id(), s.event_type().as_deref(), s.answered)
+        {
+            first_delivery.entry(todo).or_insert(answered);
         }
     }
     let recovery = backlog
@@ -109,7 +111,6 @@ pub async fn settle(
         published: stream.len(),
         delivered: delivered.len(),
         duplicates: accepted.values().map(|n| n - 1).sum(),
-        stream_duplicates: stream.len() - published.len(),
         lost: acked_not_stored + stored_not_published + published_not_delivered,
         recovery,
         note: String::new(),
@@ -145,11 +146,11 @@ async fn settled(
         return Ok(false);
     }
     let delivered: HashSet<Uuid> = stack
-        .receiver
+        .receiver()
         .seen()
         .iter()
-        .filter(|s| s.accepted && s.event_type.as_deref() == Some("todo.created"))
-        .filter_map(|s| s.todo_id)
+        .filter(|s| s.accepted() && s.event_type().as_deref() == Some("todo.created"))
+        .filter_map(|s| s.todo_id())
         .collect();
     Ok(acked.is_subset(&delivered))
 }
@@ -196,11 +197,11 @@ async fn describe(
         Err(e) => format!("no stream: {e}"),
     };
     let delivered: HashSet<Uuid> = stack
-        .receiver
+        .receiver()
         .seen()
         .iter()
-        .filter(|s| s.accepted)
-        .filter_map(|s| s.todo_id)
+        .filter(|s| s.accepted())
+        .filter_map(|s| s.todo_id())
         .collect();
     format!(
         "outbox rows {outbox:?}; consumer (pending, ack pending, ack floor) {consumer}; \

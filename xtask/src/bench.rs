@@ -27,15 +27,14 @@ mod stats;
 mod wrk;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use test_support::{Nats, Postgres, free_port};
-use tokio::task::block_in_place;
+use test_support::{Stack, StackBuilder, free_port};
 use uuid::Uuid;
 
 use self::process::{Proc, Spec, machine_busy_s, reset_peak, usage};
@@ -79,9 +78,6 @@ const QUICK: Plan = Plan {
 };
 
 const SEEDED_TODOS: usize = 50;
-/// The Standard Webhooks specification's example secret: the sink and the
-/// broadcaster only need to agree, on loopback, for this run.
-const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Text of the todos whose events the latency is measured on.
 const EVENT_PREFIX: &str = "event-path-";
 /// The app's JetStream stream (`events::STREAM`; xtask does not depend on
@@ -118,113 +114,171 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
         .block_on(bench(workspace.root(), &plan))
 }
 
+/// The whole run, phase by phase.
 async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
-    let out_dir = root.join("target/bench");
-    let log_dir = out_dir.join("logs");
-    let _ = fs::remove_dir_all(&log_dir);
-    fs::create_dir_all(&log_dir)
-        .with_context(|| format!("failed to create {}", log_dir.display()))?;
-    let release = root.join("target/release");
+    let dirs = Dirs::prepare(root)?;
     let client = reqwest::Client::new();
+    let stack = start_stack(root).await?;
+    let app = start_app(&stack, &dirs, &client).await?;
+    let seeds = events::create_todos(&client, &app.url, &stack.api_token, SEEDED_TODOS, |i| {
+        format!("Seeded todo {i}: water the plants, then call the bank")
+    })
+    .await
+    .context("seeding todos")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&stack.database_url)
+        .await
+        .context("connecting to the bench database")?;
 
+    let runs = http_scenarios(&stack, &app, &pool, &seeds, plan, &dirs, &client).await?;
+    let (events, broadcaster) = event_path(&stack, &app, &pool, plan, &dirs, &client).await?;
+    let app_at_end = usage(app.proc.pid())?;
+
+    broadcaster.stop().await?;
+    app.proc.stop().await?;
+    drop(pool);
+    drop(stack);
+
+    let mut results = Results {
+        machine: report::Machine::this(),
+        mode: plan.mode,
+        seconds_per_run: plan.per_run.as_secs(),
+        seeded_todos: SEEDED_TODOS,
+        slo: report::slo(&runs),
+        runs,
+        startup: app.startup,
+        events,
+        app_at_end,
+        targets: Vec::new(),
+    };
+    results.targets = targets(&results);
+    write_and_print(&results, &dirs)
+}
+
+/// Where the results and the services' logs go.
+struct Dirs {
+    out: PathBuf,
+    logs: PathBuf,
+}
+
+impl Dirs {
+    /// `target/bench/`, with `logs/` emptied.
+    fn prepare(root: &Path) -> anyhow::Result<Dirs> {
+        let out = root.join("target/bench");
+        let logs = out.join("logs");
+        let _ = fs::remove_dir_all(&logs);
+        fs::create_dir_all(&logs)
+            .with_context(|| format!("failed to create {}", logs.display()))?;
+        Ok(Dirs { out, logs })
+    }
+}
+
+/// PostgreSQL, nats-server and the broadcaster's webhook sink, from
+/// test-support's stack; the app, the reference and the broadcaster are
+/// started by the phases that measure them.
+async fn start_stack(root: &Path) -> anyhow::Result<Stack> {
     println!("starting PostgreSQL and nats-server");
-    let postgres = block_in_place(Postgres::start)?;
-    let database_url = test_support::ensure_database(&postgres.url(), "docket").await?;
-    let nats = block_in_place(Nats::start)?;
-    let token = Uuid::new_v4().simple().to_string();
+    StackBuilder::new()
+        .without_app()
+        .binaries_in(&root.join("target/release"))
+        .sink(None, false)
+        .start()
+        .await
+}
 
-    let sink_url = format!("http://127.0.0.1:{}", free_port());
-    let sink = Proc::spawn(
-        Spec {
-            name: "sink",
-            program: &release.join("broadcaster"),
-            args: &["sink"],
-            envs: vec![
-                ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
-                ("SINK_PORT", port_of(&sink_url)),
-            ],
-            ready_url: format!("{sink_url}/healthz"),
-        },
-        &log_dir,
-        &client,
-    )
-    .await?;
+/// The app under measurement and how long it took to become ready.
+struct App {
+    proc: Proc,
+    url: String,
+    startup: report::Startup,
+}
 
-    let app_url = format!("http://127.0.0.1:{}", free_port());
-    let app_binary = release.join("todo-app");
-    let app_spec = || Spec {
+/// Starts the app twice: the first start migrates a fresh database; the
+/// second is the one a redeploy sees, and stays up.
+async fn start_app(stack: &Stack, dirs: &Dirs, client: &reqwest::Client) -> anyhow::Result<App> {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let binary = release_binary(stack, "todo-app");
+    let spec = || Spec {
         name: "app",
-        program: &app_binary,
+        program: &binary,
         args: &[],
         envs: vec![
-            ("DATABASE_URL", database_url.clone()),
-            ("NATS_URL", nats.url()),
-            ("PORT", port_of(&app_url)),
-            ("API_TOKEN", token.clone()),
+            ("DATABASE_URL", stack.database_url.clone()),
+            ("NATS_URL", stack.nats.url()),
+            ("PORT", port_of(&url)),
+            ("API_TOKEN", stack.api_token.clone()),
             ("LOG_FORMAT", "json".to_string()),
             // wrk is one client; a limit it never reaches keeps the
             // limiter's cost in every write measured.
             ("WRITE_RATE_LIMIT", "1000000/second".to_string()),
         ],
-        ready_url: format!("{app_url}/readyz"),
+        ready_url: format!("{url}/readyz"),
     };
-    // The first start migrates a fresh database; the second is the one a
-    // redeploy sees.
-    let first = Proc::spawn(app_spec(), &log_dir, &client).await?;
+    let first = Proc::spawn(spec(), &dirs.logs, client).await?;
     let first_ready = first.ready_after;
     first.stop().await?;
-    let app = Proc::spawn(app_spec(), &log_dir, &client).await?;
-    let app_ready = app.ready_after;
+    let proc = Proc::spawn(spec(), &dirs.logs, client).await?;
     println!(
         "app ready in {:.0} ms ({:.0} ms on the fresh database)",
-        ms(app.ready_after),
+        ms(proc.ready_after),
         ms(first_ready)
     );
+    let startup = report::Startup {
+        first_ready_ms: ms(first_ready),
+        ready_ms: ms(proc.ready_after),
+    };
+    Ok(App { proc, url, startup })
+}
 
-    let seeds = events::create_todos(&client, &app_url, &token, SEEDED_TODOS, |i| {
-        format!("Seeded todo {i}: water the plants, then call the bank")
-    })
-    .await
-    .context("seeding todos")?;
+/// A release binary: the stack runs them from `target/release`.
+fn release_binary(stack: &Stack, name: &str) -> PathBuf {
+    stack.binaries_dir().join(name)
+}
 
+/// Each scenario at each connection count against Docket, and against the
+/// reference right after where it has the same handler.
+async fn http_scenarios(
+    stack: &Stack,
+    app: &App,
+    pool: &PgPool,
+    seeds: &[Uuid],
+    plan: &Plan,
+    dirs: &Dirs,
+    client: &reqwest::Client,
+) -> anyhow::Result<Vec<Run>> {
     let reference_url = format!("http://127.0.0.1:{}", free_port());
     let reference = Proc::spawn(
         Spec {
             name: "reference",
-            program: &release.join("bench-reference"),
+            program: &release_binary(stack, "bench-reference"),
             args: &[],
             envs: vec![
-                ("DATABASE_URL", database_url.clone()),
+                ("DATABASE_URL", stack.database_url.clone()),
                 ("PORT", port_of(&reference_url)),
             ],
             ready_url: format!("{reference_url}/readyz"),
         },
-        &log_dir,
-        &client,
+        &dirs.logs,
+        client,
     )
     .await?;
-
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&database_url)
-        .await
-        .context("connecting to the bench database")?;
 
     let mut runs = Vec::new();
     for scenario in Scenario::ALL {
         for &connections in plan.connections {
             for server in [Server::Docket, Server::Reference] {
                 let (url, pid) = match server {
-                    Server::Docket => (&app_url, app.pid()),
+                    Server::Docket => (&app.url, app.proc.pid()),
                     Server::Reference if scenario.has_reference() => {
                         (&reference_url, reference.pid())
                     }
                     Server::Reference => continue,
                 };
-                drain_outbox(&pool).await?;
-                reset(&pool, &seeds).await?;
-                let script = out_dir.join(format!("{scenario:?}-{}.lua", server.name()));
-                fs::write(&script, wrk::script(scenario, &seeds, server.name()))
+                drain_outbox(pool).await?;
+                reset(pool, seeds).await?;
+                let script = dirs.out.join(format!("{scenario:?}-{}.lua", server.name()));
+                fs::write(&script, wrk::script(scenario, seeds, server.name()))
                     .with_context(|| format!("failed to write {}", script.display()))?;
                 reset_peak(pid);
                 let before = usage(pid)?;
@@ -253,85 +307,181 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
         }
     }
     reference.stop().await?;
+    Ok(runs)
+}
 
-    // The event path. Everything the scenarios wrote is in JetStream now.
-    drain_outbox(&pool).await?;
-    let written = events_published(&nats.url()).await?;
+/// The event path: a broadcaster started on the scenarios' whole backlog
+/// (its sustained delivery rate), then todos created at a steady rate (the
+/// commit → webhook latency). Returns the figures and the broadcaster,
+/// still running.
+async fn event_path(
+    stack: &Stack,
+    app: &App,
+    pool: &PgPool,
+    plan: &Plan,
+    dirs: &Dirs,
+    client: &reqwest::Client,
+) -> anyhow::Result<(report::Events, Proc)> {
+    let nats_url = stack.nats.url();
+    // Everything the scenarios wrote is in JetStream now.
+    drain_outbox(pool).await?;
+    let written = events_published(&nats_url).await?;
     // The stream holds the creates (one per todo) before the toggles of
     // the 50 seeded todos, whose events go out one at a time per todo.
-    let creates = creates_published(&nats.url()).await?;
+    let creates = creates_published(&nats_url).await?;
     println!(
         "starting the broadcaster with {written} events waiting ({creates} creates, then {} toggles)",
         written - creates
     );
-    let broadcaster_url = format!("http://127.0.0.1:{}", free_port());
-    let broadcaster = Proc::spawn(
-        Spec {
-            name: "broadcaster",
-            program: &release.join("broadcaster"),
-            args: &[],
-            envs: vec![
-                ("NATS_URL", nats.url()),
-                ("PORT", port_of(&broadcaster_url)),
-                ("BROADCASTER_MODE", "forward".to_string()),
-                ("WEBHOOK_FORMAT", "generic".to_string()),
-                ("WEBHOOK_URL", format!("{sink_url}/")),
-                ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
-                ("LOG_FORMAT", "json".to_string()),
-            ],
-            ready_url: format!("{broadcaster_url}/readyz"),
-        },
-        &log_dir,
-        &client,
-    )
-    .await?;
-    let ready_at = Instant::now();
-    let backlog_deadline = Duration::from_secs(240);
-    let drained = events::wait_handled(
-        &client,
-        &broadcaster_url,
-        &[creates, written],
-        backlog_deadline,
-    )
-    .await;
-    let rate = |count: u64, from: Instant, to: Instant| {
-        count as f64 / to.duration_since(from).as_secs_f64()
-    };
-    let (delivered_per_s, creates_per_s, toggles_per_s) = match drained.as_deref() {
-        Ok(&[creates_done, all_done]) => (
-            rate(written, ready_at, all_done),
-            rate(creates, ready_at, creates_done),
-            rate(written - creates, creates_done, all_done),
-        ),
-        Ok(_) => unreachable!("one instant per target"),
-        Err(error) => {
-            eprintln!("warning: {error:#}");
-            (0.0, 0.0, 0.0)
-        }
-    };
-    let broadcaster_cpu_s = usage(broadcaster.pid())?.cpu_s;
-    println!(
-        "broadcaster delivered the backlog at {delivered_per_s:.0}/s: the creates at {creates_per_s:.0}/s, the toggles at {toggles_per_s:.0}/s"
-    );
+    let sink_url = stack
+        .sink
+        .as_ref()
+        .context("the bench stack runs the sink")?
+        .url();
+    let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client).await?;
+    let backlog = broadcaster
+        .deliver_backlog(client, creates, written)
+        .await?;
 
-    let base = events::handled(&client, &broadcaster_url).await?;
+    let (sent, failed, latency) =
+        commit_to_webhook(stack, app, &broadcaster, &sink_url, plan, client).await?;
+    drain_outbox(pool).await?;
+    let all_delivered = backlog.drained
+        && events::handled(client, &broadcaster.url).await? >= events_published(&nats_url).await?;
+    let events = report::Events {
+        backlog: written,
+        creates,
+        delivered_per_s: backlog.delivered_per_s,
+        creates_per_s: backlog.creates_per_s,
+        toggles_per_s: backlog.toggles_per_s,
+        broadcaster_cpu_s: backlog.broadcaster_cpu_s,
+        all_delivered,
+        rate_per_s: plan.event_rate,
+        sent,
+        failed,
+        latency,
+    };
+    Ok((events, broadcaster.proc))
+}
+
+/// The broadcaster under measurement.
+struct Broadcaster {
+    proc: Proc,
+    /// Its operations port's URL (`/metrics` counts what it handled).
+    url: String,
+}
+
+/// How the broadcaster delivered the backlog.
+struct Backlog {
+    drained: bool,
+    delivered_per_s: f64,
+    creates_per_s: f64,
+    toggles_per_s: f64,
+    broadcaster_cpu_s: f64,
+}
+
+impl Broadcaster {
+    /// Forward mode, generic format, to the sink, signed as the sink expects.
+    async fn start(
+        stack: &Stack,
+        sink_url: &str,
+        dirs: &Dirs,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Broadcaster> {
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let proc = Proc::spawn(
+            Spec {
+                name: "broadcaster",
+                program: &release_binary(stack, "broadcaster"),
+                args: &[],
+                envs: vec![
+                    ("NATS_URL", stack.nats.url()),
+                    ("PORT", port_of(&url)),
+                    ("BROADCASTER_MODE", "forward".to_string()),
+                    ("WEBHOOK_FORMAT", "generic".to_string()),
+                    ("WEBHOOK_URL", format!("{sink_url}/")),
+                    ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
+                    ("LOG_FORMAT", "json".to_string()),
+                ],
+                ready_url: format!("{url}/readyz"),
+            },
+            &dirs.logs,
+            client,
+        )
+        .await?;
+        Ok(Broadcaster { proc, url })
+    }
+
+    /// Waits until the `creates`, then all `written` events are handled, and
+    /// times each part from the moment the broadcaster was ready.
+    async fn deliver_backlog(
+        &self,
+        client: &reqwest::Client,
+        creates: u64,
+        written: u64,
+    ) -> anyhow::Result<Backlog> {
+        let ready_at = Instant::now();
+        let backlog_deadline = Duration::from_secs(240);
+        let drained =
+            events::wait_handled(client, &self.url, &[creates, written], backlog_deadline).await;
+        let rate = |count: u64, from: Instant, to: Instant| {
+            count as f64 / to.duration_since(from).as_secs_f64()
+        };
+        let (delivered_per_s, creates_per_s, toggles_per_s) = match drained.as_deref() {
+            Ok(&[creates_done, all_done]) => (
+                rate(written, ready_at, all_done),
+                rate(creates, ready_at, creates_done),
+                rate(written - creates, creates_done, all_done),
+            ),
+            Ok(_) => unreachable!("one instant per target"),
+            Err(error) => {
+                eprintln!("warning: {error:#}");
+                (0.0, 0.0, 0.0)
+            }
+        };
+        let broadcaster_cpu_s = usage(self.proc.pid())?.cpu_s;
+        println!(
+            "broadcaster delivered the backlog at {delivered_per_s:.0}/s: the creates at {creates_per_s:.0}/s, the toggles at {toggles_per_s:.0}/s"
+        );
+        Ok(Backlog {
+            drained: drained.is_ok(),
+            delivered_per_s,
+            creates_per_s,
+            toggles_per_s,
+            broadcaster_cpu_s,
+        })
+    }
+}
+
+/// Creates todos at the plan's steady rate and reads each one's commit →
+/// webhook latency from the sink: how many were sent, how many failed, and
+/// the latency summary.
+async fn commit_to_webhook(
+    stack: &Stack,
+    app: &App,
+    broadcaster: &Broadcaster,
+    sink_url: &str,
+    plan: &Plan,
+    client: &reqwest::Client,
+) -> anyhow::Result<(usize, usize, Option<stats::Summary>)> {
+    let base = events::handled(client, &broadcaster.url).await?;
     let count = (plan.event_rate * plan.event_seconds) as usize;
     println!(
         "creating {count} todos at {}/s for the commit → webhook latency",
         plan.event_rate
     );
     let failed = events::create_at_rate(
-        &client,
-        &app_url,
-        &token,
+        client,
+        &app.url,
+        &stack.api_token,
         plan.event_rate,
         count,
         EVENT_PREFIX,
     )
     .await;
     events::wait_handled(
-        &client,
-        &broadcaster_url,
+        client,
+        &broadcaster.url,
         &[base + (count - failed) as u64],
         Duration::from_secs(60),
     )
@@ -344,51 +494,15 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
         .await
         .context("reading the sink's /messages")?;
     let latency = stats::summarize(events::latencies(&messages, EVENT_PREFIX)?);
-    drain_outbox(&pool).await?;
-    let all_delivered = drained.is_ok()
-        && events::handled(&client, &broadcaster_url).await?
-            >= events_published(&nats.url()).await?;
-    let app_at_end = usage(app.pid())?;
+    Ok((count, failed, latency))
+}
 
-    broadcaster.stop().await?;
-    app.stop().await?;
-    sink.stop().await?;
-    drop(pool);
-    drop(nats);
-    drop(postgres);
-
-    let mut results = Results {
-        machine: report::Machine::this(),
-        mode: plan.mode,
-        seconds_per_run: plan.per_run.as_secs(),
-        seeded_todos: SEEDED_TODOS,
-        slo: report::slo(&runs),
-        runs,
-        startup: report::Startup {
-            first_ready_ms: ms(first_ready),
-            ready_ms: ms(app_ready),
-        },
-        events: report::Events {
-            backlog: written,
-            creates,
-            delivered_per_s,
-            creates_per_s,
-            toggles_per_s,
-            broadcaster_cpu_s,
-            all_delivered,
-            rate_per_s: plan.event_rate,
-            sent: count,
-            failed,
-            latency,
-        },
-        app_at_end,
-        targets: Vec::new(),
-    };
-    results.targets = targets(&results);
-
-    let json = serde_json::to_string_pretty(&results)?;
-    fs::write(out_dir.join("results.json"), json + "\n")?;
-    fs::write(out_dir.join("summary.md"), results.markdown())?;
+/// Writes `results.json` and `summary.md`, prints the table, the targets
+/// and the SLO verdict; fails if the SLO did not hold.
+fn write_and_print(results: &Results, dirs: &Dirs) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(results)?;
+    fs::write(dirs.out.join("results.json"), json + "\n")?;
+    fs::write(dirs.out.join("summary.md"), results.markdown())?;
     println!("\n{}", results.table());
     for target in &results.targets {
         println!(
@@ -401,9 +515,9 @@ async fn bench(root: &Path, plan: &Plan) -> anyhow::Result<()> {
     println!("\n{}", results.slo_line());
     println!(
         "\nwrote {} and {} (logs in {})",
-        out_dir.join("results.json").display(),
-        out_dir.join("summary.md").display(),
-        log_dir.display()
+        dirs.out.join("results.json").display(),
+        dirs.out.join("summary.md").display(),
+        dirs.logs.display()
     );
     if !results.slo.pass {
         bail!("the SLO did not hold at every measured point");

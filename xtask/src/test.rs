@@ -43,23 +43,13 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 }
 
 fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
-    steps.run("install missing tools", || {
-        install::ensure(
-            workspace,
-            &[
-                Tool::Postgres,
-                Tool::NatsServer,
-                Tool::Nextest,
-                Tool::SqlxCli,
-                Tool::Chromium,
-                Tool::Node,
-                Tool::PlaywrightDriver,
-                Tool::Prometheus,
-                Tool::PythonVenv,
-                Tool::CargoDeny,
-            ],
-        )
-    })?;
+    // Every tool but wrk (only the bench runs it) and cargo-fuzz (`--faults`).
+    let tools: Vec<Tool> = install::ALL
+        .iter()
+        .copied()
+        .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz))
+        .collect();
+    steps.install(workspace, &tools)?;
     steps.run("fmt", || {
         run_command(
             workspace.cargo().args(["fmt", "--all", "--check"]),
@@ -132,9 +122,7 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     // `nextest -p e2e` alone would not build.
     steps.run("build binaries", || {
         run_command(
-            workspace
-                .cargo()
-                .args(["build", "--workspace", "--bins", "--locked"]),
+            workspace.build_binaries().arg("--locked"),
             "cargo build --workspace --bins",
         )
     })?;
@@ -155,33 +143,21 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
 /// AddressSanitizer build of the whole dependency tree took 12 CPU-minutes
 /// (21 min wall on a busy 2-core machine) from cold, for 20 s of fuzzing.
 fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
-    steps.run("install missing tools", || {
-        install::ensure(
-            workspace,
-            &[
-                Tool::Postgres,
-                Tool::NatsServer,
-                Tool::Nextest,
-                Tool::CargoFuzz,
-            ],
-        )
-    })?;
+    let tools = [
+        Tool::Postgres,
+        Tool::NatsServer,
+        Tool::Nextest,
+        Tool::CargoFuzz,
+    ];
+    steps.install(workspace, &tools)?;
     // The scenarios spawn the real binaries, which nextest alone would not build.
     steps.run("build binaries", || {
         run_command(
             workspace
-                .cargo()
-                .args([
-                    "build",
-                    "-p",
-                    "app",
-                    "-p",
-                    "broadcaster",
-                    "--bins",
-                    "--locked",
-                ])
+                .build_binaries()
+                .arg("--locked")
                 .env("SQLX_OFFLINE", "true"),
-            "cargo build -p app -p broadcaster --bins",
+            "cargo build --workspace --bins",
         )
     })?;
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
@@ -237,6 +213,13 @@ impl Steps {
         self.done
             .push((name.to_string(), started.elapsed(), result.is_ok()));
         result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    /// The first step of every run: install what is missing.
+    fn install(&mut self, workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
+        self.run("install missing tools", || {
+            install::ensure(workspace, tools)
+        })
     }
 
     fn print_summary(&self) {

@@ -1,6 +1,7 @@
 //! `cargo xtask up`: Docket on this machine, until Ctrl-C.
 //!
-//! Installs what is missing, builds the services, starts PostgreSQL and
+//! Installs what is missing, builds the binaries with the same command as
+//! `cargo xtask test` (so one build serves both), starts PostgreSQL and
 //! nats-server (JetStream) with their data under `target/stack/` (kept
 //! between runs; `--fresh` wipes it), then the services from [`SERVICES`],
 //! each on a free loopback port and ready before the next one starts. Every
@@ -11,7 +12,6 @@
 //! process dies, its last output is shown, the rest is stopped and the
 //! command fails.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use test_support::{Nats, Postgres, Role, Service, ServiceCommand};
+use test_support::{Nats, Postgres, Role, Service, Stack, StackBuilder};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::{JoinHandle, block_in_place};
 
@@ -35,105 +35,17 @@ pub struct Args {
     fresh: bool,
 }
 
-/// A workspace binary `up` builds and runs.
-struct ServiceSpec {
-    /// Its name in logs and messages (also its key in `ports.json`).
-    name: &'static str,
-    package: &'static str,
-    bin: &'static str,
-    /// Its command-line arguments (a subcommand, say).
-    args: &'static [&'static str],
-    /// Answers 200 once the service is ready.
-    ready_path: &'static str,
-    /// Its environment, given the stack and its own port.
-    env: fn(&Stack, u16) -> Vec<(&'static str, String)>,
-}
-
-/// What `up` runs on top of PostgreSQL and NATS, in start order; a service
-/// can read the URLs of those before it in `Stack::urls`.
+/// What `up` runs on top of PostgreSQL and NATS, in start order: each
+/// service's name (its key in `ports.json` and its pid file) and binary.
 ///
-/// The webhook receiver prints one line per message the broadcaster sends,
-/// so every todo added or changed in the browser shows up in this terminal.
-const SERVICES: &[ServiceSpec] = &[
-    ServiceSpec {
-        name: "app",
-        package: "app",
-        bin: "todo-app",
-        args: &[],
-        ready_path: "/readyz",
-        env: |stack, port| {
-            let mut env = stack.nats_env(Role::App);
-            env.extend([
-                ("DATABASE_URL", stack.database_url.clone()),
-                ("PORT", port.to_string()),
-                ("API_TOKEN", stack.api_token.clone()),
-                ("LOG_FORMAT", "pretty".to_string()),
-            ]);
-            env
-        },
-    },
-    ServiceSpec {
-        name: "webhooks",
-        package: "broadcaster",
-        bin: "broadcaster",
-        args: &["sink"],
-        ready_path: "/healthz",
-        env: |stack, port| {
-            vec![
-                ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
-                // The sink takes its port as a flag; clap reads it from here.
-                ("SINK_PORT", port.to_string()),
-                ("LOG_FORMAT", "pretty".to_string()),
-            ]
-        },
-    },
-    ServiceSpec {
-        name: "broadcaster",
-        package: "broadcaster",
-        bin: "broadcaster",
-        args: &[],
-        ready_path: "/readyz",
-        env: |stack, port| {
-            let mut env = stack.nats_env(Role::Broadcaster);
-            env.extend([
-                ("PORT", port.to_string()),
-                ("BROADCASTER_MODE", "forward".to_string()),
-                ("WEBHOOK_FORMAT", "generic".to_string()),
-                ("WEBHOOK_URL", format!("{}/", stack.urls["webhooks"])),
-                ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
-                ("LOG_FORMAT", "pretty".to_string()),
-                // The receiver's line per message is what people watch.
-                ("RUST_LOG", "warn".to_string()),
-            ]);
-            env
-        },
-    },
+/// The webhook receiver (`broadcaster sink`) prints one line per message the
+/// broadcaster sends, so every todo added or changed in the browser shows up
+/// in this terminal.
+const SERVICES: &[(&str, &str)] = &[
+    ("webhooks", "broadcaster"),
+    ("app", "todo-app"),
+    ("broadcaster", "broadcaster"),
 ];
-
-/// What the services are configured from.
-struct Stack {
-    database_url: String,
-    nats_url: String,
-    /// `NATS_URL`, `NATS_USER` and `NATS_PASSWORD` of each user: the server
-    /// runs the shipped least-privilege configuration, new passwords each run.
-    nats_envs: Vec<(Role, Vec<(&'static str, String)>)>,
-    api_token: String,
-    /// Signs webhooks (broadcaster) and verifies them (receiver); new each run.
-    webhook_secret: String,
-    /// `http://127.0.0.1:PORT` of each service started so far.
-    urls: BTreeMap<&'static str, String>,
-}
-
-impl Stack {
-    /// The NATS variables of a service connecting as `role`.
-    fn nats_env(&self, role: Role) -> Vec<(&'static str, String)> {
-        self.nats_envs
-            .iter()
-            .find(|(r, _)| *r == role)
-            .map(|(_, env)| env.clone())
-            .unwrap_or_else(|| vec![("NATS_URL", self.nats_url.clone())])
-    }
-}
 
 /// Width of the name column in front of every output line.
 const NAME_WIDTH: usize = 11;
@@ -149,12 +61,7 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 
     // Built before anything starts: a compile error then leaves nothing to
     // clean up, and Ctrl-C during the build simply ends the command.
-    let mut build = workspace.cargo();
-    build.arg("build");
-    for spec in SERVICES {
-        build.args(["-p", spec.package, "--bin", spec.bin]);
-    }
-    run_command(&mut build, "building the services")?;
+    run_command(&mut workspace.build_binaries(), "building the services")?;
 
     tokio::runtime::Runtime::new()
         .context("failed to start a tokio runtime")?
@@ -165,8 +72,8 @@ async fn up(stack_dir: &Path) -> anyhow::Result<()> {
     // What a killed run left behind is stopped before ports are chosen, so
     // that theirs are free again: services first, while the servers they
     // drain into still run.
-    for spec in SERVICES {
-        stop_leftover_service(&stack_dir.join(format!("{}.pid", spec.name)), spec.bin).await;
+    for (name, bin) in SERVICES {
+        stop_leftover_service(&stack_dir.join(format!("{name}.pid")), bin).await;
     }
     block_in_place(|| Nats::stop_leftover(&stack_dir.join("nats")))?;
     block_in_place(|| Postgres::stop_leftover(&stack_dir.join("postgres")))?;
@@ -174,14 +81,27 @@ async fn up(stack_dir: &Path) -> anyhow::Result<()> {
     let mut ports = Ports::load(&stack_dir.join("ports.json"));
     let postgres_port = ports.take("postgres");
     let nats_port = ports.take("nats");
-    let service_ports: Vec<u16> = SERVICES.iter().map(|spec| ports.take(spec.name)).collect();
+    let builder = StackBuilder::new()
+        .postgres_in(&stack_dir.join("postgres"), postgres_port)
+        .nats_in(&stack_dir.join("nats"), nats_port)
+        .app_port(ports.take("app"))
+        .sink(Some(ports.take("webhooks")), true)
+        .broadcaster_port(ports.take("broadcaster"))
+        .logs("pretty", None)
+        // The receiver's line per message is what people watch.
+        .broadcaster_env("RUST_LOG", "warn")
+        .echo()
+        // The first start applies migrations and may wait for a cold disk.
+        .ready_timeout(Duration::from_secs(60))
+        // Lets the next run stop a service if this one is killed first.
+        .pid_files(stack_dir);
     ports.save()?;
 
     // From here on, signals are ours: stop what was started, in order.
     let mut shutdown = ShutdownSignals::install()?;
     let mut running = Vec::new();
     let started = tokio::select! {
-        started = start_all(stack_dir, postgres_port, nats_port, &service_ports, &mut running) => Some(started),
+        started = start_all(stack_dir, builder, &mut running) => Some(started),
         signal = shutdown.received() => {
             println!("\n{signal} during start-up: stopping");
             None
@@ -189,8 +109,8 @@ async fn up(stack_dir: &Path) -> anyhow::Result<()> {
     };
     let result = match started {
         None => Ok(()),
-        Some(Ok(stack)) => {
-            print_banner(&stack, postgres_port);
+        Some(Ok(banner)) => {
+            println!("{banner}");
             supervise(&mut running, &mut shutdown).await
         }
         Some(Err(error)) => Err(error),
@@ -199,129 +119,87 @@ async fn up(stack_dir: &Path) -> anyhow::Result<()> {
     result
 }
 
-/// Starts PostgreSQL, NATS and the services, pushing each onto `running` as
-/// soon as it runs so that a failure or a signal stops exactly those.
+/// Starts PostgreSQL, NATS and the services, then pushes each onto
+/// `running` so that a failure or a signal stops them in order; returns the
+/// banner to print.
 async fn start_all(
     stack_dir: &Path,
-    postgres_port: u16,
-    nats_port: u16,
-    service_ports: &[u16],
+    builder: StackBuilder,
     running: &mut Vec<Process>,
-) -> anyhow::Result<Stack> {
-    let postgres_dir = stack_dir.join("postgres");
+) -> anyhow::Result<String> {
     println!(
-        "starting PostgreSQL on 127.0.0.1:{postgres_port} (data in {})",
-        postgres_dir.display()
+        "starting PostgreSQL, nats-server and the services (data in {})",
+        stack_dir.display()
     );
-    let log = postgres_dir.join("postgres.log");
-    let log_start = file_len(&log);
-    let postgres = block_in_place(|| Postgres::start_in(&postgres_dir, postgres_port))?;
+    let postgres_log = stack_dir.join("postgres/postgres.log");
+    let nats_log = stack_dir.join("nats/nats-server.log");
+    let (postgres_start, nats_start) = (file_len(&postgres_log), file_len(&nats_log));
+    let stack = builder.start().await?;
+    let banner = banner(&stack);
+    let parts = stack.into_parts();
+    if let Some(postgres) = parts.postgres {
+        running.push(Process::followed(
+            "postgres".to_owned(),
+            Kind::Postgres(postgres),
+            postgres_log,
+            postgres_start,
+        ));
+    }
     running.push(Process::followed(
-        "postgres",
-        Kind::Postgres(postgres),
-        log,
-        log_start,
+        "nats".to_owned(),
+        Kind::Nats(parts.nats),
+        nats_log,
+        nats_start,
     ));
-    let server_url = format!("postgres://postgres@127.0.0.1:{postgres_port}/postgres");
-    let database_url = test_support::ensure_database(&server_url, "docket").await?;
-
-    let nats_dir = stack_dir.join("nats");
-    println!(
-        "starting nats-server on 127.0.0.1:{nats_port} (JetStream data in {})",
-        nats_dir.display()
-    );
-    let log = nats_dir.join("nats-server.log");
-    let log_start = file_len(&log);
-    let nats = block_in_place(|| Nats::start_secured_in(&nats_dir, nats_port))?;
-    let nats_url = nats.url();
-    let nats_envs = Role::ALL
-        .iter()
-        .map(|&role| (role, nats.service_env(role)))
-        .collect();
-    running.push(Process::followed("nats", Kind::Nats(nats), log, log_start));
-
-    let mut stack = Stack {
-        database_url,
-        nats_url,
-        nats_envs,
-        api_token: uuid::Uuid::new_v4().simple().to_string(),
-        webhook_secret: new_webhook_secret(),
-        urls: BTreeMap::new(),
-    };
-    for (spec, &port) in SERVICES.iter().zip(service_ports) {
-        println!("starting {} on 127.0.0.1:{port}", spec.name);
-        let url = format!("http://127.0.0.1:{port}");
-        let mut command = ServiceCommand::new(
-            test_support::workspace_binary(spec.bin),
-            format!("{url}{}", spec.ready_path),
-        )
-        .echo(format!("{:<NAME_WIDTH$}", spec.name))
-        .own_process_group()
-        // The first start applies migrations and may wait for a cold disk.
-        .ready_timeout(Duration::from_secs(60));
-        for arg in spec.args {
-            command = command.arg(arg);
-        }
-        for (key, value) in (spec.env)(&stack, port) {
-            command = command.env(key, value);
-        }
-        let pid_file = stack_dir.join(format!("{}.pid", spec.name));
-        let service = command
-            .spawn()
-            .await
-            .with_context(|| format!("{} did not start", spec.name))?;
-        // Lets the next run stop it if this one is killed before it can.
-        fs::write(&pid_file, service.pid().to_string())
-            .with_context(|| format!("failed to write {}", pid_file.display()))?;
+    for (name, service) in parts.services {
+        let pid_file = Some(stack_dir.join(format!("{name}.pid")));
         running.push(Process {
-            name: spec.name,
+            name,
             kind: Kind::Service(service),
             log: None,
-            pid_file: Some(pid_file),
+            pid_file,
         });
-        stack.urls.insert(spec.name, url);
     }
-    Ok(stack)
+    Ok(banner)
 }
 
-/// A Standard Webhooks secret: `whsec_` and 32 random bytes in base64.
-fn new_webhook_secret() -> String {
-    use base64::Engine;
-    let key = [
-        uuid::Uuid::new_v4().into_bytes(),
-        uuid::Uuid::new_v4().into_bytes(),
-    ]
-    .concat();
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(key)
-    )
-}
-
-fn print_banner(stack: &Stack, postgres_port: u16) {
+/// What to open and how to connect, with every URL the stack serves.
+fn banner(stack: &Stack) -> String {
     let rule = "─".repeat(64);
-    println!("\n{rule}");
-    if let Some(url) = stack.urls.get("app") {
-        println!("  Docket is running:  {url}");
+    let mut lines = vec![String::new(), rule.clone()];
+    lines.push(format!("  Docket is running:  {}", stack.app.url()));
+    if let Some(sink) = &stack.sink {
+        lines.push(format!("  webhooks: {}", sink.url()));
     }
-    for (name, url) in stack.urls.iter().filter(|(name, _)| **name != "app") {
-        println!("  {name}: {url}");
+    for replica in stack.broadcasters.iter().flatten() {
+        lines.push(format!(
+            "  {}: http://127.0.0.1:{}",
+            replica.name, replica.port
+        ));
     }
-    println!("  API token:          {}", stack.api_token);
-    println!(
+    lines.push(format!("  API token:          {}", stack.api_token));
+    lines.push(format!(
         "                      (curl -H 'Authorization: Bearer {}' ...)",
         stack.api_token
-    );
-    println!("  PostgreSQL:         {}", stack.database_url);
-    println!("  NATS:               {}", stack.nats_url);
+    ));
+    lines.push(format!("  PostgreSQL:         {}", stack.database_url));
+    lines.push(format!("  NATS:               {}", stack.nats.url()));
     let admin = stack.nats_env(Role::Admin);
     if let [_, (_, user), (_, password)] = admin.as_slice() {
         // Services have their own users; this one is for people (nats CLI).
-        println!("                      (--user {user} --password {password})");
+        lines.push(format!(
+            "                      (--user {user} --password {password})"
+        ));
     }
-    println!("  psql:               psql -h 127.0.0.1 -p {postgres_port} -U postgres docket");
-    println!("  Press Ctrl-C to stop everything.");
-    println!("{rule}\n");
+    if let Some(postgres) = &stack.postgres {
+        lines.push(format!(
+            "  psql:               psql -h 127.0.0.1 -p {} -U postgres docket",
+            postgres.port()
+        ));
+    }
+    lines.push("  Press Ctrl-C to stop everything.".to_owned());
+    lines.push(rule);
+    lines.join("\n") + "\n"
 }
 
 /// Waits for a shutdown signal (then `Ok`) or for a process to die (then
@@ -361,7 +239,7 @@ async fn stop_all(running: &mut Vec<Process>) {
 
 /// One process `up` supervises.
 struct Process {
-    name: &'static str,
+    name: String,
     kind: Kind,
     /// The log file being followed, where this run's part starts, and the
     /// task echoing it.
@@ -378,7 +256,7 @@ enum Kind {
 
 impl Process {
     /// A server whose log file is echoed from `log_start` on.
-    fn followed(name: &'static str, kind: Kind, log: PathBuf, log_start: u64) -> Process {
+    fn followed(name: String, kind: Kind, log: PathBuf, log_start: u64) -> Process {
         let follower = tail::follow(log.clone(), log_start, format!("{name:<NAME_WIDTH$}"));
         Process {
             name,

@@ -51,9 +51,48 @@ impl Workspace {
     }
 
     /// `cargo`: the one that runs us, so toolchain overrides carry over.
+    ///
+    /// Without the variables `cargo run` set for xtask itself
+    /// (`CARGO_PKG_NAME=xtask`, `CARGO_MANIFEST_DIR`, ...): build scripts
+    /// such as ring's rerun when those change, so a nested build that
+    /// inherited them would recompile ring and everything above it, and the
+    /// next `cargo build` from a shell would compile it all back.
     pub fn cargo(&self) -> Command {
-        self.command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        let mut command = self.command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        for (key, _) in env::vars_os() {
+            if key.to_str().is_some_and(set_by_cargo_run) {
+                command.env_remove(key);
+            }
+        }
+        command
     }
+
+    /// `cargo build --workspace --bins`: the one build of the binaries that
+    /// `test` (for the suites that spawn them) and `up` share.
+    ///
+    /// Cargo unifies dependency features over the packages a command
+    /// selects, so building only the services (`-p app -p broadcaster`)
+    /// gives some dependencies other features than the workspace build and
+    /// compiles them again; selecting the same packages reuses every
+    /// artifact, and `up` after `test` compiles only what changed.
+    pub fn build_binaries(&self) -> Command {
+        let mut command = self.cargo();
+        command.args(["build", "--workspace", "--bins"]);
+        command
+    }
+}
+
+/// Whether `cargo run` sets this variable for the program it runs.
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
 }
 
 /// Runs a command with inherited output; fails naming `what` if it fails.

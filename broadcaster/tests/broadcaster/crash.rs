@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Broadcaster, Receiver, Reply, TestNats, created, eventually};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, Reply, created, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn an_event_in_flight_on_a_killed_replica_is_delivered_by_another() {
     // Arrange: the receiver holds the first request and accepts the rest.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::start(|n| {
         if n == 0 {
             Reply::Hang
@@ -22,7 +22,7 @@ async fn an_event_in_flight_on_a_killed_replica_is_delivered_by_another() {
     let mut first = Broadcaster::forwarding(&nats.url(), &receiver.url, &timeout).await;
     let event = created("Survive a crash");
     nats.publish(&event).await;
-    receiver.wait_for(1, WAIT).await;
+    receiver.wait_for(1, WAIT).await.unwrap();
     let second = Broadcaster::forwarding(&nats.url(), &receiver.url, &timeout).await;
 
     // Act: SIGKILL while the request is in flight.
@@ -42,7 +42,8 @@ async fn an_event_in_flight_on_a_killed_replica_is_delivered_by_another() {
             .any(|s| s.reply == Reply::Status(200))
             .then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     nats.wait_until_drained(WAIT).await;
     let replies: Vec<Reply> = receiver.seen_for(&id).iter().map(|s| s.reply).collect();
     assert_eq!(replies, [Reply::Hang, Reply::Status(200)]);
@@ -60,7 +61,7 @@ async fn an_event_in_flight_on_a_killed_replica_is_delivered_by_another() {
 /// `Nats-Msg-Id`) makes JetStream hand it out again in exactly that state.
 #[tokio::test]
 async fn an_event_already_delivered_is_acked_without_sending_it_again() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let event = created("Only once");
@@ -90,7 +91,7 @@ async fn an_event_already_delivered_is_acked_without_sending_it_again() {
 /// reaching the receiver.
 #[tokio::test]
 async fn a_deleted_consumer_is_recreated_without_resending_old_events() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let before: Vec<_> = (0..3).map(|i| created(&format!("before {i}"))).collect();
@@ -111,14 +112,16 @@ async fn a_deleted_consumer_is_recreated_without_resending_old_events() {
             Some(_) => None,
         }
     })
-    .await;
+    .await
+    .unwrap();
     let after = created("after");
     nats.publish(&after).await;
 
     eventually(WAIT, "the new event at the receiver", || async {
         (!receiver.seen_for(&after.id.to_string()).is_empty()).then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     nats.wait_until_drained(WAIT).await;
     assert_eq!(receiver.seen().len(), 4, "old events were sent again");
     assert_eq!(

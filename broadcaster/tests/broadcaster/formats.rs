@@ -6,14 +6,14 @@ use events::EventType;
 use test_support::{Service, free_port};
 use uuid::Uuid;
 
-use crate::helpers::{Broadcaster, Receiver, SECRET, TestNats, created, event, http};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, SECRET, created, event, http};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn generic_messages_are_signed_and_verify_at_the_sink() {
     // Arrange: the real sink, as `cargo xtask up` runs it.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let port = free_port();
     let port_arg = port.to_string();
     let sink = Service::spawn(
@@ -43,7 +43,8 @@ async fn generic_messages_are_signed_and_verify_at_the_sink() {
             .ok()?;
         (!list.is_empty()).then_some(list)
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
     assert_eq!(message["webhook_id"], event.id.to_string());
@@ -64,14 +65,14 @@ async fn generic_messages_are_signed_and_verify_at_the_sink() {
 
 #[tokio::test]
 async fn generic_bodies_are_exact_bytes_in_the_documented_key_order() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let _broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
 
     let event = event(EventType::Updated, Uuid::now_v7(), "Ship it", true);
     nats.publish(&event).await;
 
-    let seen = receiver.wait_for(1, WAIT).await;
+    let seen = receiver.wait_for(1, WAIT).await.unwrap();
     let expected = format!(
         r#"{{"user":"bot","message":"Todo marked done: Ship it","event":{}}}"#,
         String::from_utf8(event.to_json()).unwrap()
@@ -83,13 +84,13 @@ async fn generic_bodies_are_exact_bytes_in_the_documented_key_order() {
 }
 
 async fn body_in_format(format: &str, extra: &[(&str, &str)], event: events::TodoEvent) -> String {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let mut envs = vec![("WEBHOOK_FORMAT", format)];
     envs.extend_from_slice(extra);
     let _broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &envs).await;
     nats.publish(&event).await;
-    let seen = receiver.wait_for(1, WAIT).await;
+    let seen = receiver.wait_for(1, WAIT).await.unwrap();
     assert!(
         seen[0].headers.get("webhook-signature").is_none(),
         "chat formats are not signed"

@@ -1,45 +1,39 @@
-//! Shared set-up: a private nats-server, the real `broadcaster` binary,
-//! and webhook receivers on loopback that answer as each test scripts.
+//! Shared set-up: a private nats-server and the real `broadcaster` binary;
+//! the webhook receiver (answering as each test scripts) and `eventually`
+//! come from `test-support`.
 
-use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_nats::HeaderMap as NatsHeaders;
 use async_nats::jetstream::{self, consumer::pull};
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use broadcaster::sink::Verifier;
-use bytes::Bytes;
 use events::{EventType, SCHEMA_VERSION, TodoEvent, TodoSnapshot};
 use test_support::{Nats, Service, free_port};
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// The secret every test signs with.
-pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub use test_support::eventually;
+pub use test_support::webhook::{Receiver, Reply, SECRET};
 
-/// A private nats-server and a JetStream handle on it. Each test gets its
-/// own: the durable consumer `broadcaster` is shared by whoever connects.
-pub struct TestNats {
+/// A private nats-server and a JetStream handle on it, with the `TODOS`
+/// helpers the tests share. Each test gets its own server (not
+/// [`test_support::TestNats`], which may share one): the durable consumer
+/// `broadcaster` is shared by whoever connects.
+pub struct PrivateNats {
     pub server: Nats,
     pub js: jetstream::Context,
 }
 
-impl TestNats {
-    pub async fn start() -> TestNats {
+impl PrivateNats {
+    pub async fn start() -> PrivateNats {
         telemetry::init_for_tests();
         let server = Nats::start().expect("nats-server starts");
         let client = async_nats::connect(server.url())
             .await
             .expect("connects to nats-server");
-        TestNats {
+        PrivateNats {
             server,
             js: jetstream::new(client),
         }
@@ -95,7 +89,8 @@ impl TestNats {
                 && info.ack_floor.stream_sequence == stream_last)
                 .then_some(())
         })
-        .await;
+        .await
+        .unwrap();
     }
 
     /// Everything in the dead-letter stream, oldest first.
@@ -220,173 +215,6 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-/// How a [`Receiver`] answers the n-th request (0-based) for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
-    Status(u16),
-    /// A status with `Retry-After: <seconds>`.
-    RetryAfter(u16, u64),
-    /// Never answers (holds the request for an hour).
-    Hang,
-    /// Answers 200 after this many milliseconds.
-    Slow(u64),
-}
-
-/// One request a [`Receiver`] saw.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// `webhook-id`, or the body for formats without one.
-    pub key: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    /// Whether the Standard Webhooks signature verified (checked by the sink's
-    /// verifier, which shares no code with the broadcaster's signer).
-    pub verified: bool,
-    pub reply: Reply,
-    pub at: Instant,
-}
-
-type Plan = dyn Fn(usize) -> Reply + Send + Sync;
-
-#[derive(Clone)]
-struct ReceiverState {
-    plan: Arc<Plan>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    verifier: Verifier,
-}
-
-/// A webhook receiver on loopback that answers each message's n-th request
-/// as its plan says and records everything.
-pub struct Receiver {
-    pub url: String,
-    state: ReceiverState,
-    task: JoinHandle<()>,
-}
-
-impl Receiver {
-    pub async fn start(plan: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Receiver {
-        let state = ReceiverState {
-            plan: Arc::new(plan),
-            seen: Arc::default(),
-            verifier: Verifier::new(SECRET).unwrap(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = Router::new().fallback(receive).with_state(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Receiver { url, state, task }
-    }
-
-    /// Answers 200 to everything.
-    pub async fn accepting() -> Receiver {
-        Receiver::start(|_| Reply::Status(200)).await
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().unwrap().clone()
-    }
-
-    /// Requests for one message.
-    pub fn seen_for(&self, key: &str) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.key == key).collect()
-    }
-
-    /// Waits until at least `count` requests arrived.
-    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Seen> {
-        eventually(
-            within,
-            &format!("{count} requests at the receiver"),
-            || async {
-                let seen = self.seen();
-                (seen.len() >= count).then_some(seen)
-            },
-        )
-        .await
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let id = header("webhook-id");
-    let verified = state
-        .verifier
-        .verify(
-            &id,
-            &header("webhook-timestamp"),
-            &header("webhook-signature"),
-            &body,
-            OffsetDateTime::now_utc().unix_timestamp(),
-        )
-        .is_ok();
-    let key = if id.is_empty() {
-        String::from_utf8_lossy(&body).into_owned()
-    } else {
-        id
-    };
-    let reply = {
-        let mut seen = state.seen.lock().unwrap();
-        let earlier = seen.iter().filter(|s| s.key == key).count();
-        let reply = (state.plan)(earlier);
-        seen.push(Seen {
-            key,
-            headers: headers.clone(),
-            body,
-            verified,
-            reply,
-            at: Instant::now(),
-        });
-        reply
-    };
-    match reply {
-        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
-        Reply::RetryAfter(code, seconds) => (
-            StatusCode::from_u16(code).unwrap(),
-            [("retry-after", seconds.to_string())],
-        )
-            .into_response(),
-        Reply::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            StatusCode::OK.into_response()
-        }
-        Reply::Slow(millis) => {
-            tokio::time::sleep(Duration::from_millis(millis)).await;
-            StatusCode::OK.into_response()
-        }
-    }
-}
-
-/// Polls `check` until it yields `Some`, failing the test after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits for a process to log a line containing `needle`.

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Broadcaster, Receiver, Reply, SECRET, TestNats, created, eventually, http};
+use crate::helpers::{
+    Broadcaster, PrivateNats, Receiver, Reply, SECRET, created, eventually, http,
+};
 
 #[tokio::test]
 async fn bad_configuration_stops_start_up_naming_the_variable() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let error = Broadcaster::spawn(
         &nats.url(),
         &[
@@ -45,7 +47,7 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_follow_the_nats_connection() {
-    let mut nats = TestNats::start().await;
+    let mut nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let base = format!("http://127.0.0.1:{}", broadcaster.port);
@@ -97,7 +99,8 @@ async fn health_readiness_and_metrics_follow_the_nats_connection() {
             .status();
         (status == 503).then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(broadcaster.metric("broadcaster_nats_connected").await, 0.0);
     nats.server.start_again().unwrap();
     eventually(
@@ -113,22 +116,23 @@ async fn health_readiness_and_metrics_follow_the_nats_connection() {
             (status == 200).then_some(())
         },
     )
-    .await;
+    .await
+    .unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     nats.js = async_nats::jetstream::new(client);
     let event = created("After the outage");
     nats.publish(&event).await;
-    receiver.wait_for(1, Duration::from_secs(30)).await;
+    receiver.wait_for(1, Duration::from_secs(30)).await.unwrap();
 }
 
 #[tokio::test]
 async fn sigterm_finishes_the_delivery_in_flight_and_exits_zero() {
-    let nats = TestNats::start().await;
-    let receiver = Receiver::start(|_| Reply::Slow(1500)).await;
+    let nats = PrivateNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Slow(Duration::from_millis(1500))).await;
     let mut broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let event = created("Finish me");
     nats.publish(&event).await;
-    receiver.wait_for(1, Duration::from_secs(20)).await;
+    receiver.wait_for(1, Duration::from_secs(20)).await.unwrap();
 
     broadcaster.service.terminate();
 
@@ -150,7 +154,7 @@ async fn sigterm_finishes_the_delivery_in_flight_and_exits_zero() {
 #[tokio::test]
 async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
     // Arrange: a NATS that is not running yet.
-    let mut nats = TestNats::start().await;
+    let mut nats = PrivateNats::start().await;
     nats.server.stop().unwrap();
     let receiver = Receiver::accepting().await;
     let port = test_support::free_port();
@@ -178,10 +182,11 @@ async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
         let status = http().get(&readyz).send().await.ok()?.status();
         (status == 200).then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     nats.js = async_nats::jetstream::new(client);
     let event = created("NATS came up late");
     nats.publish(&event).await;
-    receiver.wait_for(1, Duration::from_secs(20)).await;
+    receiver.wait_for(1, Duration::from_secs(20)).await.unwrap();
 }

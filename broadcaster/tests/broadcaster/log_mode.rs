@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Broadcaster, Receiver, TestNats, created, log_lines};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, created, log_lines};
 
 #[tokio::test]
 async fn log_mode_sends_nothing_and_logs_every_event() {
     // Arrange: a receiver is configured, to show it is not called.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::accepting().await;
     let broadcaster = Broadcaster::spawn(
         &nats.url(),

@@ -5,13 +5,13 @@ use std::time::Duration;
 use events::EventType;
 use uuid::Uuid;
 
-use crate::helpers::{Broadcaster, Receiver, Reply, TestNats, event};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, Reply, event};
 
 #[tokio::test]
 async fn each_event_of_a_todo_is_sent_only_after_the_previous_one_was_accepted() {
     // Arrange: every answer takes 200 ms, so overlapping sends would show.
-    let nats = TestNats::start().await;
-    let receiver = Receiver::start(|_| Reply::Slow(200)).await;
+    let nats = PrivateNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Slow(Duration::from_millis(200))).await;
     let _broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let todos: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
     let steps = [

@@ -6,12 +6,12 @@ use std::time::Duration;
 use futures::future::join_all;
 use test_support::{Service, free_port};
 
-use crate::helpers::{Broadcaster, SECRET, TestNats, created, eventually, http};
+use crate::helpers::{Broadcaster, PrivateNats, SECRET, created, eventually, http};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_replicas_deliver_500_events_exactly_once() {
     // Arrange: the sink as receiver, six replicas on one consumer.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let port = free_port();
     let port_arg = port.to_string();
     let _sink = Service::spawn(
@@ -45,7 +45,8 @@ async fn six_replicas_deliver_500_events_exactly_once() {
                 .await
                 .ok()
         })
-        .await;
+        .await
+        .unwrap();
     let mut per_id: HashMap<String, usize> = HashMap::new();
     for message in &messages {
         assert_eq!(message["signature_verified"], true, "{message}");

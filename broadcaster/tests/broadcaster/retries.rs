@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Broadcaster, Receiver, Reply, TestNats, created, eventually, nats_header};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, Reply, created, eventually, nats_header};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
     // Arrange: 500 twice, then 200.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::start(|n| {
         if n < 2 {
             Reply::Status(500)
@@ -64,7 +64,7 @@ async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
 
 #[tokio::test]
 async fn a_400_is_dead_lettered_at_once_with_the_error() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::start(|_| Reply::Status(400)).await;
     let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
 
@@ -105,7 +105,7 @@ async fn a_400_is_dead_lettered_at_once_with_the_error() {
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::start(|_| Reply::Hang).await;
     let broadcaster = Broadcaster::forwarding(
         &nats.url(),
@@ -124,7 +124,8 @@ async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
         let letters = nats.dead_letters().await;
         (!letters.is_empty()).then_some(letters)
     })
-    .await;
+    .await
+    .unwrap();
     nats.wait_until_drained(WAIT).await;
     assert_eq!(
         receiver.seen_for(&event.id.to_string()).len(),
@@ -147,7 +148,7 @@ async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let receiver = Receiver::start(|n| {
         if n == 0 {
             Reply::RetryAfter(429, 2)
@@ -179,7 +180,7 @@ async fn retry_after_is_honoured() {
 #[tokio::test]
 async fn the_circuit_opens_on_repeated_failures_and_a_probe_closes_it() {
     // Arrange: the target fails its first three requests, whatever the event.
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = failures.clone();
     let receiver = Receiver::start(move |_| {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use test_support::{Service, free_port, test_database, workspace_binary};
 
-use crate::helpers::{Broadcaster, Receiver, TestNats, http};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, http};
 
 #[tokio::test]
 async fn create_mark_done_and_delete_in_the_app_reach_the_webhook_in_that_order() {
-    let nats = TestNats::start().await;
+    let nats = PrivateNats::start().await;
     let database = test_database().await.expect("a test database");
     let port = free_port();
     let _app = Service::spawn(
@@ -66,7 +66,7 @@ async fn create_mark_done_and_delete_in_the_app_reach_the_webhook_in_that_order(
         assert_eq!(response.status(), 303);
     }
 
-    let seen = receiver.wait_for(3, Duration::from_secs(20)).await;
+    let seen = receiver.wait_for(3, Duration::from_secs(20)).await.unwrap();
     let messages: Vec<String> = seen
         .iter()
         .map(|s| {

@@ -10,37 +10,20 @@ async fn i_mark_a_todo_done_it_stays_done_after_a_reload_and_i_can_undo_it() {
         let todo = t.api().create(&text).await?;
         let page = t.open().await?;
         let (open, done) = (page.open_list(), page.done_list());
-        t.expect(page.todo_with_id(&open, &todo.id))
-            .to_be_visible()
-            .await?;
+        let in_open = || page.todo_with_id(&open, &todo.id);
+        let in_done = || page.todo_with_id(&done, &todo.id);
+        t.expect(in_open()).to_be_visible().await?;
 
         page.mark_done_button(&text).click(None).await?;
-        t.expect(page.todo_with_id(&done, &todo.id))
-            .to_be_visible()
-            .await?;
-        t.expect(page.todo_with_id(&open, &todo.id))
-            .to_have_count(0)
-            .await?;
+        t.expect_moved(in_done(), in_open()).await?;
 
         page.reload().await?;
-        t.expect(page.todo_with_id(&done, &todo.id))
-            .to_be_visible()
-            .await?;
-        t.expect(page.todo_with_id(&open, &todo.id))
-            .to_have_count(0)
-            .await?;
+        t.expect_moved(in_done(), in_open()).await?;
 
         page.mark_not_done_button(&text).click(None).await?;
-        t.expect(page.todo_with_id(&open, &todo.id))
-            .to_be_visible()
-            .await?;
-        t.expect(page.todo_with_id(&done, &todo.id))
-            .to_have_count(0)
-            .await?;
+        t.expect_moved(in_open(), in_done()).await?;
         page.reload().await?;
-        t.expect(page.todo_with_id(&open, &todo.id))
-            .to_be_visible()
-            .await?;
+        t.expect(in_open()).to_be_visible().await?;
         Ok(())
     })
     .await;

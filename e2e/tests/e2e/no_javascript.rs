@@ -15,9 +15,7 @@ async fn without_javascript_i_can_still_add_and_complete_a_todo() {
         t.expect(page.new_todo_input()).to_have_value("").await?;
 
         page.mark_done_button(&text).click(None).await?;
-        t.expect(page.todo_in(&done, &text)).to_be_visible().await?;
-        t.expect(page.todo_in(&open, &text))
-            .to_have_count(0)
+        t.expect_moved(page.todo_in(&done, &text), page.todo_in(&open, &text))
             .await?;
         Ok(())
     })

@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
+use crate::abuse_parsers::valid_event;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::pull;
-use events::{EventType, SCHEMA_VERSION, TodoEvent, TodoSnapshot};
 use faults::eventually;
-use faults::stack::Stack;
+use faults::stack;
 use futures::StreamExt;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 #[tokio::test]
 async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = stack::start().await?;
     let js = stack.jetstream().await?;
     let malformed: Vec<Vec<u8>> = vec![
         Vec::new(),
@@ -32,21 +30,7 @@ async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> any
             .await?
             .await?;
     }
-    let now = OffsetDateTime::now_utc();
-    let good = TodoEvent {
-        id: Uuid::now_v7(),
-        event_type: EventType::Created,
-        schema_version: SCHEMA_VERSION,
-        occurred_at: now,
-        todo: TodoSnapshot {
-            id: Uuid::now_v7(),
-            text: "after the bad ones".into(),
-            done: false,
-            created_at: now,
-            updated_at: now,
-        },
-        changed: Vec::new(),
-    };
+    let good = valid_event("after the bad ones".into());
     let mut headers = HeaderMap::new();
     headers.insert(events::MSG_ID_HEADER, good.id.to_string().as_str());
     js.publish_with_headers(good.subject(), headers, good.to_json().into())
@@ -58,10 +42,10 @@ async fn malformed_events_are_dead_lettered_and_the_consumer_carries_on() -> any
         "the good event at the receiver",
         || async {
             stack
-                .receiver
+                .receiver()
                 .seen()
                 .iter()
-                .any(|s| s.accepted && s.event_id == Some(good.id))
+                .any(|s| s.accepted() && s.event_id() == Some(good.id))
                 .then_some(())
         },
     )

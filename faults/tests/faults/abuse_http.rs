@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use faults::stack::{API_TOKEN, Stack};
+use faults::stack::{self, API_TOKEN};
 use faults::{eventually, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,7 +17,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn hostile_requests_get_a_4xx_and_the_app_keeps_serving() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = stack::start().await?;
     let base = stack.app.url();
     let client = client();
     let api = format!("{base}/api/todos");
@@ -109,10 +109,10 @@ async fn hostile_requests_get_a_4xx_and_the_app_keeps_serving() -> anyhow::Resul
         "the webhook for the todo",
         || async {
             stack
-                .receiver
+                .receiver()
                 .seen()
                 .iter()
-                .any(|s| s.todo_id.map(|t| t.to_string()).as_deref() == Some(id.as_str()))
+                .any(|s| s.todo_id().map(|t| t.to_string()).as_deref() == Some(id.as_str()))
                 .then_some(())
         },
     )
@@ -131,7 +131,7 @@ async fn hostile_requests_get_a_4xx_and_the_app_keeps_serving() -> anyhow::Resul
 /// the header read timeout (`app::server`) is what closes this connection.
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = stack::start().await?;
     let mut socket = TcpStream::connect(("127.0.0.1", stack.app.port)).await?;
     socket
         .write_all(b"POST /api/todos HTTP/1.1\r\nHost: 127.0.0.1\r\n")

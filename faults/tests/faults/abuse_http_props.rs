@@ -18,13 +18,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use faults::stack::API_TOKEN;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use test_support::{Nats, Postgres, Service, free_port, workspace_binary};
+use test_support::{Stack, StackBuilder};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
@@ -38,9 +37,7 @@ struct App {
     runtime: Runtime,
     client: reqwest::Client,
     base: String,
-    service: Service,
-    _postgres: Postgres,
-    _nats: Nats,
+    stack: Stack,
 }
 
 impl App {
@@ -49,29 +46,16 @@ impl App {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let postgres = Postgres::start().context("PostgreSQL starts")?;
-        let nats = Nats::start().context("nats-server starts")?;
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let env = [
-            ("DATABASE_URL", postgres.url()),
-            ("NATS_URL", nats.url()),
-            ("PORT", port.to_string()),
-            ("API_TOKEN", API_TOKEN.to_owned()),
-            ("LOG_FORMAT", "json".to_owned()),
-            // Every refused case would otherwise log a warning.
-            ("RUST_LOG", "error".to_owned()),
-            // Thousands of writes a minute from one client, on purpose.
-            ("WRITE_RATE_LIMIT", "off".to_owned()),
-        ];
-        let service = runtime
-            .block_on(Service::spawn(
-                &workspace_binary("todo-app"),
-                &[],
-                &env,
-                &format!("{base}/readyz"),
-            ))
-            .context("todo-app starts")?;
+        let stack = runtime.block_on(
+            StackBuilder::new()
+                .api_token(API_TOKEN)
+                // Every refused case would otherwise log a warning.
+                .logs("json", Some("error"))
+                // Thousands of writes a minute from one client, on purpose.
+                .app_env("WRITE_RATE_LIMIT", "off")
+                .start(),
+        )?;
+        let base = stack.app.url();
         let client = reqwest::Client::builder()
             .no_proxy()
             // A 303 is the answer under test, not something to follow.
@@ -82,9 +66,7 @@ impl App {
             runtime,
             client,
             base,
-            service,
-            _postgres: postgres,
-            _nats: nats,
+            stack,
         })
     }
 
@@ -112,6 +94,42 @@ impl App {
                 body,
             })
         })
+    }
+
+    /// Posts or puts a form body to a page route, as htmx when `htmx`; the
+    /// answer must be sound whatever the body.
+    fn form_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        htmx: bool,
+    ) -> Result<Answer, TestCaseError> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if htmx {
+            request = request.header("hx-request", "true");
+        }
+        let answer = self.send(request)?;
+        answer.is_sound()?;
+        Ok(answer)
+    }
+
+    /// Sends `body` as JSON to the API with the token; the answer must be
+    /// sound whatever the body.
+    fn api_send(&self, method: Method, path: &str, body: &[u8]) -> Result<Answer, TestCaseError> {
+        let answer = self.send(
+            self.client
+                .request(method, format!("{}{path}", self.base))
+                .bearer_auth(API_TOKEN)
+                .header("content-type", "application/json")
+                .body(body.to_vec()),
+        )?;
+        answer.is_sound()?;
+        Ok(answer)
     }
 
     fn api_create(&self, text: &str) -> Result<Value, TestCaseError> {
@@ -175,7 +193,13 @@ impl App {
             took.as_secs_f64() * 1000.0 / f64::from(cases)
         );
         if let Err(failure) = result {
-            let output = self.service.output();
+            let output = self
+                .stack
+                .app
+                .service
+                .as_ref()
+                .map(|app| app.output())
+                .unwrap_or_default();
             let tail: Vec<&str> = output.lines().rev().take(30).collect();
             panic!(
                 "{name}: {failure}\n--- todo-app (last lines) ---\n{}",
@@ -217,6 +241,26 @@ impl Answer {
             );
         }
         Ok(())
+    }
+
+    /// Whether a form was accepted (303, or 200 for htmx); anything but that
+    /// or a 4xx fails the case.
+    fn accepted_or_refused(&self) -> Result<bool, TestCaseError> {
+        let accepted = self.status == StatusCode::SEE_OTHER || self.status == StatusCode::OK;
+        prop_assert!(accepted || self.status.is_client_error(), "{:?}", self);
+        Ok(accepted)
+    }
+
+    /// A 422 with the API's error: read, and refused with a reason.
+    fn unprocessable(&self) -> Result<String, TestCaseError> {
+        prop_assert_eq!(self.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", self);
+        self.api_error()
+    }
+
+    /// Any 4xx with the API's error.
+    fn refused(&self) -> Result<String, TestCaseError> {
+        prop_assert!(self.status.is_client_error(), "{:?}", self);
+        self.api_error()
     }
 
     fn api_error(&self) -> Result<String, TestCaseError> {
@@ -337,18 +381,8 @@ fn any_form_body_posted_to_todos_is_stored_trimmed_or_refused_with_a_reason() {
     let app = App::start().unwrap();
     let strategy = (form_body("text", any_text().boxed()), any::<bool>());
     app.check("POST /todos", strategy, |(body, htmx)| {
-        let mut request = app
-            .client
-            .post(format!("{}/todos", app.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.bytes("text"));
-        if htmx {
-            request = request.header("hx-request", "true");
-        }
-        let answer = app.send(request)?;
-        answer.is_sound()?;
-        let accepted = answer.status == StatusCode::SEE_OTHER || answer.status == StatusCode::OK;
-        prop_assert!(accepted || answer.status.is_client_error(), "{:?}", answer);
+        let answer = app.form_send(Method::POST, "/todos", body.bytes("text"), htmx)?;
+        let accepted = answer.accepted_or_refused()?;
         if let Some(value) = body.value() {
             // A missing field is an empty text.
             let text = value.unwrap_or_default();
@@ -413,22 +447,9 @@ fn any_form_body_put_to_a_todo_changes_done_or_is_refused_with_a_reason() {
     ];
     let strategy = (form_body("done", done.boxed()), target(), any::<bool>());
     app.check("PUT /todos/{id}", strategy, |(body, target, htmx)| {
-        let mut request = app
-            .client
-            .put(format!(
-                "{}/todos/{}",
-                app.base,
-                path_segment(&target, &existing)
-            ))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.bytes("done"));
-        if htmx {
-            request = request.header("hx-request", "true");
-        }
-        let answer = app.send(request)?;
-        answer.is_sound()?;
-        let accepted = answer.status == StatusCode::SEE_OTHER || answer.status == StatusCode::OK;
-        prop_assert!(accepted || answer.status.is_client_error(), "{:?}", answer);
+        let path = format!("/todos/{}", path_segment(&target, &existing));
+        let answer = app.form_send(Method::PUT, &path, body.bytes("done"), htmx)?;
+        answer.accepted_or_refused()?;
         let Some(value) = body.value() else {
             return Ok(());
         };
@@ -481,14 +502,7 @@ fn create_body() -> impl Strategy<Value = Vec<u8>> {
 fn any_json_body_posted_to_the_api_is_stored_trimmed_or_refused_with_a_reason() {
     let app = App::start().unwrap();
     app.check("POST /api/todos", create_body(), |body| {
-        let answer = app.send(
-            app.client
-                .post(format!("{}/api/todos", app.base))
-                .bearer_auth(API_TOKEN)
-                .header("content-type", "application/json")
-                .body(body.clone()),
-        )?;
-        answer.is_sound()?;
+        let answer = app.api_send(Method::POST, "/api/todos", &body)?;
         // The oracle: exactly `{"text": <string>}` may be accepted.
         let text = serde_json::from_slice::<Value>(&body)
             .ok()
@@ -510,21 +524,11 @@ fn any_json_body_posted_to_the_api_is_stored_trimmed_or_refused_with_a_reason() 
                 app.api_delete(&id)?;
             }
             Some(_) => {
-                prop_assert_eq!(
-                    answer.status,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "{:?}",
-                    answer
-                );
-                prop_assert!(
-                    says_why_text_is_invalid(&answer.api_error()?),
-                    "{:?}",
-                    answer
-                );
+                let why = answer.unprocessable()?;
+                prop_assert!(says_why_text_is_invalid(&why), "{:?}", answer);
             }
             None => {
-                prop_assert!(answer.status.is_client_error(), "{:?}", answer);
-                answer.api_error()?;
+                answer.refused()?;
             }
         }
         Ok(())
@@ -571,14 +575,7 @@ fn any_json_body_put_to_the_api_updates_exactly_or_is_refused_with_a_reason() {
     let id = existing["id"].as_str().unwrap().to_owned();
     let state = std::sync::Mutex::new((existing["text"].as_str().unwrap().to_owned(), false));
     app.check("PUT /api/todos/{id}", update_body(), |body| {
-        let answer = app.send(
-            app.client
-                .put(format!("{}/api/todos/{id}", app.base))
-                .bearer_auth(API_TOKEN)
-                .header("content-type", "application/json")
-                .body(body.clone()),
-        )?;
-        answer.is_sound()?;
+        let answer = app.api_send(Method::PUT, &format!("/api/todos/{id}"), &body)?;
         // The oracle: an object of only `done` (bool or null) and `text`
         // (string or null), at least one given, the text valid.
         let update = serde_json::from_slice::<Value>(&body)
@@ -620,17 +617,10 @@ fn any_json_body_put_to_the_api_updates_exactly_or_is_refused_with_a_reason() {
                 prop_assert_eq!(stored["done"].as_bool(), Some(state.1));
             }
             Some(_) => {
-                prop_assert_eq!(
-                    answer.status,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "{:?}",
-                    answer
-                );
-                answer.api_error()?;
+                answer.unprocessable()?;
             }
             None => {
-                prop_assert!(answer.status.is_client_error(), "{:?}", answer);
-                answer.api_error()?;
+                answer.refused()?;
             }
         }
         Ok(())

@@ -21,7 +21,8 @@ fn config() -> ProptestConfig {
     }
 }
 
-fn valid_event(text: String) -> TodoEvent {
+/// A `todo.created` event as the app publishes it.
+pub(crate) fn valid_event(text: String) -> TodoEvent {
     let now = OffsetDateTime::now_utc();
     TodoEvent {
         id: Uuid::now_v7(),

@@ -13,9 +13,9 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
 use faults::eventually;
-use faults::receiver::{Receiver, SECRET};
-use faults::stack::{API_TOKEN, Stack};
+use faults::stack::{self, API_TOKEN};
 use futures::StreamExt;
+use test_support::webhook::{Receiver, Reply, SECRET};
 use test_support::{Credentials, Nats, Role, Service, free_port, workspace_binary};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -272,7 +272,7 @@ async fn wrong_or_missing_credentials_are_refused() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_app_and_broadcasters_deliver_end_to_end_as_their_own_users() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = stack::start().await?;
     assert!(stack.nats.is_secured());
     let http = faults::http(Duration::from_secs(5));
     let mut created = Vec::new();
@@ -292,10 +292,13 @@ async fn the_app_and_broadcasters_deliver_end_to_end_as_their_own_users() -> any
         Duration::from_secs(30),
         "every created todo at the receiver",
         || async {
-            let seen = stack.receiver.seen();
+            let seen = stack.receiver().seen();
             created
                 .iter()
-                .all(|id| seen.iter().any(|s| s.accepted && s.todo_id == Some(*id)))
+                .all(|id| {
+                    seen.iter()
+                        .any(|s| s.accepted() && s.todo_id() == Some(*id))
+                })
                 .then_some(())
         },
     )
@@ -315,7 +318,7 @@ async fn the_app_and_broadcasters_deliver_end_to_end_as_their_own_users() -> any
 async fn a_broadcaster_started_before_the_app_sets_up_everything_as_its_own_user()
 -> anyhow::Result<()> {
     let nats = Nats::start_secured()?;
-    let receiver = Receiver::start().await?;
+    let receiver = Receiver::try_start(|_| Reply::Status(200)).await?;
     let port = free_port();
     let mut env = nats.service_env(Role::Broadcaster);
     env.extend([

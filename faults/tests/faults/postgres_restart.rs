@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use faults::load::Load;
-use faults::stack::Stack;
+use faults::stack;
 use faults::{eventually, ledger};
 use tokio::time::{Instant, sleep};
 
@@ -18,7 +18,7 @@ const PROMPT: Duration = Duration::from_secs(5);
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = stack::start().await?;
     let base = stack.app.url();
     let load = Load::start(
         base.clone(),
@@ -29,7 +29,7 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
     let client = faults::http(Duration::from_secs(30));
 
     sleep(Duration::from_secs(5)).await;
-    stack.postgres.stop()?;
+    stack.postgres_mut().stop()?;
     let down = Instant::now();
 
     // While down: not ready, and a clear error page, both promptly.
@@ -48,7 +48,7 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
     assert!(!body.is_empty(), "the error page says something");
 
     sleep(OUTAGE.saturating_sub(down.elapsed())).await;
-    stack.postgres.start_again()?;
+    stack.postgres_mut().start_again()?;
     let back = Instant::now();
     eventually(
         Duration::from_secs(60),
@@ -82,7 +82,9 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
 
     assert!(results.broken.is_empty(), "{:?}", results.broken);
     assert_eq!(figures.lost, 0, "{figures:?}");
-    assert_eq!(figures.stream_duplicates, 0, "{figures:?}");
+    // Counted at the receiver by event id: neither a republished event nor a
+    // second delivery may reach it when no part of NATS or the broadcaster fails.
+    assert_eq!(figures.duplicates, 0, "{figures:?}");
     assert!(
         results.acked.len() < results.sent,
         "some writes met the outage"

@@ -11,10 +11,11 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use faults::eventually;
-use faults::receiver::SECRET;
-use faults::stack::{API_TOKEN, Stack};
+use faults::stack::{self, API_TOKEN};
 use secrecy::ExposeSecret;
 use test_support::Role;
+use test_support::Stack;
+use test_support::webhook::SECRET;
 
 /// Each secret of the stack, named, in every form a log line could carry it:
 /// as given, and for the signing secret its key alone, re-encoded in the
@@ -70,7 +71,7 @@ fn leaks(secrets: &[(String, String)], logs: &[(String, String)]) -> Vec<(String
 #[tokio::test]
 async fn no_process_logs_a_secret_during_a_full_run() -> anyhow::Result<()> {
     // At debug level every process writes the most it ever writes.
-    let stack = Stack::start_logging_debug().await?;
+    let stack = stack::start_logging_debug().await?;
     let base = stack.app.url();
     let client = faults::http(Duration::from_secs(20));
     let api = format!("{base}/api/todos");
@@ -137,10 +138,10 @@ async fn no_process_logs_a_secret_during_a_full_run() -> anyhow::Result<()> {
         "all 7 events delivered",
         || async {
             let delivered = stack
-                .receiver
+                .receiver()
                 .seen()
                 .iter()
-                .filter(|s| s.accepted && s.verified)
+                .filter(|s| s.accepted() && s.verified)
                 .count();
             (delivered >= 7).then_some(())
         },
@@ -158,7 +159,7 @@ async fn no_process_logs_a_secret_during_a_full_run() -> anyhow::Result<()> {
     }
     for (name, path) in [
         ("nats-server", stack.nats.log_path()),
-        ("postgres", stack.postgres.log_path()),
+        ("postgres", stack.postgres().log_path()),
     ] {
         if let Ok(text) = std::fs::read_to_string(&path) {
             logs.push((name.to_owned(), text));

@@ -91,6 +91,28 @@ pub struct Run {
     pub machine_busy_cpu_s: f64,
 }
 
+/// Widths of [`Run::figures`] in the terminal table.
+const TABLE_WIDTHS: [usize; 9] = [8, 8, 8, 8, 6, 8, 6, 8, 7];
+
+impl Run {
+    /// req/s, p50, p99 and max ms, errors, KiB per response, server and
+    /// machine CPU s, peak RSS MiB: formatted once for both tables.
+    fn figures(&self) -> [String; 9] {
+        let w = &self.wrk;
+        [
+            format!("{:.0}", w.requests_per_s),
+            format!("{:.2}", w.p50_ms),
+            format!("{:.2}", w.p99_ms),
+            format!("{:.1}", w.max_ms),
+            w.errors.to_string(),
+            format!("{:.1}", w.bytes_per_response / 1024.0),
+            format!("{:.1}", self.server_cpu_s),
+            format!("{:.1}", self.machine_busy_cpu_s),
+            format!("{:.1}", self.server_peak_rss_mib),
+        ]
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Startup {
     /// A fresh database: includes applying the migrations.
@@ -165,23 +187,13 @@ impl Results {
              |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for run in &self.runs {
-            let w = &run.wrk;
-            let _ = writeln!(
-                md,
-                "| `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                run.scenario.label(),
-                run.connections,
-                run.server.name(),
-                w.requests_per_s,
-                w.p50_ms,
-                w.p99_ms,
-                w.max_ms,
-                w.errors,
-                w.bytes_per_response / 1024.0,
-                run.server_cpu_s,
-                run.machine_busy_cpu_s,
-                run.server_peak_rss_mib
-            );
+            let mut cells = vec![
+                format!("`{}`", run.scenario.label()),
+                run.connections.to_string(),
+                run.server.name().to_owned(),
+            ];
+            cells.extend(run.figures());
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
         let e = &self.events;
         let _ = writeln!(md, "\n## Event path\n");
@@ -271,21 +283,19 @@ impl Results {
                     .unwrap_or_default(),
                 Server::Reference => String::new(),
             };
+            let figures: Vec<String> = run
+                .figures()
+                .iter()
+                .zip(TABLE_WIDTHS)
+                .map(|(figure, width)| format!("{figure:>width$}"))
+                .collect();
             let _ = writeln!(
                 out,
-                "{:<16} {:>5} {:<9} {:>8.0} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8.1} {:>6.1} {:>8.1} {:>7.1} {:>7}",
+                "{:<16} {:>5} {:<9} {} {:>7}",
                 run.scenario.label(),
                 run.connections,
                 run.server.name(),
-                w.requests_per_s,
-                w.p50_ms,
-                w.p99_ms,
-                w.max_ms,
-                w.errors,
-                w.bytes_per_response / 1024.0,
-                run.server_cpu_s,
-                run.machine_busy_cpu_s,
-                run.server_peak_rss_mib,
+                figures.join(" "),
                 ratio
             );
         }
@@ -358,5 +368,32 @@ mod tests {
         assert!(!slo(&slow_read).pass);
         let errors = [run(Scenario::Toggle, Server::Docket, 1.0, 1)];
         assert_eq!(slo(&errors).failures.len(), 1);
+    }
+
+    #[test]
+    fn a_runs_figures_are_padded_to_the_terminal_tables_widths_and_precisions() {
+        let run = run(Scenario::Page, Server::Docket, 12.345, 3);
+        let w = &run.wrk;
+        let padded: Vec<String> = run
+            .figures()
+            .iter()
+            .zip(TABLE_WIDTHS)
+            .map(|(figure, width)| format!("{figure:>width$}"))
+            .collect();
+        assert_eq!(
+            padded.join(" "),
+            format!(
+                "{:>8.0} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8.1} {:>6.1} {:>8.1} {:>7.1}",
+                w.requests_per_s,
+                w.p50_ms,
+                w.p99_ms,
+                w.max_ms,
+                w.errors,
+                w.bytes_per_response / 1024.0,
+                run.server_cpu_s,
+                run.machine_busy_cpu_s,
+                run.server_peak_rss_mib
+            )
+        );
     }
 }

@@ -6,4 +6,5 @@ mod nats;
 mod postgres;
 mod process;
 mod service;
+mod webhook;
 mod workspace;
