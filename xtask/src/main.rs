@@ -19,6 +19,7 @@
 
 mod bench;
 mod fuzz;
+mod images;
 mod install;
 mod prepare_sqlx;
 mod stack;
@@ -63,6 +64,8 @@ enum Command {
     Bench(bench::Args),
     /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
     Fuzz(fuzz::Args),
+    /// Build the container images from docker/*.Dockerfile with podman.
+    Images(images::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Schemas { from } => manifests::refresh_schemas(workspace.root(), &from),
         Command::Bench(args) => bench::run(&workspace, args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
+        Command::Images(args) => images::run(&workspace, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +117,8 @@ mod tests {
             &["xtask", "install"],
             &["xtask", "manifests"],
             &["xtask", "schemas", "--from", "/tmp/schemas"],
+            &["xtask", "images"],
+            &["xtask", "images", "--stand-ins"],
             &["xtask", "bench"],
             &["xtask", "bench", "--quick"],
             &["xtask", "fuzz"],
