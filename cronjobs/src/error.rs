@@ -11,13 +11,9 @@ use crate::wikipedia::MAX_URL_CHARS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0} is not set; see the configuration table in the README")]
-    MissingVar(&'static str),
-    #[error("{name} is not valid: {reason}")]
-    InvalidVar { name: &'static str, reason: String },
-    /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
+    /// A variable is missing or unusable (see `config`).
     #[error(transparent)]
-    NatsSettings(#[from] nats_connect::SettingsError),
+    Env(#[from] service_kit::EnvError),
 
     #[error(
         "{url} answered {status} instead of redirecting to an article (expected a 3xx with a Location header)"
