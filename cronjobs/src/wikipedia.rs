@@ -41,6 +41,7 @@ impl ReadingTodo {
             return Err(Error::ArticleUrlTooLong {
                 url: url.to_owned(),
                 chars,
+                max: MAX_URL_CHARS,
             });
         }
         Ok(Self(format!("{PREFIX}{url}")))
