@@ -15,7 +15,7 @@ use crate::circuit::Breaker;
 use crate::config::{Config, Mode};
 use crate::consumer;
 use crate::dedupe::Dedupe;
-use crate::delivery::Deliverer;
+use crate::delivery::{Deliverer, Sender};
 use crate::dlq;
 use crate::error::{Error, Result};
 use crate::health::{self, AppState};
@@ -151,13 +151,16 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
     let max_deliver = consumer_config.max_deliver;
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
-    let deliverer = match &config.mode {
-        Mode::Forward(target) => Some(Deliverer::new(target.clone(), config.webhook_timeout)),
+    let sender = match &config.mode {
+        Mode::Forward(target) => Some(Arc::new(Deliverer::new(
+            target.clone(),
+            config.webhook_timeout,
+        )) as Arc<dyn Sender>),
         Mode::Log => None,
     };
     let worker = Arc::new(Worker {
         js: js.clone(),
-        deliverer,
+        sender,
         dedupe,
         breaker: Breaker::new(config.breaker),
         retry: config.retry.clone(),
