@@ -147,6 +147,22 @@ pub fn created(text: &str) -> TodoEvent {
     event(EventType::Created, Uuid::now_v7(), text, false)
 }
 
+/// The real `broadcaster sink`, as `cargo xtask up` runs it, verifying
+/// with [`SECRET`]; its base URL is `http://127.0.0.1:<port>/`.
+pub async fn spawn_sink() -> (Service, u16) {
+    let port = free_port();
+    let port_arg = port.to_string();
+    let sink = Service::spawn(
+        Path::new(env!("CARGO_BIN_EXE_broadcaster")),
+        &["sink", "--port", &port_arg, "--secret", SECRET],
+        &[],
+        &format!("http://127.0.0.1:{port}/healthz"),
+    )
+    .await
+    .expect("the sink starts");
+    (sink, port)
+}
+
 /// A running `broadcaster` process and its operations port.
 pub struct Broadcaster {
     pub service: Service,

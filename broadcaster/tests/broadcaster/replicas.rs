@@ -4,24 +4,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use test_support::{Service, free_port};
 
-use crate::helpers::{Broadcaster, SECRET, TestNats, created, eventually, http};
+use crate::helpers::{Broadcaster, TestNats, created, eventually, http, spawn_sink};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_replicas_deliver_500_events_exactly_once() {
     // Arrange: the sink as receiver, six replicas on one consumer.
     let nats = TestNats::start().await;
-    let port = free_port();
-    let port_arg = port.to_string();
-    let _sink = Service::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_broadcaster")),
-        &["sink", "--port", &port_arg, "--secret", SECRET],
-        &[],
-        &format!("http://127.0.0.1:{port}/healthz"),
-    )
-    .await
-    .expect("the sink starts");
+    let (_sink, port) = spawn_sink().await;
     let url = format!("http://127.0.0.1:{port}/hook");
     let nats_url = nats.url();
     let replicas = join_all((0..6).map(|_| Broadcaster::forwarding(&nats_url, &url, &[]))).await;
