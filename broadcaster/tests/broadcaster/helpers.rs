@@ -163,6 +163,16 @@ pub async fn spawn_sink() -> (Service, u16) {
     (sink, port)
 }
 
+/// Waits until `GET <base>/readyz` answers `status`, failing the test after `within`.
+pub async fn readyz_becomes(base: &str, status: u16, within: Duration) {
+    let readyz = format!("{base}/readyz");
+    eventually(within, &format!("/readyz to report {status}"), || async {
+        let answered = http().get(&readyz).send().await.ok()?.status();
+        (answered == status).then_some(())
+    })
+    .await;
+}
+
 /// A running `broadcaster` process and its operations port.
 pub struct Broadcaster {
     pub service: Service,

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Broadcaster, Receiver, Reply, SECRET, TestNats, created, eventually, http};
+use crate::helpers::{
+    Broadcaster, Receiver, Reply, SECRET, TestNats, created, http, readyz_becomes,
+};
 
 #[tokio::test]
 async fn bad_configuration_stops_start_up_naming_the_variable() {
@@ -88,32 +90,10 @@ async fn health_readiness_and_metrics_follow_the_nats_connection() {
 
     // NATS goes away: not ready, gauge 0; it comes back: ready, and events flow.
     nats.server.stop().unwrap();
-    eventually(Duration::from_secs(20), "/readyz to report 503", || async {
-        let status = http()
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .ok()?
-            .status();
-        (status == 503).then_some(())
-    })
-    .await;
+    readyz_becomes(&base, 503, Duration::from_secs(20)).await;
     assert_eq!(broadcaster.metric("broadcaster_nats_connected").await, 0.0);
     nats.server.start_again().unwrap();
-    eventually(
-        Duration::from_secs(30),
-        "/readyz to report 200 again",
-        || async {
-            let status = http()
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()?
-                .status();
-            (status == 200).then_some(())
-        },
-    )
-    .await;
+    readyz_becomes(&base, 200, Duration::from_secs(30)).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     nats.js = async_nats::jetstream::new(client);
     let event = created("After the outage");
@@ -177,10 +157,11 @@ async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
     nats.server.start_again().unwrap();
 
     // Assert
-    eventually(Duration::from_secs(30), "/readyz to report 200", || async {
-        let status = http().get(&readyz).send().await.ok()?.status();
-        (status == 200).then_some(())
-    })
+    readyz_becomes(
+        &format!("http://127.0.0.1:{port}"),
+        200,
+        Duration::from_secs(30),
+    )
     .await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     nats.js = async_nats::jetstream::new(client);
