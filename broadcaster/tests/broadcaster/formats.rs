@@ -5,7 +5,7 @@ use std::time::Duration;
 use events::EventType;
 use uuid::Uuid;
 
-use crate::helpers::{Broadcaster, Receiver, TestNats, created, event, http, spawn_sink};
+use crate::helpers::{Broadcaster, Receiver, TestNats, created, event, sink_messages, spawn_sink};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -23,14 +23,7 @@ async fn generic_messages_are_signed_and_verify_at_the_sink() {
 
     // Assert
     let messages = crate::helpers::eventually(WAIT, "the sink to receive the event", || async {
-        let list: Vec<serde_json::Value> = http()
-            .get(format!("http://127.0.0.1:{port}/messages"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list = sink_messages(port).await?;
         (!list.is_empty()).then_some(list)
     })
     .await;

@@ -173,6 +173,18 @@ pub async fn readyz_becomes(base: &str, status: u16, within: Duration) {
     .await;
 }
 
+/// What the sink on `port` has received so far (`None` if it did not answer).
+pub async fn sink_messages(port: u16) -> Option<Vec<serde_json::Value>> {
+    http()
+        .get(format!("http://127.0.0.1:{port}/messages"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
 /// A running `broadcaster` process and its operations port.
 pub struct Broadcaster {
     pub service: Service,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::helpers::{Broadcaster, TestNats, created, eventually, http, spawn_sink};
+use crate::helpers::{Broadcaster, TestNats, created, eventually, sink_messages, spawn_sink};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_replicas_deliver_500_events_exactly_once() {
@@ -25,15 +25,8 @@ async fn six_replicas_deliver_500_events_exactly_once() {
     // Assert: every event arrived, each exactly once, all signed correctly.
     nats.wait_until_drained(Duration::from_secs(120)).await;
     let messages: Vec<serde_json::Value> =
-        eventually(Duration::from_secs(10), "the sink's list", || async {
-            http()
-                .get(format!("http://127.0.0.1:{port}/messages"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()
+        eventually(Duration::from_secs(10), "the sink's list", || {
+            sink_messages(port)
         })
         .await;
     let mut per_id: HashMap<String, usize> = HashMap::new();

@@ -41,15 +41,20 @@ async fn spawn_listen(
     Ok((service, port))
 }
 
-/// `cronjobs_wikipedia_todo_runs_total{outcome="created"}` of one replica.
-async fn created_count(port: u16) -> u64 {
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+/// What one replica's `/metrics` says.
+async fn metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    metrics
+        .unwrap()
+}
+
+/// `cronjobs_wikipedia_todo_runs_total{outcome="created"}` of one replica.
+async fn created_count(port: u16) -> u64 {
+    metrics(port)
+        .await
         .lines()
         .find(|line| line.starts_with(r#"cronjobs_wikipedia_todo_runs_total{outcome="created"}"#))
         .and_then(|line| line.split_whitespace().last())
@@ -131,12 +136,7 @@ async fn a_failed_request_is_answered_with_its_reason() {
     assert!(error.contains("instead of redirecting"), "{error}");
     assert!(reply.get("id").is_none());
     assert!(app.texts().await.is_empty());
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(port).await;
     assert!(
         metrics.contains(r#"cronjobs_wikipedia_todo_runs_total{outcome="failed"} 1"#),
         "{metrics}"
