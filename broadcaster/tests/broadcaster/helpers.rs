@@ -231,6 +231,14 @@ impl Broadcaster {
             .expect("the broadcaster starts")
     }
 
+    /// `broadcaster_messages_processed_total{outcome="<outcome>"}`.
+    pub async fn processed(&self, outcome: &str) -> f64 {
+        self.metric(&format!(
+            r#"broadcaster_messages_processed_total{{outcome="{outcome}"}}"#
+        ))
+        .await
+    }
+
     /// The value of one sample on `/metrics`, e.g.
     /// `broadcaster_messages_processed_total{outcome="delivered"}`.
     pub async fn metric(&self, sample: &str) -> f64 {

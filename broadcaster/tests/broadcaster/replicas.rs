@@ -49,11 +49,7 @@ async fn six_replicas_deliver_500_events_exactly_once() {
     // The work was shared, and the replicas' counters agree with the sink.
     let mut delivered = Vec::new();
     for replica in &replicas {
-        delivered.push(
-            replica
-                .metric(r#"broadcaster_messages_processed_total{outcome="delivered"}"#)
-                .await,
-        );
+        delivered.push(replica.processed("delivered").await);
     }
     assert_eq!(delivered.iter().sum::<f64>(), 500.0, "{delivered:?}");
     assert!(
