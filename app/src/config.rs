@@ -6,7 +6,7 @@
 //! | `DATABASE_POOL_SIZE` | no | `8`     | connections each replica keeps for requests, 1 to 100 (the relay and the change listener have one each besides) |
 //! | `NATS_URL`     | yes      |         | NATS server URL (JetStream enabled) |
 //! | `NATS_USER`    | with a password |  | the app's NATS user |
-//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `nats-connect`) |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `service-kit`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
@@ -25,8 +25,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use nats_connect::NatsSettings;
 use secrecy::SecretString;
+use service_kit::NatsSettings;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::page_cache::{self, WROTE_COOKIE_MAX_AGE};
@@ -68,7 +68,7 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
     #[error(transparent)]
-    Nats(#[from] nats_connect::SettingsError),
+    Nats(#[from] service_kit::EnvError),
 }
 
 impl Config {

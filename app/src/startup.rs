@@ -199,7 +199,7 @@ async fn migrate_then_relay(state: AppState, relay: Relay, shutdown: Cancellatio
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C.
 pub async fn cancel_on_signal(shutdown: CancellationToken) {
-    stop_signal::requested().await;
+    service_kit::stop::requested().await;
     tracing::info!("shutdown requested");
     shutdown.cancel();
     // Draining is bounded in `run_until_stopped`, but a process blocked

@@ -15,11 +15,8 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An environment variable is missing or holds a value we cannot use.
-    #[error("{variable} {reason}")]
-    Config {
-        variable: &'static str,
-        reason: String,
-    },
+    #[error(transparent)]
+    Config(#[from] service_kit::EnvError),
 
     /// A NATS or JetStream operation failed.
     #[error("NATS: {context}")]
@@ -88,20 +85,13 @@ impl Error {
             Error::Request(_) => "request".into(),
             Error::Status { status, .. } => format!("http_{status}"),
             Error::Decode(_) => "undecodable".into(),
-            Error::Config { .. } | Error::Nats { .. } | Error::Listen { .. } => "internal".into(),
+            Error::Config(_) | Error::Nats { .. } | Error::Listen { .. } => "internal".into(),
         }
     }
 
     /// The error and its causes on one line, for logs and the dead-letter header.
     pub fn chain(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            line.push_str(": ");
-            line.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        line
+        service_kit::backoff::chain(self)
     }
 }
 

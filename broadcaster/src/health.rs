@@ -1,20 +1,17 @@
-//! The operations port: `/healthz`, `/readyz`, `/metrics`.
+//! What the operations port (`/healthz`, `/readyz`, `/metrics`, served by
+//! `service_kit::ops`) looks at.
 //!
-//! `/healthz` answers while the process runs. `/readyz` answers 200 only
-//! while the NATS connection is up and the durable consumer exists, which
-//! is what the broadcaster needs to make progress; it has no traffic to
-//! route, so readiness is for deploy gates and dashboards, not for a
-//! load balancer.
+//! `/readyz` answers 200 only while the NATS connection is up and the
+//! durable consumer exists, which is what the broadcaster needs to make
+//! progress; it has no traffic to route, so readiness is for deploy gates
+//! and dashboards, not for a load balancer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_nats::connection::State;
 use axum::Router;
-use axum::extract::State as Extract;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use service_kit::ops::Readiness;
 
 use crate::metrics::Metrics;
 
@@ -29,29 +26,17 @@ pub struct AppState {
 
 /// The operations router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    service_kit::ops::router(state.clone(), state.metrics)
 }
 
-async fn readyz(Extract(state): Extract<AppState>) -> impl IntoResponse {
-    let connected = state.nats.connection_state() == State::Connected;
-    let consumer = state.consumer_ready.load(Ordering::Acquire);
-    match (connected, consumer) {
-        (true, true) => (StatusCode::OK, "ready"),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not connected to NATS"),
-        (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "consumer not created yet"),
+impl Readiness for AppState {
+    async fn check(&self) -> Result<(), String> {
+        if self.nats.connection_state() != State::Connected {
+            return Err("not connected to NATS".into());
+        }
+        if !self.consumer_ready.load(Ordering::Acquire) {
+            return Err("consumer not created yet".into());
+        }
+        Ok(())
     }
-}
-
-async fn metrics(Extract(state): Extract<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
 }

@@ -144,6 +144,12 @@ impl Default for Metrics {
     }
 }
 
+impl service_kit::ops::Metrics for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,8 @@
 use std::time::Duration;
 
 use rand::Rng;
+use service_kit::env::duration;
 
-use crate::config::parse_duration;
 use crate::error::Error;
 
 /// The longest `Retry-After` honoured; a longer request is capped so an
@@ -49,7 +49,7 @@ impl RetrySchedule {
         }
         value
             .split(',')
-            .map(parse_duration)
+            .map(duration)
             .collect::<Result<Vec<_>, _>>()
             .map(RetrySchedule)
     }
@@ -81,9 +81,7 @@ pub fn is_retryable(error: &Error) -> bool {
     match error {
         Error::Timeout(_) | Error::Connect(_) | Error::Request(_) => true,
         Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        Error::Decode(_) | Error::Config { .. } | Error::Nats { .. } | Error::Listen { .. } => {
-            false
-        }
+        Error::Decode(_) | Error::Config(_) | Error::Nats { .. } | Error::Listen { .. } => false,
     }
 }
 

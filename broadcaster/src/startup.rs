@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
-use nats_connect::NatsSettings;
+use service_kit::NatsSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +15,7 @@ use crate::circuit::Breaker;
 use crate::config::{Config, Mode};
 use crate::consumer;
 use crate::dedupe::Dedupe;
-use crate::delivery::Deliverer;
+use crate::delivery::{Deliverer, Sender};
 use crate::dlq;
 use crate::error::{Error, Result};
 use crate::health::{self, AppState};
@@ -82,7 +82,10 @@ impl Application {
     /// in flight (bounded by the drain deadline) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        tokio::spawn(service_kit::stop::cancel_on_request(
+            shutdown.clone(),
+            "no new events will be pulled",
+        ));
         tracing::info!(port = self.port(), "broadcaster running");
 
         let http_stop = CancellationToken::new();
@@ -130,16 +133,12 @@ impl Application {
 
 /// Sets up JetStream, retrying with backoff (1 s doubling to 10 s) until it works.
 async fn set_up_until_done(js: &jetstream::Context, config: &Config, state: &AppState) -> Running {
-    let mut wait = Duration::from_secs(1);
-    loop {
-        match set_up(js, config, state).await {
-            Ok(running) => return running,
-            Err(error) => {
-                tracing::warn!(error = %error.chain(), retry_in = ?wait, "cannot set up JetStream yet");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(10));
-            }
-        }
+    let policy =
+        service_kit::backoff::exponential(Duration::from_secs(1), Duration::from_secs(10), None);
+    let set_up = || set_up(js, config, state);
+    match service_kit::backoff::retry("setting up JetStream", policy, |_| true, set_up).await {
+        Ok(running) => running,
+        Err(_) => unreachable!("retried without limit, for every error"),
     }
 }
 
@@ -152,13 +151,16 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
     let max_deliver = consumer_config.max_deliver;
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
-    let deliverer = match &config.mode {
-        Mode::Forward(target) => Some(Deliverer::new(target.clone(), config.webhook_timeout)),
+    let sender = match &config.mode {
+        Mode::Forward(target) => Some(Arc::new(Deliverer::new(
+            target.clone(),
+            config.webhook_timeout,
+        )) as Arc<dyn Sender>),
         Mode::Log => None,
     };
     let worker = Arc::new(Worker {
         js: js.clone(),
-        deliverer,
+        sender,
         dedupe,
         breaker: Breaker::new(config.breaker),
         retry: config.retry.clone(),
@@ -212,10 +214,4 @@ async fn connect(settings: &NatsSettings, metrics: Metrics) -> Result<async_nats
             source: e.into(),
         })?;
     Ok(client)
-}
-
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    stop_signal::requested().await;
-    tracing::info!("stop requested: no new events will be pulled");
-    shutdown.cancel();
 }

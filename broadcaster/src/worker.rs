@@ -30,7 +30,7 @@ use tracing::Instrument;
 
 use crate::circuit::Breaker;
 use crate::dedupe::Dedupe;
-use crate::delivery::{Deliverer, generic_body};
+use crate::delivery::{Sender, generic_body};
 use crate::dlq::{self, DeadLetter};
 use crate::error::Error;
 use crate::metrics::{Metrics, Outcome};
@@ -44,11 +44,38 @@ const INTERNAL_RETRY: Duration = Duration::from_secs(5);
 /// needs no in-progress ack (one message fewer per event for NATS).
 const RENEW_AFTER: Duration = Duration::from_secs(1);
 
+/// What one attempt came to, before anything is said to JetStream.
+#[derive(Debug)]
+pub enum Step {
+    /// The webhook took it: record it, then ack.
+    Delivered,
+    /// It failed; `decision` says whether it comes back or is dead-lettered.
+    Failed { error: Error, decision: Decision },
+}
+
+/// Makes attempt number `attempt` (1-based) of `event` through `sender` and
+/// decides what follows: the part of handling an event that needs no
+/// JetStream, so a test can step it with an in-memory sender.
+pub async fn step(
+    sender: &dyn Sender,
+    retry: &RetrySchedule,
+    event: &TodoEvent,
+    attempt: u32,
+) -> Step {
+    match sender.send(event).await {
+        Ok(()) => Step::Delivered,
+        Err(error) => {
+            let decision = retry.decide(attempt, &error);
+            Step::Failed { error, decision }
+        }
+    }
+}
+
 /// What every event task shares.
 pub struct Worker {
     pub js: jetstream::Context,
     /// `None` in log mode.
-    pub deliverer: Option<Deliverer>,
+    pub sender: Option<Arc<dyn Sender>>,
     pub dedupe: Dedupe,
     pub breaker: Arc<Breaker>,
     pub retry: RetrySchedule,
@@ -133,7 +160,7 @@ impl Worker {
                 .await;
         }
 
-        let Some(deliverer) = &self.deliverer else {
+        let Some(sender) = &self.sender else {
             let body = serde_json::to_string(&generic_body(event)).unwrap_or_default();
             tracing::info!(webhook.body = %body, "log mode: logged, not sent");
             return self.ack(message, Outcome::Logged).await;
@@ -164,13 +191,14 @@ impl Worker {
         }
 
         let started = Instant::now();
-        let result = deliverer.send(event).await;
+        let attempt = u32::try_from(delivery.count).unwrap_or(u32::MAX);
+        let step = step(sender.as_ref(), &self.retry, event, attempt).await;
         self.metrics
             .webhook_duration
             .observe(started.elapsed().as_secs_f64());
 
-        match result {
-            Ok(()) => {
+        match step {
+            Step::Delivered => {
                 permit.record(true);
                 if let Err(error) = self.dedupe.record(event.id).await {
                     // Still ack: the webhook has it. Only a redelivery could now send it twice.
@@ -178,15 +206,14 @@ impl Worker {
                 }
                 let lag = (OffsetDateTime::now_utc() - event.occurred_at).as_seconds_f64();
                 self.metrics.delivery_lag.observe(lag.max(0.0));
-                tracing::info!(webhook.format = deliverer.format().name(), "delivered");
+                tracing::info!(webhook.format = sender.format_name(), "delivered");
                 self.ack(message, Outcome::Delivered).await;
             }
-            Err(error) => {
+            Step::Failed { error, decision } => {
                 // Only transient failures say the target is unwell; a 400 means it is up.
                 permit.record(!is_retryable(&error));
                 self.metrics.webhook_error(&error.reason());
-                let attempt = u32::try_from(delivery.count).unwrap_or(u32::MAX);
-                match self.retry.decide(attempt, &error) {
+                match decision {
                     Decision::RetryAfter(delay) => {
                         tracing::warn!(error = %error.chain(), retry_in = ?delay, "delivery failed: will retry");
                         self.hand_back(message, delivery, Some(delay), &error.chain())
@@ -274,5 +301,88 @@ impl Worker {
                 "ack not confirmed; a redelivery will be recognised as a duplicate"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use events::EventType;
+
+    use super::*;
+    use crate::delivery::memory::{Answer, InMemory};
+    use crate::delivery::tests::event;
+
+    fn schedule() -> RetrySchedule {
+        RetrySchedule::parse("5s,30s").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_success_is_delivered_once() {
+        let webhook = InMemory::answering([Answer::Accept]);
+        let created = event(EventType::Created, "Buy milk", false);
+
+        let step = step(&webhook, &schedule(), &created, 1).await;
+
+        assert!(matches!(step, Step::Delivered), "{step:?}");
+        assert_eq!(webhook.sent(), vec![created]);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_schedules_a_retry_from_the_schedule() {
+        let webhook = InMemory::answering([Answer::Status(503, None)]);
+        let created = event(EventType::Created, "Buy milk", false);
+
+        let step = step(&webhook, &schedule(), &created, 1).await;
+
+        let Step::Failed {
+            decision: Decision::RetryAfter(delay),
+            error,
+        } = step
+        else {
+            panic!("expected a retry, got {step:?}");
+        };
+        assert!(
+            (Duration::from_secs(4)..=Duration::from_secs(6)).contains(&delay),
+            "{delay:?}"
+        );
+        assert_eq!(error.reason(), "http_503");
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_dead_letters_at_once() {
+        let webhook = InMemory::answering([Answer::Status(400, None)]);
+        let created = event(EventType::Created, "Buy milk", false);
+
+        let step = step(&webhook, &schedule(), &created, 1).await;
+
+        assert!(
+            matches!(
+                step,
+                Step::Failed {
+                    decision: Decision::DeadLetter,
+                    ..
+                }
+            ),
+            "{step:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_on_the_last_attempt_dead_letters() {
+        let webhook = InMemory::answering([Answer::Timeout(Duration::from_secs(5))]);
+        let created = event(EventType::Created, "Buy milk", false);
+
+        let step = step(&webhook, &schedule(), &created, 3).await;
+
+        assert!(
+            matches!(
+                step,
+                Step::Failed {
+                    decision: Decision::DeadLetter,
+                    error: Error::Timeout(_),
+                }
+            ),
+            "{step:?}"
+        );
     }
 }

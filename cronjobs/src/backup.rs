@@ -20,7 +20,9 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::cli::RestoreArgs;
-use crate::config::{BackupConfig, DatabaseConfig, Env};
+use service_kit::Env;
+
+use crate::config::{BackupConfig, DatabaseConfig};
 use crate::error::{Error, Result};
 use crate::pg_tools::{self, Connection};
 
@@ -39,7 +41,7 @@ pub struct BackupReport {
 
 /// `cronjobs backup`.
 pub async fn run_backup() -> anyhow::Result<()> {
-    let config = Env::process().backup()?;
+    let config = BackupConfig::read(&Env::process())?;
     let report = backup(&config).await?;
     tracing::info!(
         file = %report.file.display(),
@@ -53,7 +55,7 @@ pub async fn run_backup() -> anyhow::Result<()> {
 
 /// `cronjobs restore <file>`.
 pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let database = Env::process().database()?;
+    let database = DatabaseConfig::read(&Env::process())?;
     restore(&database, &args.file).await?;
     tracing::info!(file = %args.file.display(), "backup restored");
     Ok(())

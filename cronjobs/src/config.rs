@@ -23,11 +23,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nats_connect::NatsSettings;
 use reqwest::Url;
 use secrecy::SecretString;
-
-use crate::error::{Error, Result};
+use service_kit::{Env, EnvError, NatsSettings};
 
 pub const DEFAULT_RANDOM_ARTICLE_URL: &str = "https://en.wikipedia.org/wiki/Special:Random";
 pub const DEFAULT_PORT: u16 = 8082;
@@ -68,103 +66,81 @@ pub struct DatabaseConfig {
     pub pg_bin_dir: Option<PathBuf>,
 }
 
-/// Reads variables from any source (the process environment, or a map in tests).
-pub struct Env<F>(pub F);
-
-impl Env<fn(&str) -> Option<String>> {
-    pub fn process() -> Self {
-        Env(|name| std::env::var(name).ok())
+/// An http:// or https:// URL.
+fn http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("expected an http:// or https:// URL".into());
     }
+    Ok(url)
 }
 
-impl<F: Fn(&str) -> Option<String>> Env<F> {
-    /// Set and not blank.
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|value| !value.trim().is_empty())
-    }
-
-    fn required(&self, name: &'static str) -> Result<String> {
-        self.get(name).ok_or(Error::MissingVar(name))
-    }
-
-    fn url(&self, name: &'static str, value: &str) -> Result<Url> {
-        let url = Url::parse(value.trim()).map_err(|e| invalid(name, e))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(name, "expected an http:// or https:// URL"));
-        }
-        Ok(url)
-    }
-
-    pub fn job(&self) -> Result<JobConfig> {
-        let random = self
-            .get("RANDOM_ARTICLE_URL")
-            .unwrap_or_else(|| DEFAULT_RANDOM_ARTICLE_URL.to_owned());
-        let http_timeout = match self.get("HTTP_TIMEOUT_SECS") {
-            None => DEFAULT_HTTP_TIMEOUT,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    return Err(invalid(
-                        "HTTP_TIMEOUT_SECS",
-                        format!("expected a whole number of seconds above 0, got `{raw}`"),
-                    ));
-                }
+impl JobConfig {
+    pub fn read(env: &Env<'_>) -> Result<JobConfig, EnvError> {
+        let http_timeout = env.parse_or(
+            "HTTP_TIMEOUT_SECS",
+            &DEFAULT_HTTP_TIMEOUT.as_secs().to_string(),
+            |raw| match raw.parse::<u64>() {
+                Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+                _ => Err("expected a whole number of seconds above 0"),
             },
-        };
+        )?;
+        let todo_api_url = env.required("TODO_API_URL")?;
         Ok(JobConfig {
-            random_article_url: self.url("RANDOM_ARTICLE_URL", &random)?,
-            todo_api_url: self.url("TODO_API_URL", &self.required("TODO_API_URL")?)?,
-            api_token: SecretString::from(self.required("API_TOKEN")?),
+            random_article_url: env.parse_or(
+                "RANDOM_ARTICLE_URL",
+                DEFAULT_RANDOM_ARTICLE_URL,
+                http_url,
+            )?,
+            todo_api_url: http_url(&todo_api_url)
+                .map_err(|reason| EnvError::invalid("TODO_API_URL", reason))?,
+            api_token: SecretString::from(env.required("API_TOKEN")?),
             http_timeout,
         })
     }
+}
 
-    pub fn listen(&self) -> Result<ListenConfig> {
-        let job = self.job()?;
-        let nats = NatsSettings::from_lookup(&self.0)?;
-        let port = match self.get("PORT") {
-            None => DEFAULT_PORT,
-            Some(raw) => raw.trim().parse::<u16>().map_err(|_| {
-                invalid(
-                    "PORT",
-                    format!("expected a port number from 0 to 65535, got `{raw}`"),
-                )
-            })?,
-        };
+impl ListenConfig {
+    pub fn read(env: &Env<'_>) -> Result<ListenConfig, EnvError> {
+        let job = JobConfig::read(env)?;
+        let nats = NatsSettings::read(env)?;
+        let port = env.parse_or("PORT", &DEFAULT_PORT.to_string(), |raw| {
+            raw.parse::<u16>()
+                .map_err(|_| "expected a port number from 0 to 65535")
+        })?;
         Ok(ListenConfig {
             job,
             nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
         })
     }
+}
 
-    pub fn database(&self) -> Result<DatabaseConfig> {
-        let url = self.required("DATABASE_URL")?;
+impl DatabaseConfig {
+    pub fn read(env: &Env<'_>) -> Result<DatabaseConfig, EnvError> {
+        let url = env.required("DATABASE_URL")?;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             // Never echo the value: it may hold a password.
-            return Err(invalid(
+            return Err(EnvError::invalid(
                 "DATABASE_URL",
                 "expected a postgres:// or postgresql:// URL",
             ));
         }
         Ok(DatabaseConfig {
             url: SecretString::from(url),
-            pg_bin_dir: self.get("PG_BIN_DIR").map(PathBuf::from),
+            pg_bin_dir: env.optional("PG_BIN_DIR").map(PathBuf::from),
         })
     }
+}
 
-    pub fn backup(&self) -> Result<BackupConfig> {
-        let database = self.database()?;
-        let backup_dir = PathBuf::from(self.required("BACKUP_DIR")?);
-        let keep = match self.get("BACKUP_KEEP") {
-            None => NonZeroUsize::new(DEFAULT_BACKUP_KEEP).expect("the default is above 0"),
-            Some(raw) => raw.trim().parse::<NonZeroUsize>().map_err(|_| {
-                invalid(
-                    "BACKUP_KEEP",
-                    format!("expected how many backups to keep, 1 or more, got `{raw}`"),
-                )
-            })?,
-        };
+impl BackupConfig {
+    pub fn read(env: &Env<'_>) -> Result<BackupConfig, EnvError> {
+        let database = DatabaseConfig::read(env)?;
+        let backup_dir = PathBuf::from(env.required("BACKUP_DIR")?);
+        let keep = env.parse_or("BACKUP_KEEP", &DEFAULT_BACKUP_KEEP.to_string(), |raw| {
+            raw.parse::<NonZeroUsize>()
+                .map_err(|_| "expected how many backups to keep, 1 or more")
+        })?;
         Ok(BackupConfig {
             database,
             backup_dir,
@@ -173,27 +149,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-fn invalid(name: &'static str, reason: impl ToString) -> Error {
-    Error::InvalidVar {
-        name,
-        reason: reason.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use secrecy::ExposeSecret;
 
     use super::*;
 
-    fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env(move |name: &str| vars.get(name).cloned())
+    fn env(vars: &[(&str, &str)]) -> Env<'static> {
+        Env::from_pairs(vars)
     }
 
     const JOB: [(&str, &str); 2] = [
@@ -203,7 +166,7 @@ mod tests {
 
     #[test]
     fn job_defaults_apply() {
-        let config = env(&JOB).job().unwrap();
+        let config = JobConfig::read(&env(&JOB)).unwrap();
         assert_eq!(
             config.random_article_url.as_str(),
             DEFAULT_RANDOM_ARTICLE_URL
@@ -214,23 +177,21 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = env(&JOB[1..]).job().unwrap_err();
+        let err = JobConfig::read(&env(&JOB[1..])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "TODO_API_URL is not set; see the configuration table in the README"
         );
-        let err = env(&JOB[..1]).job().unwrap_err();
+        let err = JobConfig::read(&env(&JOB[..1])).unwrap_err();
         assert!(err.to_string().starts_with("API_TOKEN is not set"), "{err}");
-        let err = env(&JOB).listen().unwrap_err();
+        let err = ListenConfig::read(&env(&JOB)).unwrap_err();
         assert!(err.to_string().starts_with("NATS_URL is not set"), "{err}");
-        let err = env(&[]).backup().unwrap_err();
+        let err = BackupConfig::read(&env(&[])).unwrap_err();
         assert!(
             err.to_string().starts_with("DATABASE_URL is not set"),
             "{err}"
         );
-        let err = env(&[("DATABASE_URL", "postgres://h/db")])
-            .backup()
-            .unwrap_err();
+        let err = BackupConfig::read(&env(&[("DATABASE_URL", "postgres://h/db")])).unwrap_err();
         assert!(
             err.to_string().starts_with("BACKUP_DIR is not set"),
             "{err}"
@@ -243,7 +204,7 @@ mod tests {
             let mut vars = JOB.to_vec();
             vars.push(("NATS_URL", "nats://127.0.0.1:4222"));
             vars.push(extra);
-            env(&vars).listen().unwrap_err().to_string()
+            ListenConfig::read(&env(&vars)).unwrap_err().to_string()
         };
         assert!(with(("TODO_API_URL", "todo-app:8080")).starts_with("TODO_API_URL is not valid"));
         assert!(
@@ -257,10 +218,8 @@ mod tests {
     #[test]
     fn backup_keep_must_be_at_least_one_and_defaults_to_seven() {
         let base = [("DATABASE_URL", "postgres://h/db"), ("BACKUP_DIR", "/b")];
-        assert_eq!(env(&base).backup().unwrap().keep.get(), 7);
-        let err = env(&[base[0], base[1], ("BACKUP_KEEP", "0")])
-            .backup()
-            .unwrap_err();
+        assert_eq!(BackupConfig::read(&env(&base)).unwrap().keep.get(), 7);
+        let err = BackupConfig::read(&env(&[base[0], base[1], ("BACKUP_KEEP", "0")])).unwrap_err();
         assert!(
             err.to_string().starts_with("BACKUP_KEEP is not valid"),
             "{err}"
@@ -269,8 +228,7 @@ mod tests {
 
     #[test]
     fn a_malformed_database_url_is_named_without_echoing_it() {
-        let err = env(&[("DATABASE_URL", "mysql://u:hunter2@h/db")])
-            .database()
+        let err = DatabaseConfig::read(&env(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("DATABASE_URL is not valid"), "{err}");

@@ -7,17 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::wikipedia::MAX_URL_CHARS;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0} is not set; see the configuration table in the README")]
-    MissingVar(&'static str),
-    #[error("{name} is not valid: {reason}")]
-    InvalidVar { name: &'static str, reason: String },
-    /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
+    /// A variable is missing or unusable (see `config`).
     #[error(transparent)]
-    NatsSettings(#[from] nats_connect::SettingsError),
+    Env(#[from] service_kit::EnvError),
 
     #[error(
         "{url} answered {status} instead of redirecting to an article (expected a 3xx with a Location header)"
@@ -28,9 +22,14 @@ pub enum Error {
     #[error("the redirect target `{location}` is not a valid URL: {reason}")]
     BadLocation { location: String, reason: String },
     #[error(
-        "the article URL has {chars} characters, more than the {MAX_URL_CHARS} that fit in a todo after \"Read \"; not creating a todo with a cut-off link: {url}"
+        "the article URL has {chars} characters, more than the {max} that fit in a todo after \"Read \"; not creating a todo with a cut-off link: {url}"
     )]
-    ArticleUrlTooLong { url: String, chars: usize },
+    ArticleUrlTooLong {
+        url: String,
+        chars: usize,
+        /// The most that fit (`wikipedia::MAX_URL_CHARS`).
+        max: usize,
+    },
     #[error("{url} answered {status}")]
     UpstreamStatus { url: String, status: u16 },
 
@@ -146,6 +145,7 @@ mod tests {
         let e = Error::ArticleUrlTooLong {
             url: "https://x".into(),
             chars: 200,
+            max: 135,
         };
         assert!(!e.to_string().contains('\n'));
     }

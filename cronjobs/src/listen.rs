@@ -23,7 +23,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::{Env, ListenConfig};
+use service_kit::Env;
+
+use crate::config::ListenConfig;
 use crate::metrics::Metrics;
 use crate::ops::{self, OpsState};
 use crate::wikipedia::WikipediaTodo;
@@ -198,20 +200,16 @@ async fn handle(
 
 /// `cronjobs listen`: until SIGTERM or Ctrl-C.
 pub async fn run() -> anyhow::Result<()> {
-    let config = Env::process().listen()?;
+    let config = ListenConfig::read(&Env::process())?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(service_kit::stop::cancel_on_request(
+        shutdown.clone(),
+        "finishing the jobs under way",
+    ));
     Listener::build(config)
         .await?
         .run_until_stopped(shutdown)
         .await
-}
-
-/// Cancels `shutdown` on SIGTERM or Ctrl-C.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    stop_signal::requested().await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }
 
 #[cfg(test)]

@@ -73,3 +73,8 @@ impl Default for Metrics {
         Self::new()
     }
 }
+impl service_kit::ops::Metrics for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+}

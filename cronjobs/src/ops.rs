@@ -1,19 +1,16 @@
-//! The operations port of `listen`: `/healthz`, `/readyz`, `/metrics`.
+//! What the operations port of `listen` (`/healthz`, `/readyz`, `/metrics`,
+//! served by `service_kit::ops`) looks at.
 //!
-//! `/healthz` answers while the process runs. `/readyz` answers 200 once the
-//! queue subscription is registered with the NATS server and while the
-//! connection is up: then a request sent to `jobs.wikipedia-todo` reaches
-//! this replica's group.
+//! `/readyz` answers 200 once the queue subscription is registered with the
+//! NATS server and while the connection is up: then a request sent to
+//! `jobs.wikipedia-todo` reaches this replica's group.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_nats::connection::State as Connection;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use service_kit::ops::Readiness;
 
 use crate::metrics::Metrics;
 
@@ -25,35 +22,17 @@ pub struct OpsState {
 }
 
 pub fn router(state: OpsState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    service_kit::ops::router(state.clone(), state.metrics)
 }
 
-async fn readyz(State(state): State<OpsState>) -> (StatusCode, &'static str) {
-    if state.nats.connection_state() != Connection::Connected {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not connected to NATS\n",
-        );
+impl Readiness for OpsState {
+    async fn check(&self) -> Result<(), String> {
+        if self.nats.connection_state() != Connection::Connected {
+            return Err("not connected to NATS".into());
+        }
+        if !self.subscribed.load(Ordering::Acquire) {
+            return Err("not subscribed yet".into());
+        }
+        Ok(())
     }
-    if !state.subscribed.load(Ordering::Acquire) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not subscribed yet\n",
-        );
-    }
-    (StatusCode::OK, "ready\n")
-}
-
-async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
 }

@@ -13,6 +13,8 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 
+use service_kit::EnvError;
+
 use crate::error::{Error, Result};
 use crate::todo_api::one_line;
 
@@ -23,10 +25,7 @@ pub fn find(tool: &'static str, configured: Option<&Path>) -> Result<PathBuf> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(Error::InvalidVar {
-                name: "PG_BIN_DIR",
-                reason: format!("{} has no {tool}", dir.display()),
-            })
+            Err(EnvError::invalid("PG_BIN_DIR", format!("{} has no {tool}", dir.display())).into())
         };
     }
     newest_versioned(tool)

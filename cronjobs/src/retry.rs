@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::ExponentialBuilder;
 
 use crate::error::{Error, Result};
 
@@ -12,11 +12,7 @@ use crate::error::{Error, Result};
 /// replicas that failed together do not retry together): long enough to
 /// ride out a restarting pod, short enough for an hourly job's deadline.
 fn policy() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(4))
-        .with_max_times(3)
-        .with_jitter()
+    service_kit::backoff::exponential(Duration::from_millis(250), Duration::from_secs(4), Some(3))
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the retries run out.
@@ -25,17 +21,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    attempt
-        .retry(policy())
-        .when(Error::is_transient)
-        .notify(|error, delay| {
-            tracing::warn!(
-                error = %error,
-                retry_in_ms = delay.as_millis() as u64,
-                "{what} failed; retrying"
-            );
-        })
-        .await
+    service_kit::backoff::retry(what, policy(), Error::is_transient, attempt).await
 }
 
 #[cfg(test)]

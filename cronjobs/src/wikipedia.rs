@@ -9,7 +9,9 @@ use reqwest::header::LOCATION;
 use reqwest::redirect::Policy;
 use reqwest::{StatusCode, Url};
 
-use crate::config::{Env, JobConfig};
+use service_kit::Env;
+
+use crate::config::JobConfig;
 use crate::error::{Error, Result};
 use crate::retry::with_backoff;
 use crate::todo_api::{self, CreatedTodo, TodoApi};
@@ -39,6 +41,7 @@ impl ReadingTodo {
             return Err(Error::ArticleUrlTooLong {
                 url: url.to_owned(),
                 chars,
+                max: MAX_URL_CHARS,
             });
         }
         Ok(Self(format!("{PREFIX}{url}")))
@@ -140,7 +143,7 @@ impl WikipediaTodo {
 
 /// `cronjobs wikipedia-todo`: one run, exit 0 when the todo exists.
 pub async fn run() -> anyhow::Result<()> {
-    let config = Env::process().job()?;
+    let config = JobConfig::read(&Env::process())?;
     let todo = WikipediaTodo::new(config)?.run_once().await?;
     tracing::info!(todo.id = %todo.id, "done");
     Ok(())

@@ -5,15 +5,21 @@
 //! share: the sentence people read ([`message`]) and the HTTP exchange
 //! ([`Deliverer::send`]), which classifies every outcome into the error
 //! variants [`crate::retry`] decides on.
+//!
+//! The worker sends through the [`Sender`] trait: [`Deliverer`] is the real
+//! one (reqwest), [`memory::InMemory`] answers from a script so one delivery
+//! can be stepped in a test without a socket.
 
 mod discord;
 mod generic;
+pub mod memory;
 mod slack;
 mod telegram;
 
 use std::time::Duration;
 
 use events::{EventType, TodoEvent, TodoField};
+use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -128,7 +134,27 @@ fn escaped_within(text: &str, escape: &impl Fn(&str) -> String, budget: usize) -
     cut
 }
 
-/// Sends rendered events to the target.
+/// Makes one delivery attempt of an event to the webhook.
+pub trait Sender: Send + Sync {
+    /// One attempt: `Ok` only for a 2xx answer; failures are classified
+    /// into the variants [`crate::retry`] decides on.
+    fn send<'a>(&'a self, event: &'a TodoEvent) -> BoxFuture<'a, Result<()>>;
+
+    /// The name of the target's format, for logs.
+    fn format_name(&self) -> &'static str;
+}
+
+impl Sender for Deliverer {
+    fn send<'a>(&'a self, event: &'a TodoEvent) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Deliverer::send(self, event))
+    }
+
+    fn format_name(&self) -> &'static str {
+        self.target.format.name()
+    }
+}
+
+/// Sends rendered events to the target over HTTP.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     client: reqwest::Client,

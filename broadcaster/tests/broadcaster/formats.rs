@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use events::EventType;
-use test_support::{Service, free_port};
 use uuid::Uuid;
 
-use crate::helpers::{Broadcaster, PrivateNats, Receiver, SECRET, created, event, http};
+use crate::helpers::{Broadcaster, Receiver, PrivateNats, created, event, sink_messages, spawn_sink};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -14,16 +13,7 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn generic_messages_are_signed_and_verify_at_the_sink() {
     // Arrange: the real sink, as `cargo xtask up` runs it.
     let nats = PrivateNats::start().await;
-    let port = free_port();
-    let port_arg = port.to_string();
-    let sink = Service::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_broadcaster")),
-        &["sink", "--port", &port_arg, "--secret", SECRET],
-        &[],
-        &format!("http://127.0.0.1:{port}/healthz"),
-    )
-    .await
-    .expect("the sink starts");
+    let (sink, port) = spawn_sink().await;
     let _broadcaster =
         Broadcaster::forwarding(&nats.url(), &format!("http://127.0.0.1:{port}/"), &[]).await;
 
@@ -33,14 +23,7 @@ async fn generic_messages_are_signed_and_verify_at_the_sink() {
 
     // Assert
     let messages = crate::helpers::eventually(WAIT, "the sink to receive the event", || async {
-        let list: Vec<serde_json::Value> = http()
-            .get(format!("http://127.0.0.1:{port}/messages"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list = sink_messages(port).await?;
         (!list.is_empty()).then_some(list)
     })
     .await

@@ -142,6 +142,44 @@ pub fn created(text: &str) -> TodoEvent {
     event(EventType::Created, Uuid::now_v7(), text, false)
 }
 
+/// The real `broadcaster sink`, as `cargo xtask up` runs it, verifying
+/// with [`SECRET`]; its base URL is `http://127.0.0.1:<port>/`.
+pub async fn spawn_sink() -> (Service, u16) {
+    let port = free_port();
+    let port_arg = port.to_string();
+    let sink = Service::spawn(
+        Path::new(env!("CARGO_BIN_EXE_broadcaster")),
+        &["sink", "--port", &port_arg, "--secret", SECRET],
+        &[],
+        &format!("http://127.0.0.1:{port}/healthz"),
+    )
+    .await
+    .expect("the sink starts");
+    (sink, port)
+}
+
+/// Waits until `GET <base>/readyz` answers `status`, failing the test after `within`.
+pub async fn readyz_becomes(base: &str, status: u16, within: Duration) {
+    let readyz = format!("{base}/readyz");
+    eventually(within, &format!("/readyz to report {status}"), || async {
+        let answered = http().get(&readyz).send().await.ok()?.status();
+        (answered == status).then_some(())
+    })
+    .await;
+}
+
+/// What the sink on `port` has received so far (`None` if it did not answer).
+pub async fn sink_messages(port: u16) -> Option<Vec<serde_json::Value>> {
+    http()
+        .get(format!("http://127.0.0.1:{port}/messages"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
 /// A running `broadcaster` process and its operations port.
 pub struct Broadcaster {
     pub service: Service,
@@ -186,6 +224,14 @@ impl Broadcaster {
         Broadcaster::spawn(nats_url, &envs)
             .await
             .expect("the broadcaster starts")
+    }
+
+    /// `broadcaster_messages_processed_total{outcome="<outcome>"}`.
+    pub async fn processed(&self, outcome: &str) -> f64 {
+        self.metric(&format!(
+            r#"broadcaster_messages_processed_total{{outcome="{outcome}"}}"#
+        ))
+        .await
     }
 
     /// The value of one sample on `/metrics`, e.g.

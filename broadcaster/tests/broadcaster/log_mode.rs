@@ -28,12 +28,7 @@ async fn log_mode_sends_nothing_and_logs_every_event() {
     // Assert
     nats.wait_until_drained(Duration::from_secs(20)).await;
     assert!(receiver.seen().is_empty(), "log mode sent something");
-    assert_eq!(
-        broadcaster
-            .metric(r#"broadcaster_messages_processed_total{outcome="logged"}"#)
-            .await,
-        5.0
-    );
+    assert_eq!(broadcaster.processed("logged").await, 5.0);
     let output = broadcaster.service.output();
     let lines = log_lines(&output);
     for event in &events {

@@ -4,24 +4,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use test_support::{Service, free_port};
 
-use crate::helpers::{Broadcaster, PrivateNats, SECRET, created, eventually, http};
+use crate::helpers::{Broadcaster, PrivateNats, created, eventually, sink_messages, spawn_sink};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_replicas_deliver_500_events_exactly_once() {
     // Arrange: the sink as receiver, six replicas on one consumer.
     let nats = PrivateNats::start().await;
-    let port = free_port();
-    let port_arg = port.to_string();
-    let _sink = Service::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_broadcaster")),
-        &["sink", "--port", &port_arg, "--secret", SECRET],
-        &[],
-        &format!("http://127.0.0.1:{port}/healthz"),
-    )
-    .await
-    .expect("the sink starts");
+    let (_sink, port) = spawn_sink().await;
     let url = format!("http://127.0.0.1:{port}/hook");
     let nats_url = nats.url();
     let replicas = join_all((0..6).map(|_| Broadcaster::forwarding(&nats_url, &url, &[]))).await;
@@ -35,15 +25,8 @@ async fn six_replicas_deliver_500_events_exactly_once() {
     // Assert: every event arrived, each exactly once, all signed correctly.
     nats.wait_until_drained(Duration::from_secs(120)).await;
     let messages: Vec<serde_json::Value> =
-        eventually(Duration::from_secs(10), "the sink's list", || async {
-            http()
-                .get(format!("http://127.0.0.1:{port}/messages"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()
+        eventually(Duration::from_secs(10), "the sink's list", || {
+            sink_messages(port)
         })
         .await
         .unwrap();
@@ -67,11 +50,7 @@ async fn six_replicas_deliver_500_events_exactly_once() {
     // The work was shared, and the replicas' counters agree with the sink.
     let mut delivered = Vec::new();
     for replica in &replicas {
-        delivered.push(
-            replica
-                .metric(r#"broadcaster_messages_processed_total{outcome="delivered"}"#)
-                .await,
-        );
+        delivered.push(replica.processed("delivered").await);
     }
     assert_eq!(delivered.iter().sum::<f64>(), 500.0, "{delivered:?}");
     assert!(

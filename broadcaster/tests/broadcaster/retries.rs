@@ -7,21 +7,34 @@ use crate::helpers::{Broadcaster, PrivateNats, Receiver, Reply, created, eventua
 
 const WAIT: Duration = Duration::from_secs(30);
 
-#[tokio::test]
-async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
-    // Arrange: 500 twice, then 200.
-    let nats = PrivateNats::start().await;
-    let receiver = Receiver::start(|n| {
-        if n < 2 {
-            Reply::Status(500)
+/// Answers `first` to an event's first `times` attempts, then accepts it.
+fn failing(times: usize, first: Reply) -> impl Fn(usize) -> Reply + Send + Sync + 'static {
+    move |attempt| {
+        if attempt < times {
+            first
         } else {
             Reply::Status(200)
         }
-    })
-    .await;
-    let broadcaster = Broadcaster::forwarding(
-        &nats.url(),
-        &receiver.url,
+    }
+}
+
+/// A private NATS, a receiver answering `plan`, and a broadcaster forwarding
+/// to it with `env` on top of the helpers' defaults.
+async fn stack(
+    plan: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    env: &[(&str, &str)],
+) -> (PrivateNats, Receiver, Broadcaster) {
+    let nats = PrivateNats::start().await;
+    let receiver = Receiver::start(plan).await;
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, env).await;
+    (nats, receiver, broadcaster)
+}
+
+#[tokio::test]
+async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
+    // Arrange: 500 twice, then 200.
+    let (nats, receiver, broadcaster) = stack(
+        failing(2, Reply::Status(500)),
         &[("WEBHOOK_RETRY_SCHEDULE", "300ms,300ms,300ms")],
     )
     .await;
@@ -53,20 +66,13 @@ async fn a_receiver_failing_with_500_then_accepting_gets_the_event_once() {
             .await,
         2.0
     );
-    assert_eq!(
-        broadcaster
-            .metric(r#"broadcaster_messages_processed_total{outcome="delivered"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(broadcaster.processed("delivered").await, 1.0);
     assert!(nats.dead_letters().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_400_is_dead_lettered_at_once_with_the_error() {
-    let nats = PrivateNats::start().await;
-    let receiver = Receiver::start(|_| Reply::Status(400)).await;
-    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+    let (nats, receiver, broadcaster) = stack(|_| Reply::Status(400), &[]).await;
 
     let event = created("Rejected");
     nats.publish(&event).await;
@@ -95,21 +101,13 @@ async fn a_400_is_dead_lettered_at_once_with_the_error() {
         nats_header(letter, "Docket-Original-Subject").unwrap(),
         "todos.created"
     );
-    assert_eq!(
-        broadcaster
-            .metric(r#"broadcaster_messages_processed_total{outcome="dead_lettered"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(broadcaster.processed("dead_lettered").await, 1.0);
 }
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
-    let nats = PrivateNats::start().await;
-    let receiver = Receiver::start(|_| Reply::Hang).await;
-    let broadcaster = Broadcaster::forwarding(
-        &nats.url(),
-        &receiver.url,
+    let (nats, receiver, broadcaster) = stack(
+        |_| Reply::Hang,
         &[
             ("WEBHOOK_TIMEOUT", "500ms"),
             ("WEBHOOK_RETRY_SCHEDULE", "200ms,200ms"),
@@ -148,18 +146,8 @@ async fn a_receiver_that_never_answers_is_dead_lettered_after_the_schedule() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let nats = PrivateNats::start().await;
-    let receiver = Receiver::start(|n| {
-        if n == 0 {
-            Reply::RetryAfter(429, 2)
-        } else {
-            Reply::Status(200)
-        }
-    })
-    .await;
-    let _broadcaster = Broadcaster::forwarding(
-        &nats.url(),
-        &receiver.url,
+    let (nats, receiver, _broadcaster) = stack(
+        failing(1, Reply::RetryAfter(429, 2)),
         &[("WEBHOOK_RETRY_SCHEDULE", "100ms")],
     )
     .await;
@@ -180,20 +168,10 @@ async fn retry_after_is_honoured() {
 #[tokio::test]
 async fn the_circuit_opens_on_repeated_failures_and_a_probe_closes_it() {
     // Arrange: the target fails its first three requests, whatever the event.
-    let nats = PrivateNats::start().await;
-    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = failures.clone();
-    let receiver = Receiver::start(move |_| {
-        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
-            Reply::Status(503)
-        } else {
-            Reply::Status(200)
-        }
-    })
-    .await;
-    let _broadcaster = Broadcaster::forwarding(
-        &nats.url(),
-        &receiver.url,
+    let requests = std::sync::atomic::AtomicUsize::new(0);
+    let every_request = failing(3, Reply::Status(503));
+    let (nats, receiver, _broadcaster) = stack(
+        move |_| every_request(requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
         &[
             ("WEBHOOK_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms"),
             ("WEBHOOK_BREAKER_THRESHOLD", "3"),

@@ -28,11 +28,11 @@ use std::net::TcpListener;
 pub use database::{TestDatabase, ensure_database, test_database};
 pub use eventually::eventually;
 pub use nats::{Nats, TestNats, nats_server_path, test_nats};
-pub use nats_connect::Credentials;
 pub use nats_users::{Role, nats_config_path};
 pub use postgres::{Postgres, postgres_bin_dir};
 pub use process::{port_is_free, process_is_running};
 pub use service::{Service, ServiceCommand};
+pub use service_kit::Credentials;
 pub use stack::{App, Parts, Replica, Sink, Stack, StackBuilder};
 pub use workspace::{workspace_binary, workspace_root};
 

@@ -20,9 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use nats_connect::{Credentials, NatsSettings};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use service_kit::{Credentials, NatsSettings};
 use tempfile::TempDir;
 
 use crate::free_port;

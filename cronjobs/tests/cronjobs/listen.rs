@@ -12,31 +12,49 @@ use crate::helpers::{Answer, ArticleServer, CRONJOBS, DEADLINE, TodoApp};
 const SUBJECT: &str = "jobs.wikipedia-todo";
 
 async fn spawn_listener(app: &TodoApp, articles: &ArticleServer) -> (Service, u16) {
+    let nats = vec![("NATS_URL", app.nats.url.clone())];
+    spawn_listen(app, articles, nats, "readyz")
+        .await
+        .expect("cronjobs listen becomes ready")
+}
+
+/// `cronjobs listen` for `app` with `nats` as its NATS variables, started
+/// once `/<probe>` (`healthz` or `readyz`) answers 200; and its port.
+async fn spawn_listen(
+    app: &TodoApp,
+    articles: &ArticleServer,
+    nats: Vec<(&'static str, String)>,
+    probe: &str,
+) -> anyhow::Result<(Service, u16)> {
     let port = free_port();
     let mut env = app.job_env(articles);
-    env.push(("NATS_URL", app.nats.url.clone()));
+    env.extend(nats);
     env.push(("PORT", port.to_string()));
     env.push(("LOG_FORMAT", "pretty".to_owned()));
     let service = Service::spawn(
         CRONJOBS.as_ref(),
         &["listen"],
         &env,
-        &format!("http://127.0.0.1:{port}/readyz"),
+        &format!("http://127.0.0.1:{port}/{probe}"),
     )
-    .await
-    .expect("cronjobs listen becomes ready");
-    (service, port)
+    .await?;
+    Ok((service, port))
 }
 
-/// `cronjobs_wikipedia_todo_runs_total{outcome="created"}` of one replica.
-async fn created_count(port: u16) -> u64 {
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+/// What one replica's `/metrics` says.
+async fn metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    metrics
+        .unwrap()
+}
+
+/// `cronjobs_wikipedia_todo_runs_total{outcome="created"}` of one replica.
+async fn created_count(port: u16) -> u64 {
+    metrics(port)
+        .await
         .lines()
         .find(|line| line.starts_with(r#"cronjobs_wikipedia_todo_runs_total{outcome="created"}"#))
         .and_then(|line| line.split_whitespace().last())
@@ -118,12 +136,7 @@ async fn a_failed_request_is_answered_with_its_reason() {
     assert!(error.contains("instead of redirecting"), "{error}");
     assert!(reply.get("id").is_none());
     assert!(app.texts().await.is_empty());
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(port).await;
     assert!(
         metrics.contains(r#"cronjobs_wikipedia_todo_runs_total{outcome="failed"} 1"#),
         "{metrics}"
@@ -153,18 +166,10 @@ async fn listen_is_not_ready_until_nats_is_up() {
     let articles =
         ArticleServer::start(Answer::Redirect("https://en.wikipedia.org/wiki/Patience")).await;
     let nats_port = free_port();
-    let port = free_port();
-    let mut env = app.job_env(&articles);
-    env.push(("NATS_URL", format!("nats://127.0.0.1:{nats_port}")));
-    env.push(("PORT", port.to_string()));
-    let _listener = Service::spawn(
-        CRONJOBS.as_ref(),
-        &["listen"],
-        &env,
-        &format!("http://127.0.0.1:{port}/healthz"),
-    )
-    .await
-    .unwrap();
+    let nats_url = vec![("NATS_URL", format!("nats://127.0.0.1:{nats_port}"))];
+    let (_listener, port) = spawn_listen(&app, &articles, nats_url, "healthz")
+        .await
+        .unwrap();
 
     let readyz = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
         .await
@@ -200,19 +205,9 @@ async fn as_the_jobs_user_listen_answers_requests_on_a_least_privilege_server() 
     let nats = app.nats.server.as_ref().expect("a private server");
     let articles =
         ArticleServer::start(Answer::Redirect("https://en.wikipedia.org/wiki/Privilege")).await;
-    let port = free_port();
-    let mut env = app.job_env(&articles);
-    env.extend(nats.service_env(Role::Jobs));
-    env.push(("PORT", port.to_string()));
-    env.push(("LOG_FORMAT", "pretty".to_owned()));
-    let _listener = Service::spawn(
-        CRONJOBS.as_ref(),
-        &["listen"],
-        &env,
-        &format!("http://127.0.0.1:{port}/readyz"),
-    )
-    .await
-    .expect("cronjobs listen becomes ready as the jobs user");
+    let _listener = spawn_listen(&app, &articles, nats.service_env(Role::Jobs), "readyz")
+        .await
+        .expect("cronjobs listen becomes ready as the jobs user");
     // Operators send requests as `admin` (`nats request jobs.wikipedia-todo ''`).
     let admin = nats.connect(Role::Admin).await.unwrap();
 

@@ -253,7 +253,7 @@ async fn wrong_or_missing_credentials_are_refused() -> anyhow::Result<()> {
         ("no credentials", None),
     ];
     for (what, credentials) in attempts {
-        let settings = nats_connect::NatsSettings::new(nats.url().parse()?, credentials);
+        let settings = service_kit::NatsSettings::new(nats.url().parse()?, credentials);
         let error = settings
             .connect(ConnectOptions::new())
             .await
@@ -265,7 +265,7 @@ async fn wrong_or_missing_credentials_are_refused() -> anyhow::Result<()> {
         );
     }
     // The control: the right password gets in.
-    let settings = nats_connect::NatsSettings::new(nats.url().parse()?, Some(app));
+    let settings = service_kit::NatsSettings::new(nats.url().parse()?, Some(app));
     settings.connect(ConnectOptions::new()).await?;
     Ok(())
 }

@@ -2,6 +2,16 @@
 //! sends before a pod goes away) and Ctrl-C (a terminal). Each binary
 //! decides what stopping means; this only says when.
 
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `shutdown` once the process is asked to stop, logging `what`
+/// stopping means for this service.
+pub async fn cancel_on_request(shutdown: CancellationToken, what: &str) {
+    requested().await;
+    tracing::info!("stop requested: {what}");
+    shutdown.cancel();
+}
+
 /// Returns once the process is asked to stop.
 pub async fn requested() {
     let ctrl_c = async {

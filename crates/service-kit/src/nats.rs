@@ -1,5 +1,21 @@
-//! [`NatsSettings`]: the server and the credentials, parsed from the
-//! environment, and applied to a connection.
+//! How every Docket service connects to NATS.
+//!
+//! Each service has a NATS user of its own, allowed only the subjects it
+//! uses (the server's configuration is `kustomize/base/nats/nats.conf`).
+//! [`NatsSettings`] reads where the server is and who to connect as from the
+//! environment, once, with errors that name the variable, and applies that
+//! to `async_nats::ConnectOptions`, so the three services parse and use
+//! their credentials the same way.
+//!
+//! | variable             | required            | meaning |
+//! |----------------------|---------------------|---------|
+//! | `NATS_URL`           | yes                 | `nats://host:port` (without credentials) |
+//! | `NATS_USER`          | with a password     | the service's NATS user |
+//! | `NATS_PASSWORD`      | with `NATS_USER`, or | its password |
+//! | `NATS_PASSWORD_FILE` | … this instead      | a file holding the password (a mounted Secret); one trailing newline is ignored |
+//!
+//! Without `NATS_USER` the service connects anonymously, which only a
+//! server without authorization (a developer's `nats-server -js`) accepts.
 
 use std::fmt;
 use std::path::Path;
@@ -7,9 +23,7 @@ use std::path::Path;
 use async_nats::{Client, ConnectError, ConnectOptions, ServerAddr};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::SettingsError;
-
-const URL_HINT: &str = "see the configuration table in the README";
+use crate::env::{Env, EnvError, SEE_README};
 
 /// Where NATS is and who to connect as. `Debug` shows neither the password
 /// nor credentials a URL may carry.
@@ -81,27 +95,31 @@ impl Credentials {
 impl NatsSettings {
     /// Reads `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` and
     /// `NATS_PASSWORD_FILE` from the process environment.
-    pub fn from_env() -> Result<NatsSettings, SettingsError> {
-        NatsSettings::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env() -> Result<NatsSettings, EnvError> {
+        NatsSettings::read(&Env::process())
     }
 
     /// Reads the variables from any source (tests pass a map). Blank values
     /// count as unset. `NATS_PASSWORD_FILE` is read here, at start-up.
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<NatsSettings, SettingsError> {
-        let get = |name: &str| get(name).filter(|value| !value.trim().is_empty());
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<NatsSettings, EnvError> {
+        NatsSettings::read(&Env::new(&get))
+    }
 
-        let raw_url = get("NATS_URL").ok_or(SettingsError::Missing {
+    /// Reads the variables from `env`. `NATS_PASSWORD_FILE` is read here,
+    /// at start-up.
+    pub fn read(env: &Env<'_>) -> Result<NatsSettings, EnvError> {
+        let get = |name: &str| env.raw(name);
+
+        let raw_url = get("NATS_URL").ok_or(EnvError::Missing {
             variable: "NATS_URL",
-            hint: URL_HINT,
+            hint: SEE_README,
         })?;
         // The parser's message may quote the URL, which may hold a password:
         // say what is wrong without it.
         let url = raw_url
             .trim()
             .parse::<ServerAddr>()
-            .map_err(|_| SettingsError::Invalid {
+            .map_err(|_| EnvError::Invalid {
                 variable: "NATS_URL",
                 reason: "expected a URL like nats://host:4222".into(),
             })?;
@@ -109,7 +127,7 @@ impl NatsSettings {
         let user = get("NATS_USER").map(|user| user.trim().to_owned());
         let password = match (get("NATS_PASSWORD"), get("NATS_PASSWORD_FILE")) {
             (Some(_), Some(_)) => {
-                return Err(SettingsError::Invalid {
+                return Err(EnvError::Invalid {
                     variable: "NATS_PASSWORD_FILE",
                     reason: "NATS_PASSWORD is set too; set only one of them".into(),
                 });
@@ -122,13 +140,13 @@ impl NatsSettings {
         let credentials = match (user, password) {
             (Some(user), Some(password)) => Some(Credentials { user, password }),
             (Some(_), None) => {
-                return Err(SettingsError::Missing {
+                return Err(EnvError::Missing {
                     variable: "NATS_PASSWORD",
                     hint: "NATS_USER is set, so set NATS_PASSWORD or NATS_PASSWORD_FILE too",
                 });
             }
             (None, Some(_)) => {
-                return Err(SettingsError::Missing {
+                return Err(EnvError::Missing {
                     variable: "NATS_USER",
                     hint: "a NATS password is set, so say whose it is",
                 });
@@ -136,7 +154,7 @@ impl NatsSettings {
             (None, None) => None,
         };
         if credentials.is_some() && url.has_user_pass() {
-            return Err(SettingsError::Invalid {
+            return Err(EnvError::Invalid {
                 variable: "NATS_URL",
                 reason: "carries a user as well as NATS_USER; keep credentials out of the URL"
                     .into(),
@@ -180,8 +198,8 @@ impl NatsSettings {
 }
 
 /// Reads a mounted password: the whole file but a trailing line break.
-fn read_password_file(path: &Path) -> Result<SecretString, SettingsError> {
-    let contents = std::fs::read_to_string(path).map_err(|e| SettingsError::Invalid {
+fn read_password_file(path: &Path) -> Result<SecretString, EnvError> {
+    let contents = std::fs::read_to_string(path).map_err(|e| EnvError::Invalid {
         variable: "NATS_PASSWORD_FILE",
         reason: format!("cannot read {}: {e}", path.display()),
     })?;
@@ -190,7 +208,7 @@ fn read_password_file(path: &Path) -> Result<SecretString, SettingsError> {
         .map(|rest| rest.strip_suffix('\r').unwrap_or(rest))
         .unwrap_or(&contents);
     if password.is_empty() {
-        return Err(SettingsError::Invalid {
+        return Err(EnvError::Invalid {
             variable: "NATS_PASSWORD_FILE",
             reason: format!("{} is empty", path.display()),
         });
@@ -200,17 +218,12 @@ fn read_password_file(path: &Path) -> Result<SecretString, SettingsError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::io::Write;
 
     use super::*;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<NatsSettings, SettingsError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        NatsSettings::from_lookup(|name| vars.get(name).cloned())
+    fn settings(vars: &[(&str, &str)]) -> Result<NatsSettings, EnvError> {
+        NatsSettings::read(&Env::from_pairs(vars))
     }
 
     fn error(vars: &[(&str, &str)]) -> String {
@@ -267,11 +280,7 @@ mod tests {
             error(&[]),
             "NATS_URL is not set; see the configuration table in the README"
         );
-        let err = settings(&[]).unwrap_err();
-        assert_eq!(
-            format!("{} {}", err.variable(), err.reason()),
-            err.to_string()
-        );
+        assert_eq!(settings(&[]).unwrap_err().variable(), "NATS_URL");
     }
 
     #[test]
