@@ -43,11 +43,12 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 }
 
 fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
-    // Every tool but wrk (only the bench runs it) and cargo-fuzz (`--faults`).
+    // Every tool but wrk (only the bench runs it), cargo-fuzz (`--faults`) and
+    // the container tools (only `cargo xtask images` builds images).
     let tools: Vec<Tool> = install::ALL
         .iter()
         .copied()
-        .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz))
+        .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz | Tool::Containers))
         .collect();
     steps.install(workspace, &tools)?;
     steps.run("fmt", || {

@@ -165,7 +165,8 @@ pub async fn readyz_becomes(base: &str, status: u16, within: Duration) {
         let answered = http().get(&readyz).send().await.ok()?.status();
         (answered == status).then_some(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
 /// What the sink on `port` has received so far (`None` if it did not answer).
