@@ -16,7 +16,6 @@ pub mod outbox_listener;
 pub mod page_cache;
 pub mod rate_limit;
 pub mod routes;
-pub mod security;
 pub mod server;
 pub mod startup;
 pub mod state;

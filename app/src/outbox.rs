@@ -27,8 +27,6 @@ use tokio_util::sync::CancellationToken;
 use crate::db::outbox;
 use crate::metrics::Metrics;
 
-/// Identifies the relay's advisory lock ("docket" in ASCII).
-const LEADER_LOCK: i64 = 0x646f_636b_6574;
 /// How often a standby replica asks for the lock.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
 /// A fallback in case a notification is missed (e.g. while the listener reconnects).
@@ -98,13 +96,7 @@ impl Relay {
     async fn serve_while_leader(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
         let mut conn = PgConnection::connect_with(&self.database).await?;
         loop {
-            let leader: bool = sqlx::query_scalar!(
-                r#"select pg_try_advisory_lock($1) as "locked!""#,
-                LEADER_LOCK
-            )
-            .fetch_one(&mut conn)
-            .await?;
-            if leader {
+            if outbox::try_lead(&mut conn).await? {
                 break;
             }
             if pause(shutdown, STANDBY_POLL).await.is_err() {

@@ -19,6 +19,20 @@ pub async fn enqueue(conn: &mut PgConnection, event: &TodoEvent) -> sqlx::Result
     Ok(())
 }
 
+/// Identifies the relay's advisory lock ("docket" in ASCII).
+const LEADER_LOCK: i64 = 0x646f_636b_6574;
+
+/// Takes the relay's session-level advisory lock if no other session holds
+/// it: only the holder publishes. Released when `conn` closes.
+pub async fn try_lead(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select pg_try_advisory_lock($1) as "locked!""#,
+        LEADER_LOCK
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// A row waiting to be published.
 pub struct PendingEvent {
     pub seq: i64,

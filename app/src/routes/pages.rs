@@ -14,12 +14,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::extract::{Htmx, PageError, PageForm};
+use super::middleware::security;
 use crate::changes;
 use crate::db;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::{self, Lookup};
-use crate::security;
 use crate::state::AppState;
 use crate::views::todos::{self as view, FormState};
 
