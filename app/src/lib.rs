@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod outbox_listener;
 pub mod page_cache;
 pub mod rate_limit;
+pub mod reads;
 pub mod routes;
 pub mod server;
 pub mod startup;
