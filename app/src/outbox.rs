@@ -207,8 +207,10 @@ impl Relay {
             }
         }
         if !acked.is_empty() {
-            outbox::remove(conn, &acked).await?;
+            // Counted before the delete: acknowledged is published, and a
+            // reader who sees the outbox empty sees the count complete.
             self.metrics.events_published.inc_by(acked.len() as u64);
+            outbox::remove(conn, &acked).await?;
             tracing::debug!(count = acked.len(), "published outbox events");
         }
         match failure {
