@@ -13,5 +13,6 @@ mod outbox;
 mod page_cache;
 mod pages;
 mod rate_limit;
+mod relay;
 mod security;
 mod shutdown;
