@@ -14,5 +14,6 @@ mod page_cache;
 mod pages;
 mod rate_limit;
 mod relay;
+mod router;
 mod security;
 mod shutdown;
