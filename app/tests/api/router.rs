@@ -24,60 +24,54 @@ async fn send(request: Request<Body>) -> Response<Body> {
     router().oneshot(request).await.unwrap()
 }
 
-fn post(uri: &str, content_type: &str) -> axum::http::request::Builder {
-    Request::builder()
+/// The status of a POST of `body` to `uri` with `headers` besides its
+/// content type and length.
+async fn post(uri: &str, content_type: &str, headers: &[(&str, &str)], body: String) -> StatusCode {
+    let mut request = Request::builder()
         .method(Method::POST)
         .uri(uri)
         .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request.body(Body::from(body)).unwrap()).await.status()
 }
+
+const FORM: &str = "application/x-www-form-urlencoded";
 
 #[tokio::test]
 async fn a_cross_site_form_post_is_refused_before_anything_is_written() {
-    let form = || post("/todos", "application/x-www-form-urlencoded");
+    let csrf = || "text=csrf".to_owned();
 
-    let by_fetch_metadata = send(
-        form()
-            .header("sec-fetch-site", "cross-site")
-            .body(Body::from("text=csrf"))
-            .unwrap(),
-    )
-    .await;
-    let by_origin = send(
-        form()
-            .header("origin", "https://evil.example")
-            .header(header::HOST, "127.0.0.1:8080")
-            .body(Body::from("text=csrf"))
-            .unwrap(),
-    )
-    .await;
+    let by_fetch_metadata = post("/todos", FORM, &[("sec-fetch-site", "cross-site")], csrf()).await;
+    let origin = [
+        ("origin", "https://evil.example"),
+        ("host", "127.0.0.1:8080"),
+    ];
+    let by_origin = post("/todos", FORM, &origin, csrf()).await;
 
-    assert_eq!(by_fetch_metadata.status(), StatusCode::FORBIDDEN);
-    assert_eq!(by_origin.status(), StatusCode::FORBIDDEN);
+    assert_eq!(by_fetch_metadata, StatusCode::FORBIDDEN);
+    assert_eq!(by_origin, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn a_body_over_16_kib_is_413_before_it_is_read() {
     let big = "a".repeat(17 * 1024);
+    let bearer = format!("Bearer {API_TOKEN}");
 
-    let form = send(
-        post("/todos", "application/x-www-form-urlencoded")
-            .header(header::CONTENT_LENGTH, big.len() + 5)
-            .body(Body::from(format!("text={big}")))
-            .unwrap(),
-    )
-    .await;
+    let form = post("/todos", FORM, &[], format!("text={big}")).await;
     let json_body = serde_json::json!({ "text": big }).to_string();
-    let json = send(
-        post("/api/todos", "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {API_TOKEN}"))
-            .header(header::CONTENT_LENGTH, json_body.len())
-            .body(Body::from(json_body))
-            .unwrap(),
+    let json = post(
+        "/api/todos",
+        "application/json",
+        &[("authorization", &bearer)],
+        json_body,
     )
     .await;
 
-    assert_eq!(form.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(json.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(form, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
