@@ -7,7 +7,8 @@
 use events::{EventType, TodoEvent};
 use tracing::Instrument;
 
-use crate::db::{outbox, todos};
+use crate::db::outbox::{self, OutboxEvent};
+use crate::db::todos;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
@@ -16,8 +17,8 @@ use crate::state::AppState;
 /// to the request.
 pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
     let todo = Todo::new(text);
-    let event = TodoEvent::new(EventType::Created, todo.snapshot());
-    state.creates.create(todo, &event).await
+    let event = serialise(&TodoEvent::new(EventType::Created, todo.snapshot()))?;
+    state.creates.create(todo, event).await
 }
 
 pub async fn update(
@@ -33,7 +34,8 @@ pub async fn update(
         let (todo, changed) = todos::update(&mut tx, id, done, text.as_ref())
             .await?
             .ok_or(AppError::TodoNotFound)?;
-        outbox::enqueue(&mut tx, &TodoEvent::updated(todo.snapshot(), changed)).await?;
+        let event = serialise(&TodoEvent::updated(todo.snapshot(), changed))?;
+        outbox::enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
         Ok(todo)
@@ -48,16 +50,18 @@ pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
         let todo = todos::delete(&mut tx, id)
             .await?
             .ok_or(AppError::TodoNotFound)?;
-        outbox::enqueue(
-            &mut tx,
-            &TodoEvent::new(EventType::Deleted, todo.snapshot()),
-        )
-        .await?;
+        let event = serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot()))?;
+        outbox::enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         tracing::info!(todo.id = %todo.id, "todo deleted");
         Ok(todo)
     })
     .await
+}
+
+fn serialise(event: &TodoEvent) -> Result<OutboxEvent> {
+    OutboxEvent::new(event)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing an event")))
 }
 
 /// Runs a change to its end even when the request that asked for it goes

@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use events::TodoEvent;
 use prometheus::IntCounter;
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+use crate::db::outbox::OutboxEvent;
 use crate::db::todos::{self, NewTodo};
 use crate::domain::Todo;
 use crate::error::{AppError, Result};
@@ -37,9 +37,7 @@ pub struct CreateQueue {
 
 struct Pending {
     todo: Todo,
-    event_id: uuid::Uuid,
-    subject: &'static str,
-    payload: String,
+    event: OutboxEvent,
     answer: oneshot::Sender<sqlx::Result<Todo>>,
     /// The request's span, so the writer's log line carries its id.
     span: tracing::Span,
@@ -49,9 +47,7 @@ impl Pending {
     fn row(&self) -> NewTodo<'_> {
         NewTodo {
             todo: &self.todo,
-            event_id: self.event_id,
-            subject: self.subject,
-            payload: &self.payload,
+            event: &self.event,
         }
     }
 }
@@ -67,21 +63,23 @@ impl CreateQueue {
 
     /// Stores `todo` and its `event` together; returns the todo once both
     /// are committed, or why neither is.
-    pub async fn create(&self, todo: Todo, event: &TodoEvent) -> Result<Todo> {
-        let payload = serde_json::to_string(event).map_err(|e| {
-            AppError::Internal(anyhow::Error::new(e).context("serializing an event"))
-        })?;
+    pub async fn create(&self, todo: Todo, event: OutboxEvent) -> Result<Todo> {
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
             todo,
-            event_id: event.id,
-            subject: event.subject(),
-            payload,
+            event,
             answer,
             span: tracing::Span::current(),
         };
         self.sender.send(pending).await.map_err(|_| stopped())?;
         Ok(answered.await.map_err(|_| stopped())??)
+    }
+}
+
+impl CreateQueue {
+    /// Creates handed in and not yet taken by a writer.
+    pub fn waiting(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
     }
 }
 

@@ -1,18 +1,11 @@
 //! Prometheus metrics, one registry per app instance (tests run several).
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::build;
-use crate::state::AppState;
-
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -137,39 +130,4 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Counts and times every request by its route template, never the raw path,
-/// so ids in URLs cannot explode the number of series. The operational routes
-/// are mounted outside this layer (see `routes`), so they are never counted.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics
-        .http_duration
-        .with_label_values(&[&method, &route])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .http_requests
-        .with_label_values(&[&method, &route, response.status().as_str()])
-        .inc();
-    response
-}
-
-/// `GET /metrics`
-pub async fn endpoint(State(state): State<AppState>) -> impl IntoResponse {
-    state.refresh_outbox_pending().await;
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
 }

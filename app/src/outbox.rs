@@ -16,7 +16,8 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use sqlx::postgres::PgConnectOptions;
@@ -24,11 +25,9 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::outbox;
+use crate::db::outbox::{self, PendingEvent};
 use crate::metrics::Metrics;
 
-/// Identifies the relay's advisory lock ("docket" in ASCII).
-const LEADER_LOCK: i64 = 0x646f_636b_6574;
 /// How often a standby replica asks for the lock.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
 /// A fallback in case a notification is missed (e.g. while the listener reconnects).
@@ -39,18 +38,19 @@ const BATCH: i64 = 100;
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-pub struct Relay {
+pub struct Relay<P = JetStreamPublisher> {
     database: PgConnectOptions,
     /// Woken by the replica's outbox listener (`crate::outbox_listener`).
     /// A wake-up that comes during a pass is kept for the next wait, and
     /// any number of them count as one: each pass reads every committed row.
     wake: Arc<Notify>,
-    jetstream: jetstream::Context,
+    publisher: P,
     metrics: Metrics,
 }
 
 /// Why one pass over the outbox stopped early.
-enum PassError {
+#[derive(Debug)]
+pub enum PassError {
     /// NATS did not take a message: retry after a pause, stay active.
     Nats(anyhow::Error),
     /// The database connection failed: give up the lock and start over.
@@ -63,17 +63,17 @@ impl From<sqlx::Error> for PassError {
     }
 }
 
-impl Relay {
+impl<P: Publisher> Relay<P> {
     pub fn new(
         database: PgConnectOptions,
         wake: Arc<Notify>,
-        jetstream: jetstream::Context,
+        publisher: P,
         metrics: Metrics,
     ) -> Self {
         Self {
             database,
             wake,
-            jetstream,
+            publisher,
             metrics,
         }
     }
@@ -98,13 +98,7 @@ impl Relay {
     async fn serve_while_leader(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
         let mut conn = PgConnection::connect_with(&self.database).await?;
         loop {
-            let leader: bool = sqlx::query_scalar!(
-                r#"select pg_try_advisory_lock($1) as "locked!""#,
-                LEADER_LOCK
-            )
-            .fetch_one(&mut conn)
-            .await?;
-            if leader {
+            if outbox::try_lead(&mut conn).await? {
                 break;
             }
             if pause(shutdown, STANDBY_POLL).await.is_err() {
@@ -113,11 +107,10 @@ impl Relay {
         }
         tracing::info!("outbox relay is active on this replica");
 
-        let mut stream_ready = false;
         let mut backoff = Backoff::default();
 
         loop {
-            match self.publish_pending(&mut conn, &mut stream_ready).await {
+            match self.pass(&mut conn).await {
                 Ok(more) => {
                     backoff.reset();
                     if more && !shutdown.is_cancelled() {
@@ -126,7 +119,6 @@ impl Relay {
                 }
                 Err(PassError::Database(e)) => return Err(e),
                 Err(PassError::Nats(e)) => {
-                    stream_ready = false;
                     let delay = backoff.next();
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -147,21 +139,76 @@ impl Relay {
         }
     }
 
-    /// Publishes up to one batch. Returns whether more rows may be waiting.
-    async fn publish_pending(
-        &self,
-        conn: &mut PgConnection,
-        stream_ready: &mut bool,
-    ) -> Result<bool, PassError> {
+    /// One pass: publishes up to one batch of the oldest rows, in order,
+    /// and removes those acknowledged. Returns whether more rows may be
+    /// waiting. Rows not acknowledged stay for the next pass.
+    pub async fn pass(&self, conn: &mut PgConnection) -> Result<bool, PassError> {
         let rows = outbox::oldest(conn, BATCH).await?;
         if rows.is_empty() {
             return Ok(false);
         }
-        if !*stream_ready {
-            ensure_stream(&self.jetstream)
-                .await
-                .map_err(PassError::Nats)?;
-            *stream_ready = true;
+        let Published { acked, failure } = self.publisher.publish(&rows).await;
+        let acked: Vec<i64> = rows[..acked].iter().map(|row| row.seq).collect();
+        if !acked.is_empty() {
+            // Counted before the delete: acknowledged is published, and a
+            // reader who sees the outbox empty sees the count complete.
+            self.metrics.events_published.inc_by(acked.len() as u64);
+            outbox::remove(conn, &acked).await?;
+            tracing::debug!(count = acked.len(), "published outbox events");
+        }
+        match failure {
+            Some(e) => Err(PassError::Nats(e)),
+            None => Ok(rows.len() as i64 == BATCH),
+        }
+    }
+}
+
+/// What became of a batch handed to a [`Publisher`].
+pub struct Published {
+    /// How many rows, from the first, were acknowledged.
+    pub acked: usize,
+    /// Why the rest were not.
+    pub failure: Option<anyhow::Error>,
+}
+
+/// Where the relay publishes: JetStream, or memory in tests that step one
+/// pass ([`MemoryPublisher`]).
+pub trait Publisher: Send + Sync + 'static {
+    /// Publishes `rows` in order; stops at the first that fails.
+    fn publish(&self, rows: &[PendingEvent]) -> impl Future<Output = Published> + Send;
+}
+
+/// Shared, so a test can read what the relay published.
+impl<P: Publisher> Publisher for Arc<P> {
+    fn publish(&self, rows: &[PendingEvent]) -> impl Future<Output = Published> + Send {
+        P::publish(self, rows)
+    }
+}
+
+/// Publishes to the `TODOS` stream, creating it if it is missing.
+pub struct JetStreamPublisher {
+    jetstream: jetstream::Context,
+    /// The stream is known to exist; checked again after a failure.
+    stream_ready: AtomicBool,
+}
+
+impl JetStreamPublisher {
+    pub fn new(jetstream: jetstream::Context) -> Self {
+        Self {
+            jetstream,
+            stream_ready: AtomicBool::new(false),
+        }
+    }
+
+    async fn send(&self, rows: &[PendingEvent]) -> Published {
+        if !self.stream_ready.load(Ordering::Acquire) {
+            if let Err(e) = ensure_stream(&self.jetstream).await {
+                return Published {
+                    acked: 0,
+                    failure: Some(e),
+                };
+            }
+            self.stream_ready.store(true, Ordering::Release);
         }
         // The whole batch goes out before the first ack is awaited: one
         // round trip per batch instead of one per row. Each message but the
@@ -172,7 +219,7 @@ impl Relay {
         let mut sent = Vec::with_capacity(rows.len());
         let mut failure = None;
         let mut previous: Option<String> = None;
-        for row in &rows {
+        for row in rows {
             let event_id = row.event_id.to_string();
             let mut message = PublishMessage::build()
                 .payload(row.payload.clone().into())
@@ -195,10 +242,10 @@ impl Relay {
             }
             previous = Some(event_id);
         }
-        let mut acked = Vec::with_capacity(sent.len());
+        let mut acked = 0;
         for (row, ack) in sent {
             match tokio::time::timeout(ACK_TIMEOUT, ack).await {
-                Ok(Ok(_)) => acked.push(row.seq),
+                Ok(Ok(_)) => acked += 1,
                 Ok(Err(e)) => {
                     failure = Some(
                         anyhow::Error::new(e).context(format!("publishing event {}", row.event_id)),
@@ -214,14 +261,68 @@ impl Relay {
                 }
             }
         }
-        if !acked.is_empty() {
-            outbox::remove(conn, &acked).await?;
-            self.metrics.events_published.inc_by(acked.len() as u64);
-            tracing::debug!(count = acked.len(), "published outbox events");
+        Published { acked, failure }
+    }
+}
+
+impl Publisher for JetStreamPublisher {
+    async fn publish(&self, rows: &[PendingEvent]) -> Published {
+        let published = self.send(rows).await;
+        if published.failure.is_some() {
+            self.stream_ready.store(false, Ordering::Release);
         }
-        match failure {
-            Some(e) => Err(PassError::Nats(e)),
-            None => Ok(rows.len() as i64 == BATCH),
+        published
+    }
+}
+
+/// A message as [`MemoryPublisher`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub message_id: String,
+    pub payload: String,
+}
+
+/// Keeps what it is given, in order, for tests that step one relay pass;
+/// told to, it refuses every publish, as an unreachable NATS does.
+#[derive(Default)]
+pub struct MemoryPublisher {
+    messages: Mutex<Vec<Message>>,
+    refusing: AtomicBool,
+}
+
+impl MemoryPublisher {
+    /// Every message taken so far, in order.
+    pub fn messages(&self) -> Vec<Message> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Refuses (`true`) or takes (`false`) publishes from now on.
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::Release);
+    }
+}
+
+impl Publisher for MemoryPublisher {
+    async fn publish(&self, rows: &[PendingEvent]) -> Published {
+        if self.refusing.load(Ordering::Acquire) {
+            return Published {
+                acked: 0,
+                failure: Some(anyhow::anyhow!("the publisher refuses")),
+            };
+        }
+        let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        messages.extend(rows.iter().map(|row| Message {
+            subject: row.subject.clone(),
+            message_id: row.event_id.to_string(),
+            payload: row.payload.clone(),
+        }));
+        Published {
+            acked: rows.len(),
+            failure: None,
         }
     }
 }

@@ -11,16 +11,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::AppError;
-use crate::routes::PageError;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName};
 
 /// Above this many remembered clients, those whose allowance is full again
 /// are forgotten (they would be let through anyway).
@@ -122,6 +117,11 @@ impl WriteLimiter {
         }
     }
 
+    /// The client a request counts against.
+    pub fn client_of(&self, request: &Request) -> IpAddr {
+        self.client_ip.of(request)
+    }
+
     /// Takes one write from `client`'s allowance, or says how long until
     /// one is free.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
@@ -138,33 +138,6 @@ impl WriteLimiter {
         }
         full_again.insert(client, at + interval);
         Ok(())
-    }
-}
-
-/// Middleware: limits unsafe methods per client; answers the API in JSON
-/// and pages in HTML.
-pub async fn limit_writes(
-    State(limiter): State<Arc<WriteLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return next.run(request).await;
-    }
-    let client = limiter.client_ip.of(&request);
-    match limiter.check(client, Instant::now()) {
-        Ok(()) => next.run(request).await,
-        Err(retry_after) => {
-            let error = AppError::TooManyRequests { retry_after };
-            if request.uri().path().starts_with("/api/") {
-                error.into_response()
-            } else {
-                PageError(error).into_response()
-            }
-        }
     }
 }
 

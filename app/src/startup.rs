@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db::MIGRATOR;
 use crate::faults::Faults;
 use crate::live;
-use crate::outbox::Relay;
+use crate::outbox::{JetStreamPublisher, Relay};
 use crate::outbox_listener::{self, Listeners};
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
@@ -71,7 +71,7 @@ impl Application {
         let relay = Relay::new(
             config.database,
             Arc::clone(&relay_wake),
-            jetstream::new(nats.clone()),
+            JetStreamPublisher::new(jetstream::new(nats.clone())),
             state.metrics.clone(),
         );
         Ok(Self {

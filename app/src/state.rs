@@ -62,18 +62,6 @@ impl AppState {
     pub fn is_migrated(&self) -> bool {
         self.migrated.load(Ordering::Acquire)
     }
-
-    /// Reads the outbox backlog for `/metrics`. Every replica reports the
-    /// same table, so the gauge is a fact about the database, not the pod.
-    pub async fn refresh_outbox_pending(&self) {
-        let count = async {
-            let mut conn = self.pool.acquire().await?;
-            crate::db::outbox::pending_count(&mut conn).await
-        };
-        if let Ok(Ok(count)) = tokio::time::timeout(Duration::from_secs(2), count).await {
-            self.metrics.outbox_pending.set(count);
-        }
-    }
 }
 
 fn page_cache_for(metrics: &Metrics, max_age: Duration) -> PageCache {

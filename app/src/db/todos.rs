@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::outbox::OutboxEvent;
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText, storage_now};
 
 struct TodoRow {
@@ -27,13 +28,10 @@ impl From<TodoRow> for Todo {
     }
 }
 
-/// A todo to store and its `todo.created` event, serialized: the bytes the
-/// outbox keeps are the bytes the relay publishes.
+/// A todo to store and its `todo.created` event.
 pub struct NewTodo<'a> {
     pub todo: &'a Todo,
-    pub event_id: Uuid,
-    pub subject: &'a str,
-    pub payload: &'a str,
+    pub event: &'a OutboxEvent,
 }
 
 /// Stores new todos and their events in one statement: one round trip, one
@@ -45,9 +43,9 @@ pub async fn insert_with_events(pool: &PgPool, new: &[NewTodo<'_>]) -> sqlx::Res
     let dones: Vec<bool> = new.iter().map(|n| n.todo.done).collect();
     let created: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.created_at).collect();
     let updated: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.updated_at).collect();
-    let event_ids: Vec<Uuid> = new.iter().map(|n| n.event_id).collect();
-    let subjects: Vec<&str> = new.iter().map(|n| n.subject).collect();
-    let payloads: Vec<&str> = new.iter().map(|n| n.payload).collect();
+    let event_ids: Vec<Uuid> = new.iter().map(|n| n.event.event_id).collect();
+    let subjects: Vec<&str> = new.iter().map(|n| n.event.subject).collect();
+    let payloads: Vec<&str> = new.iter().map(|n| n.event.payload.as_str()).collect();
     sqlx::query!(
         // `json` from text keeps the text as it is.
         "with todo as (insert into todos (id, text, done, created_at, updated_at)

@@ -16,9 +16,9 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiQuery, ApiWriter};
 use crate::changes;
-use crate::db;
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
+use crate::reads;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -95,7 +95,7 @@ async fn list_todos(
 ) -> Result<Json<TodoPage>> {
     let limit = Limit::parse(query.limit.as_deref())?;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-    let (todos, next) = db::todos::page(&state.pool, limit, cursor).await?;
+    let (todos, next) = reads::page(&state, limit, cursor).await?;
     Ok(Json(TodoPage {
         todos,
         next_cursor: next.map(Cursor::encode),
@@ -110,10 +110,7 @@ async fn list_todos(
 )]
 async fn get_todo(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Todo>> {
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
-    let todo = db::todos::find(&state.pool, id)
-        .await?
-        .ok_or(AppError::TodoNotFound)?;
-    Ok(Json(todo))
+    Ok(Json(reads::todo(&state, id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

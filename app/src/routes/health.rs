@@ -1,4 +1,4 @@
-//! Probes for the orchestrator and the version for deploy checks.
+//! Probes for the orchestrator, the scrape, and the version for deploy checks.
 //!
 //! With `ADMIN_PORT` set they are served there (see [`super::admin_router`]);
 //! `/version` stays on the public port as well, where deploy checks read it.
@@ -8,11 +8,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::build;
+use crate::db;
 use crate::state::AppState;
 
 /// `/healthz` and `/readyz`: for the orchestrator only.
@@ -61,4 +63,28 @@ async fn version() -> Json<Value> {
         "version": build::VERSION,
         "commit": build::commit(),
     }))
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    refresh_outbox_pending(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Reads the outbox backlog for `/metrics`. Every replica reports the
+/// same table, so the gauge is a fact about the database, not the pod.
+async fn refresh_outbox_pending(state: &AppState) {
+    let count = async {
+        let mut conn = state.pool.acquire().await?;
+        db::outbox::pending_count(&mut conn).await
+    };
+    if let Ok(Ok(count)) = tokio::time::timeout(Duration::from_secs(2), count).await {
+        state.metrics.outbox_pending.set(count);
+    }
 }

@@ -22,7 +22,7 @@ use axum::routing::get;
 use futures::{StreamExt, stream};
 
 use super::extract::PageError;
-use crate::db;
+use super::pages::lists_section;
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use crate::views::todos as view;
@@ -76,10 +76,9 @@ fn to_sse(event: LiveEvent) -> Event {
 
 /// The lists section alone, as the page re-fetches it after an event.
 async fn lists(State(state): State<AppState>) -> Result<Response, PageError> {
-    let lists = db::todos::lists(&state.pool).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        view::lists(&lists, None),
+        lists_section(&state, None).await?,
     )
         .into_response())
 }

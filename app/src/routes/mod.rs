@@ -6,6 +6,7 @@ mod assets;
 mod extract;
 mod health;
 mod live;
+mod middleware;
 mod pages;
 
 use std::time::Duration;
@@ -23,10 +24,8 @@ use tracing::Level;
 
 use crate::error::AppError;
 use crate::faults;
-use crate::metrics;
-use crate::rate_limit;
-use crate::security;
 use crate::state::AppState;
+use middleware::{metrics, rate_limit, security};
 
 pub use api::openapi;
 pub use extract::PageError;
@@ -65,7 +64,7 @@ pub fn admin_router(state: AppState) -> Router {
 fn operational() -> Router<AppState> {
     health::probes()
         .merge(health::version_router())
-        .route("/metrics", get(metrics::endpoint))
+        .route("/metrics", get(health::metrics))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -11,15 +11,16 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use maud::Markup;
 use serde::Deserialize;
 
 use super::extract::{Htmx, PageError, PageForm};
+use super::middleware::security;
 use crate::changes;
-use crate::db;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::{self, Lookup};
-use crate::security;
+use crate::reads;
 use crate::state::AppState;
 use crate::views::todos::{self as view, FormState};
 
@@ -45,7 +46,7 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
-    let lists = db::todos::lists(&state.pool).await?;
+    let lists = reads::lists(&state).await?;
     let page = Bytes::from(view::index(&lists, &FormState::default()).into_string());
     if let Some(ticket) = ticket {
         state.page_cache.store(ticket, page.clone());
@@ -80,7 +81,7 @@ async fn create(
             let body = if htmx {
                 view::new_todo_form(&form)
             } else {
-                view::index(&db::todos::lists(&state.pool).await?, &form)
+                view::index(&reads::lists(&state).await?, &form)
             };
             return Ok(vary_on_htmx((error.status(), body)));
         }
@@ -172,21 +173,23 @@ async fn after_change(
 ) -> Result<Response, PageError> {
     match result {
         Ok(_) if !htmx => Ok(wrote(see_other())),
-        Ok(_) => {
-            let lists = db::todos::lists(&state.pool).await?;
-            Ok(wrote(vary_on_htmx(view::lists(&lists, None))))
-        }
+        Ok(_) => Ok(wrote(vary_on_htmx(lists_section(state, None).await?))),
         Err(AppError::TodoNotFound) if htmx => {
             AppError::TodoNotFound.log();
-            let lists = db::todos::lists(&state.pool).await?;
             let notice = AppError::TodoNotFound.public_message();
             Ok(vary_on_htmx((
                 StatusCode::NOT_FOUND,
-                view::lists(&lists, Some(&notice)),
+                lists_section(state, Some(&notice)).await?,
             )))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The lists section as it is now, with an optional notice: what htmx swaps
+/// in after a change and when the page re-fetches it after an event.
+pub(super) async fn lists_section(state: &AppState, notice: Option<&str>) -> Result<Markup> {
+    Ok(view::lists(&reads::lists(state).await?, notice))
 }
 
 /// `HX-Trigger`: tells the page its lists changed (see [`view::CHANGED_TRIGGER`]).

@@ -5,10 +5,12 @@
 //! other creates queue up and are written as batches.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use app::changes;
 use app::create_queue::CreateQueue;
 use app::db::MIGRATOR;
+use app::db::outbox::OutboxEvent;
 use app::db::todos::{NewTodo, insert_with_events};
 use app::domain::{Todo, TodoText};
 use app::metrics::Metrics;
@@ -30,6 +32,10 @@ async fn one_connection() -> (TestDatabase, PgPool) {
         .unwrap();
     MIGRATOR.run(&pool).await.unwrap();
     (database, pool)
+}
+
+fn created_event(todo: &Todo) -> OutboxEvent {
+    OutboxEvent::new(&TodoEvent::new(EventType::Created, todo.snapshot())).unwrap()
 }
 
 /// The outbox's events, in the order the relay would publish them.
@@ -91,8 +97,10 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     let queue = CreateQueue::start(pool.clone(), &metrics);
     let text = TodoText::parse("queued beside a duplicate").unwrap();
     let existing = Todo::new(&text);
-    let event = TodoEvent::new(EventType::Created, existing.snapshot());
-    queue.create(existing.clone(), &event).await.unwrap();
+    queue
+        .create(existing.clone(), created_event(&existing))
+        .await
+        .unwrap();
 
     // The one connection is busy while all 100 queue, so they are written
     // as a few large batches, the duplicate inside one of them.
@@ -110,14 +118,20 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
                 } else {
                     Todo::new(&text)
                 };
-                let event = TodoEvent::new(EventType::Created, todo.snapshot());
+                let event = created_event(&todo);
                 let queue = queue.clone();
-                async move { (todo.id, queue.create(todo, &event).await) }
+                async move { (todo.id, queue.create(todo, event).await) }
             }))
             .await
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A writer counts its batch as it takes it, before it waits for the
+    // connection: once every create is counted or waiting, all are queued.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.create_batch_size.get_sample_sum() as usize + queue.waiting() < 101 {
+        assert!(Instant::now() < deadline, "the creates never queued");
+        tokio::task::yield_now().await;
+    }
     drop(busy);
     let results = results.await.unwrap();
 
@@ -148,27 +162,13 @@ async fn a_batch_keeps_its_order_and_its_events_bytes() {
     let (_database, pool) = one_connection().await;
     let text = TodoText::parse("in order").unwrap();
     let todos: Vec<Todo> = (0..50).map(|_| Todo::new(&text)).collect();
-    let events: Vec<TodoEvent> = todos
-        .iter()
-        .rev()
-        .map(|t| TodoEvent::new(EventType::Created, t.snapshot()))
-        .collect();
-    let payloads: Vec<String> = events
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .collect();
+    let events: Vec<OutboxEvent> = todos.iter().rev().map(created_event).collect();
     // Newest first, so the order is the one given, not the ids' order.
     let rows: Vec<NewTodo<'_>> = todos
         .iter()
         .rev()
         .zip(&events)
-        .zip(&payloads)
-        .map(|((todo, event), payload)| NewTodo {
-            todo,
-            event_id: event.id,
-            subject: event.subject(),
-            payload,
-        })
+        .map(|(todo, event)| NewTodo { todo, event })
         .collect();
     insert_with_events(&pool, &rows).await.unwrap();
 
@@ -176,5 +176,6 @@ async fn a_batch_keeps_its_order_and_its_events_bytes() {
         .fetch_all(&pool)
         .await
         .unwrap();
+    let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
     assert_eq!(stored, payloads, "in the order given, byte for byte");
 }

@@ -3,20 +3,25 @@
 use events::EventType;
 use reqwest::Method;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
+
+/// Once published, the events about the only todo stored.
+async fn events_about_the_one_todo(app: &TestApp) -> Vec<events::TodoEvent> {
+    app.wait_for_outbox_drained().await;
+    let id: uuid::Uuid = sqlx::query_scalar("select id from todos")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    app.events_about(&[id]).await
+}
 
 #[tokio::test]
 async fn a_form_post_publishes_one_created_event_with_the_contract() {
     let app = spawn_app().await;
 
     app.post_form("/todos", &[("text", "Publish me")]).await;
-    app.wait_for_outbox_drained().await;
 
-    let id: uuid::Uuid = sqlx::query_scalar("select id from todos")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let events = app.events_about(&[id]).await;
+    let events = events_about_the_one_todo(&app).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!(event.event_type, EventType::Created);
@@ -31,13 +36,8 @@ async fn an_htmx_post_publishes_one_created_event() {
 
     app.htmx(Method::POST, "/todos", &[("text", "From htmx")])
         .await;
-    app.wait_for_outbox_drained().await;
 
-    let id: uuid::Uuid = sqlx::query_scalar("select id from todos")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let events = app.events_about(&[id]).await;
+    let events = events_about_the_one_todo(&app).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].todo.text, "From htmx");
 }

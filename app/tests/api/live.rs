@@ -147,18 +147,6 @@ async fn the_event_stream_is_marked_for_proxies_and_never_cached() {
 }
 
 #[tokio::test]
-async fn an_open_event_stream_outlives_the_request_timeout() {
-    let app = spawn_app().await;
-    let mut events = connected_stream(&app).await;
-
-    // Time itself is what is tested: longer than every other request may take.
-    tokio::time::sleep(app::routes::REQUEST_TIMEOUT + Duration::from_secs(1)).await;
-    let id = app.create_todo("Still listening").await;
-
-    events.expect_todo_event(id, Duration::from_secs(1)).await;
-}
-
-#[tokio::test]
 async fn pages_hear_about_changes_when_nats_was_down_at_start() {
     let database = test_database().await.unwrap();
     let port = free_port();

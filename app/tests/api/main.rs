@@ -13,5 +13,7 @@ mod outbox;
 mod page_cache;
 mod pages;
 mod rate_limit;
+mod relay;
+mod router;
 mod security;
 mod shutdown;

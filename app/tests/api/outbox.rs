@@ -1,11 +1,14 @@
 //! The outbox under failure: NATS down, several replicas.
 
 use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::jetstream;
 
 use events::EventType;
 use test_support::{Nats, test_database};
 
-use crate::helpers::{API_TOKEN, read_stream, spawn_app_on};
+use crate::helpers::{API_TOKEN, TestApp, read_stream, spawn_app_on};
 
 #[tokio::test]
 async fn todos_created_while_nats_is_down_are_published_in_order_once_it_is_back() {
@@ -62,10 +65,40 @@ async fn the_app_starts_and_accepts_writes_when_nats_is_unreachable() {
     assert_eq!(events[0].todo.id, id);
 }
 
+/// JetStream's shortest duplicate window (it refuses less, and reads zero as
+/// its two-minute default): a relay publishing a row again later than this
+/// stores it twice instead of being hidden.
+const SHORTEST_DUPLICATE_WINDOW: Duration = Duration::from_millis(100);
+
+/// Creates the `TODOS` stream before any relay does, with the shortest
+/// duplicate window.
+async fn stream_with_shortest_duplicate_window(nats_url: &str) {
+    let js = jetstream::new(async_nats::connect(nats_url).await.unwrap());
+    js.create_stream(jetstream::stream::Config {
+        duplicate_window: SHORTEST_DUPLICATE_WINDOW,
+        ..events::stream_config()
+    })
+    .await
+    .unwrap();
+}
+
+/// Events a relay published and JetStream acknowledged, duplicates included
+/// (JetStream acknowledges a publish it drops as a duplicate).
+async fn events_published(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("events_published_total "))
+        .expect("the counter is exported")
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn two_app_instances_on_one_database_publish_each_event_once() {
     let database = test_database().await.unwrap();
     let nats = Nats::start().unwrap();
+    stream_with_shortest_duplicate_window(&nats.url()).await;
     let first = spawn_app_on(&database.url, &nats.url(), Some(API_TOKEN)).await;
     let second = spawn_app_on(&database.url, &nats.url(), Some(API_TOKEN)).await;
     first.wait_until_ready().await;
@@ -79,7 +112,12 @@ async fn two_app_instances_on_one_database_publish_each_event_once() {
     first.wait_for_outbox_drained().await;
 
     let events = read_stream(&nats.url()).await;
-    assert_eq!(events.len(), 30, "each event exactly once");
+    assert_eq!(events.len(), 30, "each event stored exactly once");
+    assert_eq!(
+        events_published(&first).await + events_published(&second).await,
+        30,
+        "each event published by one relay only, not hidden by the duplicate window"
+    );
     let ids: HashSet<_> = events.iter().map(|e| e.todo.id).collect();
     assert_eq!(ids, created.iter().copied().collect());
 }

@@ -1,14 +1,14 @@
 //! The real binary: start-up errors, graceful shutdown on SIGTERM, and
 //! what it logs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use test_support::free_port;
 
-use crate::helpers::spawn_binary;
+use crate::helpers::{AppProcess, spawn_binary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
 
@@ -32,21 +32,26 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     let port = app.port;
 
     // A slow client: headers and half the body now, the rest after SIGTERM.
+    // `Expect: 100-continue` makes the server say when the handler starts
+    // reading the body: from then on the request is in flight.
     let body = "text=finished+after+SIGTERM";
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let head = format!(
-        "POST /todos HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /todos HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let continue_line = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut answer = vec![0; continue_line.len()];
+    stream.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer, continue_line, "the handler reads the body");
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
     stream.flush().await.unwrap();
-    // Let the server start reading the request before the signal.
     let pool = sqlx::PgPool::connect(app.database_url()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     app.service.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_log(&app, "shutdown requested").await;
     stream.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -66,6 +71,19 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     assert_eq!(stored, 1);
     // New connections are refused once it is gone.
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
+
+/// Waits until the app has logged `message`.
+async fn wait_for_log(app: &AppProcess, message: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.service.output().contains(message) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{message}` in the log:\n{}",
+            app.service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

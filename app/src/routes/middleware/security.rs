@@ -9,7 +9,7 @@ use tower::layer::util::{Identity, Stack};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::AppError;
-use crate::routes::PageError;
+use crate::routes::extract::PageError;
 
 type Headers = Stack<
     SetResponseHeaderLayer<HeaderValue>,

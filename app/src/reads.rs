@@ -1,0 +1,28 @@
+//! What the app shows, read in one place as changes are made in one place
+//! ([`crate::changes`]): handlers ask here, never the database directly.
+
+use crate::db::todos;
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists};
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+/// What the page shows: the newest todos of each list and each list's total.
+pub async fn lists(state: &AppState) -> Result<TodoLists> {
+    Ok(todos::lists(&state.pool).await?)
+}
+
+/// One todo, or [`AppError::TodoNotFound`].
+pub async fn todo(state: &AppState, id: TodoId) -> Result<Todo> {
+    todos::find(&state.pool, id)
+        .await?
+        .ok_or(AppError::TodoNotFound)
+}
+
+/// One page of the JSON list, newest first, and where the next one starts.
+pub async fn page(
+    state: &AppState,
+    limit: Limit,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<Todo>, Option<Cursor>)> {
+    Ok(todos::page(&state.pool, limit, cursor).await?)
+}

@@ -1,0 +1,41 @@
+//! Middleware: the per-client write limit ([`crate::rate_limit`]) in front
+//! of every unsafe request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::rate_limit::WriteLimiter;
+use crate::routes::extract::PageError;
+
+/// Middleware: limits unsafe methods per client; answers the API in JSON
+/// and pages in HTML.
+pub async fn limit_writes(
+    State(limiter): State<Arc<WriteLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let client = limiter.client_of(&request);
+    match limiter.check(client, Instant::now()) {
+        Ok(()) => next.run(request).await,
+        Err(retry_after) => {
+            let error = AppError::TooManyRequests { retry_after };
+            if request.uri().path().starts_with("/api/") {
+                error.into_response()
+            } else {
+                PageError(error).into_response()
+            }
+        }
+    }
+}
