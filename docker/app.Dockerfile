@@ -2,8 +2,8 @@
 # The `todo-app` image. Build from the workspace root:
 #   docker build -f docker/app.Dockerfile --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t docket-app .
 # Dependencies are compiled in their own layer (cargo-chef) so that a source
-# change rebuilds only Docket's crates; the recipe covers only this binary's
-# dependency graph, so edits to the other services do not invalidate it.
+# change rebuilds only Docket's crates; the cook builds only this binary's
+# dependencies (the recipe holds the whole workspace's manifests).
 # SQLX_OFFLINE comes from .cargo/config.toml: queries are checked against the
 # committed .sqlx/ data.
 
@@ -15,7 +15,10 @@ WORKDIR /src
 
 FROM chef AS planner
 COPY . .
-RUN cargo chef prepare --recipe-path recipe.json --bin todo-app
+# The recipe is the whole workspace: a recipe pruned to one binary
+# (`prepare --bin`) carries a Cargo.lock that no longer matches it, so a
+# locked cook is refused and an unlocked one resolves other versions.
+RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json

@@ -20,7 +20,10 @@ WORKDIR /src
 
 FROM chef AS planner
 COPY . .
-RUN cargo chef prepare --recipe-path recipe.json --bin cronjobs
+# The recipe is the whole workspace: a recipe pruned to one binary
+# (`prepare --bin`) carries a Cargo.lock that no longer matches it, so a
+# locked cook is refused and an unlocked one resolves other versions.
+RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
