@@ -38,6 +38,9 @@ pub enum Tool {
     CargoFuzz,
     /// cargo-deny: licenses, bans and sources of the dependency tree.
     CargoDeny,
+    /// podman, buildah and skopeo (images without a Docker daemon), and
+    /// debootstrap for the stand-in base images.
+    Containers,
 }
 
 /// Every tool, for `cargo xtask install`.
@@ -54,6 +57,7 @@ pub const ALL: &[Tool] = &[
     Tool::PythonVenv,
     Tool::CargoFuzz,
     Tool::CargoDeny,
+    Tool::Containers,
 ];
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
@@ -163,6 +167,33 @@ const REQUIREMENTS: &[Requirement] = &[
         // Debian's python3 lacks ensurepip until python3-venv is installed.
         present: |_| succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])),
         install: Install::Apt(&["python3", "python3-venv"]),
+    },
+    Requirement {
+        tool: Tool::Containers,
+        name: "podman, buildah, skopeo, debootstrap",
+        present: |_| {
+            [
+                "podman",
+                "buildah",
+                "skopeo",
+                "debootstrap",
+                "runc",
+                "slirp4netns",
+            ]
+            .iter()
+            .all(|tool| succeeds(Command::new("sh").args(["-c", &format!("command -v {tool}")])))
+        },
+        install: Install::Apt(&[
+            "podman",
+            "buildah",
+            "skopeo",
+            "runc",
+            "catatonit",
+            "slirp4netns",
+            "uidmap",
+            "fuse-overlayfs",
+            "debootstrap",
+        ]),
     },
     Requirement {
         tool: Tool::Wrk,

@@ -13,12 +13,16 @@
 //!   against a reference server (`--quick` for a smoke run).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
 //!   (`--runs N`, default 10,000); fails on a crash.
+//! - `images`: builds the three images from `docker/*.Dockerfile` with
+//!   podman, exports them as OCI layouts (`--stand-ins`: make local
+//!   stand-ins for the base images instead of pulling them).
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
 mod bench;
 mod fuzz;
+mod images;
 mod install;
 mod prepare_sqlx;
 mod stack;
@@ -63,6 +67,8 @@ enum Command {
     Bench(bench::Args),
     /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
     Fuzz(fuzz::Args),
+    /// Build the container images from docker/*.Dockerfile with podman.
+    Images(images::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         Command::Schemas { from } => manifests::refresh_schemas(workspace.root(), &from),
         Command::Bench(args) => bench::run(&workspace, args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
+        Command::Images(args) => images::run(&workspace, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,6 +124,8 @@ mod tests {
             &["xtask", "bench", "--quick"],
             &["xtask", "fuzz"],
             &["xtask", "fuzz", "--runs", "100"],
+            &["xtask", "images"],
+            &["xtask", "images", "--stand-ins"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

@@ -1,0 +1,175 @@
+//! `cargo xtask images [--stand-ins]`: the three images built from the
+//! unchanged `docker/*.Dockerfile` with podman, tagged with the commit,
+//! exported as OCI layouts under `target/images/`, with their sizes.
+//!
+//! No Docker daemon is needed: podman builds the Dockerfiles as they are.
+//! Where a base image cannot be pulled, a stand-in under the same name is
+//! made from Debian packages first (see [`bases`]). podman's layer cache
+//! keeps the dependency layers (cargo-chef) between runs, so a change to
+//! Docket's own code rebuilds only its crates.
+
+mod bases;
+mod podman;
+// The smoke test's translation of pod templates into `podman run`; the
+// smoke run itself (`--smoke`) is not wired in yet.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "used by the smoke test, not wired into the command yet"
+    )
+)]
+mod run;
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::install::{self, Tool};
+use crate::workspace::Workspace;
+use podman::{Podman, captured, images_dir};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Make every missing base image from Debian packages instead of trying
+    /// to pull it (for machines that reach no container registry).
+    #[arg(long)]
+    pub stand_ins: bool,
+}
+
+/// An image this repository ships, and the Dockerfile it is built from.
+struct Image {
+    name: &'static str,
+    dockerfile: &'static str,
+}
+
+const IMAGES: [Image; 3] = [
+    Image {
+        name: "docket-app",
+        dockerfile: "docker/app.Dockerfile",
+    },
+    Image {
+        name: "docket-broadcaster",
+        dockerfile: "docker/broadcaster.Dockerfile",
+    },
+    Image {
+        name: "docket-cronjobs",
+        dockerfile: "docker/cronjobs.Dockerfile",
+    },
+];
+
+/// What was built, for the report (and the smoke test).
+#[derive(Debug)]
+pub struct Built {
+    /// `localhost/NAME:COMMIT`.
+    pub reference: String,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
+    install::ensure(workspace, &[Tool::Containers])?;
+    let podman = Podman::new(workspace)?;
+    let built = build_all(workspace, &podman, args.stand_ins)?;
+    println!("\n| image | size | build |\n|---|---|---|");
+    for image in &built {
+        println!(
+            "| {} | {:.1} MB | {:.0} s |",
+            image.reference,
+            image.bytes as f64 / 1e6,
+            image.seconds
+        );
+    }
+    println!(
+        "\nOCI layouts: {}",
+        images_dir(workspace).join("oci").display()
+    );
+    Ok(())
+}
+
+/// Makes the bases available, builds every image and exports it.
+pub fn build_all(
+    workspace: &Workspace,
+    podman: &Podman,
+    stand_ins: bool,
+) -> anyhow::Result<Vec<Built>> {
+    let commit = commit(workspace)?;
+    for image in &IMAGES {
+        let path = workspace.root().join(image.dockerfile);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for base in bases::bases_of(&text)? {
+            let origin = bases::ensure(workspace, podman, &base, stand_ins)?;
+            println!("images: base {base}: {}", describe(&origin));
+        }
+    }
+    let mut built = Vec::new();
+    for image in &IMAGES {
+        let reference = format!("localhost/{}:{commit}", image.name);
+        let started = Instant::now();
+        podman.run(
+            &[
+                "build",
+                "--pull=never",
+                // The builder stages download crates (cargo-chef, the crates.io index).
+                "--network=host",
+                "--layers",
+                "--file",
+                image.dockerfile,
+                "--build-arg",
+                &format!("GIT_COMMIT={commit}"),
+                "--tag",
+                &reference,
+                ".",
+            ],
+            &format!("building {}", image.name),
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let layout = images_dir(workspace).join("oci").join(image.name);
+        podman.export_oci(&reference, &layout, &commit)?;
+        built.push(Built {
+            bytes: podman.size(&reference)?,
+            reference,
+            seconds,
+        });
+    }
+    untag_older(podman, &commit)?;
+    Ok(built)
+}
+
+/// Removes the tags of earlier commits' images, so one generation stays;
+/// the build stages' cached layers are kept.
+fn untag_older(podman: &Podman, commit: &str) -> anyhow::Result<()> {
+    for image in &IMAGES {
+        let listed = podman.output(&[
+            "images",
+            "--filter",
+            &format!("reference=localhost/{}", image.name),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])?;
+        for reference in listed
+            .lines()
+            .filter(|r| !r.ends_with(&format!(":{commit}")))
+        {
+            podman.output(&["untag", reference])?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(origin: &bases::Origin) -> &'static str {
+    match origin {
+        bases::Origin::Local => "local",
+        bases::Origin::Pulled => "pulled",
+        bases::Origin::CachedStandIn => "stand-in (kept from an earlier run)",
+        bases::Origin::NewStandIn => "stand-in (made now from Debian packages)",
+    }
+}
+
+/// The checked-out commit, which tags the images and is reported by
+/// `GET /version`.
+fn commit(workspace: &Workspace) -> anyhow::Result<String> {
+    let output = captured(workspace.command("git").args(["rev-parse", "HEAD"]))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
