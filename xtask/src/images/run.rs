@@ -300,8 +300,14 @@ mod tests {
             ("OTHER".to_owned(), "natsy:42220 stays".to_owned()),
         ]);
         let mapping = BTreeMap::from([
-            ("nats:4222".to_owned(), "10.0.2.2:40100".to_owned()),
-            ("todo-app:8080".to_owned(), "10.0.2.2:40101".to_owned()),
+            (
+                "nats:4222".to_owned(),
+                format!("{HOST_FROM_CONTAINER}:40100"),
+            ),
+            (
+                "todo-app:8080".to_owned(),
+                format!("{HOST_FROM_CONTAINER}:40101"),
+            ),
         ]);
         let mapped = map_addresses(&environment, &services, &mapping).unwrap();
         assert_eq!(mapped["NATS_URL"], "nats://10.0.2.2:40100");
