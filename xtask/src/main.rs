@@ -13,6 +13,9 @@
 //!   against a reference server (`--quick` for a smoke run).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
 //!   (`--runs N`, default 10,000); fails on a crash.
+//! - `images`: builds the three images from `docker/*.Dockerfile` with
+//!   podman, exports them as OCI layouts (`--stand-ins`: make local
+//!   stand-ins for the base images instead of pulling them).
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
@@ -123,6 +126,8 @@ mod tests {
             &["xtask", "bench", "--quick"],
             &["xtask", "fuzz"],
             &["xtask", "fuzz", "--runs", "100"],
+            &["xtask", "images"],
+            &["xtask", "images", "--stand-ins"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

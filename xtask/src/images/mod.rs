@@ -10,6 +10,16 @@
 
 mod bases;
 mod podman;
+// The smoke test's translation of pod templates into `podman run`; the
+// smoke run itself (`--smoke`) is not wired in yet.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "used by the smoke test, not wired into the command yet"
+    )
+)]
+mod run;
 
 use std::time::Instant;
 

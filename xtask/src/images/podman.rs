@@ -92,6 +92,11 @@ impl Podman {
         if dir.exists() {
             std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
         }
+        // skopeo makes the layout's directory but not its parents.
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         let mut command = self.workspace.command("skopeo");
         command
             .env("CONTAINERS_CONF", &self.conf)
