@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{Postgres, ensure_database, test_nats};
+use test_support::{Postgres, ensure_database, eventually, test_nats};
 
 use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_adjusted, spawn_app_on};
 
@@ -64,11 +64,11 @@ async fn readyz_follows_postgres_down_and_back_up_and_the_app_keeps_running() {
     );
 
     postgres.start_again().unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while app.get("/readyz").await.status() != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "never ready again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(DEADLINE, "the app to be ready again", || async {
+        (app.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await
+    .unwrap();
     let todo: Value = app
         .get(&format!("/api/todos/{kept}"))
         .await

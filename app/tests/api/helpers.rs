@@ -10,7 +10,9 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use test_support::{Service, TestDatabase, TestNats, free_port, test_database, test_nats};
+use test_support::{
+    Service, TestDatabase, TestNats, eventually, free_port, test_database, test_nats,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -170,19 +172,12 @@ impl TestApp {
             Some(_) => self.admin_url("/readyz"),
             None => self.url("/readyz"),
         };
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Ok(response) = self.client.get(&readyz).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the app never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(DEADLINE, "the app to become ready", || async {
+            let response = self.client.get(&readyz).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        })
+        .await
+        .unwrap();
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -257,15 +252,11 @@ impl TestApp {
 
     /// Waits until the relay has published everything in the outbox.
     pub async fn wait_for_outbox_drained(&self) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.outbox_count().await > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the outbox still holds {} rows",
-                self.outbox_count().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(DEADLINE, "the outbox to be drained", || async {
+            (self.outbox_count().await == 0).then_some(())
+        })
+        .await
+        .unwrap();
     }
 
     /// Every event in `TODOS` about the given todos, in stream order. Call

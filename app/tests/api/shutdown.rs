@@ -1,7 +1,7 @@
 //! The real binary: start-up errors, graceful shutdown on SIGTERM, and
 //! what it logs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -75,15 +75,10 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
 
 /// Waits until the app has logged `message`.
 async fn wait_for_log(app: &AppProcess, message: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app.service.output().contains(message) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{message}` in the log:\n{}",
-            app.service.output()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.service
+        .wait_for_output(message, Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use events::EventType;
 use uuid::Uuid;
 
-use crate::helpers::{Broadcaster, Receiver, PrivateNats, created, event, sink_messages, spawn_sink};
+use crate::helpers::{
+    Broadcaster, PrivateNats, Receiver, created, event, sink_messages, spawn_sink,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -41,7 +43,7 @@ async fn generic_messages_are_signed_and_verify_at_the_sink() {
         })
     );
     // One readable line per message on the sink's stdout.
-    crate::helpers::wait_for_output(&sink, "Todo created: Buy <milk> & \"eggs\"", WAIT)
+    sink.wait_for_output("Todo created: Buy <milk> & \"eggs\"", WAIT)
         .await
         .unwrap();
 }

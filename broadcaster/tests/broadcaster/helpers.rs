@@ -5,13 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use async_nats::HeaderMap as NatsHeaders;
 use async_nats::jetstream::{self, consumer::pull};
 use events::{EventType, SCHEMA_VERSION, TodoEvent, TodoSnapshot};
 use test_support::{Nats, Service, free_port};
 use time::OffsetDateTime;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use test_support::eventually;
@@ -262,25 +261,6 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-/// Waits for a process to log a line containing `needle`.
-pub async fn wait_for_output(
-    service: &Service,
-    needle: &str,
-    within: Duration,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if service.output().contains(needle) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!(
-        "no `{needle}` in the output within {within:?}:\n{}",
-        service.output()
-    )
 }
 
 /// Reads a JSON log line's field, for assertions on logs.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Broadcaster, Receiver, Reply, SECRET, PrivateNats, created, http, readyz_becomes,
+    Broadcaster, PrivateNats, Receiver, Reply, SECRET, created, http, readyz_becomes,
 };
 
 #[tokio::test]

@@ -204,6 +204,18 @@ impl Service {
         self.output.lock().expect("output lock").clone()
     }
 
+    /// Waits until the process has printed a line containing `needle`;
+    /// fails after `within` with what it printed.
+    pub async fn wait_for_output(&self, needle: &str, within: Duration) -> anyhow::Result<()> {
+        crate::eventually(
+            within,
+            &format!("`{needle}` in {}'s output", self.name),
+            || async { self.output().contains(needle).then_some(()) },
+        )
+        .await
+        .with_context(|| format!("{} printed:\n{}", self.name, self.output()))
+    }
+
     /// Waits (briefly) for the reader tasks to take the last output after exit.
     async fn drain_output(&mut self) {
         for reader in self.readers.drain(..) {

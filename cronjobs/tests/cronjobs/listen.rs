@@ -178,18 +178,14 @@ async fn listen_is_not_ready_until_nats_is_up() {
 
     let dir = tempfile::tempdir().unwrap();
     let nats = test_support::Nats::start_in(dir.path(), nats_port).unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let status = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+    test_support::eventually(DEADLINE, "listen to become ready", || async {
+        let readyz = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
             .await
-            .unwrap()
-            .status();
-        if status == 200 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .ok()?;
+        (readyz.status() == 200).then_some(())
+    })
+    .await
+    .unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     let reply = tokio::time::timeout(DEADLINE, client.request(SUBJECT, "".into()))
         .await
