@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::http::HeaderName;
 use secrecy::SecretString;
-use service_kit::NatsSettings;
+use service_kit::{Env, EnvError, NatsSettings};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::page_cache::{self, WROTE_COOKIE_MAX_AGE};
@@ -59,99 +59,86 @@ pub struct Config {
     pub page_cache_max_age: Duration,
 }
 
-/// A variable is missing or cannot be read. The message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set; see the configuration table in the README")]
-    Missing(&'static str),
-    #[error("{name} is not valid: {reason}")]
-    Invalid { name: &'static str, reason: String },
-    /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` or `NATS_PASSWORD_FILE`.
-    #[error(transparent)]
-    Nats(#[from] service_kit::EnvError),
-}
+/// A variable is missing or cannot be read: the services' one error for
+/// configuration, whose message names the variable.
+pub type ConfigError = EnvError;
 
 impl Config {
     /// Reads the variables listed in this module's table.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::read(&Env::process())
     }
 
     /// Reads the configuration from any source of variables (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            get(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+        Self::read(&Env::new(get))
+    }
 
-        let database_url = required("DATABASE_URL")?;
+    /// Reads the configuration through `env` (blank values count as unset).
+    pub fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let database_url = env.required("DATABASE_URL")?;
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(ConfigError::Invalid {
-                name: "DATABASE_URL",
-                reason: "expected a postgres:// or postgresql:// URL".into(),
-            });
+            return Err(EnvError::invalid(
+                "DATABASE_URL",
+                "expected a postgres:// or postgresql:// URL",
+            ));
         }
-        let database =
-            PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Invalid {
-                name: "DATABASE_URL",
-                reason: redact_url_error(&e.to_string(), &database_url),
-            })?;
+        // Not `parse_or`: its error would quote the URL, password included.
+        let database = PgConnectOptions::from_str(&database_url).map_err(|e| {
+            EnvError::invalid(
+                "DATABASE_URL",
+                redact_url_error(&e.to_string(), &database_url),
+            )
+        })?;
 
-        let pool_size = match get("DATABASE_POOL_SIZE") {
+        let pool_size = match env.optional("DATABASE_POOL_SIZE") {
             None => DEFAULT_POOL_SIZE,
             Some(raw) => raw
-                .trim()
                 .parse::<u32>()
                 .ok()
                 .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "DATABASE_POOL_SIZE",
-                    reason: format!("expected a number from 1 to {MAX_POOL_SIZE}, got `{raw}`"),
+                .ok_or_else(|| {
+                    EnvError::invalid(
+                        "DATABASE_POOL_SIZE",
+                        format!("expected a number from 1 to {MAX_POOL_SIZE}, got `{raw}`"),
+                    )
                 })?,
         };
 
-        let nats = NatsSettings::from_lookup(&get)?;
+        let nats = NatsSettings::read(env)?;
 
-        let port = parse_port("PORT", get("PORT"))?.unwrap_or(8080);
-        let admin_port = parse_port("ADMIN_PORT", get("ADMIN_PORT"))?;
+        let port = parse_port(env, "PORT")?.unwrap_or(8080);
+        let admin_port = parse_port(env, "ADMIN_PORT")?;
         // Port 0 picks a free port each time (tests), so two zeros differ.
         if admin_port.is_some_and(|admin| admin == port && port != 0) {
-            return Err(ConfigError::Invalid {
-                name: "ADMIN_PORT",
-                reason: format!("must differ from PORT ({port})"),
-            });
+            return Err(EnvError::invalid(
+                "ADMIN_PORT",
+                format!("must differ from PORT ({port})"),
+            ));
         }
 
-        let api_token = get("API_TOKEN")
-            .filter(|token| !token.trim().is_empty())
-            .map(SecretString::from);
+        let api_token = env.raw("API_TOKEN").map(SecretString::from);
 
-        let write_limit = match get("WRITE_RATE_LIMIT") {
+        let write_limit = match env.optional("WRITE_RATE_LIMIT") {
             None => Some(RateLimit::DEFAULT),
-            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
-            Some(raw) => Some(raw.parse().map_err(|reason| ConfigError::Invalid {
-                name: "WRITE_RATE_LIMIT",
-                reason,
-            })?),
+            Some(raw) if raw.eq_ignore_ascii_case("off") => None,
+            Some(raw) => Some(
+                raw.parse()
+                    .map_err(|reason: String| EnvError::invalid("WRITE_RATE_LIMIT", reason))?,
+            ),
         };
 
-        let client_ip = match get("CLIENT_IP_HEADER").filter(|v| !v.trim().is_empty()) {
+        let client_ip = match env.optional("CLIENT_IP_HEADER") {
             None => ClientIp::Peer,
-            Some(raw) => ClientIp::Header(HeaderName::try_from(raw.trim()).map_err(|_| {
-                ConfigError::Invalid {
-                    name: "CLIENT_IP_HEADER",
-                    reason: format!("`{raw}` is not a header name"),
-                }
+            Some(raw) => ClientIp::Header(HeaderName::try_from(raw.as_str()).map_err(|_| {
+                EnvError::invalid("CLIENT_IP_HEADER", format!("`{raw}` is not a header name"))
             })?),
         };
 
-        let page_cache_max_age = match get("PAGE_CACHE_MAX_AGE") {
+        let page_cache_max_age = match env.optional("PAGE_CACHE_MAX_AGE") {
             None => page_cache::DEFAULT_MAX_AGE,
-            Some(raw) => parse_max_age(&raw).map_err(|reason| ConfigError::Invalid {
-                name: "PAGE_CACHE_MAX_AGE",
-                reason,
-            })?,
+            Some(raw) => parse_max_age(&raw)
+                .map_err(|reason| EnvError::invalid("PAGE_CACHE_MAX_AGE", reason))?,
         };
 
         Ok(Self {
@@ -169,14 +156,17 @@ impl Config {
 }
 
 /// A port number, if the variable is set at all.
-fn parse_port(name: &'static str, raw: Option<String>) -> Result<Option<u16>, ConfigError> {
-    raw.map(|raw| {
-        raw.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
-            name,
-            reason: format!("expected a port number from 0 to 65535, got `{raw}`"),
+fn parse_port(env: &Env<'_>, name: &'static str) -> Result<Option<u16>, ConfigError> {
+    env.optional(name)
+        .map(|raw| {
+            raw.parse::<u16>().map_err(|_| {
+                EnvError::invalid(
+                    name,
+                    format!("expected a port number from 0 to 65535, got `{raw}`"),
+                )
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 /// `250ms`, `1s` or `0`, up to [`WROTE_COOKIE_MAX_AGE`].
@@ -248,7 +238,8 @@ mod tests {
         assert_eq!(size("1"), Ok(1));
         assert_eq!(size(" 20 "), Ok(20));
         assert_eq!(size("100"), Ok(100));
-        for bad in ["0", "101", "-1", "eight", ""] {
+        assert_eq!(size(" "), Ok(DEFAULT_POOL_SIZE), "blank is the default");
+        for bad in ["0", "101", "-1", "eight"] {
             assert_eq!(
                 size(bad),
                 Err(format!(
@@ -268,7 +259,8 @@ mod tests {
         assert_eq!(age("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(age(" 60s "), Ok(Duration::from_secs(60)));
         assert_eq!(age("0"), Ok(Duration::ZERO));
-        for bad in ["61s", "1m", "fast", "-1s", ""] {
+        assert_eq!(age(""), Ok(Duration::from_secs(1)), "blank is the default");
+        for bad in ["61s", "1m", "fast", "-1s"] {
             let err = age(bad).unwrap_err();
             assert!(
                 err.starts_with("PAGE_CACHE_MAX_AGE is not valid: expected"),

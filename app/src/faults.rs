@@ -52,10 +52,10 @@ impl Faults {
             if arg == FLAG {
                 enabled = true;
             } else {
-                return Err(ConfigError::Invalid {
-                    name: "command line",
-                    reason: format!("unknown argument `{arg}` (the only one is {FLAG})"),
-                });
+                return Err(ConfigError::invalid(
+                    "command line",
+                    format!("unknown argument `{arg}` (the only one is {FLAG})"),
+                ));
             }
         }
         if !enabled {
@@ -69,9 +69,11 @@ impl Faults {
                     .parse::<u64>()
                     .ok()
                     .filter(|n| *n <= max)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name,
-                        reason: format!("expected a whole number from 0 to {max}, got `{raw}`"),
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            name,
+                            format!("expected a whole number from 0 to {max}, got `{raw}`"),
+                        )
                     }),
             }
         };
