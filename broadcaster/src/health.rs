@@ -7,9 +7,8 @@
 //! and dashboards, not for a load balancer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use async_nats::connection::State;
 use axum::Router;
 use service_kit::ops::Readiness;
 
@@ -31,12 +30,6 @@ pub fn router(state: AppState) -> Router {
 
 impl Readiness for AppState {
     async fn check(&self) -> Result<(), String> {
-        if self.nats.connection_state() != State::Connected {
-            return Err("not connected to NATS".into());
-        }
-        if !self.consumer_ready.load(Ordering::Acquire) {
-            return Err("consumer not created yet".into());
-        }
-        Ok(())
+        service_kit::ops::nats_ready(&self.nats, &self.consumer_ready, "consumer not created yet")
     }
 }

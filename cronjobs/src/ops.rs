@@ -6,9 +6,8 @@
 //! `jobs.wikipedia-todo` reaches this replica's group.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use async_nats::connection::State as Connection;
 use axum::Router;
 use service_kit::ops::Readiness;
 
@@ -27,12 +26,6 @@ pub fn router(state: OpsState) -> Router {
 
 impl Readiness for OpsState {
     async fn check(&self) -> Result<(), String> {
-        if self.nats.connection_state() != Connection::Connected {
-            return Err("not connected to NATS".into());
-        }
-        if !self.subscribed.load(Ordering::Acquire) {
-            return Err("not subscribed yet".into());
-        }
-        Ok(())
+        service_kit::ops::nats_ready(&self.nats, &self.subscribed, "not subscribed yet")
     }
 }

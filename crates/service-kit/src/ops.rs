@@ -7,6 +7,7 @@
 //! in a newline so `curl` output reads well.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -24,6 +25,22 @@ pub trait Readiness: Clone + Send + Sync + 'static {
 pub trait Metrics: Clone + Send + Sync + 'static {
     /// The current values.
     fn render(&self) -> String;
+}
+
+/// The readiness of a NATS service: connected, and `set_up` (its consumer
+/// or subscription exists); `waiting` says what is missing otherwise.
+pub fn nats_ready(
+    nats: &async_nats::Client,
+    set_up: &AtomicBool,
+    waiting: &str,
+) -> Result<(), String> {
+    if nats.connection_state() != async_nats::connection::State::Connected {
+        return Err("not connected to NATS".into());
+    }
+    if !set_up.load(Ordering::Acquire) {
+        return Err(waiting.into());
+    }
+    Ok(())
 }
 
 /// `/healthz` and `/readyz`.
