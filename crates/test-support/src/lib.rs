@@ -47,3 +47,55 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("the OS should hand out a free loopback port")
 }
+
+/// Starts a server with `start` on a [`free_port`], and again on another one
+/// if it fails: between being picked and being bound the port can be taken
+/// by any process on the machine (parallel tests connect from the same
+/// range), which is no fault of the server. A real fault fails every time
+/// and is reported with the last attempt's error.
+pub(crate) fn start_on_a_free_port<T>(
+    what: &str,
+    mut start: impl FnMut(u16) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    loop {
+        match start(free_port()) {
+            Ok(server) => return Ok(server),
+            Err(error) if attempt == ATTEMPTS => {
+                return Err(error.context(format!(
+                    "{what} did not start on any of {ATTEMPTS} free ports"
+                )));
+            }
+            Err(_) => attempt += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_is_tried_again_on_another_port_and_a_lasting_fault_is_reported() {
+        let mut ports = Vec::new();
+        let started = start_on_a_free_port("server", |port| {
+            ports.push(port);
+            if ports.len() < 3 {
+                anyhow::bail!("port {port} is taken")
+            }
+            Ok(port)
+        })
+        .expect("the third attempt starts");
+        assert_eq!(started, ports[2]);
+
+        let error = start_on_a_free_port("server", |_| -> anyhow::Result<()> {
+            anyhow::bail!("no such binary")
+        })
+        .unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "server did not start on any of 3 free ports: no such binary"
+        );
+    }
+}

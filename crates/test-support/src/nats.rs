@@ -25,9 +25,9 @@ use nix::unistd::Pid;
 use service_kit::{Credentials, NatsSettings};
 use tempfile::TempDir;
 
-use crate::free_port;
 use crate::nats_users::{Role, nats_config_path, random_passwords};
 use crate::process::{ensure_port_free, file_len, log_tail, process_is_running, read_pid_file};
+use crate::{free_port, start_on_a_free_port};
 
 /// How long nats-server may take to accept connections.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
@@ -108,24 +108,22 @@ impl Nats {
     /// Starts an open server (no authorization) with a temporary store on a
     /// free port.
     pub fn start() -> anyhow::Result<Nats> {
-        let temp = temp_dir()?;
-        let dir = temp.path().to_path_buf();
-        Self::launch(dir, free_port(), Some(temp), false, None)
+        start_on_a_free_port("nats-server", |port| {
+            let temp = temp_dir()?;
+            let dir = temp.path().to_path_buf();
+            Self::launch(dir, port, Some(temp), false, None)
+        })
     }
 
     /// Starts a server with the shipped configuration (one user per service,
     /// each with only its permissions; fresh random passwords), a temporary
     /// store and a free port.
     pub fn start_secured() -> anyhow::Result<Nats> {
-        let temp = temp_dir()?;
-        let dir = temp.path().to_path_buf();
-        Self::launch(
-            dir,
-            free_port(),
-            Some(temp),
-            false,
-            Some(Security::shipped()?),
-        )
+        start_on_a_free_port("nats-server", |port| {
+            let temp = temp_dir()?;
+            let dir = temp.path().to_path_buf();
+            Self::launch(dir, port, Some(temp), false, Some(Security::shipped()?))
+        })
     }
 
     /// As [`Nats::start_in`], with the shipped configuration as in

@@ -13,10 +13,10 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use tempfile::TempDir;
 
-use crate::free_port;
 use crate::process::{
     ensure_port_free, file_len, is_root, log_tail, process_is_running, read_pid_file, run_checked,
 };
+use crate::start_on_a_free_port;
 
 /// The `bin/` folder of the newest PostgreSQL installed under
 /// `/usr/lib/postgresql`, if any.
@@ -54,12 +54,14 @@ pub struct Postgres {
 impl Postgres {
     /// Starts a new cluster in a temporary folder on a free port.
     pub fn start() -> anyhow::Result<Postgres> {
-        let temp = tempfile::Builder::new()
-            .prefix("docket-postgres-")
-            .tempdir()
-            .context("failed to create a temporary folder for PostgreSQL")?;
-        let dir = temp.path().to_path_buf();
-        Self::launch(&dir, free_port(), Some(temp))
+        start_on_a_free_port("PostgreSQL", |port| {
+            let temp = tempfile::Builder::new()
+                .prefix("docket-postgres-")
+                .tempdir()
+                .context("failed to create a temporary folder for PostgreSQL")?;
+            let dir = temp.path().to_path_buf();
+            Self::launch(&dir, port, Some(temp))
+        })
     }
 
     /// Starts the cluster kept in `dir` on `port`, creating it if `dir` holds

@@ -290,7 +290,7 @@ impl StackBuilder {
             None => {}
         }
         if self.app {
-            stack.start_app().await?;
+            stack.start_app_first().await?;
         }
         for _ in 0..self.broadcasters {
             let replica = stack.spawn_broadcaster().await?;
@@ -472,6 +472,26 @@ impl Stack {
     /// The environment a service connecting to NATS as `role` needs.
     pub fn nats_env(&self, role: Role) -> Vec<(&'static str, String)> {
         self.nats.service_env(role)
+    }
+
+    /// Starts the app the first time. On a port picked here rather than
+    /// asked for, a failed start is tried again on another port, as
+    /// [`crate::start_on_a_free_port`] does for the servers.
+    async fn start_app_first(&mut self) -> anyhow::Result<()> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match self.start_app().await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt == ATTEMPTS || self.settings.app_port.is_some() => {
+                    return Err(error);
+                }
+                Err(_) => {
+                    attempt += 1;
+                    self.app.port = free_port();
+                }
+            }
+        }
     }
 
     /// Starts the app (again) on its port.
