@@ -45,7 +45,7 @@ const MAX_POOL_SIZE: u32 = 100;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: PgConnectOptions,
-    /// Connections for requests and the create queue's writers.
+    /// Connections for reads and the writers of changes.
     pub pool_size: u32,
     pub nats: NatsSettings,
     pub listen: SocketAddr,

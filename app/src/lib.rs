@@ -4,7 +4,6 @@
 pub mod build;
 pub mod changes;
 pub mod config;
-pub mod create_queue;
 pub mod db;
 pub mod domain;
 pub mod error;

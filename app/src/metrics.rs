@@ -12,7 +12,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub todos_created: IntCounter,
-    /// Todos per create statement (see `create_queue`).
+    /// Todos per create statement (see `changes::writer`).
     pub create_batch_size: Histogram,
     pub outbox_pending: IntGauge,
     pub events_published: IntCounter,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::create_queue::CreateQueue;
+use crate::changes::Writer;
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
@@ -17,8 +17,8 @@ use crate::rate_limit::WriteLimiter;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    /// Creates, written in batches.
-    pub creates: CreateQueue,
+    /// Makes every change (`changes`).
+    pub writer: Writer,
     pub api_token: Option<Arc<SecretString>>,
     pub metrics: Metrics,
     /// Changes fanned out to open pages (`GET /events`).
@@ -33,11 +33,11 @@ pub struct AppState {
 
 impl AppState {
     /// State with the page cache at its default maximum age. Starts the
-    /// create queue's writers, so it must run inside a tokio runtime.
+    /// writers of changes, so it must run inside a tokio runtime.
     pub fn new(pool: PgPool, api_token: Option<SecretString>) -> Self {
         let metrics = Metrics::new();
         Self {
-            creates: CreateQueue::start(pool.clone(), &metrics),
+            writer: Writer::start(pool.clone(), &metrics),
             pool,
             api_token: api_token.map(Arc::new),
             page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),

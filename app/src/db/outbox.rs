@@ -22,16 +22,23 @@ impl OutboxEvent {
     }
 }
 
-/// Writes the event in the caller's transaction; the insert trigger notifies
-/// the relay when that transaction commits. Creates write theirs together
-/// with their todos, in one statement: [`super::todos::insert_with_events`].
-pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Result<()> {
+/// Writes events in the caller's transaction, in one statement and in the
+/// order given: the only way events enter the outbox. The insert trigger
+/// notifies the relay when that transaction commits.
+pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Result<()> {
+    let event_ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let subjects: Vec<&str> = events.iter().map(|event| event.subject).collect();
+    let payloads: Vec<&str> = events.iter().map(|event| event.payload.as_str()).collect();
     sqlx::query!(
         // `json` from text keeps the text as it is.
-        "insert into outbox (event_id, subject, payload) values ($1, $2, $3::text::json)",
-        event.event_id,
-        event.subject,
-        event.payload,
+        "insert into outbox (event_id, subject, payload)
+         select event_id, subject, payload::json
+         from unnest($1::uuid[], $2::text[], $3::text[])
+              with ordinality as event (event_id, subject, payload, position)
+         order by position",
+        &event_ids,
+        &subjects as _,
+        &payloads as _,
     )
     .execute(conn)
     .await?;

@@ -5,7 +5,6 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::outbox::OutboxEvent;
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText, storage_now};
 
 struct TodoRow {
@@ -28,44 +27,25 @@ impl From<TodoRow> for Todo {
     }
 }
 
-/// A todo to store and its `todo.created` event.
-pub struct NewTodo<'a> {
-    pub todo: &'a Todo,
-    pub event: &'a OutboxEvent,
-}
-
-/// Stores new todos and their events in one statement: one round trip, one
-/// commit and one outbox notification for all of them, and all rows or
-/// none. The events enter the outbox in the order given.
-pub async fn insert_with_events(pool: &PgPool, new: &[NewTodo<'_>]) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = new.iter().map(|n| n.todo.id.as_uuid()).collect();
-    let texts: Vec<&str> = new.iter().map(|n| n.todo.text.as_str()).collect();
-    let dones: Vec<bool> = new.iter().map(|n| n.todo.done).collect();
-    let created: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.created_at).collect();
-    let updated: Vec<OffsetDateTime> = new.iter().map(|n| n.todo.updated_at).collect();
-    let event_ids: Vec<Uuid> = new.iter().map(|n| n.event.event_id).collect();
-    let subjects: Vec<&str> = new.iter().map(|n| n.event.subject).collect();
-    let payloads: Vec<&str> = new.iter().map(|n| n.event.payload.as_str()).collect();
+/// Stores new todos in one statement, all or none. Their events go in the
+/// same transaction: [`super::outbox::enqueue`].
+pub async fn insert(conn: &mut PgConnection, new: &[Todo]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = new.iter().map(|todo| todo.id.as_uuid()).collect();
+    let texts: Vec<&str> = new.iter().map(|todo| todo.text.as_str()).collect();
+    let dones: Vec<bool> = new.iter().map(|todo| todo.done).collect();
+    let created: Vec<OffsetDateTime> = new.iter().map(|todo| todo.created_at).collect();
+    let updated: Vec<OffsetDateTime> = new.iter().map(|todo| todo.updated_at).collect();
     sqlx::query!(
-        // `json` from text keeps the text as it is.
-        "with todo as (insert into todos (id, text, done, created_at, updated_at)
-                       select * from unnest($1::uuid[], $2::text[], $3::bool[],
-                                            $4::timestamptz[], $5::timestamptz[]))
-         insert into outbox (event_id, subject, payload)
-         select event_id, subject, payload::json
-         from unnest($6::uuid[], $7::text[], $8::text[])
-              with ordinality as event (event_id, subject, payload, position)
-         order by position",
+        "insert into todos (id, text, done, created_at, updated_at)
+         select * from unnest($1::uuid[], $2::text[], $3::bool[],
+                              $4::timestamptz[], $5::timestamptz[])",
         &ids,
         &texts as _,
         &dones,
         &created,
         &updated,
-        &event_ids,
-        &subjects as _,
-        &payloads as _,
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 mod api;
 mod cancelled_changes;
-mod create_queue;
 mod events;
 mod health;
 mod helpers;
@@ -17,3 +16,4 @@ mod relay;
 mod router;
 mod security;
 mod shutdown;
+mod writer;

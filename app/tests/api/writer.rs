@@ -1,18 +1,17 @@
-//! Creates written together (`app::create_queue`): each is stored with its
-//! event exactly once, and one that cannot be stored fails alone.
+//! Changes written together (`app::changes::Writer`): each is stored with
+//! its event exactly once, and one that cannot be stored fails alone.
 //!
 //! The state has a one-connection pool, so while one statement runs the
-//! other creates queue up and are written as batches.
+//! other changes queue up and are written as batches.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use app::changes;
-use app::create_queue::CreateQueue;
+use app::changes::{self, Change, Writer};
 use app::db::MIGRATOR;
-use app::db::outbox::OutboxEvent;
-use app::db::todos::{NewTodo, insert_with_events};
+use app::db::outbox::{self, OutboxEvent};
 use app::domain::{Todo, TodoText};
+use app::error::AppError;
 use app::metrics::Metrics;
 use app::state::AppState;
 use events::{EventType, TodoEvent};
@@ -94,19 +93,16 @@ async fn concurrent_creates_share_statements_and_each_is_stored_with_its_event_o
 async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     let (_database, pool) = one_connection().await;
     let metrics = Metrics::new();
-    let queue = CreateQueue::start(pool.clone(), &metrics);
+    let writer = Writer::start(pool.clone(), &metrics);
     let text = TodoText::parse("queued beside a duplicate").unwrap();
     let existing = Todo::new(&text);
-    queue
-        .create(existing.clone(), created_event(&existing))
-        .await
-        .unwrap();
+    writer.make(Change::Create(existing.clone())).await.unwrap();
 
     // The one connection is busy while all 100 queue, so they are written
     // as a few large batches, the duplicate inside one of them.
     let busy = pool.acquire().await.unwrap();
     let results = tokio::spawn({
-        let queue = queue.clone();
+        let writer = writer.clone();
         let duplicate = Todo {
             text: "a second todo with the first one's id".into(),
             ..existing.clone()
@@ -118,9 +114,8 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
                 } else {
                     Todo::new(&text)
                 };
-                let event = created_event(&todo);
-                let queue = queue.clone();
-                async move { (todo.id, queue.create(todo, event).await) }
+                let (id, writer) = (todo.id, writer.clone());
+                async move { (id, writer.make(Change::Create(todo)).await) }
             }))
             .await
         }
@@ -128,7 +123,7 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     // A writer counts its batch as it takes it, before it waits for the
     // connection: once every create is counted or waiting, all are queued.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.create_batch_size.get_sample_sum() as usize + queue.waiting() < 101 {
+    while metrics.create_batch_size.get_sample_sum() as usize + writer.waiting() < 101 {
         assert!(Instant::now() < deadline, "the creates never queued");
         tokio::task::yield_now().await;
     }
@@ -157,20 +152,91 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_missing_todo_fails_alone()
+ {
+    let (_database, pool) = one_connection().await;
+    let metrics = Metrics::new();
+    let writer = Writer::start(pool.clone(), &metrics);
+    let text = TodoText::parse("changed beside others").unwrap();
+    let mut existing = Vec::new();
+    for _ in 0..10 {
+        existing.push(writer.make(Change::Create(Todo::new(&text))).await.unwrap());
+    }
+    let missing = Todo::new(&text).id;
+
+    // While the one connection is busy, every kind of change queues up.
+    let busy = pool.acquire().await.unwrap();
+    let mut changes: Vec<Change> = (0..20).map(|_| Change::Create(Todo::new(&text))).collect();
+    changes.extend(existing[..5].iter().map(|todo| Change::Update {
+        id: todo.id,
+        done: Some(true),
+        text: None,
+    }));
+    changes.extend(existing[5..].iter().map(|todo| Change::Delete(todo.id)));
+    changes.push(Change::Update {
+        id: missing,
+        done: Some(true),
+        text: None,
+    });
+    let results = tokio::spawn({
+        let writer = writer.clone();
+        async move { join_all(changes.into_iter().map(|change| writer.make(change))).await }
+    });
+    // Each create is counted as its writer takes it, before the wait for
+    // the connection; once the 20 are counted or waiting, all are handed in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.create_batch_size.get_sample_sum() as usize - 10 + writer.waiting() < 20 {
+        assert!(Instant::now() < deadline, "the changes never queued");
+        tokio::task::yield_now().await;
+    }
+    drop(busy);
+    let results = results.await.unwrap();
+
+    let (succeeded, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!(
+        succeeded.len(),
+        30,
+        "20 creates, 5 updates, 5 deletes: {failed:?}"
+    );
+    assert!(
+        matches!(failed.as_slice(), [Err(AppError::TodoNotFound)]),
+        "only the missing todo's update fails: {failed:?}"
+    );
+    let events = outbox_events(&pool).await;
+    let count = |kind: EventType| events.iter().filter(|e| e.event_type == kind).count();
+    assert_eq!(
+        count(EventType::Created),
+        30,
+        "the first 10 and the 20 queued"
+    );
+    assert_eq!(count(EventType::Updated), 5);
+    assert_eq!(count(EventType::Deleted), 5);
+    let left: HashSet<(Uuid, bool)> = sqlx::query_as("select id, done from todos")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(left.len(), 25, "10 - 5 deleted + 20 created");
+    for todo in &existing[..5] {
+        assert!(
+            left.contains(&(todo.id.as_uuid(), true)),
+            "updated: {todo:?}"
+        );
+    }
+}
+
 #[tokio::test]
-async fn a_batch_keeps_its_order_and_its_events_bytes() {
+async fn events_enter_the_outbox_in_the_order_given_byte_for_byte() {
     let (_database, pool) = one_connection().await;
     let text = TodoText::parse("in order").unwrap();
     let todos: Vec<Todo> = (0..50).map(|_| Todo::new(&text)).collect();
-    let events: Vec<OutboxEvent> = todos.iter().rev().map(created_event).collect();
     // Newest first, so the order is the one given, not the ids' order.
-    let rows: Vec<NewTodo<'_>> = todos
-        .iter()
-        .rev()
-        .zip(&events)
-        .map(|(todo, event)| NewTodo { todo, event })
-        .collect();
-    insert_with_events(&pool, &rows).await.unwrap();
+    let events: Vec<OutboxEvent> = todos.iter().rev().map(created_event).collect();
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, &events).await.unwrap();
+    tx.commit().await.unwrap();
 
     let stored: Vec<String> = sqlx::query_scalar("select payload::text from outbox order by seq")
         .fetch_all(&pool)
