@@ -145,7 +145,7 @@ impl Default for Metrics {
 }
 
 impl service_kit::ops::Metrics for Metrics {
-    fn render(&self) -> String {
+    async fn render(&self) -> String {
         Metrics::render(self)
     }
 }

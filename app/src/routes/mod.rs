@@ -41,7 +41,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Everything on one port (no `ADMIN_PORT`): the app and its operational
 /// routes, as local runs and tests use it.
 pub fn router(state: AppState) -> Router {
-    app(state, operational())
+    let operational = operational(&state);
+    app(state, operational)
 }
 
 /// The public port when `ADMIN_PORT` is set: the app, and `/version`, which
@@ -53,7 +54,7 @@ pub fn public_router(state: AppState) -> Router {
 /// The admin port (`ADMIN_PORT`): probes, the scrape and `/version`, for the
 /// cluster only; nothing a browser reaches, so none of the app's layers.
 pub fn admin_router(state: AppState) -> Router {
-    operational().with_state(state)
+    operational(&state).with_state(state)
 }
 
 /// `/healthz`, `/readyz`, `/metrics` and `/version`. Never counted in the
@@ -61,10 +62,10 @@ pub fn admin_router(state: AppState) -> Router {
 /// clock, fast and never failing, and counted they would dilute the error
 /// ratio and the latency the canary analysis judges (and pass a canary that
 /// real users never reached).
-fn operational() -> Router<AppState> {
-    health::probes()
+fn operational(state: &AppState) -> Router<AppState> {
+    service_kit::ops::probes(state.clone())
+        .merge(service_kit::ops::metrics(state.clone()))
         .merge(health::version_router())
-        .route("/metrics", get(health::metrics))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -23,8 +23,9 @@ pub trait Readiness: Clone + Send + Sync + 'static {
 
 /// Something that renders metrics in the Prometheus text format.
 pub trait Metrics: Clone + Send + Sync + 'static {
-    /// The current values.
-    fn render(&self) -> String;
+    /// The current values; a gauge read from elsewhere (a database count)
+    /// may be refreshed first.
+    fn render(&self) -> impl Future<Output = String> + Send;
 }
 
 /// The readiness of a NATS service: connected, and `set_up` (its consumer
@@ -76,7 +77,7 @@ async fn render<M: Metrics>(State(metrics): State<M>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics.render(),
+        metrics.render().await,
     )
 }
 
@@ -108,7 +109,7 @@ mod tests {
     struct Fixed;
 
     impl Metrics for Fixed {
-        fn render(&self) -> String {
+        async fn render(&self) -> String {
             "up 1\n".into()
         }
     }
