@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream;
+use service_kit::NatsSettings;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -44,13 +45,9 @@ impl Application {
             .max_connections(config.pool_size)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(config.database.clone());
-        let nats_options = async_nats::ConnectOptions::new()
-            .name("todo-app")
-            .retry_on_initial_connect()
-            .max_reconnects(None);
         let nats = config
             .nats
-            .connect(nats_options)
+            .connect(NatsSettings::service_options("todo-app"))
             .await
             .context("setting up the NATS connection")?;
         let listener = TcpListener::bind(config.listen)

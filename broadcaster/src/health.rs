@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use service_kit::ops::Readiness;
+use service_kit::ops::NatsReadiness;
 
 use crate::metrics::Metrics;
 
@@ -23,13 +23,9 @@ pub struct AppState {
     pub consumer_ready: Arc<AtomicBool>,
 }
 
-/// The operations router.
+/// The operations router: ready once connected and the consumer exists.
 pub fn router(state: AppState) -> Router {
-    service_kit::ops::router(state.clone(), state.metrics)
-}
-
-impl Readiness for AppState {
-    async fn check(&self) -> Result<(), String> {
-        service_kit::ops::nats_ready(&self.nats, &self.consumer_ready, "consumer not created yet")
-    }
+    let readiness =
+        NatsReadiness::new(state.nats, state.consumer_ready, "consumer not created yet");
+    service_kit::ops::router(readiness, state.metrics)
 }

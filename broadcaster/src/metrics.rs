@@ -11,9 +11,7 @@
 //! A registry per [`Metrics`] rather than the process-global default, so
 //! unit tests can build several without clashing.
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Outcomes counted in `broadcaster_messages_processed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +128,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
-            .expect("encoding to a Vec cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        service_kit::ops::text(&self.registry)
     }
 }
 

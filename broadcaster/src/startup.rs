@@ -182,11 +182,8 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
 
 async fn connect(settings: &NatsSettings, metrics: Metrics) -> Result<async_nats::Client> {
     let events_metrics = metrics.clone();
-    let options = async_nats::ConnectOptions::new()
-        .name("docket-broadcaster")
+    let options = NatsSettings::service_options("docket-broadcaster")
         .connection_timeout(Duration::from_secs(10))
-        // Start even while NATS is down; /readyz says so until it is up.
-        .retry_on_initial_connect()
         .event_callback(move |event| {
             let metrics = events_metrics.clone();
             async move {

@@ -23,11 +23,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use service_kit::Env;
+use service_kit::{Env, NatsSettings};
 
 use crate::config::ListenConfig;
 use crate::metrics::Metrics;
-use crate::ops::{self, OpsState};
+use crate::ops;
 use crate::wikipedia::WikipediaTodo;
 
 pub const SUBJECT: &str = "jobs.wikipedia-todo";
@@ -57,13 +57,9 @@ impl Listener {
     /// Binds `PORT` and starts connecting to NATS; NATS may still be down.
     pub async fn build(config: ListenConfig) -> anyhow::Result<Self> {
         let job = WikipediaTodo::new(config.job)?;
-        let options = async_nats::ConnectOptions::new()
-            .name("cronjobs-listen")
-            .retry_on_initial_connect()
-            .max_reconnects(None);
         let nats = config
             .nats
-            .connect(options)
+            .connect(NatsSettings::service_options("cronjobs-listen"))
             .await
             .context("setting up the NATS connection (NATS_URL)")?;
         let listener = TcpListener::bind(config.listen)
@@ -93,11 +89,7 @@ impl Listener {
             metrics,
         } = self;
         let subscribed = Arc::new(AtomicBool::new(false));
-        let ops = ops::router(OpsState {
-            metrics: metrics.clone(),
-            nats: nats.clone(),
-            subscribed: subscribed.clone(),
-        });
+        let ops = ops::router(metrics.clone(), nats.clone(), subscribed.clone());
         tracing::info!(
             port = listener.local_addr()?.port(),
             "cronjobs listen: operations port open"

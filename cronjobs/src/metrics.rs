@@ -8,7 +8,7 @@
 //! A registry per [`Metrics`] rather than the process-global default, so
 //! tests can build several.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -60,11 +60,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
-            .expect("encoding metrics into memory cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        service_kit::ops::text(&self.registry)
     }
 }
 

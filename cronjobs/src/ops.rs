@@ -9,23 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use service_kit::ops::Readiness;
+use service_kit::ops::NatsReadiness;
 
 use crate::metrics::Metrics;
 
-#[derive(Clone)]
-pub struct OpsState {
-    pub metrics: Metrics,
-    pub nats: async_nats::Client,
-    pub subscribed: Arc<AtomicBool>,
-}
-
-pub fn router(state: OpsState) -> Router {
-    service_kit::ops::router(state.clone(), state.metrics)
-}
-
-impl Readiness for OpsState {
-    async fn check(&self) -> Result<(), String> {
-        service_kit::ops::nats_ready(&self.nats, &self.subscribed, "not subscribed yet")
-    }
+/// The operations router; `subscribed` is set while the subscription is.
+pub fn router(metrics: Metrics, nats: async_nats::Client, subscribed: Arc<AtomicBool>) -> Router {
+    service_kit::ops::router(
+        NatsReadiness::new(nats, subscribed, "not subscribed yet"),
+        metrics,
+    )
 }

@@ -28,27 +28,9 @@ pub fn find(tool: &'static str, configured: Option<&Path>) -> Result<PathBuf> {
             Err(EnvError::invalid("PG_BIN_DIR", format!("{} has no {tool}", dir.display())).into())
         };
     }
-    newest_versioned(tool)
+    service_kit::postgres::newest_installed(tool)
         .or_else(|| on_path(tool))
         .ok_or(Error::ToolNotFound { tool })
-}
-
-fn newest_versioned(tool: &str) -> Option<PathBuf> {
-    std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let version: Vec<u32> = entry
-                .file_name()
-                .to_str()?
-                .split('.')
-                .map(|part| part.parse().ok())
-                .collect::<Option<_>>()?;
-            let path = entry.path().join("bin").join(tool);
-            path.is_file().then_some((version, path))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, path)| path)
 }
 
 fn on_path(tool: &str) -> Option<PathBuf> {

@@ -5,6 +5,7 @@
 //! - [`nats`]: where NATS is and who to connect as (`NATS_URL`, `NATS_USER`,
 //!   `NATS_PASSWORD` or `NATS_PASSWORD_FILE`);
 //! - [`ops`]: the operations router, `/healthz`, `/readyz` and `/metrics`;
+//! - [`postgres`]: where the installed PostgreSQL programs are;
 //! - [`stop`]: the signals that ask a process to stop;
 //! - [`backoff`]: retries with exponential backoff through `backon`.
 //!
@@ -15,6 +16,7 @@ pub mod backoff;
 pub mod env;
 pub mod nats;
 pub mod ops;
+pub mod postgres;
 pub mod stop;
 
 pub use env::{Env, EnvError};

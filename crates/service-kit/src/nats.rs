@@ -191,6 +191,17 @@ impl NatsSettings {
         }
     }
 
+    /// The options every long-running service starts from: `name` shows in
+    /// the server's connection list; the service starts even while NATS is
+    /// down (its readiness says so until it is up) and reconnects without
+    /// end.
+    pub fn service_options(name: &str) -> ConnectOptions {
+        ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+    }
+
     /// Connects with `options` plus these settings.
     pub async fn connect(&self, options: ConnectOptions) -> Result<Client, ConnectError> {
         self.apply(options).connect(self.url.clone()).await

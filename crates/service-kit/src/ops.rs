@@ -7,6 +7,7 @@
 //! in a newline so `curl` output reads well.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
@@ -28,20 +29,46 @@ pub trait Metrics: Clone + Send + Sync + 'static {
     fn render(&self) -> impl Future<Output = String> + Send;
 }
 
-/// The readiness of a NATS service: connected, and `set_up` (its consumer
-/// or subscription exists); `waiting` says what is missing otherwise.
-pub fn nats_ready(
-    nats: &async_nats::Client,
-    set_up: &AtomicBool,
-    waiting: &str,
-) -> Result<(), String> {
-    if nats.connection_state() != async_nats::connection::State::Connected {
-        return Err("not connected to NATS".into());
+/// A registry's metrics in the Prometheus text format.
+pub fn text(registry: &prometheus::Registry) -> String {
+    use prometheus::Encoder;
+    let mut buffer = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&registry.gather(), &mut buffer)
+        .expect("encoding metrics into memory cannot fail");
+    String::from_utf8(buffer).expect("the text format is UTF-8")
+}
+
+/// The readiness of a NATS service: connected, and set up (its consumer
+/// or subscription exists, which the service marks in `set_up`).
+#[derive(Clone)]
+pub struct NatsReadiness {
+    nats: async_nats::Client,
+    set_up: Arc<AtomicBool>,
+    waiting: &'static str,
+}
+
+impl NatsReadiness {
+    /// `waiting` says what is missing until `set_up` is true.
+    pub fn new(nats: async_nats::Client, set_up: Arc<AtomicBool>, waiting: &'static str) -> Self {
+        Self {
+            nats,
+            set_up,
+            waiting,
+        }
     }
-    if !set_up.load(Ordering::Acquire) {
-        return Err(waiting.into());
+}
+
+impl Readiness for NatsReadiness {
+    async fn check(&self) -> Result<(), String> {
+        if self.nats.connection_state() != async_nats::connection::State::Connected {
+            return Err("not connected to NATS".into());
+        }
+        if !self.set_up.load(Ordering::Acquire) {
+            return Err(self.waiting.into());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `/healthz` and `/readyz`.

@@ -21,21 +21,8 @@ use crate::start_on_a_free_port;
 /// The `bin/` folder of the newest PostgreSQL installed under
 /// `/usr/lib/postgresql`, if any.
 pub fn postgres_bin_dir() -> Option<PathBuf> {
-    let entries = fs::read_dir("/usr/lib/postgresql").ok()?;
-    entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join("bin/initdb").is_file())
-        .filter_map(|entry| {
-            let version: Vec<u32> = entry
-                .file_name()
-                .to_str()?
-                .split('.')
-                .map(|part| part.parse().ok())
-                .collect::<Option<_>>()?;
-            Some((version, entry.path().join("bin")))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, bin)| bin)
+    service_kit::postgres::newest_installed("initdb")
+        .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
 }
 
 /// A private PostgreSQL cluster, stopped (immediately) when dropped.
