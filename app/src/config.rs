@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::http::HeaderName;
 use secrecy::SecretString;
-use service_kit::{Env, EnvError, NatsSettings};
+use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::page_cache::{self, WROTE_COOKIE_MAX_AGE};
@@ -76,13 +76,7 @@ impl Config {
 
     /// Reads the configuration through `env` (blank values count as unset).
     pub fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let database_url = env.required("DATABASE_URL")?;
-        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(EnvError::invalid(
-                "DATABASE_URL",
-                "expected a postgres:// or postgresql:// URL",
-            ));
-        }
+        let database_url = env.postgres_url("DATABASE_URL")?;
         // Not `parse_or`: its error would quote the URL, password included.
         let database = PgConnectOptions::from_str(&database_url).map_err(|e| {
             EnvError::invalid(
@@ -107,8 +101,8 @@ impl Config {
 
         let nats = NatsSettings::read(env)?;
 
-        let port = parse_port(env, "PORT")?.unwrap_or(8080);
-        let admin_port = parse_port(env, "ADMIN_PORT")?;
+        let port = env.parse_or("PORT", "8080", env::port)?;
+        let admin_port = env.parse_optional("ADMIN_PORT", env::port)?;
         // Port 0 picks a free port each time (tests), so two zeros differ.
         if admin_port.is_some_and(|admin| admin == port && port != 0) {
             return Err(EnvError::invalid(
@@ -153,20 +147,6 @@ impl Config {
             page_cache_max_age,
         })
     }
-}
-
-/// A port number, if the variable is set at all.
-fn parse_port(env: &Env<'_>, name: &'static str) -> Result<Option<u16>, ConfigError> {
-    env.optional(name)
-        .map(|raw| {
-            raw.parse::<u16>().map_err(|_| {
-                EnvError::invalid(
-                    name,
-                    format!("expected a port number from 0 to 65535, got `{raw}`"),
-                )
-            })
-        })
-        .transpose()
 }
 
 /// `250ms`, `1s` or `0`, up to [`WROTE_COOKIE_MAX_AGE`].
@@ -294,11 +274,11 @@ mod tests {
         assert!(admin.ip().is_unspecified());
         assert_eq!(
             with("ADMIN_PORT", "admin").unwrap_err(),
-            "ADMIN_PORT is not valid: expected a port number from 0 to 65535, got `admin`"
+            "ADMIN_PORT is not valid: `admin`: expected a port number from 0 to 65535"
         );
         assert_eq!(
             with("ADMIN_PORT", "65536").unwrap_err(),
-            "ADMIN_PORT is not valid: expected a port number from 0 to 65535, got `65536`"
+            "ADMIN_PORT is not valid: `65536`: expected a port number from 0 to 65535"
         );
         assert_eq!(
             with("ADMIN_PORT", "8080").unwrap_err(),

@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use service_kit::env::{duration, positive};
+use service_kit::env::{self, duration, positive};
 use service_kit::{Env, EnvError, NatsSettings};
 
 use crate::circuit::BreakerConfig;
@@ -87,7 +87,7 @@ impl Config {
             })?;
         Ok(Config {
             nats: NatsSettings::read(env)?,
-            port: env.parse_or("PORT", "8081", str::parse)?,
+            port: env.parse_or("PORT", "8081", env::port)?,
             mode,
             webhook_timeout,
             retry: env.parse_or(

@@ -125,11 +125,6 @@ impl Metrics {
     pub fn webhook_error(&self, reason: &str) {
         self.webhook_errors.with_label_values(&[reason]).inc();
     }
-
-    /// The text exposition format.
-    pub fn render(&self) -> String {
-        service_kit::ops::text(&self.registry)
-    }
 }
 
 impl Default for Metrics {
@@ -138,9 +133,10 @@ impl Default for Metrics {
     }
 }
 
+/// `/metrics`: every metric in the Prometheus text format.
 impl service_kit::ops::Metrics for Metrics {
     async fn render(&self) -> String {
-        Metrics::render(self)
+        service_kit::ops::text(&self.registry)
     }
 }
 
@@ -156,7 +152,7 @@ mod tests {
         metrics.webhook_duration.observe(0.2);
         metrics.delivery_lag.observe(1.5);
         metrics.nats_connected.set(1);
-        let text = metrics.render();
+        let text = service_kit::ops::text(&metrics.registry);
         for line in [
             r#"broadcaster_messages_processed_total{outcome="delivered"} 1"#,
             r#"broadcaster_messages_processed_total{outcome="dead_lettered"} 0"#,

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 use secrecy::SecretString;
-use service_kit::{Env, EnvError, NatsSettings};
+use service_kit::{Env, EnvError, NatsSettings, env};
 
 pub const DEFAULT_RANDOM_ARTICLE_URL: &str = "https://en.wikipedia.org/wiki/Special:Random";
 pub const DEFAULT_PORT: u16 = 8082;
@@ -104,10 +104,7 @@ impl ListenConfig {
     pub fn read(env: &Env<'_>) -> Result<ListenConfig, EnvError> {
         let job = JobConfig::read(env)?;
         let nats = NatsSettings::read(env)?;
-        let port = env.parse_or("PORT", &DEFAULT_PORT.to_string(), |raw| {
-            raw.parse::<u16>()
-                .map_err(|_| "expected a port number from 0 to 65535")
-        })?;
+        let port = env.parse_or("PORT", &DEFAULT_PORT.to_string(), env::port)?;
         Ok(ListenConfig {
             job,
             nats,
@@ -118,14 +115,7 @@ impl ListenConfig {
 
 impl DatabaseConfig {
     pub fn read(env: &Env<'_>) -> Result<DatabaseConfig, EnvError> {
-        let url = env.required("DATABASE_URL")?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            // Never echo the value: it may hold a password.
-            return Err(EnvError::invalid(
-                "DATABASE_URL",
-                "expected a postgres:// or postgresql:// URL",
-            ));
-        }
+        let url = env.postgres_url("DATABASE_URL")?;
         Ok(DatabaseConfig {
             url: SecretString::from(url),
             pg_bin_dir: env.optional("PG_BIN_DIR").map(PathBuf::from),

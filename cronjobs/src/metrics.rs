@@ -57,11 +57,6 @@ impl Metrics {
         let outcome = if created { "created" } else { "failed" };
         self.runs.with_label_values(&[outcome]).inc();
     }
-
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
-        service_kit::ops::text(&self.registry)
-    }
 }
 
 impl Default for Metrics {
@@ -69,8 +64,9 @@ impl Default for Metrics {
         Self::new()
     }
 }
+/// `/metrics`: every metric in the Prometheus text format.
 impl service_kit::ops::Metrics for Metrics {
     async fn render(&self) -> String {
-        Metrics::render(self)
+        service_kit::ops::text(&self.registry)
     }
 }

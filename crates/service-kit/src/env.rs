@@ -103,6 +103,20 @@ impl<'a> Env<'a> {
         })
     }
 
+    /// A PostgreSQL URL. The error never quotes the value: it may hold a
+    /// password.
+    pub fn postgres_url(&self, name: &'static str) -> Result<String, EnvError> {
+        let url = self.required(name)?;
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(url)
+        } else {
+            Err(EnvError::invalid(
+                name,
+                "expected a postgres:// or postgresql:// URL",
+            ))
+        }
+    }
+
     /// The value parsed by `parse`, or `default` parsed the same way when
     /// unset. The error names the variable and quotes the value: use it
     /// for settings, not secrets.
@@ -155,6 +169,13 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         .checked_mul(millis)
         .map(Duration::from_millis)
         .ok_or_else(|| "is too long".to_owned())
+}
+
+/// Parses a TCP port number.
+pub fn port(value: &str) -> Result<u16, String> {
+    value
+        .parse()
+        .map_err(|_| "expected a port number from 0 to 65535".to_owned())
 }
 
 /// Parses a whole number of at least 1.
