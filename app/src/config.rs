@@ -64,17 +64,8 @@ pub struct Config {
 pub type ConfigError = EnvError;
 
 impl Config {
-    /// Reads the variables listed in this module's table.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(&Env::process())
-    }
-
-    /// Reads the configuration from any source of variables (tests pass a map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::read(&Env::new(get))
-    }
-
-    /// Reads the configuration through `env` (blank values count as unset).
+    /// Reads the variables listed in this module's table through `env`
+    /// (the process's, or pairs in tests; blank values count as unset).
     pub fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let database_url = env.postgres_url("DATABASE_URL")?;
         // Not `parse_or`: its error would quote the URL, password included.
@@ -179,18 +170,13 @@ fn redact_url_error(message: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use secrecy::ExposeSecret;
 
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| vars.get(name).cloned())
+        Config::read(&Env::from_pairs(vars))
     }
 
     const BASE: [(&str, &str); 2] = [

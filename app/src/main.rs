@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use app::faults::Faults;
 use app::startup::cancel_on_signal;
 use app::{Application, Config};
+use service_kit::Env;
 use telemetry::LogFormat;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,7 @@ async fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     telemetry::init(format);
-    let config = match Config::from_env() {
+    let config = match Config::read(&Env::process()) {
         Ok(config) => config,
         Err(e) => return fail(&e),
     };

@@ -58,11 +58,6 @@ pub enum Mode {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, EnvError> {
-        Config::read(&Env::process())
-    }
-
     /// Reads from any lookup (the fuzz target passes generated values).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, EnvError> {
         Config::read(&Env::new(&lookup))

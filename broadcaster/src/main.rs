@@ -4,6 +4,7 @@ use anyhow::Context;
 use broadcaster::cli::{Cli, Command};
 use broadcaster::{Application, Config};
 use clap::Parser;
+use service_kit::Env;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     telemetry::init(telemetry::LogFormat::from_env()?);
-    let config = Config::from_env().context("invalid configuration")?;
+    let config = Config::read(&Env::process()).context("invalid configuration")?;
     let application = Application::build(config).await.context("cannot start")?;
     application.run_until_stopped().await
 }

@@ -94,19 +94,8 @@ impl Credentials {
 
 impl NatsSettings {
     /// Reads `NATS_URL`, `NATS_USER`, `NATS_PASSWORD` and
-    /// `NATS_PASSWORD_FILE` from the process environment.
-    pub fn from_env() -> Result<NatsSettings, EnvError> {
-        NatsSettings::read(&Env::process())
-    }
-
-    /// Reads the variables from any source (tests pass a map). Blank values
-    /// count as unset. `NATS_PASSWORD_FILE` is read here, at start-up.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<NatsSettings, EnvError> {
-        NatsSettings::read(&Env::new(&get))
-    }
-
-    /// Reads the variables from `env`. `NATS_PASSWORD_FILE` is read here,
-    /// at start-up.
+    /// `NATS_PASSWORD_FILE` from `env` (blank values count as unset). The
+    /// password file is read here, at start-up.
     pub fn read(env: &Env<'_>) -> Result<NatsSettings, EnvError> {
         let get = |name: &str| env.raw(name);
 
