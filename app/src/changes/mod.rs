@@ -10,23 +10,22 @@ pub use writer::{Change, Writer};
 
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::Result;
-use crate::state::AppState;
 
-pub async fn create(state: &AppState, text: &TodoText) -> Result<Todo> {
-    state.writer.make(Change::Create(Todo::new(text))).await
+pub async fn create(writer: &Writer, text: &TodoText) -> Result<Todo> {
+    writer.make(Change::Create(Todo::new(text))).await
 }
 
 /// Changes what is given; `None` leaves a field as it is.
 pub async fn update(
-    state: &AppState,
+    writer: &Writer,
     id: TodoId,
     done: Option<bool>,
     text: Option<&TodoText>,
 ) -> Result<Todo> {
     let text = text.cloned();
-    state.writer.make(Change::Update { id, done, text }).await
+    writer.make(Change::Update { id, done, text }).await
 }
 
-pub async fn delete(state: &AppState, id: TodoId) -> Result<Todo> {
-    state.writer.make(Change::Delete(id)).await
+pub async fn delete(writer: &Writer, id: TodoId) -> Result<Todo> {
+    writer.make(Change::Delete(id)).await
 }

@@ -138,7 +138,7 @@ async fn create_todo(
     ApiJson(body): ApiJson<CreateTodo>,
 ) -> Result<Response> {
     let text = TodoText::parse(&body.text)?;
-    let todo = changes::create(&state, &text).await?;
+    let todo = changes::create(&state.writer, &text).await?;
     let location = HeaderValue::from_str(&format!("/api/todos/{}", todo.id))
         .expect("a UUID path is a valid header value");
     Ok((
@@ -184,7 +184,7 @@ async fn update_todo(
     }
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
     Ok(Json(
-        changes::update(&state, id, body.done, text.as_ref()).await?,
+        changes::update(&state.writer, id, body.done, text.as_ref()).await?,
     ))
 }
 
@@ -205,6 +205,6 @@ async fn delete_todo(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
-    changes::delete(&state, id).await?;
+    changes::delete(&state.writer, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -86,7 +86,7 @@ async fn create(
             return Ok(vary_on_htmx((error.status(), body)));
         }
     };
-    changes::create(&state, &text).await?;
+    changes::create(&state.writer, &text).await?;
     if !htmx {
         return Ok(wrote(see_other()));
     }
@@ -114,7 +114,7 @@ async fn update(
 ) -> Result<Response, PageError> {
     let done = parse_done(&form.done)?;
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::update(&state, id, Some(done), None).await,
+        Some(id) => changes::update(&state.writer, id, Some(done), None).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, htmx, result).await
@@ -126,7 +126,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::delete(&state, id).await,
+        Some(id) => changes::delete(&state.writer, id).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, htmx, result).await

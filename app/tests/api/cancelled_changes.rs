@@ -52,7 +52,9 @@ async fn a_change_abandoned_at_any_point_leaves_no_transaction_open() {
         .expect("a one-connection pool");
     let state = AppState::new(pool, None);
     let text = TodoText::parse("toggled while abandoned").unwrap();
-    let todo = changes::create(&state, &text).await.expect("created");
+    let todo = changes::create(&state.writer, &text)
+        .await
+        .expect("created");
     let id = todo.id;
 
     let written = TodoText::parse("written after an abandoned change").unwrap();
@@ -60,12 +62,14 @@ async fn a_change_abandoned_at_any_point_leaves_no_transaction_open() {
         // Cut-off points from 0 to 400 µs, spread over the whole range.
         let cut_off = Instant::now() + Duration::from_micros(i * 137 % 400);
         tokio::select! {
-            _ = changes::update(&state, id, Some(i % 2 == 0), None) => {}
+            _ = changes::update(&state.writer, id, Some(i % 2 == 0), None) => {}
             () = SpinUntil(cut_off) => {}
         }
         // A create is one statement without BEGIN: inside a leaked
         // transaction it would be answered and never committed.
-        let created = changes::create(&state, &written).await.expect("created");
+        let created = changes::create(&state.writer, &written)
+            .await
+            .expect("created");
         let visible: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM todos WHERE id = $1)")
             .bind(created.id.as_uuid())
             .fetch_one(&app.db)

@@ -27,7 +27,7 @@ async fn three_pending() -> (
     MIGRATOR.run(&pool).await.unwrap();
     let state = AppState::new(pool.clone(), None);
     for text in ["first", "second", "third"] {
-        changes::create(&state, &TodoText::parse(text).unwrap())
+        changes::create(&state.writer, &TodoText::parse(text).unwrap())
             .await
             .unwrap();
     }

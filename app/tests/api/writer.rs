@@ -57,7 +57,7 @@ async fn concurrent_creates_share_statements_and_each_is_stored_with_its_event_o
 
     let created = join_all((0..200).map(|_| {
         let (state, text) = (state.clone(), text.clone());
-        tokio::spawn(async move { changes::create(&state, &text).await })
+        tokio::spawn(async move { changes::create(&state.writer, &text).await })
     }))
     .await;
     let created: HashSet<Uuid> = created
