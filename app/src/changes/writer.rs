@@ -13,7 +13,7 @@
 //! (group commit). Under load a create's cost is mostly per statement, not
 //! per row: PostgreSQL's parse, commit and outbox trigger, the NOTIFY that
 //! signals every listening backend, and a round trip each way. So the
-//! creates of a batch share one transaction; updates and deletes each run
+//! creates of a batch share one statement; updates and deletes each run
 //! in their own, since each locks its row and its event depends on what the
 //! row held. Nothing waits to fill a batch: a change is written at once
 //! when a writer is free, and a batch is whatever queued while the writers
@@ -141,9 +141,9 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
     tokio::join!(create_together(&pool, creates, &metrics), join_all(others));
 }
 
-/// Stores creates in one transaction. If it fails, nothing of it is
-/// stored, and each create is tried alone: one create that cannot be stored
-/// must not fail the others that happened to share its transaction.
+/// Stores creates in one statement. If it fails, nothing of it is stored,
+/// and each create is tried alone: one create that cannot be stored must
+/// not fail the others that happened to share its statement.
 async fn create_together(pool: &PgPool, creates: Vec<(Todo, Reply)>, metrics: &Metrics) {
     if creates.is_empty() {
         return;
@@ -221,10 +221,7 @@ async fn store_created(pool: &PgPool, new: &[Todo], metrics: &Metrics) -> Result
         .iter()
         .map(|todo| serialise(&TodoEvent::new(EventType::Created, todo.snapshot())))
         .collect::<Result<Vec<_>>>()?;
-    let mut tx = pool.begin().await?;
-    todos::insert(&mut tx, new).await?;
-    outbox::enqueue(&mut tx, &events).await?;
-    tx.commit().await?;
+    outbox::enqueue_created(pool, new, &events).await?;
     Ok(())
 }
 

@@ -1,8 +1,12 @@
 //! The `outbox` table: events written with the change, read by the relay.
+//! Only this module writes it.
 
 use events::TodoEvent;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::domain::Todo;
 
 /// An event as the outbox keeps it, serialised once, here: the bytes the
 /// outbox stores are the bytes the relay publishes.
@@ -23,7 +27,7 @@ impl OutboxEvent {
 }
 
 /// Writes events in the caller's transaction, in one statement and in the
-/// order given: the only way events enter the outbox. The insert trigger
+/// order given, after the change they describe. The insert trigger
 /// notifies the relay when that transaction commits.
 pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Result<()> {
     let event_ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
@@ -41,6 +45,50 @@ pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::R
         &payloads as _,
     )
     .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores new todos and their `todo.created` events in one statement: one
+/// round trip, one commit and one outbox notification for all of them, all
+/// rows or none, the events in the order given. A create's event follows
+/// from the todo alone, so unlike [`enqueue`] it needs no transaction
+/// around a change first; the writer's batches of creates depend on that
+/// (a transaction of two inserts made about 40 % fewer creates per second
+/// at 16 and 64 connections in `cargo xtask bench`).
+pub async fn enqueue_created(
+    pool: &PgPool,
+    new: &[Todo],
+    events: &[OutboxEvent],
+) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = new.iter().map(|todo| todo.id.as_uuid()).collect();
+    let texts: Vec<&str> = new.iter().map(|todo| todo.text.as_str()).collect();
+    let dones: Vec<bool> = new.iter().map(|todo| todo.done).collect();
+    let created: Vec<OffsetDateTime> = new.iter().map(|todo| todo.created_at).collect();
+    let updated: Vec<OffsetDateTime> = new.iter().map(|todo| todo.updated_at).collect();
+    let event_ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let subjects: Vec<&str> = events.iter().map(|event| event.subject).collect();
+    let payloads: Vec<&str> = events.iter().map(|event| event.payload.as_str()).collect();
+    sqlx::query!(
+        // `json` from text keeps the text as it is.
+        "with todo as (insert into todos (id, text, done, created_at, updated_at)
+                       select * from unnest($1::uuid[], $2::text[], $3::bool[],
+                                            $4::timestamptz[], $5::timestamptz[]))
+         insert into outbox (event_id, subject, payload)
+         select event_id, subject, payload::json
+         from unnest($6::uuid[], $7::text[], $8::text[])
+              with ordinality as event (event_id, subject, payload, position)
+         order by position",
+        &ids,
+        &texts as _,
+        &dones,
+        &created,
+        &updated,
+        &event_ids,
+        &subjects as _,
+        &payloads as _,
+    )
+    .execute(pool)
     .await?;
     Ok(())
 }

@@ -27,29 +27,6 @@ impl From<TodoRow> for Todo {
     }
 }
 
-/// Stores new todos in one statement, all or none. Their events go in the
-/// same transaction: [`super::outbox::enqueue`].
-pub async fn insert(conn: &mut PgConnection, new: &[Todo]) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = new.iter().map(|todo| todo.id.as_uuid()).collect();
-    let texts: Vec<&str> = new.iter().map(|todo| todo.text.as_str()).collect();
-    let dones: Vec<bool> = new.iter().map(|todo| todo.done).collect();
-    let created: Vec<OffsetDateTime> = new.iter().map(|todo| todo.created_at).collect();
-    let updated: Vec<OffsetDateTime> = new.iter().map(|todo| todo.updated_at).collect();
-    sqlx::query!(
-        "insert into todos (id, text, done, created_at, updated_at)
-         select * from unnest($1::uuid[], $2::text[], $3::bool[],
-                              $4::timestamptz[], $5::timestamptz[])",
-        &ids,
-        &texts as _,
-        &dones,
-        &created,
-        &updated,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Changes what is given; `None` leaves a field as it is. Returns the todo
 /// after the change and which fields changed value. The row stays locked
 /// until the transaction ends, which orders concurrent changes.
