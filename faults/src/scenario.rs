@@ -17,6 +17,22 @@ use crate::report::Figures;
 /// says otherwise with [`Scenario::settle_within`].
 const SETTLE_WITHIN: Duration = Duration::from_secs(120);
 
+/// How much a scenario's load writes: `total` creates, one every `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Writes {
+    pub total: usize,
+    pub every: Duration,
+}
+
+impl Writes {
+    /// The suite's steady load: 300 creates, one every 100 ms, so writes go
+    /// on for 30 s, through the fault and past it.
+    pub const STEADY: Writes = Writes {
+        total: 300,
+        every: Duration::from_millis(100),
+    };
+}
+
 /// A scenario under way: its load runs while the scenario injects its fault.
 pub struct Scenario {
     name: String,
@@ -24,13 +40,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Starts `writes` creates through `stack`'s app, one every `every`.
-    /// `name` is the scenario's row in the report; it also labels the
-    /// todos, so a row in the database tells which scenario wrote it.
-    pub fn under_load(stack: &Stack, name: &str, writes: usize, every: Duration) -> Scenario {
+    /// Starts the `writes` through `stack`'s app. `name` is the scenario's
+    /// row in the report; it also labels the todos, so a row in the
+    /// database tells which scenario wrote it.
+    pub fn under_load(stack: &Stack, name: &str, writes: Writes) -> Scenario {
         Scenario {
             name: name.to_owned(),
-            load: Load::start(stack.app.url(), name, writes, every),
+            load: Load::start(stack.app.url(), name, writes.total, writes.every),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use tokio::time::{Instant, sleep};
 
@@ -25,8 +25,12 @@ async fn app_sigterm_under_load_answers_in_flight_requests_and_loses_nothing() -
     let scenario = Scenario::under_load(
         &stack,
         "5 app SIGTERM under load",
-        300,
-        Duration::from_millis(50),
+        Writes {
+            // Twice the steady rate: with each request held HELD, about eight
+            // are in flight at any moment.
+            every: Duration::from_millis(50),
+            ..Writes::STEADY
+        },
     );
 
     sleep(Duration::from_secs(5)).await;

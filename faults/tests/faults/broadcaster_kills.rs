@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use faults::eventually;
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack::{self, REPLICAS, WEBHOOK_TIMEOUT};
 use test_support::webhook::{Receiver, Reply};
 use tokio::time::{Instant, sleep};
@@ -29,8 +29,7 @@ async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyh
     let scenario = Scenario::under_load(
         &stack,
         "2 broadcaster replica SIGKILLed every 3 s",
-        300,
-        Duration::from_millis(100),
+        Writes::STEADY,
     );
 
     for round in 0..KILLS {

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use test_support::Stack;
 use test_support::{Nats, free_port};
@@ -25,12 +25,7 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
     let disk = SmallDisk::mount("32m")?;
     let nats = Nats::start_secured_in(&disk.path.join("nats"), free_port())?;
     let mut stack = stack::start_on(nats).await?;
-    let scenario = Scenario::under_load(
-        &stack,
-        "6 NATS disk full 15 s",
-        300,
-        Duration::from_millis(100),
-    );
+    let scenario = Scenario::under_load(&stack, "6 NATS disk full 15 s", Writes::STEADY);
 
     sleep(Duration::from_secs(5)).await;
     let filler = disk.path.join("filler");

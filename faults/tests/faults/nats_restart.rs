@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use tokio::time::{Instant, sleep};
 
@@ -19,8 +19,11 @@ async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Re
     let scenario = Scenario::under_load(
         &stack,
         "1 nats-server killed 30 s",
-        400,
-        Duration::from_millis(100),
+        Writes {
+            // 40 s of writes, so the outage (from 5 s to 35 s) lies inside them.
+            total: 400,
+            ..Writes::STEADY
+        },
     );
 
     sleep(Duration::from_secs(5)).await;

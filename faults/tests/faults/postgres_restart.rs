@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use faults::eventually;
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use tokio::time::{Instant, sleep};
 
@@ -20,12 +20,7 @@ const PROMPT: Duration = Duration::from_secs(5);
 async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::Result<()> {
     let mut stack = stack::start().await?;
     let base = stack.app.url();
-    let scenario = Scenario::under_load(
-        &stack,
-        "4 PostgreSQL stopped 10 s",
-        300,
-        Duration::from_millis(100),
-    );
+    let scenario = Scenario::under_load(&stack, "4 PostgreSQL stopped 10 s", Writes::STEADY);
     let client = faults::http(Duration::from_secs(30));
 
     sleep(Duration::from_secs(5)).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use faults::scenario::Scenario;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use test_support::Stack;
 use test_support::webhook::Reply;
@@ -17,8 +17,7 @@ async fn a_failing_then_slow_receiver_gets_everything_after_recovery() -> anyhow
     let scenario = Scenario::under_load(
         &stack,
         "3 receiver 503 for 20 s, then 2 s slow for 20 s",
-        300,
-        Duration::from_millis(100),
+        Writes::STEADY,
     );
 
     sleep(Duration::from_secs(3)).await;
