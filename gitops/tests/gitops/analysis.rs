@@ -52,14 +52,7 @@ async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_
     let world = World::under_traffic(None).await;
 
     world
-        .expect(
-            CANARY,
-            Phase::Successful,
-            &[
-                (ERROR_RATIO, Phase::Successful),
-                (LATENCY, Phase::Successful),
-            ],
-        )
+        .expect(CANARY, Phase::Successful, &every_metric(Phase::Successful))
         .await;
     // The same canary, serving the same traffic, while the analysis asks
     // about a hash its series do not carry: no evidence, so no pass.
@@ -67,10 +60,7 @@ async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_
         .expect(
             DRIFTED,
             Phase::Inconclusive,
-            &[
-                (ERROR_RATIO, Phase::Inconclusive),
-                (LATENCY, Phase::Inconclusive),
-            ],
+            &every_metric(Phase::Inconclusive),
         )
         .await;
 
@@ -99,6 +89,12 @@ async fn a_slow_canary_fails_the_latency_analysis() {
         &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
     )
     .await;
+}
+
+/// Each metric of the analysis step ending in `phase`, for
+/// [`World::expect`].
+fn every_metric(phase: Phase) -> [(&'static str, Phase); 2] {
+    [(ERROR_RATIO, phase), (LATENCY, phase)]
 }
 
 /// A canary with `faults` under traffic fails the run, each metric as expected.
