@@ -76,13 +76,7 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
     steps.command(
         "tests (nextest)",
-        nextest(workspace, &stack).args([
-            "--workspace",
-            "--exclude",
-            "e2e",
-            "--locked",
-            "--no-fail-fast",
-        ]),
+        nextest(workspace, &stack).args(["--exclude", "e2e"]),
         "cargo nextest run",
     )?;
     end_to_end(workspace, steps)?;
@@ -160,9 +154,6 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.command(
         "fault suite (nextest)",
         nextest(workspace, &stack).args([
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
             "--run-ignored",
             "all",
             "--no-tests",
@@ -178,11 +169,19 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     })
 }
 
-/// `cargo nextest run` pointed at the stack, with offline query data.
+/// `cargo nextest run` over the whole workspace, pointed at the stack, with
+/// offline query data; it runs every test even after one fails, so the
+/// summary lists all failures.
 fn nextest(workspace: &Workspace, stack: &TestStack) -> Command {
     let mut command = workspace.cargo();
     command
-        .args(["nextest", "run"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ])
         .env("DATABASE_URL", &stack.database_url)
         .env("NATS_URL", &stack.nats_url)
         .env("SQLX_OFFLINE", "true");
