@@ -24,6 +24,14 @@ async fn wikipedia_todo(answer: Answer) -> Run {
     }
 }
 
+impl Run {
+    /// The job succeeded and the app holds one todo, `text`.
+    async fn assert_created(&self, text: &str) {
+        assert_success(&self.output);
+        assert_eq!(self.app.texts().await, [text]);
+    }
+}
+
 #[tokio::test]
 async fn a_302_with_an_absolute_location_creates_read_url() {
     let run = wikipedia_todo(Answer::Redirect(
@@ -31,25 +39,16 @@ async fn a_302_with_an_absolute_location_creates_read_url() {
     ))
     .await;
 
-    assert_success(&run.output);
-    assert_eq!(
-        run.app.texts().await,
-        ["Read https://en.wikipedia.org/wiki/Ada_Lovelace"]
-    );
+    run.assert_created("Read https://en.wikipedia.org/wiki/Ada_Lovelace")
+        .await;
 }
 
 #[tokio::test]
 async fn a_302_with_a_relative_location_is_resolved_against_the_random_article_url() {
     let run = wikipedia_todo(Answer::Redirect("/wiki/Grace_Hopper")).await;
 
-    assert_success(&run.output);
-    assert_eq!(
-        run.app.texts().await,
-        [format!(
-            "Read {}/wiki/Grace_Hopper",
-            run.articles.base_url()
-        )]
-    );
+    let expected = format!("Read {}/wiki/Grace_Hopper", run.articles.base_url());
+    run.assert_created(&expected).await;
 }
 
 #[tokio::test]
@@ -99,12 +98,9 @@ async fn a_temporarily_unavailable_source_is_retried_with_backoff() {
     ))
     .await;
 
-    assert_success(&run.output);
+    run.assert_created("Read https://en.wikipedia.org/wiki/Backoff")
+        .await;
     assert_eq!(run.articles.requests(), 3);
-    assert_eq!(
-        run.app.texts().await,
-        ["Read https://en.wikipedia.org/wiki/Backoff"]
-    );
 }
 
 #[tokio::test]
