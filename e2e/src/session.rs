@@ -19,7 +19,7 @@ use futures::FutureExt;
 use playwright_rs::{BrowserContext, BrowserContextOptions, Locator, Page};
 use reqwest::Url;
 
-use crate::api::Api;
+use crate::api::{Api, Todo};
 use crate::artifacts;
 use crate::config::{Settings, Target};
 use crate::driver::Chromium;
@@ -238,6 +238,18 @@ impl Session {
     pub async fn open(&self) -> anyhow::Result<TodoPage> {
         self.open_with(BrowserContextOptions::builder().build())
             .await
+    }
+
+    /// Creates a todo through the API with a [`unique`](Self::unique) text
+    /// from `label`, opens the app and waits until the todo is shown in the
+    /// open list: where every story about a todo already there starts.
+    pub async fn open_with_todo(&self, label: &str) -> anyhow::Result<(Todo, TodoPage)> {
+        let todo = self.api().create(&self.unique(label)).await?;
+        let page = self.open().await?;
+        self.expect(page.todo_with_id(&page.open_list(), &todo.id))
+            .to_be_visible()
+            .await?;
+        Ok((todo, page))
     }
 
     /// Opens the app in a new window with JavaScript turned off.

@@ -10,6 +10,7 @@
 pub mod ledger;
 pub mod load;
 pub mod report;
+pub mod scenario;
 pub mod stack;
 
 use std::time::Duration;

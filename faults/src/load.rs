@@ -88,6 +88,15 @@ impl Load {
     }
 }
 
+impl Results {
+    /// The app acknowledged every write the load sent; `why` says why the
+    /// scenario expects that despite its fault.
+    #[track_caller]
+    pub fn assert_all_acknowledged(&self, why: &str) {
+        assert_eq!(self.acked.len(), self.sent, "{why}: {self:?}");
+    }
+}
+
 async fn send(request: reqwest::RequestBuilder) -> Outcome {
     let started = std::time::Instant::now();
     match request.send().await {
@@ -113,18 +122,7 @@ async fn send(request: reqwest::RequestBuilder) -> Outcome {
         Err(e) if e.is_connect() => Outcome::Refused,
         Err(e) => Outcome::Broken {
             after: started.elapsed(),
-            error: error_chain(&e),
+            error: service_kit::backoff::chain(&e),
         },
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

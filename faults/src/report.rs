@@ -77,6 +77,20 @@ impl Figures {
         std::fs::write(dir.join("report.md"), format!("{HEADER}{body}"))?;
         Ok(())
     }
+
+    /// Every acknowledged todo was stored, published and delivered.
+    #[track_caller]
+    pub fn assert_nothing_lost(&self) {
+        assert_eq!(self.lost, 0, "{self:?}");
+    }
+
+    /// No event reached the receiver twice. Counted at the receiver by event
+    /// id: neither a republished event nor a second delivery may reach it
+    /// when no part of NATS or the broadcaster fails.
+    #[track_caller]
+    pub fn assert_no_duplicates(&self) {
+        assert_eq!(self.duplicates, 0, "{self:?}");
+    }
 }
 
 fn folder() -> PathBuf {

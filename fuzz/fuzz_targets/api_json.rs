@@ -8,7 +8,7 @@
 use app::domain::TodoText;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use docket_fuzz::{API_TOKEN, SOME_ID, check, percent_encode, send};
+use docket_fuzz::{API_TOKEN, check, send, todo_id};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,9 +29,7 @@ struct Input<'a> {
 }
 
 fuzz_target!(|input: Input<'_>| {
-    let id = input
-        .id
-        .map_or_else(|| SOME_ID.to_owned(), |raw| percent_encode(raw, b""));
+    let id = todo_id(input.id);
     let (method, uri) = if input.update {
         ("PUT", format!("/api/todos/{id}"))
     } else {

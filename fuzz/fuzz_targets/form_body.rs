@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use docket_fuzz::{SOME_ID, check, percent_encode, send};
+use docket_fuzz::{check, send, todo_id};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -31,9 +31,7 @@ struct Input<'a> {
 }
 
 fuzz_target!(|input: Input<'_>| {
-    let id = input
-        .id
-        .map_or_else(|| SOME_ID.to_owned(), |raw| percent_encode(raw, b""));
+    let id = todo_id(input.id);
     let (method, uri) = match input.route {
         Route::Create => ("POST", "/todos".to_owned()),
         Route::Update => ("PUT", format!("/todos/{id}")),

@@ -114,6 +114,12 @@ pub fn check(answer: &Answer, what: &str) {
     }
 }
 
+/// The id segment of a todo's URL: [`SOME_ID`] for `None`, otherwise the
+/// fuzzer's bytes, percent-encoded so that any of them make a valid path.
+pub fn todo_id(raw: Option<&[u8]>) -> String {
+    raw.map_or_else(|| SOME_ID.to_owned(), |raw| percent_encode(raw, b""))
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters and the
 /// ones listed in `keep`, so any fuzzer string becomes a valid URI part.
 pub fn percent_encode(raw: &[u8], keep: &[u8]) -> String {

@@ -37,7 +37,7 @@ use sqlx::postgres::PgPoolOptions;
 use test_support::{Stack, StackBuilder, free_port};
 use uuid::Uuid;
 
-use self::process::{Proc, Spec, machine_busy_s, reset_peak, usage};
+use self::process::{Proc, Spec, loopback, machine_busy_s, reset_peak, usage};
 use self::report::{Results, Run, Server, Target};
 use self::wrk::Scenario;
 use crate::install::{self, Tool};
@@ -197,23 +197,21 @@ struct App {
 /// Starts the app twice: the first start migrates a fresh database; the
 /// second is the one a redeploy sees, and stays up.
 async fn start_app(stack: &Stack, dirs: &Dirs, client: &reqwest::Client) -> anyhow::Result<App> {
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let port = free_port();
     let binary = release_binary(stack, "todo-app");
     let spec = || Spec {
         name: "app",
         program: &binary,
-        args: &[],
+        port,
         envs: vec![
             ("DATABASE_URL", stack.database_url.clone()),
             ("NATS_URL", stack.nats.url()),
-            ("PORT", port_of(&url)),
             ("API_TOKEN", stack.api_token.clone()),
             ("LOG_FORMAT", "json".to_string()),
             // wrk is one client; a limit it never reaches keeps the
             // limiter's cost in every write measured.
             ("WRITE_RATE_LIMIT", "1000000/second".to_string()),
         ],
-        ready_url: format!("{url}/readyz"),
     };
     let first = Proc::spawn(spec(), &dirs.logs, client).await?;
     let first_ready = first.ready_after;
@@ -228,7 +226,11 @@ async fn start_app(stack: &Stack, dirs: &Dirs, client: &reqwest::Client) -> anyh
         first_ready_ms: ms(first_ready),
         ready_ms: ms(proc.ready_after),
     };
-    Ok(App { proc, url, startup })
+    Ok(App {
+        proc,
+        url: loopback(port),
+        startup,
+    })
 }
 
 /// A release binary: the stack runs them from `target/release`.
@@ -247,17 +249,14 @@ async fn http_scenarios(
     dirs: &Dirs,
     client: &reqwest::Client,
 ) -> anyhow::Result<Vec<Run>> {
-    let reference_url = format!("http://127.0.0.1:{}", free_port());
+    let reference_port = free_port();
+    let reference_url = loopback(reference_port);
     let reference = Proc::spawn(
         Spec {
             name: "reference",
             program: &release_binary(stack, "bench-reference"),
-            args: &[],
-            envs: vec![
-                ("DATABASE_URL", stack.database_url.clone()),
-                ("PORT", port_of(&reference_url)),
-            ],
-            ready_url: format!("{reference_url}/readyz"),
+            port: reference_port,
+            envs: vec![("DATABASE_URL", stack.database_url.clone())],
         },
         &dirs.logs,
         client,
@@ -388,28 +387,29 @@ impl Broadcaster {
         dirs: &Dirs,
         client: &reqwest::Client,
     ) -> anyhow::Result<Broadcaster> {
-        let url = format!("http://127.0.0.1:{}", free_port());
+        let port = free_port();
         let proc = Proc::spawn(
             Spec {
                 name: "broadcaster",
                 program: &release_binary(stack, "broadcaster"),
-                args: &[],
+                port,
                 envs: vec![
                     ("NATS_URL", stack.nats.url()),
-                    ("PORT", port_of(&url)),
                     ("BROADCASTER_MODE", "forward".to_string()),
                     ("WEBHOOK_FORMAT", "generic".to_string()),
                     ("WEBHOOK_URL", format!("{sink_url}/")),
                     ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
                     ("LOG_FORMAT", "json".to_string()),
                 ],
-                ready_url: format!("{url}/readyz"),
             },
             &dirs.logs,
             client,
         )
         .await?;
-        Ok(Broadcaster { proc, url })
+        Ok(Broadcaster {
+            proc,
+            url: loopback(port),
+        })
     }
 
     /// Waits until the `creates`, then all `written` events are handled, and
@@ -654,10 +654,6 @@ async fn creates_published(nats_url: &str) -> anyhow::Result<u64> {
         .await
         .context("the app's stream subjects")?;
     Ok(subjects.iter().map(|(_, count)| *count as u64).sum())
-}
-
-fn port_of(url: &str) -> String {
-    url.rsplit(':').next().unwrap_or_default().to_string()
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -70,28 +70,9 @@ pub struct TestStack {
 
 impl TestStack {
     pub fn from_env_or_start() -> anyhow::Result<TestStack> {
-        let (database_url, postgres) = match non_empty_env("DATABASE_URL") {
-            Some(url) => {
-                println!("using PostgreSQL from DATABASE_URL");
-                (url, None)
-            }
-            None => {
-                let postgres = Postgres::start().context("starting the tests' PostgreSQL")?;
-                println!("started PostgreSQL for the tests at {}", postgres.url());
-                (postgres.url(), Some(postgres))
-            }
-        };
-        let (nats_url, nats) = match non_empty_env("NATS_URL") {
-            Some(url) => {
-                println!("using NATS from NATS_URL ({url})");
-                (url, None)
-            }
-            None => {
-                let nats = Nats::start().context("starting the tests' nats-server")?;
-                println!("started nats-server for the tests at {}", nats.url());
-                (nats.url(), Some(nats))
-            }
-        };
+        let (database_url, postgres) =
+            named_or_started("DATABASE_URL", "PostgreSQL", Postgres::start, Postgres::url)?;
+        let (nats_url, nats) = named_or_started("NATS_URL", "nats-server", Nats::start, Nats::url)?;
         Ok(TestStack {
             database_url,
             nats_url,
@@ -99,6 +80,24 @@ impl TestStack {
             _nats: nats,
         })
     }
+}
+
+/// The URL of the server `variable` names, or of a private `what` started
+/// for the tests (kept in the second half, stopped when dropped). The named
+/// URL is not printed: it may carry a password.
+fn named_or_started<S>(
+    variable: &str,
+    what: &str,
+    start: impl FnOnce() -> anyhow::Result<S>,
+    url: impl Fn(&S) -> String,
+) -> anyhow::Result<(String, Option<S>)> {
+    if let Some(named) = non_empty_env(variable) {
+        println!("using {what} from {variable}");
+        return Ok((named, None));
+    }
+    let server = start().with_context(|| format!("starting the tests' {what}"))?;
+    println!("started {what} for the tests at {}", url(&server));
+    Ok((url(&server), Some(server)))
 }
 
 fn non_empty_env(name: &str) -> Option<String> {

@@ -13,6 +13,7 @@
 //!
 //! A summary of steps and durations ends every run, passing or not.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -51,42 +52,33 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
         .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz | Tool::Containers))
         .collect();
     steps.install(workspace, &tools)?;
-    steps.run("fmt", || {
-        run_command(
-            workspace.cargo().args(["fmt", "--all", "--check"]),
-            "cargo fmt --check (run `cargo fmt --all` to fix)",
-        )
-    })?;
-    steps.run("clippy", || {
-        run_command(
-            workspace.cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ]),
-            "cargo clippy",
-        )
-    })?;
+    steps.command(
+        "fmt",
+        workspace.cargo().args(["fmt", "--all", "--check"]),
+        "cargo fmt --check (run `cargo fmt --all` to fix)",
+    )?;
+    steps.command(
+        "clippy",
+        workspace.cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        "cargo clippy",
+    )?;
     steps.run(".sqlx check", || prepare_sqlx::check(workspace))?;
     static_checks(workspace, steps)?;
 
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
-    steps.run("tests (nextest)", || {
-        run_command(
-            nextest(workspace, &stack).args([
-                "--workspace",
-                "--exclude",
-                "e2e",
-                "--locked",
-                "--no-fail-fast",
-            ]),
-            "cargo nextest run",
-        )
-    })?;
+    steps.command(
+        "tests (nextest)",
+        nextest(workspace, &stack).args(["--exclude", "e2e"]),
+        "cargo nextest run",
+    )?;
     end_to_end(workspace, steps)?;
     Ok(())
 }
@@ -99,20 +91,19 @@ fn static_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()>
     // Advisories are left out: their database is a GitHub repository, which
     // this machine and CI's cannot reach. The security workflow, on GitHub's
     // runners, checks them (`cargo deny check advisories ...`).
-    steps.run("cargo deny (licenses, bans, sources)", || {
-        run_command(
-            workspace.cargo().args([
-                "deny",
-                "--locked",
-                "check",
-                "--hide-inclusion-graph",
-                "licenses",
-                "bans",
-                "sources",
-            ]),
-            "cargo deny check licenses bans sources (policy: deny.toml)",
-        )
-    })?;
+    steps.command(
+        "cargo deny (licenses, bans, sources)",
+        workspace.cargo().args([
+            "deny",
+            "--locked",
+            "check",
+            "--hide-inclusion-graph",
+            "licenses",
+            "bans",
+            "sources",
+        ]),
+        "cargo deny check licenses bans sources (policy: deny.toml)",
+    )?;
     Ok(())
 }
 
@@ -121,12 +112,11 @@ fn static_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()>
 fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     // The E2E stack runs the real binaries (todo-app, broadcaster), which
     // `nextest -p e2e` alone would not build.
-    steps.run("build binaries", || {
-        run_command(
-            workspace.build_binaries().arg("--locked"),
-            "cargo build --workspace --bins",
-        )
-    })?;
+    steps.command(
+        "build binaries",
+        workspace.build_binaries().arg("--locked"),
+        "cargo build --workspace --bins",
+    )?;
     steps.run("browser E2E suite (nextest)", || {
         let mut command = workspace.cargo();
         command
@@ -152,43 +142,46 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     ];
     steps.install(workspace, &tools)?;
     // The scenarios spawn the real binaries, which nextest alone would not build.
-    steps.run("build binaries", || {
-        run_command(
-            workspace
-                .build_binaries()
-                .arg("--locked")
-                .env("SQLX_OFFLINE", "true"),
-            "cargo build --workspace --bins",
-        )
-    })?;
+    steps.command(
+        "build binaries",
+        workspace
+            .build_binaries()
+            .arg("--locked")
+            .env("SQLX_OFFLINE", "true"),
+        "cargo build --workspace --bins",
+    )?;
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
-    steps.run("fault suite (nextest)", || {
-        run_command(
-            nextest(workspace, &stack).args([
-                "--workspace",
-                "--locked",
-                "--no-fail-fast",
-                "--run-ignored",
-                "all",
-                "--no-tests",
-                "warn",
-                "-E",
-                "binary(faults)",
-            ]),
-            "cargo nextest run (fault suite)",
-        )
-    })?;
+    steps.command(
+        "fault suite (nextest)",
+        nextest(workspace, &stack).args([
+            "--run-ignored",
+            "all",
+            "--no-tests",
+            "warn",
+            "-E",
+            "binary(faults)",
+        ]),
+        "cargo nextest run (fault suite)",
+    )?;
     let fuzz_args = fuzz::Args { runs: 10_000 };
     steps.run("fuzz targets (10,000 runs each)", || {
         fuzz::run(workspace, &fuzz_args)
     })
 }
 
-/// `cargo nextest run` pointed at the stack, with offline query data.
-fn nextest(workspace: &Workspace, stack: &TestStack) -> std::process::Command {
+/// `cargo nextest run` over the whole workspace, pointed at the stack, with
+/// offline query data; it runs every test even after one fails, so the
+/// summary lists all failures.
+fn nextest(workspace: &Workspace, stack: &TestStack) -> Command {
     let mut command = workspace.cargo();
     command
-        .args(["nextest", "run"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ])
         .env("DATABASE_URL", &stack.database_url)
         .env("NATS_URL", &stack.nats_url)
         .env("SQLX_OFFLINE", "true");
@@ -214,6 +207,12 @@ impl Steps {
         self.done
             .push((name.to_string(), started.elapsed(), result.is_ok()));
         result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    /// Runs one named step that is one command; `what` names the command
+    /// in its failure.
+    fn command(&mut self, name: &str, command: &mut Command, what: &str) -> anyhow::Result<()> {
+        self.run(name, || run_command(command, what))
     }
 
     /// The first step of every run: install what is missing.

@@ -237,11 +237,8 @@ impl Broadcaster {
     /// The value of one sample on `/metrics`, e.g.
     /// `broadcaster_messages_processed_total{outcome="delivered"}`.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = http()
-            .get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .send()
+        let text = get(&format!("http://127.0.0.1:{}/metrics", self.port))
             .await
-            .expect("metrics answer")
             .text()
             .await
             .unwrap();
@@ -261,6 +258,15 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
+}
+
+/// `GET url` with [`http`]; fails the test if nothing answers.
+pub async fn get(url: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} answers: {e}"))
 }
 
 /// Reads a JSON log line's field, for assertions on logs.

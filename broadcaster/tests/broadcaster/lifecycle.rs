@@ -3,46 +3,49 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Broadcaster, PrivateNats, Receiver, Reply, SECRET, created, http, readyz_becomes,
+    Broadcaster, PrivateNats, Receiver, Reply, SECRET, created, get, readyz_becomes,
 };
 
 #[tokio::test]
 async fn bad_configuration_stops_start_up_naming_the_variable() {
     let nats = PrivateNats::start().await;
-    let error = Broadcaster::spawn(
-        &nats.url(),
+    let error = start_up_error(
+        &nats,
         &[
             ("WEBHOOK_URL", "http://127.0.0.1:9/".to_owned()),
             ("WEBHOOK_SECRET", String::new()),
         ],
     )
-    .await
-    .err()
-    .expect("start-up fails");
-    assert!(
-        format!("{error:#}").contains("WEBHOOK_SECRET is not set"),
-        "{error:#}"
-    );
+    .await;
+    assert!(error.contains("WEBHOOK_SECRET is not set"), "{error}");
 
-    let error = Broadcaster::spawn(
-        &nats.url(),
+    let error = start_up_error(
+        &nats,
         &[
             ("WEBHOOK_URL", "http://127.0.0.1:9/".to_owned()),
             ("WEBHOOK_SECRET", SECRET.to_owned()),
             ("WEBHOOK_RETRY_SCHEDULE", "soon".to_owned()),
         ],
     )
-    .await
-    .err()
-    .expect("start-up fails");
+    .await;
     assert!(
-        format!("{error:#}").contains("WEBHOOK_RETRY_SCHEDULE is not valid: `soon`"),
-        "{error:#}"
+        error.contains("WEBHOOK_RETRY_SCHEDULE is not valid: `soon`"),
+        "{error}"
     );
     assert!(
-        !format!("{error:#}").contains("C2FVsBQIhrsc"),
-        "the secret leaked: {error:#}"
+        !error.contains("C2FVsBQIhrsc"),
+        "the secret leaked: {error}"
     );
+}
+
+/// Starts the broadcaster with `envs`, which must fail; the error with its
+/// causes, as the process reported it.
+async fn start_up_error(nats: &PrivateNats, envs: &[(&str, String)]) -> String {
+    let error = Broadcaster::spawn(&nats.url(), envs)
+        .await
+        .err()
+        .expect("start-up fails");
+    format!("{error:#}")
 }
 
 #[tokio::test]
@@ -52,32 +55,9 @@ async fn health_readiness_and_metrics_follow_the_nats_connection() {
     let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
     let base = format!("http://127.0.0.1:{}", broadcaster.port);
 
-    assert_eq!(
-        http()
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        http()
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let metrics = http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(get(&format!("{base}/healthz")).await.status(), 200);
+    assert_eq!(get(&format!("{base}/readyz")).await.status(), 200);
+    let metrics = get(&format!("{base}/metrics")).await.text().await.unwrap();
     for name in [
         "broadcaster_messages_processed_total",
         "broadcaster_webhook_errors_total",
@@ -146,7 +126,7 @@ async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
     .await
     .expect("starts without NATS");
     let readyz = format!("http://127.0.0.1:{port}/readyz");
-    let not_ready = http().get(&readyz).send().await.unwrap();
+    let not_ready = get(&readyz).await;
     assert_eq!(not_ready.status(), 503);
     assert_eq!(
         not_ready.text().await.unwrap(),

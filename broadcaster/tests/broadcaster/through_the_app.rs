@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use test_support::{Service, free_port, test_database, workspace_binary};
 
-use crate::helpers::{Broadcaster, PrivateNats, Receiver, http};
+use crate::helpers::{Broadcaster, PrivateNats, Receiver, get};
 
 #[tokio::test]
 async fn create_mark_done_and_delete_in_the_app_reach_the_webhook_in_that_order() {
@@ -44,14 +44,7 @@ async fn create_mark_done_and_delete_in_the_app_reach_the_webhook_in_that_order(
         .await
         .unwrap();
     assert_eq!(added.status(), 303);
-    let page: serde_json::Value = http()
-        .get(format!("{app}/api/todos"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: serde_json::Value = get(&format!("{app}/api/todos")).await.json().await.unwrap();
     let id = page["todos"][0]["id"].as_str().unwrap().to_owned();
     for form in [
         [("_method", "put"), ("done", "true")].as_slice(),

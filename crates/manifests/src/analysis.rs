@@ -180,6 +180,21 @@ mod tests {
         })
     }
 
+    /// What checking a render of `docs` reports.
+    fn errors_of(docs: Vec<Value>) -> Vec<String> {
+        let mut errors = Vec::new();
+        check_render(&render(docs), &mut errors);
+        errors
+    }
+
+    /// The one error checking a render of `docs` reports; fails the test
+    /// if there is not exactly one.
+    fn only_error(docs: Vec<Value>) -> String {
+        let errors = errors_of(docs);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.into_iter().next().unwrap()
+    }
+
     const GUARDED: &str = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.05";
 
     #[test]
@@ -197,8 +212,7 @@ mod tests {
 
     #[test]
     fn a_condition_indexing_an_empty_result_is_rejected() {
-        let mut errors = Vec::new();
-        check_render(&render(vec![template("result[0] <= 0.05")]), &mut errors);
+        let errors = errors_of(vec![template("result[0] <= 0.05")]);
         assert!(
             errors
                 .iter()
@@ -209,14 +223,9 @@ mod tests {
 
     #[test]
     fn a_success_condition_that_passes_an_empty_result_is_rejected() {
-        let mut errors = Vec::new();
         let passes_on_nothing = "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05";
-        check_render(&render(vec![template(passes_on_nothing)]), &mut errors);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].contains("must require len(result) > 0"),
-            "{errors:?}"
-        );
+        let error = only_error(vec![template(passes_on_nothing)]);
+        assert!(error.contains("must require len(result) > 0"), "{error}");
     }
 
     #[test]
@@ -224,31 +233,21 @@ mod tests {
         let mut bare = template(GUARDED);
         let metric = bare.pointer_mut("/spec/metrics/0").unwrap();
         metric.as_object_mut().unwrap().remove("inconclusiveLimit");
-        let mut errors = Vec::new();
-        check_render(&render(vec![bare]), &mut errors);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].contains("explicit inconclusiveLimit"),
-            "{errors:?}"
-        );
+        let error = only_error(vec![bare]);
+        assert!(error.contains("explicit inconclusiveLimit"), "{error}");
     }
 
     #[test]
     fn missing_templates_and_mismatched_args_are_reported() {
-        let mut errors = Vec::new();
-        check_render(
-            &render(vec![
-                template(GUARDED),
-                rollout(json!([{"name": "namespaze", "value": "x"}])),
-            ]),
-            &mut errors,
-        );
+        let errors = errors_of(vec![
+            template(GUARDED),
+            rollout(json!([{"name": "namespaze", "value": "x"}])),
+        ]);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("does not pass arg `namespace`"));
         assert!(errors[1].contains("passes arg `namespaze`"));
 
-        let mut errors = Vec::new();
-        check_render(&render(vec![rollout(json!([]))]), &mut errors);
+        let errors = errors_of(vec![rollout(json!([]))]);
         assert!(errors[0].contains("names AnalysisTemplate error-ratio, which is not rendered"));
     }
 }

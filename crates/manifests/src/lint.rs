@@ -47,10 +47,7 @@ pub fn yamllint(root: &Path, tools: &Tools, renders: &Renders) -> anyhow::Result
 }
 
 pub fn hadolint(root: &Path, tools: &Tools) -> anyhow::Result<()> {
-    let dockerfiles = files_with_suffix(&root.join("docker"), ".Dockerfile")?;
-    if dockerfiles.is_empty() {
-        bail!("no docker/*.Dockerfile found");
-    }
+    let dockerfiles = files_with_suffix(root, "docker", ".Dockerfile")?;
     let mut cmd = tools.command("hadolint");
     cmd.args(&dockerfiles);
     tools.run(cmd, "hadolint")?;
@@ -128,10 +125,7 @@ fn copied_binaries_are_built(root: &Path, dockerfiles: &[PathBuf]) -> anyhow::Re
 }
 
 pub fn actionlint(root: &Path, tools: &Tools) -> anyhow::Result<()> {
-    let workflows = files_with_suffix(&root.join(".github/workflows"), ".yml")?;
-    if workflows.is_empty() {
-        bail!("no .github/workflows/*.yml found");
-    }
+    let workflows = files_with_suffix(root, ".github/workflows", ".yml")?;
     let mut cmd = tools.command("actionlint");
     cmd.current_dir(root).args(&workflows);
     let output = cmd.output().context("starting actionlint")?;
@@ -187,15 +181,21 @@ fn unpinned_actions(workflow: &str) -> Vec<String> {
         .collect()
 }
 
-fn files_with_suffix(dir: &Path, suffix: &str) -> anyhow::Result<Vec<PathBuf>> {
+/// The files in `root`'s folder `dir` whose names end in `suffix`, sorted.
+/// Finding none is an error: a lint with nothing to read would pass.
+fn files_with_suffix(root: &Path, dir: &str, suffix: &str) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    if dir.is_dir() {
-        for entry in std::fs::read_dir(dir)? {
+    let folder = root.join(dir);
+    if folder.is_dir() {
+        for entry in std::fs::read_dir(&folder)? {
             let path = entry?.path();
             if path.to_string_lossy().ends_with(suffix) {
                 files.push(path);
             }
         }
+    }
+    if files.is_empty() {
+        bail!("no {dir}/*{suffix} found");
     }
     files.sort();
     Ok(files)

@@ -247,24 +247,32 @@ mod tests {
                 .file_for(&json!({"apiVersion": api_version, "kind": kind}))
                 .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         };
-        assert_eq!(
-            file("argoproj.io/v1alpha1", "Rollout").as_deref(),
-            Some("rollout-argoproj-v1alpha1.json")
-        );
-        assert_eq!(
-            file("apps/v1", "Deployment").as_deref(),
-            Some("deployment-apps-v1.json")
-        );
-        assert_eq!(file("v1", "Service").as_deref(), Some("service-v1.json"));
-        assert_eq!(
-            file("networking.k8s.io/v1", "NetworkPolicy").as_deref(),
-            Some("networkpolicy-networking-v1.json")
-        );
-        assert_eq!(
-            file("monitoring.coreos.com/v1", "PodMonitor").as_deref(),
-            Some("podmonitor-monitoring-v1.json")
-        );
-        assert_eq!(file("example.com/v1", "Widget"), None);
+        for (api_version, kind, expected) in [
+            (
+                "argoproj.io/v1alpha1",
+                "Rollout",
+                Some("rollout-argoproj-v1alpha1.json"),
+            ),
+            ("apps/v1", "Deployment", Some("deployment-apps-v1.json")),
+            ("v1", "Service", Some("service-v1.json")),
+            (
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                Some("networkpolicy-networking-v1.json"),
+            ),
+            (
+                "monitoring.coreos.com/v1",
+                "PodMonitor",
+                Some("podmonitor-monitoring-v1.json"),
+            ),
+            ("example.com/v1", "Widget", None),
+        ] {
+            assert_eq!(
+                file(api_version, kind).as_deref(),
+                expected,
+                "{kind} in {api_version}"
+            );
+        }
     }
 
     #[test]

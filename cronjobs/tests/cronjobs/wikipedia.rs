@@ -1,54 +1,72 @@
 //! `cronjobs wikipedia-todo` against the real app and a local stand-in for
 //! Wikipedia's `Special:Random`.
 
+use std::process::Output;
+
 use crate::helpers::{Answer, ArticleServer, TodoApp, assert_success, cronjobs, one_line_failure};
+
+/// One run of the job against a fresh app and a stand-in for Wikipedia
+/// that gives `answer`, and what it left behind.
+struct Run {
+    app: TodoApp,
+    articles: ArticleServer,
+    output: Output,
+}
+
+async fn wikipedia_todo(answer: Answer) -> Run {
+    let app = TodoApp::spawn().await;
+    let articles = ArticleServer::start(answer).await;
+    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
+    Run {
+        app,
+        articles,
+        output,
+    }
+}
+
+impl Run {
+    /// The job succeeded and the app holds one todo, `text`.
+    async fn assert_created(&self, text: &str) {
+        assert_success(&self.output);
+        assert_eq!(self.app.texts().await, [text]);
+    }
+}
 
 #[tokio::test]
 async fn a_302_with_an_absolute_location_creates_read_url() {
-    let app = TodoApp::spawn().await;
-    let articles = ArticleServer::start(Answer::Redirect(
+    let run = wikipedia_todo(Answer::Redirect(
         "https://en.wikipedia.org/wiki/Ada_Lovelace",
     ))
     .await;
 
-    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
-
-    assert_success(&output);
-    assert_eq!(
-        app.texts().await,
-        ["Read https://en.wikipedia.org/wiki/Ada_Lovelace"]
-    );
+    run.assert_created("Read https://en.wikipedia.org/wiki/Ada_Lovelace")
+        .await;
 }
 
 #[tokio::test]
 async fn a_302_with_a_relative_location_is_resolved_against_the_random_article_url() {
-    let app = TodoApp::spawn().await;
-    let articles = ArticleServer::start(Answer::Redirect("/wiki/Grace_Hopper")).await;
+    let run = wikipedia_todo(Answer::Redirect("/wiki/Grace_Hopper")).await;
 
-    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
-
-    assert_success(&output);
-    assert_eq!(
-        app.texts().await,
-        [format!("Read {}/wiki/Grace_Hopper", articles.base_url())]
-    );
+    let expected = format!("Read {}/wiki/Grace_Hopper", run.articles.base_url());
+    run.assert_created(&expected).await;
 }
 
 #[tokio::test]
 async fn a_200_without_a_redirect_fails_with_a_reason_and_creates_nothing() {
-    let app = TodoApp::spawn().await;
-    let articles = ArticleServer::start(Answer::Page).await;
+    let run = wikipedia_todo(Answer::Page).await;
 
-    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
-
-    let stderr = one_line_failure(&output);
+    let stderr = one_line_failure(&run.output);
     assert!(stderr.starts_with("cronjobs wikipedia-todo: "), "{stderr}");
     assert!(
         stderr.contains("answered 200 instead of redirecting"),
         "{stderr}"
     );
-    assert!(app.texts().await.is_empty());
-    assert_eq!(articles.requests(), 1, "a missing redirect is not retried");
+    assert!(run.app.texts().await.is_empty());
+    assert_eq!(
+        run.articles.requests(),
+        1,
+        "a missing redirect is not retried"
+    );
 }
 
 #[tokio::test]
@@ -74,40 +92,31 @@ async fn an_app_refusing_the_token_fails_with_a_reason_and_creates_nothing() {
 
 #[tokio::test]
 async fn a_temporarily_unavailable_source_is_retried_with_backoff() {
-    let app = TodoApp::spawn().await;
-    let articles = ArticleServer::start(Answer::UnavailableThenRedirect(
+    let run = wikipedia_todo(Answer::UnavailableThenRedirect(
         2,
         "https://en.wikipedia.org/wiki/Backoff",
     ))
     .await;
 
-    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
-
-    assert_success(&output);
-    assert_eq!(articles.requests(), 3);
-    assert_eq!(
-        app.texts().await,
-        ["Read https://en.wikipedia.org/wiki/Backoff"]
-    );
+    run.assert_created("Read https://en.wikipedia.org/wiki/Backoff")
+        .await;
+    assert_eq!(run.articles.requests(), 3);
 }
 
 #[tokio::test]
 async fn an_article_url_too_long_for_a_todo_is_refused_not_cut() {
-    let app = TodoApp::spawn().await;
     let long: &'static str = Box::leak(
         format!("https://en.wikipedia.org/wiki/{}", "Long_title_".repeat(12)).into_boxed_str(),
     );
-    let articles = ArticleServer::start(Answer::Redirect(long)).await;
+    let run = wikipedia_todo(Answer::Redirect(long)).await;
 
-    let output = cronjobs(&["wikipedia-todo"], &app.job_env(&articles)).await;
-
-    let stderr = one_line_failure(&output);
+    let stderr = one_line_failure(&run.output);
     assert!(
         stderr.contains("not creating a todo with a cut-off link"),
         "{stderr}"
     );
     assert!(stderr.contains(long), "{stderr}");
-    assert!(app.texts().await.is_empty());
+    assert!(run.app.texts().await.is_empty());
 }
 
 #[tokio::test]

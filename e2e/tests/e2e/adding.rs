@@ -8,12 +8,8 @@ use e2e::{Needs, run, test_name};
 async fn i_add_a_todo_with_enter_and_it_appears_on_top_of_the_open_list() {
     run(test_name!(), Needs::Browser, |t| async move {
         // Arrange: a todo already on the list, to be above of.
-        let earlier = t.api().create(&t.unique("Earlier todo")).await?;
-        let page = t.open().await?;
+        let (earlier, page) = t.open_with_todo("Earlier todo").await?;
         let open = page.open_list();
-        t.expect(page.todo_with_id(&open, &earlier.id))
-            .to_be_visible()
-            .await?;
 
         let text = t.unique("Buy oat milk");
         page.add(&text).await?;

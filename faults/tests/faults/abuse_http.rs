@@ -39,29 +39,22 @@ async fn hostile_requests_get_a_4xx_and_the_app_keeps_serving() -> anyhow::Resul
     );
 
     // A very long URL.
-    let long = client
-        .get(format!("{base}/{}", "a".repeat(60_000)))
-        .send()
-        .await?;
-    assert!(
-        long.status().is_client_error(),
-        "long URL: {}",
-        long.status()
-    );
+    refused(
+        client.get(format!("{base}/{}", "a".repeat(60_000))),
+        "long URL",
+    )
+    .await?;
 
     // Invalid UTF-8 in a JSON body and in a form body.
-    let json = client
-        .post(&api)
-        .bearer_auth(API_TOKEN)
-        .header("content-type", "application/json")
-        .body(b"{\"text\":\"\xff\xfe\"}".to_vec())
-        .send()
-        .await?;
-    assert!(
-        json.status().is_client_error(),
-        "invalid UTF-8 JSON: {}",
-        json.status()
-    );
+    let json = refused(
+        client
+            .post(&api)
+            .bearer_auth(API_TOKEN)
+            .header("content-type", "application/json")
+            .body(b"{\"text\":\"\xff\xfe\"}".to_vec()),
+        "invalid UTF-8 JSON",
+    )
+    .await?;
     assert!(!json.text().await?.is_empty(), "the rejection says why");
     let form = client
         .post(format!("{base}/todos"))
@@ -169,6 +162,21 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() -> anyhow::Res
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Sends `request` and checks the app refused it as the client's fault
+/// (a 4xx, never a 5xx); `what` names the abuse in the failure message.
+async fn refused(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let response = request.send().await?;
+    assert!(
+        response.status().is_client_error(),
+        "{what}: {}",
+        response.status()
+    );
+    Ok(response)
 }
 
 /// Posts `size` bytes to the JSON API with chunked encoding (no length

@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use faults::ledger;
-use faults::load::Load;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use tokio::time::{Instant, sleep};
 
@@ -23,11 +22,15 @@ async fn app_sigterm_under_load_answers_in_flight_requests_and_loses_nothing() -
         &[("DOCKET_FAULT_DELAY_MS", &HELD.as_millis().to_string())],
     )
     .await?;
-    let load = Load::start(
-        stack.app.url(),
-        "app sigterm",
-        300,
-        Duration::from_millis(50),
+    let scenario = Scenario::under_load(
+        &stack,
+        "5 app SIGTERM under load",
+        Writes {
+            // Twice the steady rate: with each request held HELD, about eight
+            // are in flight at any moment.
+            every: Duration::from_millis(50),
+            ..Writes::STEADY
+        },
     );
 
     sleep(Duration::from_secs(5)).await;
@@ -45,15 +48,7 @@ async fn app_sigterm_under_load_answers_in_flight_requests_and_loses_nothing() -
     stack.start_app().await?;
     let back = Instant::now();
 
-    let results = load.finish().await;
-    let mut figures = ledger::settle(
-        &stack,
-        "5 app SIGTERM under load",
-        &results,
-        back,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let (results, mut figures) = scenario.settle(&stack, back).await?;
     // Every request the app took is held HELD by the test delay, so one that
     // broke sooner never reached a handler: its connection sat in the listen
     // backlog when the listener closed and was reset (the race a Kubernetes
@@ -75,9 +70,7 @@ async fn app_sigterm_under_load_answers_in_flight_requests_and_loses_nothing() -
         "requests cut off in flight: {cut_off:?}"
     );
     assert!(results.refused > 0, "some writes met the stopped app");
-    assert_eq!(figures.lost, 0, "{figures:?}");
-    // Counted at the receiver by event id: neither a republished event nor a
-    // second delivery may reach it when no part of NATS or the broadcaster fails.
-    assert_eq!(figures.duplicates, 0, "{figures:?}");
+    figures.assert_nothing_lost();
+    figures.assert_no_duplicates();
     Ok(())
 }

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use faults::eventually;
-use faults::ledger;
-use faults::load::Load;
+use faults::scenario::{Scenario, Writes};
 use faults::stack::{self, REPLICAS, WEBHOOK_TIMEOUT};
 use test_support::webhook::{Receiver, Reply};
 use tokio::time::{Instant, sleep};
@@ -27,11 +26,10 @@ const EVERY: Duration = Duration::from_secs(3);
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyhow::Result<()> {
     let mut stack = stack::start().await?;
-    let load = Load::start(
-        stack.app.url(),
-        "replica kills",
-        300,
-        Duration::from_millis(100),
+    let scenario = Scenario::under_load(
+        &stack,
+        "2 broadcaster replica SIGKILLed every 3 s",
+        Writes::STEADY,
     );
 
     for round in 0..KILLS {
@@ -46,21 +44,13 @@ async fn a_replica_killed_every_few_seconds_mid_delivery_loses_nothing() -> anyh
     }
     let last_kill = Instant::now();
 
-    let results = load.finish().await;
-    let mut figures = ledger::settle(
-        &stack,
-        "2 broadcaster replica SIGKILLed every 3 s",
-        &results,
-        last_kill,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let (results, mut figures) = scenario.settle(&stack, last_kill).await?;
     figures.note =
         format!("{KILLS} kills, each mid-delivery; duplicates are same webhook-id redeliveries");
     figures.record()?;
 
-    assert_eq!(results.acked.len(), results.sent, "{results:?}");
-    assert_eq!(figures.lost, 0, "{figures:?}");
+    results.assert_all_acknowledged("every write succeeds while replicas die");
+    figures.assert_nothing_lost();
     Ok(())
 }
 

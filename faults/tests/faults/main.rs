@@ -1,7 +1,8 @@
 //! The fault suite: one module per scenario, each starting its own stack
 //! (PostgreSQL, nats-server, `todo-app`, three broadcasters, a receiver),
 //! putting a steady write load through the app, injecting one fault and
-//! checking with [`faults::ledger`] that nothing acknowledged was lost.
+//! checking with [`faults::ledger`] that nothing acknowledged was lost; the
+//! frame they share is [`faults::scenario::Scenario`].
 //!
 //! The scenarios take 40-90 s each, so they are ignored by the default test
 //! run and run by `cargo xtask test --faults`. Each prints its figures and

@@ -10,8 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use faults::ledger;
-use faults::load::Load;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use test_support::Stack;
 use test_support::{Nats, free_port};
@@ -26,12 +25,7 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
     let disk = SmallDisk::mount("32m")?;
     let nats = Nats::start_secured_in(&disk.path.join("nats"), free_port())?;
     let mut stack = stack::start_on(nats).await?;
-    let load = Load::start(
-        stack.app.url(),
-        "nats disk full",
-        300,
-        Duration::from_millis(100),
-    );
+    let scenario = Scenario::under_load(&stack, "6 NATS disk full 15 s", Writes::STEADY);
 
     sleep(Duration::from_secs(5)).await;
     let filler = disk.path.join("filler");
@@ -55,15 +49,7 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
         Some(why.join("\n"))
     };
 
-    let results = load.finish().await;
-    let mut figures = ledger::settle(
-        &stack,
-        "6 NATS disk full 15 s",
-        &results,
-        freed,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let (results, mut figures) = scenario.settle(&stack, freed).await?;
     figures.note = format!(
         "tmpfs 32 MiB, filler {} MiB; writes rejected {}, cut off {}; {}",
         filled >> 20,
@@ -80,12 +66,8 @@ async fn a_full_nats_disk_delays_events_but_loses_none() -> anyhow::Result<()> {
     }
     figures.record()?;
 
-    assert_eq!(
-        results.acked.len(),
-        results.sent,
-        "writes succeed while NATS cannot store: {results:?}"
-    );
-    assert_eq!(figures.lost, 0, "{figures:?}");
+    results.assert_all_acknowledged("writes succeed while NATS cannot store");
+    figures.assert_nothing_lost();
     Ok(())
 }
 

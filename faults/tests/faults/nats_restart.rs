@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use faults::ledger;
-use faults::load::Load;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
 use tokio::time::{Instant, sleep};
 
@@ -17,11 +16,14 @@ const MAX_IN_FLIGHT: usize = 96;
 #[ignore = "fault suite: cargo xtask test --faults"]
 async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let mut stack = stack::start().await?;
-    let load = Load::start(
-        stack.app.url(),
-        "nats outage",
-        400,
-        Duration::from_millis(100),
+    let scenario = Scenario::under_load(
+        &stack,
+        "1 nats-server killed 30 s",
+        Writes {
+            // 40 s of writes, so the outage (from 5 s to 35 s) lies inside them.
+            total: 400,
+            ..Writes::STEADY
+        },
     );
 
     sleep(Duration::from_secs(5)).await;
@@ -30,15 +32,7 @@ async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Re
     stack.nats.start_again()?;
     let back = Instant::now();
 
-    let results = load.finish().await;
-    let mut figures = ledger::settle(
-        &stack,
-        "1 nats-server killed 30 s",
-        &results,
-        back,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let (results, mut figures) = scenario.settle(&stack, back).await?;
     figures.note = format!(
         "writes refused {}, rejected {}, cut off {}",
         results.refused,
@@ -47,12 +41,8 @@ async fn nats_killed_for_30_seconds_loses_and_duplicates_nothing() -> anyhow::Re
     );
     figures.record()?;
 
-    assert_eq!(
-        results.acked.len(),
-        results.sent,
-        "every write succeeds while NATS is down: {results:?}"
-    );
-    assert_eq!(figures.lost, 0, "{figures:?}");
+    results.assert_all_acknowledged("every write succeeds while NATS is down");
+    figures.assert_nothing_lost();
     // A webhook answered 2xx whose record and ack died with the server is
     // sent again after the restart, under the same `webhook-id` (checked by
     // the ledger); at most what was in flight.

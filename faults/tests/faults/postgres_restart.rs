@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use faults::load::Load;
+use faults::eventually;
+use faults::scenario::{Scenario, Writes};
 use faults::stack;
-use faults::{eventually, ledger};
 use tokio::time::{Instant, sleep};
 
 const OUTAGE: Duration = Duration::from_secs(10);
@@ -20,12 +20,7 @@ const PROMPT: Duration = Duration::from_secs(5);
 async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::Result<()> {
     let mut stack = stack::start().await?;
     let base = stack.app.url();
-    let load = Load::start(
-        base.clone(),
-        "postgres restart",
-        300,
-        Duration::from_millis(100),
-    );
+    let scenario = Scenario::under_load(&stack, "4 PostgreSQL stopped 10 s", Writes::STEADY);
     let client = faults::http(Duration::from_secs(30));
 
     sleep(Duration::from_secs(5)).await;
@@ -61,15 +56,7 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
     .await?;
     let ready_after = back.elapsed();
 
-    let results = load.finish().await;
-    let mut figures = ledger::settle(
-        &stack,
-        "4 PostgreSQL stopped 10 s",
-        &results,
-        back,
-        Duration::from_secs(120),
-    )
-    .await?;
+    let (results, mut figures) = scenario.settle(&stack, back).await?;
     figures.note = format!(
         "writes refused with 503 while down: {}, cut off {}; /readyz 503 in {} ms, page 503 in {} ms; ready again {:.1} s after restart",
         results.rejected,
@@ -81,10 +68,8 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() -> anyhow::
     figures.record()?;
 
     assert!(results.broken.is_empty(), "{:?}", results.broken);
-    assert_eq!(figures.lost, 0, "{figures:?}");
-    // Counted at the receiver by event id: neither a republished event nor a
-    // second delivery may reach it when no part of NATS or the broadcaster fails.
-    assert_eq!(figures.duplicates, 0, "{figures:?}");
+    figures.assert_nothing_lost();
+    figures.assert_no_duplicates();
     assert!(
         results.acked.len() < results.sent,
         "some writes met the outage"

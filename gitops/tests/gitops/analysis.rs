@@ -47,19 +47,30 @@ struct Faults {
     delay_ms: u32,
 }
 
+impl Faults {
+    /// A canary answering 5xx to `percent` of its requests, promptly.
+    fn errors(percent: u32) -> Faults {
+        Faults {
+            error_percent: percent,
+            delay_ms: 0,
+        }
+    }
+
+    /// A canary answering every request, each `ms` late.
+    fn slow(ms: u32) -> Faults {
+        Faults {
+            error_percent: 0,
+            delay_ms: ms,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_hash() {
     let world = World::under_traffic(None).await;
 
     world
-        .expect(
-            CANARY,
-            Phase::Successful,
-            &[
-                (ERROR_RATIO, Phase::Successful),
-                (LATENCY, Phase::Successful),
-            ],
-        )
+        .expect(CANARY, Phase::Successful, &every_metric(Phase::Successful))
         .await;
     // The same canary, serving the same traffic, while the analysis asks
     // about a hash its series do not carry: no evidence, so no pass.
@@ -67,10 +78,7 @@ async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_
         .expect(
             DRIFTED,
             Phase::Inconclusive,
-            &[
-                (ERROR_RATIO, Phase::Inconclusive),
-                (LATENCY, Phase::Inconclusive),
-            ],
+            &every_metric(Phase::Inconclusive),
         )
         .await;
 
@@ -80,10 +88,7 @@ async fn a_healthy_canary_passes_but_not_when_prometheus_labels_it_with_another_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_answering_5xx_fails_the_error_ratio_analysis() {
     judge_misbehaving_canary(
-        Faults {
-            error_percent: 30,
-            delay_ms: 0,
-        },
+        Faults::errors(30),
         &[(ERROR_RATIO, Phase::Failed), (LATENCY, Phase::Successful)],
     )
     .await;
@@ -92,13 +97,16 @@ async fn a_canary_answering_5xx_fails_the_error_ratio_analysis() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_canary_fails_the_latency_analysis() {
     judge_misbehaving_canary(
-        Faults {
-            error_percent: 0,
-            delay_ms: 800,
-        },
+        Faults::slow(800),
         &[(ERROR_RATIO, Phase::Successful), (LATENCY, Phase::Failed)],
     )
     .await;
+}
+
+/// Each metric of the analysis step ending in `phase`, for
+/// [`World::expect`].
+fn every_metric(phase: Phase) -> [(&'static str, Phase); 2] {
+    [(ERROR_RATIO, phase), (LATENCY, phase)]
 }
 
 /// A canary with `faults` under traffic fails the run, each metric as expected.

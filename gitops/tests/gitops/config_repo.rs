@@ -24,11 +24,13 @@ fn published() -> (SourceRepo, ConfigRepo, std::path::PathBuf) {
     (source, config, clone)
 }
 
-fn set_staging(clone: &std::path::Path) {
-    let mut args = vec!["set-image", "--env", "staging", "--push"];
-    let images = staging_images();
-    args.extend(images.iter().map(String::as_str));
-    gitops_ok(clone, &args);
+/// As [`published`], with staging running the new images and verified for
+/// them: what `promote` and `release` start from.
+fn verified_in_staging() -> (SourceRepo, ConfigRepo, std::path::PathBuf) {
+    let (source, config, clone) = published();
+    set_staging_images(&clone);
+    mark_staging_verified(&clone);
+    (source, config, clone)
 }
 
 /// Marks staging verified for what it runs now, as verify-env would.
@@ -84,7 +86,7 @@ fn a_push_that_lands_between_fetch_and_push_is_retried_and_kept() {
     let mut raced = false;
     let outcome = publish::publish(&publish_args(&source, &config), &mut |attempt| {
         if attempt == 1 {
-            set_staging(&config.clone("racer"));
+            set_staging_images(&config.clone("racer"));
             raced = true;
         }
         Ok(())
@@ -147,15 +149,15 @@ fn set_image_changes_exactly_one_line_and_is_idempotent() {
 #[test]
 fn promote_refuses_an_unverified_staging() {
     let (_source, config, clone) = published();
-    set_staging(&clone);
+    set_staging_images(&clone);
 
     let output = gitops(
         &clone,
         &["promote", "--from", "staging", "--to", "production"],
     );
 
-    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("staging is not verified"));
+    let stderr = failure(&output, 5);
+    assert!(stderr.contains("staging is not verified"), "{stderr}");
     assert!(!config.show(PRODUCTION).contains(APP_DIGEST));
 
     // Verified for older images is not verified for these.
@@ -170,9 +172,7 @@ fn promote_refuses_an_unverified_staging() {
 
 #[test]
 fn promote_copies_exactly_staging_s_images_and_nothing_else() {
-    let (_source, config, clone) = published();
-    set_staging(&clone);
-    mark_staging_verified(&clone);
+    let (_source, config, clone) = verified_in_staging();
     let production_before = config.show(PRODUCTION);
 
     gitops_ok(
@@ -200,7 +200,7 @@ fn promote_copies_exactly_staging_s_images_and_nothing_else() {
 #[test]
 fn a_forced_promotion_records_its_reason() {
     let (_source, config, clone) = published();
-    set_staging(&clone);
+    set_staging_images(&clone);
 
     gitops_ok(
         &clone,
@@ -223,9 +223,7 @@ fn a_forced_promotion_records_its_reason() {
 
 #[test]
 fn release_promotes_and_creates_the_tag_once() {
-    let (_source, config, clone) = published();
-    set_staging(&clone);
-    mark_staging_verified(&clone);
+    let (_source, config, clone) = verified_in_staging();
 
     gitops_ok(&clone, &["release", "--tag", "v0.2.0", "--push"]);
     gitops_ok(&clone, &["release", "--tag", "v0.2.0", "--push"]);
@@ -247,10 +245,8 @@ fn release_promotes_and_creates_the_tag_once() {
 
 #[test]
 fn release_ships_only_the_commit_staging_was_verified_for() {
-    let (_source, config, clone) = published();
-    set_staging(&clone);
-    mark_staging_verified(&clone);
-    let head_before = git(&config.bare, &["rev-parse", "main"]);
+    let (_source, config, clone) = verified_in_staging();
+    let head_before = config.main();
     let production_before = config.show(PRODUCTION);
 
     // The tag is on another commit than the one staging verified.
@@ -266,18 +262,16 @@ fn release_ships_only_the_commit_staging_was_verified_for() {
         ],
     );
 
-    assert_eq!(output.status.code(), Some(11), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output, 11);
     assert!(
         stderr.contains("staging was verified for commit 0123abc, not 4567def"),
         "{stderr}"
     );
-    assert_eq!(git(&config.bare, &["rev-parse", "main"]), head_before);
+    config.assert_nothing_released(&head_before);
     assert_eq!(config.show(PRODUCTION), production_before);
-    assert_eq!(git(&config.bare, &["tag", "--list"]).trim(), "");
     assert_eq!(git(&clone, &["tag", "--list"]).trim(), "");
     assert_eq!(
-        git(&clone, &["rev-parse", "HEAD"]),
+        git(&clone, &["rev-parse", "HEAD"]).trim(),
         head_before,
         "the checkout gained no commit"
     );
@@ -303,22 +297,18 @@ fn release_ships_only_the_commit_staging_was_verified_for() {
 
 #[test]
 fn a_tag_production_would_never_select_is_refused_naming_the_constraint() {
-    let (_source, config, clone) = published();
-    set_staging(&clone);
-    mark_staging_verified(&clone);
-    let head_before = git(&config.bare, &["rev-parse", "main"]);
+    let (_source, config, clone) = verified_in_staging();
+    let head_before = config.main();
 
     // argocd/production.yaml follows `>=0.1.0`.
     let output = gitops(&clone, &["release", "--tag", "v0.0.9", "--push"]);
 
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output, 3);
     assert!(
         stderr.contains("production's Application selects tags matching `>=0.1.0`"),
         "{stderr}"
     );
-    assert_eq!(git(&config.bare, &["rev-parse", "main"]), head_before);
-    assert_eq!(git(&config.bare, &["tag", "--list"]).trim(), "");
+    config.assert_nothing_released(&head_before);
 }
 
 #[test]
@@ -374,8 +364,8 @@ fn mistakes_exit_with_their_documented_codes() {
             "--push",
         ],
     );
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("GITOPS_TOKEN"));
+    let stderr = failure(&output, 6);
+    assert!(stderr.contains("GITOPS_TOKEN"), "{stderr}");
 }
 
 #[test]

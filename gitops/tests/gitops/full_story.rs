@@ -16,15 +16,12 @@ async fn a_merge_reaches_production_only_through_a_verified_staging() {
 
     // CI points staging at the images built from the merge.
     let ci = config.clone("ci");
-    let mut args = vec!["set-image", "--env", "staging", "--push"];
-    let images = staging_images();
-    args.extend(images.iter().map(String::as_str));
-    gitops_ok(&ci, &args);
+    set_staging_images(&ci);
 
     // Argo CD would now roll staging out (a stand-in answers for it, see
     // `environment.rs`); here the app built from the merge runs locally,
     // reports that commit and is scraped by a real Prometheus.
-    let set_images = git(&config.bare, &["rev-parse", "main"]).trim().to_owned();
+    let set_images = config.main();
     let argocd = ArgoCd::start(
         vec![
             AppState::new("Synced", &set_images, "Progressing"),

@@ -61,6 +61,13 @@ pub fn gitops_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Checks gitops exited with `code` (failing with all it printed if not)
+/// and returns what it wrote to stderr, for the test to read.
+pub fn failure(output: &Output, code: i32) -> String {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 pub fn describe(output: &Output) -> String {
     format!(
         "{}\nstdout: {}\nstderr: {}",
@@ -82,10 +89,7 @@ pub struct SourceRepo {
 
 impl SourceRepo {
     pub fn new() -> SourceRepo {
-        let dir = TempDir::new().unwrap();
-        let path = dir.path().join("docket");
-        std::fs::create_dir(&path).unwrap();
-        git(&path, &["init", "--quiet", "-b", "main"]);
+        let (dir, path) = new_repository(&[], "docket");
         let root = test_support::workspace_root();
         for folder in ["kustomize", "argocd"] {
             copy_dir(&root.join(folder), &path.join(folder));
@@ -120,17 +124,17 @@ pub struct ConfigRepo {
 
 impl ConfigRepo {
     pub fn new() -> ConfigRepo {
-        let dir = TempDir::new().unwrap();
-        let bare = dir.path().join("config.git");
-        git(
-            dir.path(),
-            &["init", "--quiet", "--bare", "-b", "main", "config.git"],
-        );
+        let (dir, bare) = new_repository(&["--bare"], "config.git");
         ConfigRepo { dir, bare }
     }
 
     pub fn url(&self) -> String {
         self.bare.to_string_lossy().into_owned()
+    }
+
+    /// The commit `main` points at.
+    pub fn main(&self) -> String {
+        git(&self.bare, &["rev-parse", "main"]).trim().to_owned()
     }
 
     /// A fresh clone of `main` in its own folder.
@@ -153,6 +157,13 @@ impl ConfigRepo {
         git(&self.bare, &["show", &format!("main:{path}")])
     }
 
+    /// A refused release left the repository as it was: `main` still at
+    /// `head_before`, and no tag.
+    pub fn assert_nothing_released(&self, head_before: &str) {
+        assert_eq!(self.main(), head_before);
+        assert_eq!(git(&self.bare, &["tag", "--list"]).trim(), "");
+    }
+
     /// `main` points production at exactly staging's images.
     pub fn assert_production_runs_staging_images(&self) {
         assert_eq!(
@@ -160,6 +171,18 @@ impl ConfigRepo {
             images_of(&self.show(STAGING))
         );
     }
+}
+
+/// An empty repository on branch `main` named `name` in a new temp folder,
+/// made with `git init` and `options` (e.g. `--bare`).
+fn new_repository(options: &[&str], name: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let mut args = vec!["init", "--quiet", "-b", "main"];
+    args.extend(options);
+    args.push(name);
+    git(dir.path(), &args);
+    let path = dir.path().join(name);
+    (dir, path)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -175,9 +198,10 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `--image` arguments for all three services at the test digests.
-pub fn staging_images() -> Vec<String> {
-    [
+/// Points staging at all three services' images at the test digests from
+/// the checkout `clone` and pushes, as CI does after a merge.
+pub fn set_staging_images(clone: &Path) {
+    let images: Vec<String> = [
         ("app", APP_DIGEST),
         ("broadcaster", BROADCASTER_DIGEST),
         ("cronjobs", CRONJOBS_DIGEST),
@@ -189,7 +213,10 @@ pub fn staging_images() -> Vec<String> {
             format!("{name}=ghcr.io/docket-dev/docket-{name}@{digest}"),
         ]
     })
-    .collect()
+    .collect();
+    let mut args = vec!["set-image", "--env", "staging", "--push"];
+    args.extend(images.iter().map(String::as_str));
+    gitops_ok(clone, &args);
 }
 
 /// The images entries of an overlay's text, parsed.

@@ -35,13 +35,10 @@ fn staging() -> Staging {
     let source = SourceRepo::new();
     let config = ConfigRepo::new();
     gitops_ok(&source.path, &["publish", "--config-repo", &config.url()]);
-    let published = git(&config.bare, &["rev-parse", "main"]).trim().to_owned();
+    let published = config.main();
     let checkout = config.clone("ci");
-    let mut args = vec!["set-image", "--env", "staging", "--push"];
-    let images = staging_images();
-    args.extend(images.iter().map(String::as_str));
-    gitops_ok(&checkout, &args);
-    let set_images = git(&config.bare, &["rev-parse", "main"]).trim().to_owned();
+    set_staging_images(&checkout);
+    let set_images = config.main();
     Staging {
         _source: source,
         config,
@@ -64,10 +61,7 @@ impl Staging {
             "the checkout is left as it was"
         );
         assert!(!self.checkout.join("verified/staging.json").exists());
-        assert_eq!(
-            git(&self.config.bare, &["rev-parse", "main"]).trim(),
-            self.set_images
-        );
+        assert_eq!(self.config.main(), self.set_images);
     }
 }
 
@@ -202,9 +196,7 @@ async fn argo_cd_synced_at_another_revision_fails_at_once_and_writes_nothing() {
         &racer,
         &["set-image", "--env", "staging", "--push", "--image", &other],
     );
-    let newer = git(&staging.config.bare, &["rev-parse", "main"])
-        .trim()
-        .to_owned();
+    let newer = staging.config.main();
 
     for (revision, why) in [
         (
@@ -228,10 +220,7 @@ async fn argo_cd_synced_at_another_revision_fails_at_once_and_writes_nothing() {
             git(&staging.checkout, &["rev-parse", "HEAD"]).trim(),
             staging.set_images
         );
-        assert_eq!(
-            git(&staging.config.bare, &["rev-parse", "main"]).trim(),
-            newer
-        );
+        assert_eq!(staging.config.main(), newer);
         assert!(!staging.checkout.join("verified/staging.json").exists());
         assert_eq!(
             git(&staging.checkout, &["status", "--porcelain"]).trim(),
@@ -260,8 +249,7 @@ async fn an_older_revision_is_waited_for_until_the_deadline() {
     ));
     let output = gitops_async(&staging.checkout, &args, &[]).await;
 
-    assert_eq!(output.status.code(), Some(8), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output, 8);
     assert!(
         stderr.contains("was not ready within 3 s") && stderr.contains("an older config commit"),
         "{stderr}"
@@ -318,8 +306,7 @@ async fn a_scraped_pod_still_on_the_old_commit_keeps_the_environment_unverified(
     ));
     let output = gitops_async(&staging.checkout, &args, &[]).await;
 
-    assert_eq!(output.status.code(), Some(8), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output, 8);
     assert!(
         stderr.contains("todo-app-6f7d9c-k8m2z (commit 111111111111)"),
         "{stderr}"

@@ -30,13 +30,20 @@ pub struct Proc {
     pub ready_after: Duration,
 }
 
-/// What to start.
+/// What to start: every measured process is an HTTP service that listens on
+/// the loopback `port` it is given as `PORT` and is ready once `/readyz`
+/// answers 200.
 pub struct Spec<'a> {
     pub name: &'a str,
     pub program: &'a Path,
-    pub args: &'a [&'a str],
+    pub port: u16,
+    /// Besides `PORT`.
     pub envs: Vec<(&'static str, String)>,
-    pub ready_url: String,
+}
+
+/// The base URL of a service listening on the loopback `port`.
+pub fn loopback(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
 }
 
 impl Proc {
@@ -51,9 +58,10 @@ impl Proc {
             .append(true)
             .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
+        let ready_url = format!("{}/readyz", loopback(spec.port));
         let started = Instant::now();
         let mut child = tokio::process::Command::new(spec.program)
-            .args(spec.args)
+            .env("PORT", spec.port.to_string())
             .envs(spec.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -72,7 +80,7 @@ impl Proc {
                 );
             }
             let answer = client
-                .get(&spec.ready_url)
+                .get(&ready_url)
                 .timeout(Duration::from_secs(1))
                 .send()
                 .await;
@@ -83,7 +91,7 @@ impl Proc {
                 bail!(
                     "{} was not ready at {} within {READY_DEADLINE:?}; its log ends:\n{}",
                     spec.name,
-                    spec.ready_url,
+                    ready_url,
                     tail(&log)
                 );
             }

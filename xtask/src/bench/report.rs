@@ -111,6 +111,17 @@ impl Run {
             format!("{:.1}", self.server_peak_rss_mib),
         ]
     }
+
+    /// [`Run::figures`] padded to [`TABLE_WIDTHS`], as one table cell run.
+    fn table_figures(&self) -> String {
+        let padded: Vec<String> = self
+            .figures()
+            .iter()
+            .zip(TABLE_WIDTHS)
+            .map(|(figure, width)| format!("{figure:>width$}"))
+            .collect();
+        padded.join(" ")
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -283,19 +294,13 @@ impl Results {
                     .unwrap_or_default(),
                 Server::Reference => String::new(),
             };
-            let figures: Vec<String> = run
-                .figures()
-                .iter()
-                .zip(TABLE_WIDTHS)
-                .map(|(figure, width)| format!("{figure:>width$}"))
-                .collect();
             let _ = writeln!(
                 out,
                 "{:<16} {:>5} {:<9} {} {:>7}",
                 run.scenario.label(),
                 run.connections,
                 run.server.name(),
-                figures.join(" "),
+                run.table_figures(),
                 ratio
             );
         }
@@ -374,14 +379,8 @@ mod tests {
     fn a_runs_figures_are_padded_to_the_terminal_tables_widths_and_precisions() {
         let run = run(Scenario::Page, Server::Docket, 12.345, 3);
         let w = &run.wrk;
-        let padded: Vec<String> = run
-            .figures()
-            .iter()
-            .zip(TABLE_WIDTHS)
-            .map(|(figure, width)| format!("{figure:>width$}"))
-            .collect();
         assert_eq!(
-            padded.join(" "),
+            run.table_figures(),
             format!(
                 "{:>8.0} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8.1} {:>6.1} {:>8.1} {:>7.1}",
                 w.requests_per_s,

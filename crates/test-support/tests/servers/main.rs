@@ -2,6 +2,7 @@
 //! nats-server processes: one test binary, one file per server kind.
 
 mod database;
+mod helpers;
 mod nats;
 mod postgres;
 mod process;

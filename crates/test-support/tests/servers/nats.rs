@@ -3,6 +3,8 @@
 use async_nats::jetstream::{self, stream};
 use test_support::{Nats, Role, free_port};
 
+use crate::helpers::assert_a_taken_port_is_reported;
+
 async fn publish_to_new_stream(url: &str, stream_name: &str, count: usize) {
     let client = async_nats::connect(url).await.unwrap();
     let context = jetstream::new(client);
@@ -71,16 +73,7 @@ async fn start_in_keeps_the_store_between_runs() {
 
 #[test]
 fn a_taken_port_is_reported_as_taken() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-
-    let error = Nats::start_in(dir.path(), port).unwrap_err();
-
-    assert!(
-        format!("{error:#}").contains(&format!("port {port} on 127.0.0.1 is taken")),
-        "unexpected error: {error:#}"
-    );
+    assert_a_taken_port_is_reported(Nats::start_in);
 }
 
 #[test]

@@ -3,19 +3,27 @@
 use sqlx::{Connection, Executor, PgConnection};
 use test_support::{Postgres, free_port};
 
+use crate::helpers::assert_a_taken_port_is_reported;
+
 async fn connect(postgres: &Postgres) -> sqlx::Result<PgConnection> {
     PgConnection::connect(&postgres.url()).await
+}
+
+/// Runs `sql` on a connection of its own, closed before returning.
+async fn execute(postgres: &Postgres, sql: &str) {
+    let mut connection = connect(postgres).await.unwrap();
+    connection.execute(sql).await.unwrap();
+    connection.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_stopped_cluster_refuses_connections_and_keeps_its_data_when_started_again() {
     let mut postgres = Postgres::start().unwrap();
-    let mut connection = connect(&postgres).await.unwrap();
-    connection
-        .execute("create table kept (value text); insert into kept values ('still here');")
-        .await
-        .unwrap();
-    connection.close().await.unwrap();
+    execute(
+        &postgres,
+        "create table kept (value text); insert into kept values ('still here');",
+    )
+    .await;
 
     postgres.stop().unwrap();
     assert!(!postgres.is_running());
@@ -39,12 +47,7 @@ async fn start_in_reuses_the_cluster_already_in_its_folder_even_on_another_port(
     let dir = tempfile::tempdir().unwrap();
     {
         let postgres = Postgres::start_in(dir.path(), free_port()).unwrap();
-        let mut connection = connect(&postgres).await.unwrap();
-        connection
-            .execute("create database docket_kept")
-            .await
-            .unwrap();
-        connection.close().await.unwrap();
+        execute(&postgres, "create database docket_kept").await;
     } // dropped: stopped immediately, as a killed `cargo xtask up` would be
 
     let postgres = Postgres::start_in(dir.path(), free_port()).unwrap();
@@ -60,16 +63,7 @@ async fn start_in_reuses_the_cluster_already_in_its_folder_even_on_another_port(
 
 #[test]
 fn a_taken_port_is_reported_as_taken() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-
-    let error = Postgres::start_in(dir.path(), port).unwrap_err();
-
-    assert!(
-        format!("{error:#}").contains(&format!("port {port} on 127.0.0.1 is taken")),
-        "unexpected error: {error:#}"
-    );
+    assert_a_taken_port_is_reported(Postgres::start_in);
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use test_support::{Service, ServiceCommand, free_port, nats_server_path};
 
+use crate::helpers::assert_error_mentions;
+
 #[tokio::test]
 async fn a_service_is_ready_once_its_url_answers_and_stops_on_sigterm() {
     let monitor = free_port();
@@ -51,12 +53,8 @@ async fn a_service_that_exits_early_fails_with_its_output() {
     .await
     .unwrap_err();
 
-    let message = format!("{error:#}");
-    assert!(message.contains("exited"), "unexpected error: {message}");
-    assert!(
-        message.contains("config is broken"),
-        "unexpected error: {message}"
-    );
+    assert_error_mentions(&error, "exited");
+    assert_error_mentions(&error, "config is broken");
 }
 
 #[tokio::test]
@@ -68,10 +66,7 @@ async fn a_service_that_never_gets_ready_fails_at_the_deadline() {
         .await
         .unwrap_err();
 
-    assert!(
-        format!("{error:#}").contains("was not ready within"),
-        "unexpected error: {error:#}"
-    );
+    assert_error_mentions(&error, "was not ready within");
 }
 
 #[tokio::test]
@@ -84,10 +79,7 @@ async fn environment_variables_reach_the_service() {
         .await;
     // It exits at once, so spawning fails; the error carries what it printed.
     let error = service.as_mut().unwrap_err();
-    assert!(
-        format!("{error:#}").contains("greeting=hello"),
-        "unexpected error: {error:#}"
-    );
+    assert_error_mentions(error, "greeting=hello");
 }
 
 #[tokio::test]
@@ -97,8 +89,5 @@ async fn a_readiness_url_off_the_machine_is_refused() {
         .await
         .unwrap_err();
 
-    assert!(
-        format!("{error:#}").contains("loopback"),
-        "unexpected error: {error:#}"
-    );
+    assert_error_mentions(&error, "loopback");
 }
