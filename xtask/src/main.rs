@@ -15,7 +15,9 @@
 //!   (`--runs N`, default 10,000); fails on a crash.
 //! - `images`: builds the three images from `docker/*.Dockerfile` with
 //!   podman, exports them as OCI layouts (`--stand-ins`: make local
-//!   stand-ins for the base images instead of pulling them).
+//!   stand-ins for the base images instead of pulling them; `--smoke`: run
+//!   the app's image as the staging pod template says, and the E2E suite
+//!   against it).
 //!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
@@ -126,8 +128,7 @@ mod tests {
             &["xtask", "bench", "--quick"],
             &["xtask", "fuzz"],
             &["xtask", "fuzz", "--runs", "100"],
-            &["xtask", "images"],
-            &["xtask", "images", "--stand-ins"],
+            &["xtask", "images", "--stand-ins", "--smoke"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

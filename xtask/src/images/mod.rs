@@ -10,16 +10,8 @@
 
 mod bases;
 mod podman;
-// The smoke test's translation of pod templates into `podman run`; the
-// smoke run itself (`--smoke`) is not wired in yet.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "used by the smoke test, not wired into the command yet"
-    )
-)]
 mod run;
+mod smoke;
 
 use std::time::Instant;
 
@@ -35,6 +27,11 @@ pub struct Args {
     /// to pull it (for machines that reach no container registry).
     #[arg(long)]
     pub stand_ins: bool,
+    /// Then run the app's image as the staging overlay's pod template runs
+    /// it, against a private PostgreSQL and nats-server, and the E2E suite
+    /// against it.
+    #[arg(long)]
+    pub smoke: bool,
 }
 
 /// An image this repository ships, and the Dockerfile it is built from.
@@ -69,6 +66,20 @@ pub struct Built {
 
 pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
     install::ensure(workspace, &[Tool::Containers])?;
+    if args.smoke {
+        install::ensure(
+            workspace,
+            &[
+                Tool::Postgres,
+                Tool::NatsServer,
+                Tool::Nextest,
+                Tool::Chromium,
+                Tool::Node,
+                Tool::PlaywrightDriver,
+                Tool::PythonVenv,
+            ],
+        )?;
+    }
     let podman = Podman::new(workspace)?;
     let built = build_all(workspace, &podman, args.stand_ins)?;
     println!("\n| image | size | build |\n|---|---|---|");
@@ -79,6 +90,19 @@ pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
             image.bytes as f64 / 1e6,
             image.seconds
         );
+    }
+    if args.smoke {
+        let outcomes = smoke::run(workspace, &podman, &built)?;
+        println!("\n| image | size | start to ready | E2E |\n|---|---|---|---|");
+        for outcome in &outcomes {
+            println!(
+                "| {} | {:.1} MB | {:.1} s | {} |",
+                outcome.reference,
+                outcome.bytes as f64 / 1e6,
+                outcome.ready_after.as_secs_f64(),
+                outcome.e2e
+            );
+        }
     }
     println!(
         "\nOCI layouts: {}",

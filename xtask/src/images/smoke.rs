@@ -1,0 +1,307 @@
+//! `cargo xtask images --smoke`: the images run the way the cluster runs
+//! them.
+//!
+//! The staging overlay is rendered and the app's pod template is run under
+//! podman with exactly its settings ([`super::run`]): its user, read-only
+//! root, dropped capabilities, limits, environment from the ConfigMap and
+//! the Secrets (stand-in values), command and arguments. A private
+//! PostgreSQL and a nats-server with the shipped per-service users stand in
+//! for the in-cluster Services. The container must pass its readiness probe
+//! as the kubelet checks it, and then the E2E suite runs against it
+//! (`E2E_BASE_URL`). Its log is kept under `target/images/smoke/`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use manifests::pod::{self, Container, PodSpec, ProbeAction, Workload};
+use test_support::{Nats, Postgres, Role, free_port};
+
+use super::Built;
+use super::podman::{Podman, images_dir};
+use super::run::{self, HOST_FROM_CONTAINER, Placement};
+use crate::install;
+use crate::workspace::{Workspace, run_checked};
+
+/// The overlay whose pod templates are run.
+const OVERLAY: &str = "overlay/staging";
+/// The app's workload and container in the rendered overlay.
+const APP: (&str, &str) = ("Rollout/todo-app", "todo-app");
+
+/// One image's line in the report.
+pub struct Outcome {
+    pub reference: String,
+    pub bytes: u64,
+    pub ready_after: Duration,
+    pub e2e: &'static str,
+}
+
+/// Runs the smoke test against the images just built.
+pub fn run(
+    workspace: &Workspace,
+    podman: &Podman,
+    built: &[Built],
+) -> anyhow::Result<Vec<Outcome>> {
+    let root = workspace.root();
+    let tools = manifests::tools::Tools::ensure(root)?;
+    let dir = images_dir(workspace).join("smoke");
+    // Where `cargo xtask manifests` renders: the generated kustomizations
+    // there reach the tree by fixed relative paths.
+    let renders = manifests::render::render_all(root, &tools, &root.join("target/manifests"))?;
+    let docs = &renders.get(OVERLAY)?.docs;
+    let workloads = pod::workloads(docs)?;
+    let config_maps = pod::config_maps(docs)?;
+    let services = run::service_addresses(docs);
+
+    let postgres = Postgres::start().context("starting the private PostgreSQL")?;
+    let nats = Nats::start_secured().context("starting the private nats-server")?;
+    let stand_ins = Secrets::new(&postgres, &nats)?;
+
+    let app = built
+        .iter()
+        .find(|image| image.reference.starts_with("localhost/docket-app:"))
+        .context("the app image was not built")?;
+    let workload = workload(&workloads, APP.0)?;
+    let container = workload.pod.container(APP.1)?;
+    let ports: Vec<(u16, u16)> = container
+        .ports
+        .iter()
+        .map(|port| (free_port(), port.container_port))
+        .collect();
+    let http = host_port(&ports, container.port(&pod::PortRef::Name("http".into()))?)?;
+    let mapping = BTreeMap::from([
+        (
+            "nats:4222".to_owned(),
+            format!("{HOST_FROM_CONTAINER}:{}", nats.port()),
+        ),
+        (
+            "todo-app:8080".to_owned(),
+            format!("{HOST_FROM_CONTAINER}:{http}"),
+        ),
+    ]);
+    let environment = container.environment(&config_maps, |name, key| stand_ins.get(name, key))?;
+    let environment = run::map_addresses(&environment, &services, &mapping)?;
+
+    let started = Instant::now();
+    let running = Running::start(
+        podman,
+        &workload.pod,
+        container,
+        &Placement {
+            name: "docket-smoke-app",
+            image: &app.reference,
+            environment: &environment,
+            publish: &ports,
+        },
+        dir.join("logs"),
+    )?;
+    running.wait_ready(container, &ports)?;
+    let ready_after = started.elapsed();
+    println!(
+        "smoke: {} ready after {:.1} s",
+        app.reference,
+        ready_after.as_secs_f64()
+    );
+
+    let mut e2e = workspace.cargo();
+    e2e.args(["nextest", "run", "-p", "e2e", "--locked", "--no-fail-fast"])
+        .env("SQLX_OFFLINE", "true")
+        .env("E2E_BASE_URL", format!("http://127.0.0.1:{http}/"))
+        .env("E2E_API_TOKEN", &stand_ins.api_token)
+        .envs(install::playwright_env(workspace)?);
+    let e2e = match run_checked(&mut e2e, "the E2E suite against the app container") {
+        Ok(()) => "passed",
+        Err(error) => {
+            running.keep_log()?;
+            return Err(error);
+        }
+    };
+    running.stop()?;
+    Ok(vec![Outcome {
+        reference: app.reference.clone(),
+        bytes: app.bytes,
+        ready_after,
+        e2e,
+    }])
+}
+
+fn workload<'a>(workloads: &'a [Workload], name: &str) -> anyhow::Result<&'a Workload> {
+    workloads
+        .iter()
+        .find(|workload| workload.name == name)
+        .with_context(|| format!("{OVERLAY} renders no {name}"))
+}
+
+fn host_port(ports: &[(u16, u16)], container_port: u16) -> anyhow::Result<u16> {
+    ports
+        .iter()
+        .find(|(_, inside)| *inside == container_port)
+        .map(|(host, _)| *host)
+        .with_context(|| format!("container port {container_port} is not published"))
+}
+
+/// Stand-in values for the Secrets the overlay's pods read: what an
+/// operator creates in the cluster (see the README's "Secrets").
+struct Secrets {
+    database_url: String,
+    api_token: String,
+    nats: BTreeMap<&'static str, String>,
+}
+
+impl Secrets {
+    fn new(postgres: &Postgres, nats: &Nats) -> anyhow::Result<Secrets> {
+        let password = |role: Role| {
+            nats.service_env(role)
+                .into_iter()
+                .find_map(|(name, value)| (name == "NATS_PASSWORD").then_some(value))
+                .context("the private nats-server runs without users")
+        };
+        Ok(Secrets {
+            database_url: format!(
+                "postgres://postgres@{HOST_FROM_CONTAINER}:{}/postgres",
+                postgres.port()
+            ),
+            api_token: format!("smoke-{}", uuid::Uuid::new_v4().simple()),
+            nats: BTreeMap::from([
+                ("app-password", password(Role::App)?),
+                ("broadcaster-password", password(Role::Broadcaster)?),
+                ("jobs-password", password(Role::Jobs)?),
+            ]),
+        })
+    }
+
+    fn get(&self, name: &str, key: &str) -> Option<String> {
+        match (name, key) {
+            ("docket-database", "url") => Some(self.database_url.clone()),
+            ("docket-api", "token") => Some(self.api_token.clone()),
+            ("docket-nats", key) => self.nats.get(key).cloned(),
+            _ => None,
+        }
+    }
+}
+
+/// A container started for the smoke test; removed when dropped.
+struct Running<'a> {
+    podman: &'a Podman,
+    name: String,
+    logs: PathBuf,
+    /// `terminationGracePeriodSeconds`: how long `stop` waits after SIGTERM.
+    grace: u64,
+}
+
+impl<'a> Running<'a> {
+    fn start(
+        podman: &'a Podman,
+        pod: &PodSpec,
+        container: &Container,
+        placement: &Placement<'_>,
+        logs: PathBuf,
+    ) -> anyhow::Result<Running<'a>> {
+        // A container left by an interrupted run would hold the name.
+        let _ = podman.output(&["rm", "--force", placement.name]);
+        let mut args = vec!["run".to_owned()];
+        args.extend(run::podman_args(pod, container, placement)?);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        podman.output(&args)?;
+        Ok(Running {
+            podman,
+            name: placement.name.to_owned(),
+            logs,
+            // The Kubernetes default.
+            grace: pod.termination_grace_period_seconds.unwrap_or(30),
+        })
+    }
+
+    /// Polls the readiness probe as the kubelet does, within the time the
+    /// startup probe allows (or 60 s), failing at once if the container
+    /// exits.
+    fn wait_ready(&self, container: &Container, ports: &[(u16, u16)]) -> anyhow::Result<()> {
+        let probe = container
+            .readiness_probe
+            .as_ref()
+            .with_context(|| format!("{} has no readiness probe", container.name))?;
+        let ProbeAction::HttpGet { path, port } = &probe.action else {
+            bail!(
+                "{}: only an httpGet readiness probe is checked",
+                container.name
+            );
+        };
+        let url = format!(
+            "http://127.0.0.1:{}{path}",
+            host_port(ports, container.port(port)?)?
+        );
+        let allowed = container
+            .startup_probe
+            .as_ref()
+            .map_or(Duration::from_secs(60), |startup| {
+                Duration::from_secs(
+                    startup.initial_delay_seconds
+                        + startup.period_seconds * startup.failure_threshold,
+                )
+            });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(probe.timeout_seconds.max(1)))
+            .build()?;
+        let deadline = Instant::now() + allowed;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a tokio runtime")?;
+        loop {
+            let answered = runtime.block_on(async {
+                client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+            });
+            if answered {
+                return Ok(());
+            }
+            let state =
+                self.podman
+                    .output(&["inspect", "--format", "{{.State.Status}}", &self.name])?;
+            if state != "running" || Instant::now() >= deadline {
+                self.keep_log()?;
+                bail!(
+                    "{} was not ready at {url} within {allowed:?} (state {state}); its log is in {}",
+                    self.name,
+                    self.logs.display()
+                );
+            }
+            // The kubelet probes every periodSeconds; sooner only measures
+            // the time to ready more finely.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Copies the container's log under `target/images/smoke/logs/`.
+    fn keep_log(&self) -> anyhow::Result<()> {
+        fs::create_dir_all(&self.logs)
+            .with_context(|| format!("creating {}", self.logs.display()))?;
+        let mut command = self.podman.command();
+        command.args(["logs", &self.name]);
+        let output = command.output().context("reading the container's log")?;
+        let path = self.logs.join(format!("{}.log", self.name));
+        let mut log = output.stdout;
+        log.extend(output.stderr);
+        fs::write(&path, log).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// SIGTERM, at most the pod's grace period, then removal; the log is
+    /// kept.
+    fn stop(self) -> anyhow::Result<()> {
+        self.podman
+            .output(&["stop", "--time", &self.grace.to_string(), &self.name])
+            .map(drop)?;
+        self.keep_log()
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.podman.output(&["rm", "--force", &self.name]);
+    }
+}
