@@ -82,7 +82,7 @@ const SEEDED_TODOS: usize = 50;
 const EVENT_PREFIX: &str = "event-path-";
 /// The app's JetStream stream (`events::STREAM`; xtask does not depend on
 /// the event contract crate for one name).
-const STREAM: &str = "TODOS";
+pub(crate) const STREAM: &str = "TODOS";
 /// `events::EventType::Created.subject()`.
 const CREATED_SUBJECT: &str = "todos.created";
 

@@ -27,9 +27,9 @@ pub struct Args {
     /// to pull it (for machines that reach no container registry).
     #[arg(long)]
     pub stand_ins: bool,
-    /// Then run the app's image as the staging overlay's pod template runs
-    /// it, against a private PostgreSQL and nats-server, and the E2E suite
-    /// against it.
+    /// Then run the app's and the broadcaster's images as the staging
+    /// overlay's pod templates run them, against a private PostgreSQL and
+    /// nats-server, with the E2E suite against the app.
     #[arg(long)]
     pub smoke: bool,
 }
@@ -93,14 +93,14 @@ pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
     }
     if args.smoke {
         let outcomes = smoke::run(workspace, &podman, &built)?;
-        println!("\n| image | size | start to ready | E2E |\n|---|---|---|---|");
+        println!("\n| image | size | start to ready | checked |\n|---|---|---|---|");
         for outcome in &outcomes {
             println!(
                 "| {} | {:.1} MB | {:.1} s | {} |",
                 outcome.reference,
                 outcome.bytes as f64 / 1e6,
                 outcome.ready_after.as_secs_f64(),
-                outcome.e2e
+                outcome.check
             );
         }
     }
@@ -176,7 +176,10 @@ fn untag_older(podman: &Podman, commit: &str) -> anyhow::Result<()> {
             .lines()
             .filter(|r| !r.ends_with(&format!(":{commit}")))
         {
-            podman.output(&["untag", reference])?;
+            // Named twice: `podman untag IMAGE` alone removes every name of
+            // the image, and an image that came out byte for byte the same
+            // (a reproducible build) carries this commit's tag as well.
+            podman.output(&["untag", reference, reference])?;
         }
     }
     Ok(())

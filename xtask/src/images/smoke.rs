@@ -6,9 +6,11 @@
 //! root, dropped capabilities, limits, environment from the ConfigMap and
 //! the Secrets (stand-in values), command and arguments. A private
 //! PostgreSQL and a nats-server with the shipped per-service users stand in
-//! for the in-cluster Services. The container must pass its readiness probe
-//! as the kubelet checks it, and then the E2E suite runs against it
-//! (`E2E_BASE_URL`). Its log is kept under `target/images/smoke/`.
+//! for the in-cluster Services. The broadcaster's pod template is run the
+//! same way. Each container must pass its readiness probe as the kubelet
+//! checks it; then the E2E suite runs against the app (`E2E_BASE_URL`) and
+//! the broadcaster, in staging's log mode, must log every event the suite
+//! made. The logs are kept under `target/images/smoke/logs/`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,20 +24,40 @@ use test_support::{Nats, Postgres, Role, free_port};
 use super::Built;
 use super::podman::{Podman, images_dir};
 use super::run::{self, HOST_FROM_CONTAINER, Placement};
+use crate::bench::STREAM;
 use crate::install;
 use crate::workspace::{Workspace, run_checked};
 
 /// The overlay whose pod templates are run.
 const OVERLAY: &str = "overlay/staging";
-/// The app's workload and container in the rendered overlay.
-const APP: (&str, &str) = ("Rollout/todo-app", "todo-app");
+/// A workload's container the smoke test runs, and its image.
+struct Part {
+    workload: &'static str,
+    container: &'static str,
+    image: &'static str,
+}
+
+const APP: Part = Part {
+    workload: "Rollout/todo-app",
+    container: "todo-app",
+    image: "docket-app",
+};
+const BROADCASTER: Part = Part {
+    workload: "Deployment/broadcaster",
+    container: "broadcaster",
+    image: "docket-broadcaster",
+};
+
+/// How long the broadcaster may take to log the events the E2E suite made.
+const LOGGED_WITHIN: Duration = Duration::from_secs(30);
 
 /// One image's line in the report.
 pub struct Outcome {
     pub reference: String,
     pub bytes: u64,
     pub ready_after: Duration,
-    pub e2e: &'static str,
+    /// What was checked against the running container.
+    pub check: String,
 }
 
 /// Runs the smoke test against the images just built.
@@ -46,7 +68,7 @@ pub fn run(
 ) -> anyhow::Result<Vec<Outcome>> {
     let root = workspace.root();
     let tools = manifests::tools::Tools::ensure(root)?;
-    let dir = images_dir(workspace).join("smoke");
+    let logs = images_dir(workspace).join("smoke").join("logs");
     // Where `cargo xtask manifests` renders: the generated kustomizations
     // there reach the tree by fixed relative paths.
     let renders = manifests::render::render_all(root, &tools, &root.join("target/manifests"))?;
@@ -59,18 +81,9 @@ pub fn run(
     let nats = Nats::start_secured().context("starting the private nats-server")?;
     let stand_ins = Secrets::new(&postgres, &nats)?;
 
-    let app = built
-        .iter()
-        .find(|image| image.reference.starts_with("localhost/docket-app:"))
-        .context("the app image was not built")?;
-    let workload = workload(&workloads, APP.0)?;
-    let container = workload.pod.container(APP.1)?;
-    let ports: Vec<(u16, u16)> = container
-        .ports
-        .iter()
-        .map(|port| (free_port(), port.container_port))
-        .collect();
-    let http = host_port(&ports, container.port(&pod::PortRef::Name("http".into()))?)?;
+    let app = Prepared::new(&APP, &workloads, built)?;
+    let broadcaster = Prepared::new(&BROADCASTER, &workloads, built)?;
+    let http = app.host_port(&pod::PortRef::Name("http".into()))?;
     let mapping = BTreeMap::from([
         (
             "nats:4222".to_owned(),
@@ -81,29 +94,44 @@ pub fn run(
             format!("{HOST_FROM_CONTAINER}:{http}"),
         ),
     ]);
-    let environment = container.environment(&config_maps, |name, key| stand_ins.get(name, key))?;
-    let environment = run::map_addresses(&environment, &services, &mapping)?;
-
-    let started = Instant::now();
-    let running = Running::start(
-        podman,
-        &workload.pod,
-        container,
-        &Placement {
-            name: "docket-smoke-app",
-            image: &app.reference,
-            environment: &environment,
-            publish: &ports,
-        },
-        dir.join("logs"),
-    )?;
-    running.wait_ready(container, &ports)?;
-    let ready_after = started.elapsed();
-    println!(
-        "smoke: {} ready after {:.1} s",
-        app.reference,
-        ready_after.as_secs_f64()
-    );
+    let mut outcomes = Vec::new();
+    let mut running = Vec::new();
+    for part in [&app, &broadcaster] {
+        let environment = part
+            .container
+            .environment(&config_maps, |name, key| stand_ins.get(name, key))?;
+        let environment = run::map_addresses(&environment, &services, &mapping)?;
+        let started = Instant::now();
+        let container = Running::start(
+            podman,
+            &part.workload.pod,
+            part.container,
+            &Placement {
+                name: &format!("docket-smoke-{}", part.container.name),
+                image: &part.image.reference,
+                environment: &environment,
+                publish: &part.ports,
+            },
+            logs.clone(),
+        )?;
+        container.wait_ready(part.container, &part.ports)?;
+        let ready_after = started.elapsed();
+        println!(
+            "smoke: {} ready after {:.1} s",
+            part.image.reference,
+            ready_after.as_secs_f64()
+        );
+        running.push(container);
+        outcomes.push(Outcome {
+            reference: part.image.reference.clone(),
+            bytes: part.image.bytes,
+            ready_after,
+            check: String::new(),
+        });
+    }
+    let [app_container, broadcaster_container] = &running[..] else {
+        unreachable!("two containers were started");
+    };
 
     let mut e2e = workspace.cargo();
     e2e.args(["nextest", "run", "-p", "e2e", "--locked", "--no-fail-fast"])
@@ -111,20 +139,58 @@ pub fn run(
         .env("E2E_BASE_URL", format!("http://127.0.0.1:{http}/"))
         .env("E2E_API_TOKEN", &stand_ins.api_token)
         .envs(install::playwright_env(workspace)?);
-    let e2e = match run_checked(&mut e2e, "the E2E suite against the app container") {
-        Ok(()) => "passed",
-        Err(error) => {
-            running.keep_log()?;
-            return Err(error);
-        }
-    };
-    running.stop()?;
-    Ok(vec![Outcome {
-        reference: app.reference.clone(),
-        bytes: app.bytes,
-        ready_after,
-        e2e,
-    }])
+    if let Err(error) = run_checked(&mut e2e, "the E2E suite against the app container") {
+        app_container.keep_log()?;
+        return Err(error);
+    }
+    outcomes[0].check = "E2E suite passed".into();
+
+    let logged = broadcaster_container.logs_every_event(&nats)?;
+    outcomes[1].check = format!("logged all {logged} events the E2E suite made");
+
+    for container in running {
+        container.stop()?;
+    }
+    Ok(outcomes)
+}
+
+/// A part of the overlay found, with its image and the host ports its
+/// container ports are published on.
+struct Prepared<'a> {
+    workload: &'a Workload,
+    container: &'a Container,
+    image: &'a Built,
+    ports: Vec<(u16, u16)>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(part: &Part, workloads: &'a [Workload], built: &'a [Built]) -> anyhow::Result<Self> {
+        let workload = workload(workloads, part.workload)?;
+        let container = workload.pod.container(part.container)?;
+        let image = built
+            .iter()
+            .find(|image| {
+                image
+                    .reference
+                    .starts_with(&format!("localhost/{}:", part.image))
+            })
+            .with_context(|| format!("the {} image was not built", part.image))?;
+        let ports = container
+            .ports
+            .iter()
+            .map(|port| (free_port(), port.container_port))
+            .collect();
+        Ok(Prepared {
+            workload,
+            container,
+            image,
+            ports,
+        })
+    }
+
+    fn host_port(&self, port: &pod::PortRef) -> anyhow::Result<u16> {
+        host_port(&self.ports, self.container.port(port)?)
+    }
 }
 
 fn workload<'a>(workloads: &'a [Workload], name: &str) -> anyhow::Result<&'a Workload> {
@@ -245,10 +311,7 @@ impl<'a> Running<'a> {
             .timeout(Duration::from_secs(probe.timeout_seconds.max(1)))
             .build()?;
         let deadline = Instant::now() + allowed;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime")?;
+        let runtime = runtime()?;
         loop {
             let answered = runtime.block_on(async {
                 client
@@ -277,17 +340,54 @@ impl<'a> Running<'a> {
         }
     }
 
+    /// What the container wrote to stdout and stderr so far.
+    fn log(&self) -> anyhow::Result<Vec<u8>> {
+        let mut command = self.podman.command();
+        command.args(["logs", &self.name]);
+        let output = command.output().context("reading the container's log")?;
+        let mut log = output.stdout;
+        log.extend(output.stderr);
+        Ok(log)
+    }
+
     /// Copies the container's log under `target/images/smoke/logs/`.
     fn keep_log(&self) -> anyhow::Result<()> {
         fs::create_dir_all(&self.logs)
             .with_context(|| format!("creating {}", self.logs.display()))?;
-        let mut command = self.podman.command();
-        command.args(["logs", &self.name]);
-        let output = command.output().context("reading the container's log")?;
         let path = self.logs.join(format!("{}.log", self.name));
-        let mut log = output.stdout;
-        log.extend(output.stderr);
-        fs::write(&path, log).with_context(|| format!("writing {}", path.display()))
+        fs::write(&path, self.log()?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Waits until the log names the id of every event in the app's
+    /// stream (the broadcaster in log mode logs each event it takes);
+    /// returns how many there were.
+    fn logs_every_event(&self, nats: &Nats) -> anyhow::Result<usize> {
+        let runtime = runtime()?;
+        let ids = runtime.block_on(event_ids(nats))?;
+        if ids.is_empty() {
+            bail!("the app published no events during the E2E suite");
+        }
+        let deadline = Instant::now() + LOGGED_WITHIN;
+        loop {
+            let log = String::from_utf8_lossy(&self.log()?).into_owned();
+            let missing: Vec<&String> =
+                ids.iter().filter(|id| !log.contains(id.as_str())).collect();
+            if missing.is_empty() {
+                return Ok(ids.len());
+            }
+            if Instant::now() >= deadline {
+                self.keep_log()?;
+                bail!(
+                    "{} did not log {} of the {} events within {LOGGED_WITHIN:?} (first missing: {}); its log is in {}",
+                    self.name,
+                    missing.len(),
+                    ids.len(),
+                    missing[0],
+                    self.logs.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// SIGTERM, at most the pod's grace period, then removal; the log is
@@ -304,4 +404,43 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         let _ = self.podman.output(&["rm", "--force", &self.name]);
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime")
+}
+
+/// The ids of the events in the app's stream (each message's
+/// `Nats-Msg-Id`, the event id the app sets).
+async fn event_ids(nats: &Nats) -> anyhow::Result<Vec<String>> {
+    let client = nats.connect(Role::Admin).await?;
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(STREAM)
+        .await
+        .context("the app's stream")?;
+    let state = stream
+        .info()
+        .await
+        .context("the app's stream info")?
+        .state
+        .clone();
+    let mut ids = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if state.messages == 0 {
+            break;
+        }
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .with_context(|| format!("message {sequence} of the app's stream"))?;
+        let id = message
+            .headers
+            .get("Nats-Msg-Id")
+            .with_context(|| format!("message {sequence} has no Nats-Msg-Id"))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
 }
