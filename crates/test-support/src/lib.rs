@@ -12,6 +12,7 @@
 //! way with [`eventually`]. Webhooks are delivered to the one scriptable
 //! receiver in [`webhook`].
 
+pub mod articles;
 mod database;
 mod eventually;
 mod nats;

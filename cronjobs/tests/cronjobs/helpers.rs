@@ -1,20 +1,15 @@
 //! The todo app as a process, a stand-in for Wikipedia's random-article
 //! endpoint, and running `cronjobs` itself.
 
-use std::net::SocketAddr;
 use std::process::Output;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use sqlx::PgPool;
 use test_support::{
     Nats, Role, Service, TestDatabase, TestNats, free_port, test_database, test_nats,
 };
+
+pub use test_support::articles::{Answer, ArticleServer};
 
 pub const API_TOKEN: &str = "cronjobs-test-token";
 pub const CRONJOBS: &str = env!("CARGO_BIN_EXE_cronjobs");
@@ -106,67 +101,6 @@ impl TodoApp {
             ("RANDOM_ARTICLE_URL", articles.random_url()),
             ("HTTP_TIMEOUT_SECS", "5".to_owned()),
         ]
-    }
-}
-
-/// What the stand-in for `Special:Random` answers.
-#[derive(Clone)]
-pub enum Answer {
-    /// 302 with this `Location`.
-    Redirect(&'static str),
-    /// 200 with an article page: no redirect.
-    Page,
-    /// 503 for the first `n` requests, then 302 with this `Location`.
-    UnavailableThenRedirect(usize, &'static str),
-}
-
-/// A local HTTP server answering `GET /wiki/Special:Random`.
-pub struct ArticleServer {
-    address: SocketAddr,
-    requests: Arc<AtomicUsize>,
-}
-
-impl ArticleServer {
-    pub async fn start(answer: Answer) -> ArticleServer {
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counter = requests.clone();
-        let app = Router::new().route(
-            "/wiki/Special:Random",
-            get(move || {
-                let answer = answer.clone();
-                let seen = counter.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    match answer {
-                        Answer::Redirect(location) => {
-                            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-                        }
-                        Answer::Page => "<html>an article, not a redirect</html>".into_response(),
-                        Answer::UnavailableThenRedirect(n, _) if seen < n => {
-                            StatusCode::SERVICE_UNAVAILABLE.into_response()
-                        }
-                        Answer::UnavailableThenRedirect(_, location) => {
-                            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-                        }
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        ArticleServer { address, requests }
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    pub fn random_url(&self) -> String {
-        format!("{}/wiki/Special:Random", self.base_url())
-    }
-
-    pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
     }
 }
 

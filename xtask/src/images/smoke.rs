@@ -10,7 +10,10 @@
 //! same way. Each container must pass its readiness probe as the kubelet
 //! checks it; then the E2E suite runs against the app (`E2E_BASE_URL`) and
 //! the broadcaster, in staging's log mode, must log every event the suite
-//! made. The logs are kept under `target/images/smoke/logs/`.
+//! made. The cronjobs image runs `listen` (ready once subscribed) and the
+//! `wikipedia-todo` CronJob's pod, which must exit 0 having created its
+//! todo in the app, with a stand-in for Wikipedia's random article. The
+//! logs are kept under `target/images/smoke/logs/`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use manifests::pod::{self, Container, PodSpec, ProbeAction, Workload};
+use test_support::articles::{Answer, ArticleServer};
 use test_support::{Nats, Postgres, Role, free_port};
 
 use super::Built;
@@ -47,6 +51,21 @@ const BROADCASTER: Part = Part {
     container: "broadcaster",
     image: "docket-broadcaster",
 };
+const LISTEN: Part = Part {
+    workload: "Deployment/listen",
+    container: "listen",
+    image: "docket-cronjobs",
+};
+const WIKIPEDIA_TODO: Part = Part {
+    workload: "CronJob/wikipedia-todo",
+    container: "wikipedia-todo",
+    image: "docket-cronjobs",
+};
+
+/// Where the stand-in for `Special:Random` redirects.
+const ARTICLE: &str = "https://en.wikipedia.org/wiki/Smoke_testing";
+/// How long the `wikipedia-todo` job may run (its retries take seconds).
+const JOB_WITHIN: Duration = Duration::from_secs(120);
 
 /// How long the broadcaster may take to log the events the E2E suite made.
 const LOGGED_WITHIN: Duration = Duration::from_secs(30);
@@ -83,6 +102,8 @@ pub fn run(
 
     let app = Prepared::new(&APP, &workloads, built)?;
     let broadcaster = Prepared::new(&BROADCASTER, &workloads, built)?;
+    let listen = Prepared::new(&LISTEN, &workloads, built)?;
+    let job = Prepared::new(&WIKIPEDIA_TODO, &workloads, built)?;
     let http = app.host_port(&pod::PortRef::Name("http".into()))?;
     let mapping = BTreeMap::from([
         (
@@ -96,7 +117,7 @@ pub fn run(
     ]);
     let mut outcomes = Vec::new();
     let mut running = Vec::new();
-    for part in [&app, &broadcaster] {
+    for part in [&app, &broadcaster, &listen] {
         let environment = part
             .container
             .environment(&config_maps, |name, key| stand_ins.get(name, key))?;
@@ -129,8 +150,8 @@ pub fn run(
             check: String::new(),
         });
     }
-    let [app_container, broadcaster_container] = &running[..] else {
-        unreachable!("two containers were started");
+    let [app_container, broadcaster_container, _listen] = &running[..] else {
+        unreachable!("three containers were started");
     };
 
     let mut e2e = workspace.cargo();
@@ -147,6 +168,57 @@ pub fn run(
 
     let logged = broadcaster_container.logs_every_event(&nats)?;
     outcomes[1].check = format!("logged all {logged} events the E2E suite made");
+    outcomes[2].check = "ready: subscribed to its jobs".into();
+
+    // Nothing here reaches Wikipedia: the job's one setting pointing
+    // outside the cluster goes to a stand-in that redirects as it does.
+    let runtime = tokio::runtime::Runtime::new().context("starting a tokio runtime")?;
+    let articles = runtime.block_on(ArticleServer::start(Answer::Redirect(ARTICLE)));
+    let mut environment = job
+        .container
+        .environment(&config_maps, |name, key| stand_ins.get(name, key))?;
+    environment.insert(
+        "RANDOM_ARTICLE_URL".into(),
+        articles
+            .random_url()
+            .replace("127.0.0.1", HOST_FROM_CONTAINER),
+    );
+    let environment = run::map_addresses(&environment, &services, &mapping)?;
+    let started = Instant::now();
+    let container = Running::start(
+        podman,
+        &job.workload.pod,
+        job.container,
+        &Placement {
+            name: "docket-smoke-wikipedia-todo",
+            image: &job.image.reference,
+            environment: &environment,
+            publish: &[],
+        },
+        logs.clone(),
+    )?;
+    container.wait_success(JOB_WITHIN)?;
+    let finished_after = started.elapsed();
+    let todos = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{http}/api/todos?limit=100"))
+            .bearer_auth(&stand_ins.api_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await
+    })?;
+    if !todos.contains(ARTICLE) {
+        bail!("the wikipedia-todo job succeeded but the app lists no todo for {ARTICLE}");
+    }
+    outcomes.push(Outcome {
+        reference: job.image.reference.clone(),
+        bytes: job.image.bytes,
+        ready_after: finished_after,
+        check: format!("wikipedia-todo ran to exit 0 and the app lists {ARTICLE}"),
+    });
+    container.keep_log()?;
 
     for container in running {
         container.stop()?;
@@ -336,6 +408,42 @@ impl<'a> Running<'a> {
             }
             // The kubelet probes every periodSeconds; sooner only measures
             // the time to ready more finely.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits for a job's container to exit, which must be with 0.
+    fn wait_success(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let state =
+                self.podman
+                    .output(&["inspect", "--format", "{{.State.Status}}", &self.name])?;
+            if state == "exited" {
+                let code = self.podman.output(&[
+                    "inspect",
+                    "--format",
+                    "{{.State.ExitCode}}",
+                    &self.name,
+                ])?;
+                if code == "0" {
+                    return Ok(());
+                }
+                self.keep_log()?;
+                bail!(
+                    "{} exited with {code}; its log is in {}",
+                    self.name,
+                    self.logs.display()
+                );
+            }
+            if Instant::now() >= deadline {
+                self.keep_log()?;
+                bail!(
+                    "{} still {state} after {within:?}; its log is in {}",
+                    self.name,
+                    self.logs.display()
+                );
+            }
             std::thread::sleep(Duration::from_millis(250));
         }
     }
