@@ -30,9 +30,7 @@ impl OutboxEvent {
 /// order given, after the change they describe. The insert trigger
 /// notifies the relay when that transaction commits.
 pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Result<()> {
-    let event_ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
-    let subjects: Vec<&str> = events.iter().map(|event| event.subject).collect();
-    let payloads: Vec<&str> = events.iter().map(|event| event.payload.as_str()).collect();
+    let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
         "insert into outbox (event_id, subject, payload)
@@ -66,9 +64,7 @@ pub async fn enqueue_created(
     let dones: Vec<bool> = new.iter().map(|todo| todo.done).collect();
     let created: Vec<OffsetDateTime> = new.iter().map(|todo| todo.created_at).collect();
     let updated: Vec<OffsetDateTime> = new.iter().map(|todo| todo.updated_at).collect();
-    let event_ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
-    let subjects: Vec<&str> = events.iter().map(|event| event.subject).collect();
-    let payloads: Vec<&str> = events.iter().map(|event| event.payload.as_str()).collect();
+    let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
         "with todo as (insert into todos (id, text, done, created_at, updated_at)
@@ -91,6 +87,14 @@ pub async fn enqueue_created(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Events as the columns `unnest` takes: ids, subjects, payloads.
+fn columns(events: &[OutboxEvent]) -> (Vec<Uuid>, Vec<&str>, Vec<&str>) {
+    let ids = events.iter().map(|event| event.event_id).collect();
+    let subjects = events.iter().map(|event| event.subject).collect();
+    let payloads = events.iter().map(|event| event.payload.as_str()).collect();
+    (ids, subjects, payloads)
 }
 
 /// Identifies the relay's advisory lock ("docket" in ASCII).

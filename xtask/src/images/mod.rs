@@ -82,27 +82,25 @@ pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
     }
     let podman = Podman::new(workspace)?;
     let built = build_all(workspace, &podman, args.stand_ins)?;
-    println!("\n| image | size | build |\n|---|---|---|");
-    for image in &built {
-        println!(
-            "| {} | {:.1} MB | {:.0} s |",
-            image.reference,
-            image.bytes as f64 / 1e6,
-            image.seconds
-        );
-    }
+    let rows = built.iter().map(|image| {
+        vec![
+            image.reference.clone(),
+            format!("{:.1} MB", image.bytes as f64 / 1e6),
+            format!("{:.0} s", image.seconds),
+        ]
+    });
+    print_table(&["image", "size", "build"], rows);
     if args.smoke {
         let outcomes = smoke::run(workspace, &podman, &built)?;
-        println!("\n| image | size | start to ready | checked |\n|---|---|---|---|");
-        for outcome in &outcomes {
-            println!(
-                "| {} | {:.1} MB | {:.1} s | {} |",
-                outcome.reference,
-                outcome.bytes as f64 / 1e6,
-                outcome.ready_after.as_secs_f64(),
-                outcome.check
-            );
-        }
+        let rows = outcomes.iter().map(|outcome| {
+            vec![
+                outcome.reference.clone(),
+                format!("{:.1} MB", outcome.bytes as f64 / 1e6),
+                format!("{:.1} s", outcome.ready_after.as_secs_f64()),
+                outcome.check.clone(),
+            ]
+        });
+        print_table(&["image", "size", "start to ready", "checked"], rows);
     }
     println!(
         "\nOCI layouts: {}",
@@ -183,6 +181,15 @@ fn untag_older(podman: &Podman, commit: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A Markdown table, so the report pastes into an issue or the README.
+fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    println!("\n| {} |", header.join(" | "));
+    println!("|{}", "---|".repeat(header.len()));
+    for row in rows {
+        println!("| {} |", row.join(" | "));
+    }
 }
 
 fn describe(origin: &bases::Origin) -> &'static str {
