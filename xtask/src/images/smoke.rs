@@ -15,15 +15,16 @@
 //! todo in the app, with a stand-in for Wikipedia's random article. The
 //! logs are kept under `target/images/smoke/logs/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use manifests::pod::{self, Container, PodSpec, ProbeAction, Workload};
 use test_support::articles::{Answer, ArticleServer};
-use test_support::{Nats, Postgres, Role, free_port};
+use test_support::{Nats, Postgres, Role, eventually, free_port};
+use tokio::runtime::Runtime;
 
 use super::Built;
 use super::podman::{Podman, images_dir};
@@ -87,15 +88,15 @@ pub fn run(
 ) -> anyhow::Result<Vec<Outcome>> {
     let root = workspace.root();
     let tools = manifests::tools::Tools::ensure(root)?;
-    let logs = images_dir(workspace).join("smoke").join("logs");
     // Where `cargo xtask manifests` renders: the generated kustomizations
     // there reach the tree by fixed relative paths.
     let renders = manifests::render::render_all(root, &tools, &root.join("target/manifests"))?;
     let docs = &renders.get(OVERLAY)?.docs;
     let workloads = pod::workloads(docs)?;
-    let config_maps = pod::config_maps(docs)?;
-    let services = run::service_addresses(docs);
 
+    // One runtime for the whole run: the article stand-in serves from it
+    // in the background while the waits below block on it.
+    let runtime = tokio::runtime::Runtime::new().context("starting a tokio runtime")?;
     let postgres = Postgres::start().context("starting the private PostgreSQL")?;
     let nats = Nats::start_secured().context("starting the private nats-server")?;
     let stand_ins = Secrets::new(&postgres, &nats)?;
@@ -105,37 +106,29 @@ pub fn run(
     let listen = Prepared::new(&LISTEN, &workloads, built)?;
     let job = Prepared::new(&WIKIPEDIA_TODO, &workloads, built)?;
     let http = app.host_port(&pod::PortRef::Name("http".into()))?;
-    let mapping = BTreeMap::from([
-        (
-            "nats:4222".to_owned(),
-            format!("{HOST_FROM_CONTAINER}:{}", nats.port()),
-        ),
-        (
-            "todo-app:8080".to_owned(),
-            format!("{HOST_FROM_CONTAINER}:{http}"),
-        ),
-    ]);
+    let overlay = Overlay {
+        podman,
+        logs: images_dir(workspace).join("smoke").join("logs"),
+        config_maps: pod::config_maps(docs)?,
+        services: run::service_addresses(docs),
+        mapping: BTreeMap::from([
+            (
+                "nats:4222".to_owned(),
+                format!("{HOST_FROM_CONTAINER}:{}", nats.port()),
+            ),
+            (
+                "todo-app:8080".to_owned(),
+                format!("{HOST_FROM_CONTAINER}:{http}"),
+            ),
+        ]),
+        stand_ins: &stand_ins,
+    };
     let mut outcomes = Vec::new();
     let mut running = Vec::new();
     for part in [&app, &broadcaster, &listen] {
-        let environment = part
-            .container
-            .environment(&config_maps, |name, key| stand_ins.get(name, key))?;
-        let environment = run::map_addresses(&environment, &services, &mapping)?;
         let started = Instant::now();
-        let container = Running::start(
-            podman,
-            &part.workload.pod,
-            part.container,
-            &Placement {
-                name: &format!("docket-smoke-{}", part.container.name),
-                image: &part.image.reference,
-                environment: &environment,
-                publish: &part.ports,
-            },
-            logs.clone(),
-        )?;
-        container.wait_ready(part.container, &part.ports)?;
+        let container = overlay.start(part, &[])?;
+        container.wait_ready(&runtime, part)?;
         let ready_after = started.elapsed();
         println!(
             "smoke: {} ready after {:.1} s",
@@ -160,44 +153,23 @@ pub fn run(
         .env("E2E_BASE_URL", format!("http://127.0.0.1:{http}/"))
         .env("E2E_API_TOKEN", &stand_ins.api_token)
         .envs(install::playwright_env(workspace)?);
-    if let Err(error) = run_checked(&mut e2e, "the E2E suite against the app container") {
-        app_container.keep_log()?;
-        return Err(error);
-    }
+    let e2e = run_checked(&mut e2e, "the E2E suite against the app container");
+    app_container.or_keep_log(e2e)?;
     outcomes[0].check = "E2E suite passed".into();
 
-    let logged = broadcaster_container.logs_every_event(&nats)?;
+    let logged = broadcaster_container.logs_every_event(&runtime, &nats)?;
     outcomes[1].check = format!("logged all {logged} events the E2E suite made");
     outcomes[2].check = "ready: subscribed to its jobs".into();
 
     // Nothing here reaches Wikipedia: the job's one setting pointing
     // outside the cluster goes to a stand-in that redirects as it does.
-    let runtime = tokio::runtime::Runtime::new().context("starting a tokio runtime")?;
     let articles = runtime.block_on(ArticleServer::start(Answer::Redirect(ARTICLE)));
-    let mut environment = job
-        .container
-        .environment(&config_maps, |name, key| stand_ins.get(name, key))?;
-    environment.insert(
-        "RANDOM_ARTICLE_URL".into(),
-        articles
-            .random_url()
-            .replace("127.0.0.1", HOST_FROM_CONTAINER),
-    );
-    let environment = run::map_addresses(&environment, &services, &mapping)?;
+    let article_url = articles
+        .random_url()
+        .replace("127.0.0.1", HOST_FROM_CONTAINER);
     let started = Instant::now();
-    let container = Running::start(
-        podman,
-        &job.workload.pod,
-        job.container,
-        &Placement {
-            name: "docket-smoke-wikipedia-todo",
-            image: &job.image.reference,
-            environment: &environment,
-            publish: &[],
-        },
-        logs.clone(),
-    )?;
-    container.wait_success(JOB_WITHIN)?;
+    let container = overlay.start(&job, &[("RANDOM_ARTICLE_URL", article_url)])?;
+    container.wait_success(&runtime, JOB_WITHIN)?;
     let finished_after = started.elapsed();
     let todos = runtime.block_on(async {
         reqwest::Client::new()
@@ -224,6 +196,50 @@ pub fn run(
         container.stop()?;
     }
     Ok(outcomes)
+}
+
+/// What every container of the overlay is started with: its ConfigMaps,
+/// the stand-in Secrets, and the in-cluster Services mapped to the private
+/// servers.
+struct Overlay<'a> {
+    podman: &'a Podman,
+    logs: PathBuf,
+    config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    services: BTreeSet<String>,
+    mapping: BTreeMap<String, String>,
+    stand_ins: &'a Secrets,
+}
+
+impl<'a> Overlay<'a> {
+    /// Runs `part`'s container as its pod template says, with `overrides`
+    /// replacing rendered values.
+    fn start(
+        &self,
+        part: &Prepared<'_>,
+        overrides: &[(&str, String)],
+    ) -> anyhow::Result<Running<'a>> {
+        let mut environment = part
+            .container
+            .environment(&self.config_maps, |name, key| self.stand_ins.get(name, key))?;
+        environment.extend(
+            overrides
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone())),
+        );
+        let environment = run::map_addresses(&environment, &self.services, &self.mapping)?;
+        Running::start(
+            self.podman,
+            &part.workload.pod,
+            part.container,
+            &Placement {
+                name: &format!("docket-smoke-{}", part.container.name),
+                image: &part.image.reference,
+                environment: &environment,
+                publish: &part.ports,
+            },
+            self.logs.clone(),
+        )
+    }
 }
 
 /// A part of the overlay found, with its image and the host ports its
@@ -355,7 +371,8 @@ impl<'a> Running<'a> {
     /// Polls the readiness probe as the kubelet does, within the time the
     /// startup probe allows (or 60 s), failing at once if the container
     /// exits.
-    fn wait_ready(&self, container: &Container, ports: &[(u16, u16)]) -> anyhow::Result<()> {
+    fn wait_ready(&self, runtime: &Runtime, part: &Prepared<'_>) -> anyhow::Result<()> {
+        let container = part.container;
         let probe = container
             .readiness_probe
             .as_ref()
@@ -366,10 +383,7 @@ impl<'a> Running<'a> {
                 container.name
             );
         };
-        let url = format!(
-            "http://127.0.0.1:{}{path}",
-            host_port(ports, container.port(port)?)?
-        );
+        let url = format!("http://127.0.0.1:{}{path}", part.host_port(port)?);
         let allowed = container
             .startup_probe
             .as_ref()
@@ -382,70 +396,65 @@ impl<'a> Running<'a> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(probe.timeout_seconds.max(1)))
             .build()?;
-        let deadline = Instant::now() + allowed;
-        let runtime = runtime()?;
-        loop {
-            let answered = runtime.block_on(async {
-                client
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|response| response.status().is_success())
-            });
-            if answered {
-                return Ok(());
-            }
-            let state =
-                self.podman
-                    .output(&["inspect", "--format", "{{.State.Status}}", &self.name])?;
-            if state != "running" || Instant::now() >= deadline {
-                self.keep_log()?;
-                bail!(
-                    "{} was not ready at {url} within {allowed:?} (state {state}); its log is in {}",
-                    self.name,
-                    self.logs.display()
-                );
-            }
-            // The kubelet probes every periodSeconds; sooner only measures
-            // the time to ready more finely.
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let (client, url) = (&client, &url);
+        let ready = runtime.block_on(eventually(
+            allowed,
+            &format!("{url} to answer 2xx"),
+            move || async move {
+                let answered = client.get(url).send().await;
+                if answered.is_ok_and(|response| response.status().is_success()) {
+                    return Some(Ok(()));
+                }
+                match self.inspect("{{.State.Status}}") {
+                    Ok(state) if state == "running" => None,
+                    Ok(state) => Some(Err(anyhow!("the container is {state}"))),
+                    Err(error) => Some(Err(error)),
+                }
+            },
+        ));
+        self.or_keep_log(ready.and_then(|ready| ready))
     }
 
     /// Waits for a job's container to exit, which must be with 0.
-    fn wait_success(&self, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let state =
-                self.podman
-                    .output(&["inspect", "--format", "{{.State.Status}}", &self.name])?;
-            if state == "exited" {
-                let code = self.podman.output(&[
-                    "inspect",
-                    "--format",
-                    "{{.State.ExitCode}}",
-                    &self.name,
-                ])?;
-                if code == "0" {
-                    return Ok(());
+    fn wait_success(&self, runtime: &Runtime, within: Duration) -> anyhow::Result<()> {
+        let exited = runtime.block_on(eventually(
+            within,
+            &format!("{} to exit", self.name),
+            move || async move {
+                match self.inspect("{{.State.Status}}") {
+                    Ok(state) if state == "exited" => Some(self.inspect("{{.State.ExitCode}}")),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
                 }
-                self.keep_log()?;
-                bail!(
-                    "{} exited with {code}; its log is in {}",
-                    self.name,
-                    self.logs.display()
-                );
-            }
-            if Instant::now() >= deadline {
-                self.keep_log()?;
-                bail!(
-                    "{} still {state} after {within:?}; its log is in {}",
-                    self.name,
-                    self.logs.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+            },
+        ));
+        let succeeded = exited
+            .and_then(|code| code)
+            .and_then(|code| match code.as_str() {
+                "0" => Ok(()),
+                code => Err(anyhow!("exited with {code}")),
+            });
+        self.or_keep_log(succeeded)
+    }
+
+    /// A field of `podman inspect` (a Go template such as
+    /// `{{.State.Status}}`).
+    fn inspect(&self, format: &str) -> anyhow::Result<String> {
+        self.podman
+            .output(&["inspect", "--format", format, &self.name])
+    }
+
+    /// `result`, after keeping the log if it is an error, which then says
+    /// where the log is.
+    fn or_keep_log<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        result.or_else(|error| {
+            self.keep_log()?;
+            Err(error.context(format!(
+                "{} failed; its log is in {}",
+                self.name,
+                self.logs.display()
+            )))
+        })
     }
 
     /// What the container wrote to stdout and stderr so far.
@@ -469,33 +478,33 @@ impl<'a> Running<'a> {
     /// Waits until the log names the id of every event in the app's
     /// stream (the broadcaster in log mode logs each event it takes);
     /// returns how many there were.
-    fn logs_every_event(&self, nats: &Nats) -> anyhow::Result<usize> {
-        let runtime = runtime()?;
+    fn logs_every_event(&self, runtime: &Runtime, nats: &Nats) -> anyhow::Result<usize> {
         let ids = runtime.block_on(event_ids(nats))?;
         if ids.is_empty() {
             bail!("the app published no events during the E2E suite");
         }
-        let deadline = Instant::now() + LOGGED_WITHIN;
-        loop {
-            let log = String::from_utf8_lossy(&self.log()?).into_owned();
-            let missing: Vec<&String> =
-                ids.iter().filter(|id| !log.contains(id.as_str())).collect();
-            if missing.is_empty() {
-                return Ok(ids.len());
-            }
-            if Instant::now() >= deadline {
-                self.keep_log()?;
-                bail!(
-                    "{} did not log {} of the {} events within {LOGGED_WITHIN:?} (first missing: {}); its log is in {}",
-                    self.name,
-                    missing.len(),
-                    ids.len(),
-                    missing[0],
-                    self.logs.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let missing = |log: &[u8]| {
+            let log = String::from_utf8_lossy(log);
+            ids.iter().filter(|id| !log.contains(id.as_str())).count()
+        };
+        let missing = &missing;
+        let logged = runtime.block_on(eventually(
+            LOGGED_WITHIN,
+            &format!("{} to log all {} events", self.name, ids.len()),
+            move || async move {
+                match self.log() {
+                    Ok(log) => (missing(&log) == 0).then_some(Ok(())),
+                    Err(error) => Some(Err(error)),
+                }
+            },
+        ));
+        let logged = logged
+            .and_then(|logged| logged)
+            .map_err(|error| match self.log() {
+                Ok(log) => error.context(format!("{} of {} not logged", missing(&log), ids.len())),
+                Err(_) => error,
+            });
+        self.or_keep_log(logged).map(|()| ids.len())
     }
 
     /// SIGTERM, at most the pod's grace period, then removal; the log is
@@ -514,13 +523,6 @@ impl Drop for Running<'_> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting a tokio runtime")
-}
-
 /// The ids of the events in the app's stream (each message's
 /// `Nats-Msg-Id`, the event id the app sets).
 async fn event_ids(nats: &Nats) -> anyhow::Result<Vec<String>> {
@@ -536,10 +538,10 @@ async fn event_ids(nats: &Nats) -> anyhow::Result<Vec<String>> {
         .state
         .clone();
     let mut ids = Vec::new();
+    if state.messages == 0 {
+        return Ok(ids);
+    }
     for sequence in state.first_sequence..=state.last_sequence {
-        if state.messages == 0 {
-            break;
-        }
         let message = stream
             .get_raw_message(sequence)
             .await
