@@ -49,6 +49,9 @@ pub fn free_port() -> u16 {
         .expect("the OS should hand out a free loopback port")
 }
 
+/// How many free ports a start is tried on before its error counts.
+pub(crate) const PORT_ATTEMPTS: usize = 3;
+
 /// Starts a server with `start` on a [`free_port`], and again on another one
 /// if it fails: between being picked and being bound the port can be taken
 /// by any process on the machine (parallel tests connect from the same
@@ -58,14 +61,13 @@ pub(crate) fn start_on_a_free_port<T>(
     what: &str,
     mut start: impl FnMut(u16) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    const ATTEMPTS: usize = 3;
     let mut attempt = 1;
     loop {
         match start(free_port()) {
             Ok(server) => return Ok(server),
-            Err(error) if attempt == ATTEMPTS => {
+            Err(error) if attempt == PORT_ATTEMPTS => {
                 return Err(error.context(format!(
-                    "{what} did not start on any of {ATTEMPTS} free ports"
+                    "{what} did not start on any of {PORT_ATTEMPTS} free ports"
                 )));
             }
             Err(_) => attempt += 1,

@@ -20,7 +20,9 @@ use anyhow::Context;
 use tokio::task::spawn_blocking;
 
 use crate::webhook::{Receiver, Reply, SECRET};
-use crate::{Nats, Postgres, Role, ServiceCommand, TestDatabase, free_port, workspace_binary};
+use crate::{
+    Nats, PORT_ATTEMPTS, Postgres, Role, ServiceCommand, TestDatabase, free_port, workspace_binary,
+};
 
 /// Where the database comes from.
 #[derive(Debug, Clone)]
@@ -478,12 +480,11 @@ impl Stack {
     /// asked for, a failed start is tried again on another port, as
     /// [`crate::start_on_a_free_port`] does for the servers.
     async fn start_app_first(&mut self) -> anyhow::Result<()> {
-        const ATTEMPTS: usize = 3;
         let mut attempt = 1;
         loop {
             match self.start_app().await {
                 Ok(()) => return Ok(()),
-                Err(error) if attempt == ATTEMPTS || self.settings.app_port.is_some() => {
+                Err(error) if attempt == PORT_ATTEMPTS || self.settings.app_port.is_some() => {
                     return Err(error);
                 }
                 Err(_) => {
