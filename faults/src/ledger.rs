@@ -212,18 +212,9 @@ async fn describe(
 
 /// Every event in `TODOS`, in stream order.
 async fn stream_events(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<TodoEvent>> {
-    let mut stream = js.get_stream(events::STREAM).await?;
-    let state = stream.info().await?.state.clone();
-    let mut out = Vec::with_capacity(state.messages as usize);
-    if state.messages == 0 {
-        return Ok(out);
-    }
-    for sequence in state.first_sequence..=state.last_sequence {
-        let message = stream
-            .get_raw_message(sequence)
-            .await
-            .with_context(|| format!("TODOS message {sequence}"))?;
-        out.push(TodoEvent::from_json(&message.payload).context("a stored event decodes")?);
-    }
-    Ok(out)
+    test_support::stored_messages(js, events::STREAM)
+        .await?
+        .iter()
+        .map(|message| TodoEvent::from_json(&message.payload).context("a stored event decodes"))
+        .collect()
 }

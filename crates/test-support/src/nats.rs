@@ -431,3 +431,33 @@ pub fn test_nats() -> anyhow::Result<TestNats> {
         }
     }
 }
+
+/// Every message stored in the stream `name`, in stream order, with its
+/// headers: what a test counts or decodes after the fact.
+pub async fn stored_messages(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> anyhow::Result<Vec<async_nats::jetstream::message::StreamMessage>> {
+    let mut stream = js
+        .get_stream(name)
+        .await
+        .with_context(|| format!("stream {name}"))?;
+    let state = stream
+        .info()
+        .await
+        .with_context(|| format!("stream {name}'s info"))?
+        .state
+        .clone();
+    let mut messages = Vec::with_capacity(state.messages as usize);
+    if state.messages == 0 {
+        return Ok(messages);
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .with_context(|| format!("{name} message {sequence}"))?;
+        messages.push(message);
+    }
+    Ok(messages)
+}

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use manifests::pod::{self, Container, PodSpec, ProbeAction, Workload};
 use test_support::articles::{Answer, ArticleServer};
-use test_support::{Nats, Postgres, Role, eventually, free_port};
+use test_support::{Nats, Postgres, Role, eventually, free_port, stored_messages};
 use tokio::runtime::Runtime;
 
 use super::Built;
@@ -42,26 +42,28 @@ struct Part {
     image: &'static str,
 }
 
-const APP: Part = Part {
-    workload: "Rollout/todo-app",
-    container: "todo-app",
-    image: "docket-app",
-};
-const BROADCASTER: Part = Part {
-    workload: "Deployment/broadcaster",
-    container: "broadcaster",
-    image: "docket-broadcaster",
-};
-const LISTEN: Part = Part {
-    workload: "Deployment/listen",
-    container: "listen",
-    image: "docket-cronjobs",
-};
-const WIKIPEDIA_TODO: Part = Part {
-    workload: "CronJob/wikipedia-todo",
-    container: "wikipedia-todo",
-    image: "docket-cronjobs",
-};
+impl Part {
+    const fn new(workload: &'static str, container: &'static str, image: &'static str) -> Part {
+        Part {
+            workload,
+            container,
+            image,
+        }
+    }
+}
+
+const APP: Part = Part::new("Rollout/todo-app", "todo-app", "docket-app");
+const BROADCASTER: Part = Part::new(
+    "Deployment/broadcaster",
+    "broadcaster",
+    "docket-broadcaster",
+);
+const LISTEN: Part = Part::new("Deployment/listen", "listen", "docket-cronjobs");
+const WIKIPEDIA_TODO: Part = Part::new(
+    "CronJob/wikipedia-todo",
+    "wikipedia-todo",
+    "docket-cronjobs",
+);
 
 /// Where the stand-in for `Special:Random` redirects.
 const ARTICLE: &str = "https://en.wikipedia.org/wiki/Smoke_testing";
@@ -527,30 +529,16 @@ impl Drop for Running<'_> {
 /// `Nats-Msg-Id`, the event id the app sets).
 async fn event_ids(nats: &Nats) -> anyhow::Result<Vec<String>> {
     let client = nats.connect(Role::Admin).await?;
-    let mut stream = async_nats::jetstream::new(client)
-        .get_stream(STREAM)
-        .await
-        .context("the app's stream")?;
-    let state = stream
-        .info()
-        .await
-        .context("the app's stream info")?
-        .state
-        .clone();
-    let mut ids = Vec::new();
-    if state.messages == 0 {
-        return Ok(ids);
-    }
-    for sequence in state.first_sequence..=state.last_sequence {
-        let message = stream
-            .get_raw_message(sequence)
-            .await
-            .with_context(|| format!("message {sequence} of the app's stream"))?;
-        let id = message
-            .headers
-            .get("Nats-Msg-Id")
-            .with_context(|| format!("message {sequence} has no Nats-Msg-Id"))?;
-        ids.push(id.to_string());
-    }
-    Ok(ids)
+    let js = async_nats::jetstream::new(client);
+    stored_messages(&js, STREAM)
+        .await?
+        .iter()
+        .map(|message| {
+            message
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|id| id.to_string())
+                .with_context(|| format!("message {} has no Nats-Msg-Id", message.sequence))
+        })
+        .collect()
 }
