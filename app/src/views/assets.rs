@@ -7,6 +7,11 @@ const HTMX: &[u8] = include_bytes!("../../static/htmx-2.0.8.min.js");
 /// htmx's SSE extension, vendored from the npm package `htmx-ext-sse`.
 pub const HTMX_SSE_VERSION: &str = "2.2.4";
 const HTMX_SSE: &[u8] = include_bytes!("../../static/htmx-ext-sse-2.2.4.min.js");
+/// Idiomorph's htmx extension, vendored from the npm package `idiomorph`
+/// (0BSD licence): swaps change the lists in place, so a button being
+/// pressed while the lists refresh stays the same element and its click lands.
+pub const IDIOMORPH_VERSION: &str = "0.8.0";
+const IDIOMORPH: &[u8] = include_bytes!("../../static/idiomorph-ext-0.8.0.min.js");
 const CSS: &[u8] = include_bytes!("../../static/app.css");
 
 pub struct Asset {
@@ -29,6 +34,10 @@ pub fn htmx_sse_path() -> &'static str {
     "/static/htmx-ext-sse-2.2.4.min.js"
 }
 
+pub fn idiomorph_path() -> &'static str {
+    "/static/idiomorph-ext-0.8.0.min.js"
+}
+
 /// Finds an asset by its full URL path.
 pub fn find(path: &str) -> Option<Asset> {
     if path == htmx_path() {
@@ -42,6 +51,12 @@ pub fn find(path: &str) -> Option<Asset> {
             path: htmx_sse_path(),
             content_type: "text/javascript; charset=utf-8",
             body: HTMX_SSE,
+        })
+    } else if path == idiomorph_path() {
+        Some(Asset {
+            path: idiomorph_path(),
+            content_type: "text/javascript; charset=utf-8",
+            body: IDIOMORPH,
         })
     } else if path == css_path() {
         Some(Asset {
@@ -70,8 +85,10 @@ mod tests {
         assert!(find(htmx_path()).is_some());
         assert!(find(css_path()).is_some());
         assert!(find(htmx_sse_path()).is_some());
+        assert!(find(idiomorph_path()).is_some());
         assert!(find("/static/app.css").is_none());
         assert!(htmx_path().contains(HTMX_VERSION));
         assert!(htmx_sse_path().contains(HTMX_SSE_VERSION));
+        assert!(idiomorph_path().contains(IDIOMORPH_VERSION));
     }
 }

@@ -20,8 +20,9 @@ pub fn page(title: &str, body: Markup) -> Markup {
                 title { (title) }
                 link rel="stylesheet" href=(assets::css_path());
                 script src=(assets::htmx_path()) defer {}
-                // Deferred scripts run in order: the extension after htmx.
+                // Deferred scripts run in order: the extensions after htmx.
                 script src=(assets::htmx_sse_path()) defer {}
+                script src=(assets::idiomorph_path()) defer {}
             }
             body {
                 main {

@@ -16,6 +16,9 @@ pub struct FormState<'a> {
 /// Where the page re-fetches its lists from (see `routes::live`).
 pub const LISTS_PATH: &str = "/fragments/todo-lists";
 
+/// How the lists are swapped: in place (see [`index`]).
+const MORPH: &str = "morph:outerHTML";
+
 /// Sent with every htmx answer to a change, and listened for by the page:
 /// the lists are re-fetched (for the counts, and for changes the answer did
 /// not carry) even where the event stream cannot reach the browser.
@@ -31,14 +34,18 @@ pub const CHANGED_TRIGGER: &str = "todos-changed";
 /// registered once. A burst of events costs at most one request in flight
 /// and one queued (`hx-sync`); `hx-disinherit` keeps that queue and the swap
 /// settings off the buttons inside.
+///
+/// Every swap of the lists is a morph (idiomorph): items keep their elements
+/// (matched by id), so a refresh that lands between a button's press and its
+/// release does not replace the button, and the click is not lost.
 pub fn index(lists: &TodoLists, form: &FormState<'_>) -> Markup {
     layout::page(
         "Docket",
         html! {
             (new_todo_form(form))
-            div #live hx-ext="sse" sse-connect="/events"
+            div #live hx-ext="sse, morph" sse-connect="/events"
                 hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
-                hx-target="#todo-lists" hx-swap="outerHTML"
+                hx-target="#todo-lists" hx-swap=(MORPH)
                 hx-sync="this:queue last" hx-disinherit="*" {
                 (self::lists(lists, None))
             }
@@ -74,7 +81,7 @@ pub fn new_todo_form(form: &FormState<'_>) -> Markup {
 /// change. The buttons inside swap it whole with their answer.
 pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
     html! {
-        section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap="outerHTML" {
+        section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap=(MORPH) {
             @if let Some(notice) = notice {
                 p .notice role="status" data-test="notice" { (notice) }
             }
@@ -118,7 +125,7 @@ pub fn item(todo: &Todo) -> Markup {
         ("Done", "true")
     };
     html! {
-        li .done[todo.done] data-todo-id=(todo.id) {
+        li .done[todo.done] id={ "todo-" (todo.id) } data-todo-id=(todo.id) {
             span .text data-test="todo-text" { (todo.text) }
             form action={ "/todos/" (todo.id) } method="post" hx-post={ "/todos/" (todo.id) } {
                 input type="hidden" name="done" value=(toggle_to);
