@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::environment::Prometheus as PrometheusServer;
 use gitops::analysis::prometheus::Prometheus;
 use gitops::analysis::template::{self, Cluster, Metric};
 use gitops::analysis::{self, Phase, judge};
-use test_support::{Service, TestNats, free_port, test_database, test_nats, workspace_binary};
+use test_support::{
+    Prometheus as PrometheusServer, ScrapeTarget, Service, TestNats, free_port, test_database,
+    test_nats, workspace_binary,
+};
 
 const NAMESPACE: &str = "docket-analysis";
 const STABLE: &str = "stable-6f7d9c";
@@ -344,19 +346,19 @@ async fn start_app(nats_url: &str, faults: Option<&Faults>) -> App {
 /// labelling its series with `namespace` and the given pod-template hash as
 /// the cluster's PodMonitor would.
 async fn start_prometheus(apps: &[(&App, &str)]) -> PrometheusServer {
-    let targets: Vec<(u16, Vec<(&str, &str)>)> = apps
+    let targets: Vec<ScrapeTarget> = apps
         .iter()
         .map(|(app, hash)| {
-            (
+            ScrapeTarget::metrics(
                 app.admin_port,
-                vec![
+                &[
                     ("namespace", NAMESPACE),
-                    ("rollouts_pod_template_hash", *hash),
+                    ("rollouts_pod_template_hash", hash),
                 ],
             )
         })
         .collect();
-    PrometheusServer::scraping_with_labels(&targets).await
+    PrometheusServer::scraping(&targets).await.unwrap()
 }
 
 /// All `count` targets up: `/-/ready` answers long before the first scrape.

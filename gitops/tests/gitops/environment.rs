@@ -20,7 +20,6 @@
 //! Both record what they answered in one shared [`Log`], so tests can check
 //! the order verify-env did things in.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,8 +30,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tempfile::TempDir;
-use test_support::{Service, TestDatabase, free_port, test_database, workspace_binary};
+use test_support::{
+    ScrapeTarget, Service, TestDatabase, free_port, test_database, workspace_binary,
+};
 use tokio::task::JoinHandle;
 
 use crate::helpers::hermetic;
@@ -331,76 +331,27 @@ impl App {
     }
 }
 
-/// A private Prometheus.
-pub struct Prometheus {
-    pub url: String,
-    _service: Service,
-    _dir: TempDir,
-}
+/// A private Prometheus scraping app pods as the cluster's PodMonitor does.
+pub struct Prometheus;
 
 impl Prometheus {
     /// Scrapes each `(port, pod)` every second, labelled as the PodMonitor
     /// labels an app pod in [`NAMESPACE`].
-    pub async fn scraping(pods: &[(u16, &str)]) -> Prometheus {
-        let targets: Vec<(u16, Vec<(&str, &str)>)> = pods
+    pub async fn scraping(pods: &[(u16, &str)]) -> test_support::Prometheus {
+        let targets: Vec<ScrapeTarget> = pods
             .iter()
             .map(|(port, pod)| {
-                (
+                ScrapeTarget::metrics(
                     *port,
-                    vec![
+                    &[
                         ("namespace", NAMESPACE),
-                        ("pod", *pod),
+                        ("pod", pod),
                         ("app_kubernetes_io_name", "todo-app"),
                     ],
                 )
             })
             .collect();
-        Prometheus::scraping_with_labels(&targets).await
-    }
-
-    /// Scrapes each loopback port every second, giving its series the
-    /// labels listed beside it (as a PodMonitor copies pod labels).
-    pub async fn scraping_with_labels(targets: &[(u16, Vec<(&str, &str)>)]) -> Prometheus {
-        let dir = TempDir::new().unwrap();
-        let targets: String = targets
-            .iter()
-            .map(|(port, labels)| {
-                let labels: String = labels
-                    .iter()
-                    .map(|(name, value)| format!("          {name}: {value}\n"))
-                    .collect();
-                format!("      - targets: [\"127.0.0.1:{port}\"]\n        labels:\n{labels}")
-            })
-            .collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: todo-app\n    static_configs:\n{targets}"
-        );
-        let config_file = dir.path().join("prometheus.yml");
-        std::fs::write(&config_file, config).unwrap();
-        let port = free_port();
-        let program = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-            .expect("prometheus is installed (Debian package `prometheus`; `cargo xtask install`)");
-        let service = Service::spawn(
-            &program,
-            &[
-                &format!("--config.file={}", config_file.display()),
-                &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
-            &[],
-            &format!("http://127.0.0.1:{port}/-/ready"),
-        )
-        .await
-        .unwrap();
-        Prometheus {
-            url: format!("http://127.0.0.1:{port}"),
-            _service: service,
-            _dir: dir,
-        }
+        test_support::Prometheus::scraping(&targets).await.unwrap()
     }
 }
 
