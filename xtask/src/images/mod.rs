@@ -9,8 +9,10 @@
 //! Docket's own code rebuilds only its crates.
 
 mod bases;
+mod drain;
 mod podman;
 mod run;
+mod scrape;
 mod smoke;
 
 use std::time::Instant;
@@ -97,10 +99,22 @@ pub fn run(workspace: &Workspace, args: &Args) -> anyhow::Result<()> {
                 outcome.reference.clone(),
                 format!("{:.1} MB", outcome.bytes as f64 / 1e6),
                 format!("{:.1} s", outcome.ready_after.as_secs_f64()),
-                outcome.check.clone(),
+                outcome.e2e.clone(),
+                outcome.analysis.clone(),
+                outcome.checked.clone(),
             ]
         });
-        print_table(&["image", "size", "start to ready", "checked"], rows);
+        print_table(
+            &[
+                "image",
+                "size",
+                "start to ready",
+                "E2E",
+                "analysis",
+                "also checked",
+            ],
+            rows,
+        );
     }
     println!(
         "\nOCI layouts: {}",

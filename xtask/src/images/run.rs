@@ -2,15 +2,17 @@
 //! smoke test runs each image the way the kubelet runs it in the cluster:
 //! the user and group of the security contexts, the read-only root, the
 //! dropped capabilities, no privilege escalation, the memory and CPU limits,
-//! emptyDir volumes as tmpfs, `command`/`args` over ENTRYPOINT/CMD, and the
+//! emptyDir volumes as tmpfs, a persistent volume claim as a host folder
+//! standing in for its volume, `command`/`args` over ENTRYPOINT/CMD, and the
 //! environment with the in-cluster Service addresses mapped to the private
 //! instances the smoke test starts.
 //!
 //! Anything the cluster would do that cannot be reproduced is an error here
-//! rather than skipped: a ConfigMap or PVC volume, an added capability, a
-//! Service address with no private stand-in.
+//! rather than skipped: a ConfigMap volume, a claim with no stand-in folder,
+//! an added capability, a Service address with no private stand-in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use manifests::pod::{Container, PodSpec, VolumeSource};
@@ -31,6 +33,8 @@ pub struct Placement<'a> {
     pub environment: &'a BTreeMap<String, String>,
     /// `(host port on 127.0.0.1, container port)`.
     pub publish: &'a [(u16, u16)],
+    /// Claim name → the host folder standing in for its volume.
+    pub claims: &'a BTreeMap<String, PathBuf>,
 }
 
 /// The `podman run` arguments (after `run`) for `container` of `pod`.
@@ -105,6 +109,19 @@ pub fn podman_args(
                 args.extend([
                     "--tmpfs".into(),
                     format!("{}:rw,mode=1777{size}", mount.mount_path),
+                ]);
+            }
+            VolumeSource::PersistentVolumeClaim { claim_name } => {
+                let folder = placement.claims.get(claim_name).with_context(|| {
+                    format!(
+                        "{}: volume {} claims {claim_name}, which has no stand-in folder",
+                        container.name, mount.name
+                    )
+                })?;
+                let mode = if mount.read_only { "ro" } else { "rw" };
+                args.extend([
+                    "--volume".into(),
+                    format!("{}:{}:{mode}", folder.display(), mount.mount_path),
                 ]);
             }
             other => bail!(
@@ -239,6 +256,7 @@ mod tests {
                 image: "localhost/docket-broadcaster:abc",
                 environment: &environment,
                 publish: &[(40001, 8081)],
+                claims: &BTreeMap::new(),
             },
         )
         .unwrap();
@@ -266,14 +284,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_volume_the_smoke_test_cannot_give_stops_it_with_the_volume_named() {
+    /// The broadcaster of [`staging_like`] with its one volume replaced by
+    /// `volume`, run with `claims`.
+    fn args_with_volume(
+        volume: Value,
+        claims: &BTreeMap<String, PathBuf>,
+    ) -> anyhow::Result<Vec<String>> {
         let mut docs = staging_like();
-        docs[0]["spec"]["template"]["spec"]["volumes"][0] =
-            json!({"name": "tmp", "persistentVolumeClaim": {"claimName": "data"}});
+        docs[0]["spec"]["template"]["spec"]["volumes"][0] = volume;
         let workloads = manifests::pod::workloads(&docs).unwrap();
         let pod = &workloads[0].pod;
-        let error = podman_args(
+        podman_args(
             pod,
             &pod.containers[0],
             &Placement {
@@ -281,10 +302,32 @@ mod tests {
                 image: "y",
                 environment: &BTreeMap::new(),
                 publish: &[],
+                claims,
             },
         )
-        .unwrap_err();
+    }
+
+    #[test]
+    fn a_volume_the_smoke_test_cannot_give_stops_it_with_the_volume_named() {
+        let config_map = json!({"name": "tmp", "configMap": {"name": "settings"}});
+        let error = args_with_volume(config_map, &BTreeMap::new()).unwrap_err();
         assert!(error.to_string().contains("volume tmp"), "{error}");
+
+        let claim = json!({"name": "tmp", "persistentVolumeClaim": {"claimName": "data"}});
+        let error = args_with_volume(claim, &BTreeMap::new()).unwrap_err();
+        assert!(
+            error.to_string().contains("volume tmp claims data"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_claimed_volume_is_the_folder_standing_in_for_it() {
+        let claim = json!({"name": "tmp", "persistentVolumeClaim": {"claimName": "data"}});
+        let claims = BTreeMap::from([("data".to_owned(), PathBuf::from("/srv/data"))]);
+        let args = args_with_volume(claim, &claims).unwrap().join(" ");
+        assert!(args.contains("--volume /srv/data:/tmp:rw"), "{args}");
+        assert!(!args.contains("--tmpfs"), "{args}");
     }
 
     #[test]

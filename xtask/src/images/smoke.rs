@@ -6,35 +6,56 @@
 //! root, dropped capabilities, limits, environment from the ConfigMap and
 //! the Secrets (stand-in values), command and arguments. A private
 //! PostgreSQL and a nats-server with the shipped per-service users stand in
-//! for the in-cluster Services. The broadcaster's pod template is run the
-//! same way. Each container must pass its readiness probe as the kubelet
-//! checks it; then the E2E suite runs against the app (`E2E_BASE_URL`) and
-//! the broadcaster, in staging's log mode, must log every event the suite
-//! made. The cronjobs image runs `listen` (ready once subscribed) and the
-//! `wikipedia-todo` CronJob's pod, which must exit 0 having created its
-//! todo in the app, with a stand-in for Wikipedia's random article. The
-//! logs are kept under `target/images/smoke/logs/`.
+//! for the in-cluster Services. The broadcaster's and `listen`'s pod
+//! templates are run the same way. Each container must pass its readiness
+//! probe as the kubelet checks it. A private Prometheus scrapes them as the
+//! monitoring component's PodMonitor says ([`super::scrape`]). Then:
+//! - the E2E suite runs against the app (`E2E_BASE_URL`);
+//! - the Rollout's analysis steps judge the app as the canary on what
+//!   Prometheus scraped, and must pass;
+//! - the broadcaster, in staging's log mode, must log every event the suite
+//!   made;
+//! - the `wikipedia-todo` CronJob's pod must exit 0 having created its todo
+//!   in the app, with a stand-in for Wikipedia's random article;
+//! - production's `postgres-backup` CronJob's pod (the backup component)
+//!   must exit 0 leaving a dump that lists the `todos` table, in a folder
+//!   standing in for its claimed volume;
+//! - the app is stopped as the kubelet stops a pod, under load: the preStop
+//!   sleep, SIGTERM, exit 0 within the grace period, and every request that
+//!   started before the signal answered 2xx ([`super::drain`]).
+//!
+//! The logs are kept under `target/images/smoke/logs/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
-use manifests::pod::{self, Container, PodSpec, ProbeAction, Workload};
+use gitops::analysis::prometheus::Prometheus as PrometheusClient;
+use manifests::pod::{self, Container, PodSpec, PortRef, ProbeAction, Workload};
+use manifests::render::{Render, describe};
 use test_support::articles::{Answer, ArticleServer};
-use test_support::{Nats, Postgres, Role, eventually, free_port, stored_messages};
+use test_support::{
+    Nats, Postgres, Prometheus, Role, eventually, free_port, postgres_bin_dir, stored_messages,
+};
 use tokio::runtime::Runtime;
 
 use super::Built;
+use super::drain::Load;
 use super::podman::{Podman, images_dir};
 use super::run::{self, HOST_FROM_CONTAINER, Placement};
+use super::scrape::{self, PodMonitor};
 use crate::bench::STREAM;
 use crate::install;
 use crate::workspace::{Workspace, run_checked};
 
 /// The overlay whose pod templates are run.
 const OVERLAY: &str = "overlay/staging";
+/// Where the backup component is (staging leaves it out).
+const PRODUCTION: &str = "overlay/production";
 /// A workload's container the smoke test runs, and its image.
 struct Part {
     workload: &'static str,
@@ -64,22 +85,44 @@ const WIKIPEDIA_TODO: Part = Part::new(
     "wikipedia-todo",
     "docket-cronjobs",
 );
+const BACKUP: Part = Part::new("CronJob/postgres-backup", "backup", "docket-cronjobs");
 
 /// Where the stand-in for `Special:Random` redirects.
 const ARTICLE: &str = "https://en.wikipedia.org/wiki/Smoke_testing";
-/// How long the `wikipedia-todo` job may run (its retries take seconds).
+/// How long a job may run (the wikipedia job's retries take seconds).
 const JOB_WITHIN: Duration = Duration::from_secs(120);
 
 /// How long the broadcaster may take to log the events the E2E suite made.
 const LOGGED_WITHIN: Duration = Duration::from_secs(30);
+/// The analysis templates' 1m interval between measurements, compressed
+/// (Prometheus scrapes every second here; queries and conditions are kept).
+const ANALYSIS_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the load runs before the app is stopped.
+const LOAD_BEFORE_STOP: Duration = Duration::from_secs(2);
 
 /// One image's line in the report.
 pub struct Outcome {
     pub reference: String,
     pub bytes: u64,
+    /// Start to ready, or to a job's exit 0.
     pub ready_after: Duration,
-    /// What was checked against the running container.
-    pub check: String,
+    pub e2e: String,
+    pub analysis: String,
+    /// What else was checked against the running container.
+    pub checked: String,
+}
+
+impl Outcome {
+    fn new(part: &Prepared<'_>, ready_after: Duration) -> Outcome {
+        Outcome {
+            reference: part.image.reference.clone(),
+            bytes: part.image.bytes,
+            ready_after,
+            e2e: "–".into(),
+            analysis: "–".into(),
+            checked: String::new(),
+        }
+    }
 }
 
 /// Runs the smoke test against the images just built.
@@ -93,11 +136,13 @@ pub fn run(
     // Where `cargo xtask manifests` renders: the generated kustomizations
     // there reach the tree by fixed relative paths.
     let renders = manifests::render::render_all(root, &tools, &root.join("target/manifests"))?;
-    let docs = &renders.get(OVERLAY)?.docs;
-    let workloads = pod::workloads(docs)?;
+    let staging = renders.get(OVERLAY)?;
+    let production = renders.get(PRODUCTION)?;
+    let workloads = pod::workloads(&staging.docs)?;
+    let production_workloads = pod::workloads(&production.docs)?;
 
-    // One runtime for the whole run: the article stand-in serves from it
-    // in the background while the waits below block on it.
+    // One runtime for the whole run: the article stand-in and the load
+    // serve from it in the background while the waits below block on it.
     let runtime = tokio::runtime::Runtime::new().context("starting a tokio runtime")?;
     let postgres = Postgres::start().context("starting the private PostgreSQL")?;
     let nats = Nats::start_secured().context("starting the private nats-server")?;
@@ -107,24 +152,21 @@ pub fn run(
     let broadcaster = Prepared::new(&BROADCASTER, &workloads, built)?;
     let listen = Prepared::new(&LISTEN, &workloads, built)?;
     let job = Prepared::new(&WIKIPEDIA_TODO, &workloads, built)?;
-    let http = app.host_port(&pod::PortRef::Name("http".into()))?;
-    let overlay = Overlay {
-        podman,
-        logs: images_dir(workspace).join("smoke").join("logs"),
-        config_maps: pod::config_maps(docs)?,
-        services: run::service_addresses(docs),
-        mapping: BTreeMap::from([
-            (
-                "nats:4222".to_owned(),
-                format!("{HOST_FROM_CONTAINER}:{}", nats.port()),
-            ),
-            (
-                "todo-app:8080".to_owned(),
-                format!("{HOST_FROM_CONTAINER}:{http}"),
-            ),
-        ]),
-        stand_ins: &stand_ins,
-    };
+    let backup = Prepared::new(&BACKUP, &production_workloads, built)?;
+    let http = app.host_port(&PortRef::Name("http".into()))?;
+    let logs = images_dir(workspace).join("smoke").join("logs");
+    let mapping = BTreeMap::from([
+        (
+            "nats:4222".to_owned(),
+            format!("{HOST_FROM_CONTAINER}:{}", nats.port()),
+        ),
+        (
+            "todo-app:8080".to_owned(),
+            format!("{HOST_FROM_CONTAINER}:{http}"),
+        ),
+    ]);
+    let overlay = Overlay::new(podman, staging, &logs, &mapping, &stand_ins)?;
+
     let mut outcomes = Vec::new();
     let mut running = Vec::new();
     for part in [&app, &broadcaster, &listen] {
@@ -138,16 +180,36 @@ pub fn run(
             ready_after.as_secs_f64()
         );
         running.push(container);
-        outcomes.push(Outcome {
-            reference: part.image.reference.clone(),
-            bytes: part.image.bytes,
-            ready_after,
-            check: String::new(),
-        });
+        outcomes.push(Outcome::new(part, ready_after));
     }
     let [app_container, broadcaster_container, _listen] = &running[..] else {
         unreachable!("three containers were started");
     };
+
+    let monitor = PodMonitor::read(&staging.docs)?;
+    let mut targets = Vec::new();
+    for (part, extra) in [
+        (&app, &scrape::canary_label()[..]),
+        (&broadcaster, &[][..]),
+        (&listen, &[][..]),
+    ] {
+        let doc = staging
+            .docs
+            .iter()
+            .find(|doc| describe(doc) == part.workload.name)
+            .with_context(|| format!("{OVERLAY} renders no {}", part.workload.name))?;
+        let port = part.host_port(&PortRef::Name(monitor.port().to_owned()))?;
+        let target = monitor
+            .target(doc, &part.container.name, port, extra)?
+            .with_context(|| format!("the PodMonitor does not select {}", part.workload.name))?;
+        targets.push(target);
+    }
+    let prometheus = runtime.block_on(Prometheus::scraping(&targets))?;
+    let client = PrometheusClient::new(prometheus.url.clone())?;
+    let scraped = targets.len();
+    runtime.block_on(poll(&client, "sum(up)", move |values| {
+        values == [scraped as f64]
+    }))?;
 
     let mut e2e = workspace.cargo();
     e2e.args(["nextest", "run", "-p", "e2e", "--locked", "--no-fail-fast"])
@@ -157,11 +219,29 @@ pub fn run(
         .envs(install::playwright_env(workspace)?);
     let e2e = run_checked(&mut e2e, "the E2E suite against the app container");
     app_container.or_keep_log(e2e)?;
-    outcomes[0].check = "E2E suite passed".into();
+    outcomes[0].e2e = "passed".into();
+
+    // What the suite did is in Prometheus once every target was scraped
+    // after it ended.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
+    let after = format!("min(timestamp(up)) > {:.3}", now + 0.01);
+    runtime.block_on(poll(&client, &after, |values| !values.is_empty()))?;
+    let runs = runtime.block_on(scrape::analyse(staging, &client, ANALYSIS_INTERVAL))?;
+    let summary = scrape::summary(&runs);
+    if !scrape::passed(&runs) {
+        let runs: Vec<String> = runs.iter().map(ToString::to_string).collect();
+        bail!(
+            "the canary analysis of the app container did not pass:\n{}",
+            runs.join("\n")
+        );
+    }
+    outcomes[0].analysis = summary;
+    outcomes[1].analysis = "scraped".into();
+    outcomes[2].analysis = "scraped".into();
 
     let logged = broadcaster_container.logs_every_event(&runtime, &nats)?;
-    outcomes[1].check = format!("logged all {logged} events the E2E suite made");
-    outcomes[2].check = "ready: subscribed to its jobs".into();
+    outcomes[1].e2e = format!("logged all {logged} events");
+    outcomes[2].checked = "ready: subscribed to its jobs".into();
 
     // Nothing here reaches Wikipedia: the job's one setting pointing
     // outside the cluster goes to a stand-in that redirects as it does.
@@ -186,18 +266,145 @@ pub fn run(
     if !todos.contains(ARTICLE) {
         bail!("the wikipedia-todo job succeeded but the app lists no todo for {ARTICLE}");
     }
-    outcomes.push(Outcome {
-        reference: job.image.reference.clone(),
-        bytes: job.image.bytes,
-        ready_after: finished_after,
-        check: format!("wikipedia-todo ran to exit 0 and the app lists {ARTICLE}"),
-    });
+    let mut outcome = Outcome::new(&job, finished_after);
+    outcome.checked = format!("wikipedia-todo ran to exit 0 and the app lists {ARTICLE}");
+    outcomes.push(outcome);
     container.keep_log()?;
 
-    for container in running {
+    outcomes.push(run_backup(
+        &runtime,
+        &backup,
+        Overlay::new(podman, production, &logs, &mapping, &stand_ins)?,
+        &images_dir(workspace).join("smoke").join("backups"),
+    )?);
+
+    let [app_container, broadcaster_container, listen_container] =
+        <[Running<'_>; 3]>::try_from(running)
+            .map_err(|_| anyhow!("three containers were started"))?;
+    let load = Load::start(
+        &runtime,
+        &format!("http://127.0.0.1:{http}/"),
+        &stand_ins.api_token,
+    )?;
+    std::thread::sleep(LOAD_BEFORE_STOP);
+    let stopped = app_container.terminate(&runtime, app.container);
+    let stopped = app_container.or_keep_log(stopped)?;
+    let database = postgres.url();
+    let verdict = load.finish(&runtime, stopped.signalled, stopped.pause_began, |marker| {
+        runtime.block_on(count_todos(&database, marker))
+    });
+    let verdict = app_container.or_keep_log(verdict)?;
+    outcomes[0].checked = format!(
+        "{verdict}; exited 0 {:.1} s after SIGTERM",
+        stopped.exited_after.as_secs_f64()
+    );
+    app_container.keep_log()?;
+
+    for container in [broadcaster_container, listen_container] {
         container.stop()?;
     }
     Ok(outcomes)
+}
+
+/// Runs production's backup CronJob pod with a fresh folder standing in for
+/// its claimed volume, which must then hold one dump that lists `todos`.
+fn run_backup(
+    runtime: &Runtime,
+    backup: &Prepared<'_>,
+    mut overlay: Overlay<'_>,
+    folder: &Path,
+) -> anyhow::Result<Outcome> {
+    if folder.exists() {
+        fs::remove_dir_all(folder).with_context(|| format!("removing {}", folder.display()))?;
+    }
+    fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    // What the kubelet does to a volume for a pod with `fsGroup`: the group
+    // owns it, with setgid, so the pod's user may write. Without `fsGroup`
+    // the folder stays root's, as a fresh volume is.
+    if let Some(group) = backup.workload.pod.security_context.fs_group {
+        std::os::unix::fs::chown(folder, None, Some(group))
+            .with_context(|| format!("giving {} to group {group}", folder.display()))?;
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o2770))?;
+    }
+    for mount in &backup.container.volume_mounts {
+        if let pod::VolumeSource::PersistentVolumeClaim { claim_name } =
+            backup.workload.pod.volume(&mount.name)?
+        {
+            overlay.claims.insert(claim_name.clone(), folder.to_owned());
+        }
+    }
+    let started = Instant::now();
+    let container = overlay.start(backup, &[])?;
+    container.wait_success(runtime, JOB_WITHIN)?;
+    let finished_after = started.elapsed();
+    container.keep_log()?;
+    drop(container);
+
+    let dumps: Vec<PathBuf> = fs::read_dir(folder)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "dump"))
+        .collect();
+    let [dump] = &dumps[..] else {
+        bail!(
+            "the backup job exited 0 but left {} dumps in {}",
+            dumps.len(),
+            folder.display()
+        );
+    };
+    let pg_restore = postgres_bin_dir()
+        .context("PostgreSQL's programs are not installed")?
+        .join("pg_restore");
+    let listed = Command::new(&pg_restore)
+        .arg("--list")
+        .arg(dump)
+        .output()
+        .with_context(|| format!("running {}", pg_restore.display()))?;
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    if !listed.status.success() || !listing.contains("TABLE public todos ") {
+        bail!(
+            "{} does not list the todos table: {}",
+            dump.display(),
+            String::from_utf8_lossy(&listed.stderr)
+        );
+    }
+    let mut outcome = Outcome::new(backup, finished_after);
+    outcome.checked = format!(
+        "postgres-backup ran to exit 0; its dump ({} bytes) lists the todos table",
+        fs::metadata(dump)?.len()
+    );
+    Ok(outcome)
+}
+
+/// Todos whose text starts with `marker`, read straight from the database.
+async fn count_todos(database_url: &str, marker: &str) -> anyhow::Result<u64> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(database_url).await?;
+    let count: i64 = sqlx::query_scalar("select count(*) from todos where text like $1 || '%'")
+        .bind(marker)
+        .fetch_one(&mut connection)
+        .await?;
+    Ok(u64::try_from(count)?)
+}
+
+/// Polls `query` until `done` accepts its values, for up to 60 s.
+async fn poll(
+    client: &PrometheusClient,
+    query: &str,
+    done: impl Fn(&[f64]) -> bool,
+) -> anyhow::Result<()> {
+    let done = &done;
+    eventually(
+        Duration::from_secs(60),
+        &format!("Prometheus to answer `{query}` as expected"),
+        move || async move {
+            match client.query(query).await {
+                Ok(values) => done(&values).then_some(Ok(())),
+                Err(error) => Some(Err(error)),
+            }
+        },
+    )
+    .await?
 }
 
 /// What every container of the overlay is started with: its ConfigMaps,
@@ -210,9 +417,31 @@ struct Overlay<'a> {
     services: BTreeSet<String>,
     mapping: BTreeMap<String, String>,
     stand_ins: &'a Secrets,
+    /// Claim name → the folder standing in for its volume.
+    claims: BTreeMap<String, PathBuf>,
 }
 
 impl<'a> Overlay<'a> {
+    /// `render`'s ConfigMaps and Services, with `mapping` from in-cluster
+    /// addresses to the private servers.
+    fn new(
+        podman: &'a Podman,
+        render: &Render,
+        logs: &Path,
+        mapping: &BTreeMap<String, String>,
+        stand_ins: &'a Secrets,
+    ) -> anyhow::Result<Overlay<'a>> {
+        Ok(Overlay {
+            podman,
+            logs: logs.to_owned(),
+            config_maps: pod::config_maps(&render.docs)?,
+            services: run::service_addresses(&render.docs),
+            mapping: mapping.clone(),
+            stand_ins,
+            claims: BTreeMap::new(),
+        })
+    }
+
     /// Runs `part`'s container as its pod template says, with `overrides`
     /// replacing rendered values.
     fn start(
@@ -238,6 +467,7 @@ impl<'a> Overlay<'a> {
                 image: &part.image.reference,
                 environment: &environment,
                 publish: &part.ports,
+                claims: &self.claims,
             },
             self.logs.clone(),
         )
@@ -509,6 +739,43 @@ impl<'a> Running<'a> {
         self.or_keep_log(logged).map(|()| ids.len())
     }
 
+    /// Stops the container as the kubelet stops a pod: the preStop sleep
+    /// (the container keeps serving meanwhile), SIGTERM, and the rest of
+    /// the grace period for it to exit, which must be with 0.
+    fn terminate(&self, runtime: &Runtime, container: &Container) -> anyhow::Result<Stopped> {
+        let pause = container
+            .lifecycle
+            .as_ref()
+            .and_then(|lifecycle| lifecycle.pre_stop.as_ref())
+            .map_or(0, |pre_stop| pre_stop.sleep.seconds);
+        let pause_began = Instant::now();
+        std::thread::sleep(Duration::from_secs(pause));
+        let signalled = Instant::now();
+        self.podman
+            .output(&["kill", "--signal", "TERM", &self.name])?;
+        let left = Duration::from_secs(self.grace.saturating_sub(pause));
+        let exited = runtime.block_on(eventually(
+            left,
+            &format!("{} to exit after SIGTERM", self.name),
+            move || async move {
+                match self.inspect("{{.State.Status}}") {
+                    Ok(state) if state == "exited" => Some(self.inspect("{{.State.ExitCode}}")),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            },
+        ));
+        let exited_after = signalled.elapsed();
+        match exited.and_then(|code| code)?.as_str() {
+            "0" => Ok(Stopped {
+                pause_began,
+                signalled,
+                exited_after,
+            }),
+            code => bail!("exited with {code} after SIGTERM"),
+        }
+    }
+
     /// SIGTERM, at most the pod's grace period, then removal; the log is
     /// kept.
     fn stop(self) -> anyhow::Result<()> {
@@ -517,6 +784,13 @@ impl<'a> Running<'a> {
             .map(drop)?;
         self.keep_log()
     }
+}
+
+/// When [`Running::terminate`] paused, signalled, and how long the exit took.
+struct Stopped {
+    pause_began: Instant,
+    signalled: Instant,
+    exited_after: Duration,
 }
 
 impl Drop for Running<'_> {
