@@ -11,9 +11,13 @@ use anyhow::{Context, bail};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-/// Concurrent clients, each with its own keep-alive connection, as an
-/// ingress keeps several open to a pod.
-const WORKERS: usize = 8;
+/// Concurrent readers, each with its own keep-alive connection, as an
+/// ingress keeps several open to a pod; one more client writes.
+const READERS: usize = 7;
+/// Between the writer's creates: all the load comes from one address, and
+/// the app allows each client 5 writes a second (`WRITE_RATE_LIMIT`'s
+/// default, 300/minute); staying under it keeps every 429 a real failure.
+const BETWEEN_WRITES: Duration = Duration::from_millis(400);
 /// Pause after a failed request, so a stopped container is not hammered.
 const AFTER_A_FAILURE: Duration = Duration::from_millis(50);
 
@@ -36,12 +40,18 @@ pub struct Load {
 }
 
 impl Load {
-    /// Starts the workers: page loads and JSON creates, alternately.
+    /// Starts the readers (the page and the JSON list, alternately) and
+    /// the writer (JSON creates).
     pub fn start(runtime: &Runtime, base_url: &str, api_token: &str) -> anyhow::Result<Load> {
         let running = Arc::new(AtomicBool::new(true));
         let marker = format!("drain-{}", uuid::Uuid::new_v4().simple());
-        let workers = (0..WORKERS)
+        let workers = (0..=READERS)
             .map(|worker| {
+                let role = if worker == READERS {
+                    Role::Writer(format!("{marker}-{worker}"))
+                } else {
+                    Role::Reader
+                };
                 let client = reqwest::Client::builder()
                     .timeout(Duration::from_secs(20))
                     .build()?;
@@ -49,7 +59,7 @@ impl Load {
                     client,
                     base_url.to_owned(),
                     api_token.to_owned(),
-                    format!("{marker}-{worker}"),
+                    role,
                     running.clone(),
                 )))
             })
@@ -134,11 +144,19 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// What a worker sends.
+enum Role {
+    /// `GET /` and `GET /api/todos`, alternately, back to back.
+    Reader,
+    /// `POST /api/todos` with texts starting with the marker, paced.
+    Writer(String),
+}
+
 async fn work(
     client: reqwest::Client,
     base_url: String,
     api_token: String,
-    marker: String,
+    role: Role,
     running: Arc<AtomicBool>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
@@ -146,15 +164,22 @@ async fn work(
     while running.load(Ordering::Relaxed) {
         count += 1;
         let started = Instant::now();
-        let (request, created) = if count.is_multiple_of(2) {
-            let text = format!("{marker} {count}");
-            let request = client
-                .post(format!("{base_url}api/todos"))
-                .bearer_auth(&api_token)
-                .json(&serde_json::json!({ "text": text }));
-            (request, Some(text))
-        } else {
-            (client.get(&base_url), None)
+        let (request, created) = match &role {
+            Role::Writer(marker) => {
+                let text = format!("{marker} {count}");
+                let request = client
+                    .post(format!("{base_url}api/todos"))
+                    .bearer_auth(&api_token)
+                    .json(&serde_json::json!({ "text": text }));
+                (request, Some(text))
+            }
+            Role::Reader if count.is_multiple_of(2) => (
+                client
+                    .get(format!("{base_url}api/todos?limit=20"))
+                    .bearer_auth(&api_token),
+                None,
+            ),
+            Role::Reader => (client.get(&base_url), None),
         };
         let outcome = match request.send().await {
             Ok(response) => {
@@ -176,6 +201,8 @@ async fn work(
         });
         if failed {
             tokio::time::sleep(AFTER_A_FAILURE).await;
+        } else if matches!(role, Role::Writer(_)) {
+            tokio::time::sleep(BETWEEN_WRITES).await;
         }
     }
     samples

@@ -235,6 +235,7 @@ pub fn run(
             runs.join("\n")
         );
     }
+    println!("smoke: canary analysis of the app container: {summary}");
     outcomes[0].analysis = summary;
     outcomes[1].analysis = "scraped".into();
     outcomes[2].analysis = "scraped".into();
@@ -268,6 +269,7 @@ pub fn run(
     }
     let mut outcome = Outcome::new(&job, finished_after);
     outcome.checked = format!("wikipedia-todo ran to exit 0 and the app lists {ARTICLE}");
+    println!("smoke: {}", outcome.checked);
     outcomes.push(outcome);
     container.keep_log()?;
 
@@ -294,6 +296,7 @@ pub fn run(
         runtime.block_on(count_todos(&database, marker))
     });
     let verdict = app_container.or_keep_log(verdict)?;
+    println!("smoke: {verdict}");
     outcomes[0].checked = format!(
         "{verdict}; exited 0 {:.1} s after SIGTERM",
         stopped.exited_after.as_secs_f64()
@@ -373,6 +376,7 @@ fn run_backup(
         "postgres-backup ran to exit 0; its dump ({} bytes) lists the todos table",
         fs::metadata(dump)?.len()
     );
+    println!("smoke: {}", outcome.checked);
     Ok(outcome)
 }
 
