@@ -653,6 +653,12 @@ impl<'a> Running<'a> {
 
     /// Waits for a job's container to exit, which must be with 0.
     fn wait_success(&self, runtime: &Runtime, within: Duration) -> anyhow::Result<()> {
+        let succeeded = self.wait_exit(runtime, within);
+        self.or_keep_log(succeeded)
+    }
+
+    /// Waits up to `within` for the container to exit, which must be with 0.
+    fn wait_exit(&self, runtime: &Runtime, within: Duration) -> anyhow::Result<()> {
         let exited = runtime.block_on(eventually(
             within,
             &format!("{} to exit", self.name),
@@ -664,13 +670,10 @@ impl<'a> Running<'a> {
                 }
             },
         ));
-        let succeeded = exited
-            .and_then(|code| code)
-            .and_then(|code| match code.as_str() {
-                "0" => Ok(()),
-                code => Err(anyhow!("exited with {code}")),
-            });
-        self.or_keep_log(succeeded)
+        match exited??.as_str() {
+            "0" => Ok(()),
+            code => bail!("exited with {code}"),
+        }
     }
 
     /// A field of `podman inspect` (a Go template such as
@@ -758,26 +761,13 @@ impl<'a> Running<'a> {
         self.podman
             .output(&["kill", "--signal", "TERM", &self.name])?;
         let left = Duration::from_secs(self.grace.saturating_sub(pause));
-        let exited = runtime.block_on(eventually(
-            left,
-            &format!("{} to exit after SIGTERM", self.name),
-            move || async move {
-                match self.inspect("{{.State.Status}}") {
-                    Ok(state) if state == "exited" => Some(self.inspect("{{.State.ExitCode}}")),
-                    Ok(_) => None,
-                    Err(error) => Some(Err(error)),
-                }
-            },
-        ));
-        let exited_after = signalled.elapsed();
-        match exited.and_then(|code| code)?.as_str() {
-            "0" => Ok(Stopped {
-                pause_began,
-                signalled,
-                exited_after,
-            }),
-            code => bail!("exited with {code} after SIGTERM"),
-        }
+        self.wait_exit(runtime, left)
+            .context("after SIGTERM, within the grace period")?;
+        Ok(Stopped {
+            pause_began,
+            signalled,
+            exited_after: signalled.elapsed(),
+        })
     }
 
     /// SIGTERM, at most the pod's grace period, then removal; the log is
