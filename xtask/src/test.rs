@@ -10,6 +10,9 @@
 //!    `DATABASE_URL` / `NATS_URL` when set)
 //! 7. [`end_to_end`]: suites that start their own stack: the browser suite
 //!    (`e2e/`), after building every binary it starts
+//! 8. the images: built from the Dockerfiles with podman and run as the
+//!    overlays' pod templates say (`cargo xtask images --smoke`; stand-in
+//!    bases where the real ones cannot be pulled)
 //!
 //! A summary of steps and durations ends every run, passing or not.
 
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::fuzz;
+use crate::images;
 use crate::install::{self, Tool};
 use crate::prepare_sqlx;
 use crate::stack::TestStack;
@@ -44,12 +48,11 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 }
 
 fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
-    // Every tool but wrk (only the bench runs it), cargo-fuzz (`--faults`) and
-    // the container tools (only `cargo xtask images` builds images).
+    // Every tool but wrk (only the bench runs it) and cargo-fuzz (`--faults`).
     let tools: Vec<Tool> = install::ALL
         .iter()
         .copied()
-        .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz | Tool::Containers))
+        .filter(|tool| !matches!(tool, Tool::Wrk | Tool::CargoFuzz))
         .collect();
     steps.install(workspace, &tools)?;
     steps.command(
@@ -80,6 +83,17 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
         "cargo nextest run",
     )?;
     end_to_end(workspace, steps)?;
+    // The smoke test starts its own servers for the containers.
+    drop(stack);
+    steps.run("images and their smoke test (podman)", || {
+        images::run(
+            workspace,
+            &images::Args {
+                stand_ins: false,
+                smoke: true,
+            },
+        )
+    })?;
     Ok(())
 }
 
