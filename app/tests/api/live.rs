@@ -197,7 +197,7 @@ async fn the_lists_fragment_shows_each_todo_once_after_the_page_added_it() {
 }
 
 #[tokio::test]
-async fn the_page_subscribes_with_the_vendored_sse_extension() {
+async fn the_page_subscribes_with_the_vendored_sse_extension_and_morphs_its_lists() {
     let app = spawn_app().await;
 
     let html = app.get("/").await.text().await.unwrap();
@@ -209,11 +209,18 @@ async fn the_page_subscribes_with_the_vendored_sse_extension() {
         "{html}"
     );
     assert!(html.contains(r#"hx-get="/fragments/todo-lists""#), "{html}");
-    assert!(html.contains(r#"hx-ext="sse""#), "{html}");
-    assert!(
-        html.contains(r#"<script src="/static/htmx-ext-sse-2.2.4.min.js" defer></script>"#),
-        "{html}"
-    );
+    assert!(html.contains(r#"hx-ext="sse, morph""#), "{html}");
+    assert!(html.contains(r#"hx-swap="morph:outerHTML""#), "{html}");
+    for script in [
+        "/static/htmx-ext-sse-2.2.4.min.js",
+        "/static/idiomorph-ext-0.8.0.min.js",
+    ] {
+        assert!(
+            html.contains(&format!(r#"<script src="{script}" defer></script>"#)),
+            "{html}"
+        );
+        assert_eq!(app.get(script).await.status(), 200, "{script}");
+    }
     assert_eq!(script.status(), 200);
     assert!(
         script.headers()["cache-control"]
