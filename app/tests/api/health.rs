@@ -1,5 +1,6 @@
 //! Probes, version, the admin port, and what the request metrics count.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -162,4 +163,55 @@ async fn the_build_info_gauge_names_the_version_and_commit_that_version_reports(
         let expected = format!("{label}=\"{}\"", version[label].as_str().unwrap());
         assert!(line.contains(&expected), "{line} lacks {expected}");
     }
+}
+
+/// Any client can send any method and path; none may add a series. The
+/// first flood creates the few series such requests belong to (`other`
+/// method; 404, 405, and 429 once the write limit is reached); a second,
+/// larger one must add none.
+#[tokio::test]
+async fn made_up_methods_and_paths_add_no_metric_series() {
+    let app = spawn_app_with_admin_port().await;
+    let flood = |requests: usize| {
+        let app = &app;
+        async move {
+            for _ in 0..requests {
+                let token = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+                let path = if token.ends_with(['0', '1', '2', '3', '4', '5', '6', '7']) {
+                    "/todos".to_owned()
+                } else {
+                    format!("/{token}")
+                };
+                let method = reqwest::Method::from_bytes(format!("M{token}").as_bytes()).unwrap();
+                let answer = app.client.request(method, app.url(&path)).send().await;
+                let status = answer.unwrap().status();
+                assert!(status.is_client_error(), "{status}");
+            }
+        }
+    };
+    let series = |metrics: &str| -> BTreeSet<String> {
+        metrics
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series.to_owned()))
+            .collect()
+    };
+
+    flood(1_000).await;
+    let before = series(&app.admin_get("/metrics").await.text().await.unwrap());
+    flood(10_000).await;
+    let after = series(&app.admin_get("/metrics").await.text().await.unwrap());
+
+    let added: Vec<&String> = after.difference(&before).collect();
+    assert_eq!(
+        added,
+        Vec::<&String>::new(),
+        "series added by the second flood"
+    );
+    let methods: BTreeSet<&str> = after
+        .iter()
+        .filter_map(|series| series.split_once("method=\"")?.1.split_once('"'))
+        .map(|(method, _)| method)
+        .collect();
+    assert_eq!(methods, BTreeSet::from(["other"]), "{after:?}");
 }
