@@ -10,15 +10,17 @@
 //! it.
 //!
 //! Changes that arrive while others are being written are taken together
-//! (group commit). Under load a create's cost is mostly per statement, not
+//! (group commit). Under load a change's cost is mostly per statement, not
 //! per row: PostgreSQL's parse, commit and outbox trigger, the NOTIFY that
 //! signals every listening backend, and a round trip each way. So the
-//! creates of a batch share one statement; updates and deletes each run
-//! in their own, since each locks its row and its event depends on what the
-//! row held. Nothing waits to fill a batch: a change is written at once
-//! when a writer is free, and a batch is whatever queued while the writers
+//! creates of a batch share one statement, its updates another (in one
+//! transaction with their events) and its deletes a third; a todo changed
+//! twice in one batch has its second change in a later round. Nothing waits
+//! to fill a batch: a change is written at once when a writer is free, and
+//! a batch is whatever queued while the writers
 //! were busy.
 
+use std::collections::HashMap;
 use std::slice;
 use std::sync::Arc;
 
@@ -29,7 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::db::outbox::{self, OutboxEvent};
-use crate::db::todos;
+use crate::db::todos::{self, Edit};
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::metrics::Metrics;
@@ -128,89 +130,192 @@ async fn dispatch(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, metrics: 
     }
 }
 
-/// Writes a batch: its creates together, the other changes each alone.
+/// Writes a batch: its creates together, its updates together and its
+/// deletes together, each kind in one statement.
 async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: OwnedSemaphorePermit) {
     let mut creates = Vec::new();
-    let mut others = Vec::new();
+    let mut updates = Vec::new();
+    let mut deletes = Vec::new();
     for Pending { change, reply } in batch {
         match change {
-            Change::Create(todo) => creates.push((todo, reply)),
-            change => others.push(make_alone(&pool, change, reply, &metrics)),
+            Change::Create(todo) => creates.push((Create(todo), reply)),
+            Change::Update { id, done, text } => updates.push((Edit { id, done, text }, reply)),
+            Change::Delete(id) => deletes.push((Delete(id), reply)),
         }
     }
-    tokio::join!(create_together(&pool, creates, &metrics), join_all(others));
+    let (pool, metrics) = (&pool, &metrics);
+    tokio::join!(
+        store_together(pool, creates, metrics),
+        // A statement changes a row once: a todo's second change in a batch
+        // waits for the next round.
+        async {
+            for round in rounds(updates) {
+                store_together(pool, round, metrics).await;
+            }
+        },
+        async {
+            for round in rounds(deletes) {
+                store_together(pool, round, metrics).await;
+            }
+        },
+    );
 }
 
-/// Stores creates in one statement. If it fails, nothing of it is stored,
-/// and each create is tried alone: one create that cannot be stored must
-/// not fail the others that happened to share its statement.
-async fn create_together(pool: &PgPool, creates: Vec<(Todo, Reply)>, metrics: &Metrics) {
-    if creates.is_empty() {
+/// A kind of change the writers store together with others of its kind.
+trait Together: Sized + Sync {
+    fn todo_id(&self) -> TodoId;
+
+    /// Stores changes to different todos and their events, all or none;
+    /// returns the todos there were to change, as the changes left them.
+    fn store(
+        pool: &PgPool,
+        changes: &[Self],
+        metrics: &Metrics,
+    ) -> impl Future<Output = Result<Vec<Todo>>> + Send;
+
+    /// Counts and logs a stored change, in its request's span.
+    fn stored(todo: &Todo, metrics: &Metrics);
+}
+
+struct Create(Todo);
+struct Delete(TodoId);
+
+impl Together for Create {
+    fn todo_id(&self) -> TodoId {
+        self.0.id
+    }
+
+    async fn store(pool: &PgPool, creates: &[Self], metrics: &Metrics) -> Result<Vec<Todo>> {
+        let todos: Vec<Todo> = creates.iter().map(|create| create.0.clone()).collect();
+        store_created(pool, &todos, metrics).await?;
+        Ok(todos)
+    }
+
+    fn stored(todo: &Todo, metrics: &Metrics) {
+        metrics.todos_created.inc();
+        tracing::info!(todo.id = %todo.id, "todo created");
+    }
+}
+
+impl Together for Edit {
+    fn todo_id(&self) -> TodoId {
+        self.id
+    }
+
+    async fn store(pool: &PgPool, edits: &[Self], _: &Metrics) -> Result<Vec<Todo>> {
+        let mut tx = pool.begin().await?;
+        let updated = todos::update_many(&mut tx, edits).await?;
+        let events = updated
+            .iter()
+            .map(|(todo, changed)| serialise(&TodoEvent::updated(todo.snapshot(), changed.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        if !events.is_empty() {
+            outbox::enqueue(&mut tx, &events).await?;
+        }
+        tx.commit().await?;
+        Ok(updated.into_iter().map(|(todo, _)| todo).collect())
+    }
+
+    fn stored(todo: &Todo, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
+    }
+}
+
+impl Together for Delete {
+    fn todo_id(&self) -> TodoId {
+        self.0
+    }
+
+    async fn store(pool: &PgPool, deletes: &[Self], _: &Metrics) -> Result<Vec<Todo>> {
+        let ids: Vec<TodoId> = deletes.iter().map(|delete| delete.0).collect();
+        let mut tx = pool.begin().await?;
+        let deleted = todos::delete_many(&mut tx, &ids).await?;
+        let events = deleted
+            .iter()
+            .map(|todo| serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot())))
+            .collect::<Result<Vec<_>>>()?;
+        if !events.is_empty() {
+            outbox::enqueue(&mut tx, &events).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    fn stored(todo: &Todo, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, "todo deleted");
+    }
+}
+
+/// Stores changes to different todos together, and answers each with its
+/// todo, or [`AppError::TodoNotFound`] if there was none to change. If
+/// storing them together fails, nothing of it is stored, and each is tried
+/// alone: one change that cannot be stored must not fail the others that
+/// happened to share its statement.
+async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, metrics: &Metrics) {
+    if changes.is_empty() {
         return;
     }
-    let (todos, replies): (Vec<Todo>, Vec<Reply>) = creates.into_iter().unzip();
-    match store_created(pool, &todos, metrics).await {
-        Ok(()) => {
-            for (todo, reply) in todos.into_iter().zip(replies) {
-                reply.span.in_scope(|| created(&todo, metrics));
-                reply.send(Ok(todo));
+    let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
+    match C::store(pool, &changes, metrics).await {
+        Ok(todos) => {
+            let mut todos: HashMap<TodoId, Todo> =
+                todos.into_iter().map(|todo| (todo.id, todo)).collect();
+            for (change, reply) in changes.iter().zip(replies) {
+                let result = todos
+                    .remove(&change.todo_id())
+                    .ok_or(AppError::TodoNotFound);
+                answer(reply, result, metrics, C::stored);
             }
         }
-        Err(e) if todos.len() == 1 => {
+        Err(e) if changes.len() == 1 => {
             if let Some(reply) = replies.into_iter().next() {
                 reply.send(Err(e));
             }
         }
         Err(e) => {
-            tracing::debug!(error = %e, creates = todos.len(), "a batch of creates failed; trying each alone");
+            tracing::debug!(error = %e, changes = changes.len(), "changes stored together failed; trying each alone");
             join_all(
-                todos
-                    .into_iter()
+                changes
+                    .iter()
                     .zip(replies)
-                    .map(|(todo, reply)| make_alone(pool, Change::Create(todo), reply, metrics)),
+                    .map(|(change, reply)| async move {
+                        let result = C::store(pool, slice::from_ref(change), metrics)
+                            .instrument(reply.span.clone())
+                            .await
+                            .and_then(|todos| {
+                                todos.into_iter().next().ok_or(AppError::TodoNotFound)
+                            });
+                        answer(reply, result, metrics, C::stored);
+                    }),
             )
             .await;
         }
     }
 }
 
-async fn make_alone(pool: &PgPool, change: Change, reply: Reply, metrics: &Metrics) {
-    let result = make(pool, change, metrics)
-        .instrument(reply.span.clone())
-        .await;
+fn answer(reply: Reply, result: Result<Todo>, metrics: &Metrics, stored: fn(&Todo, &Metrics)) {
+    if let Ok(todo) = &result {
+        reply.span.in_scope(|| stored(todo, metrics));
+    }
     reply.send(result);
 }
 
-async fn make(pool: &PgPool, change: Change, metrics: &Metrics) -> Result<Todo> {
-    match change {
-        Change::Create(todo) => {
-            store_created(pool, slice::from_ref(&todo), metrics).await?;
-            created(&todo, metrics);
-            Ok(todo)
+/// Splits changes into rounds in which no todo appears twice, each todo's
+/// changes in the order given.
+fn rounds<C: Together>(changes: Vec<(C, Reply)>) -> Vec<Vec<(C, Reply)>> {
+    let mut rounds: Vec<Vec<(C, Reply)>> = Vec::new();
+    let mut seen: HashMap<TodoId, usize> = HashMap::new();
+    for change in changes {
+        let round = seen
+            .entry(change.0.todo_id())
+            .and_modify(|round| *round += 1)
+            .or_default();
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
         }
-        Change::Update { id, done, text } => {
-            let mut tx = pool.begin().await?;
-            let (todo, changed) = todos::update(&mut tx, id, done, text.as_ref())
-                .await?
-                .ok_or(AppError::TodoNotFound)?;
-            let event = serialise(&TodoEvent::updated(todo.snapshot(), changed))?;
-            outbox::enqueue(&mut tx, &[event]).await?;
-            tx.commit().await?;
-            tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
-            Ok(todo)
-        }
-        Change::Delete(id) => {
-            let mut tx = pool.begin().await?;
-            let todo = todos::delete(&mut tx, id)
-                .await?
-                .ok_or(AppError::TodoNotFound)?;
-            let event = serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot()))?;
-            outbox::enqueue(&mut tx, &[event]).await?;
-            tx.commit().await?;
-            tracing::info!(todo.id = %todo.id, "todo deleted");
-            Ok(todo)
-        }
+        rounds[*round].push(change);
     }
+    rounds
 }
 
 /// Stores new todos and their `todo.created` events, all or none, the
@@ -223,12 +328,6 @@ async fn store_created(pool: &PgPool, new: &[Todo], metrics: &Metrics) -> Result
         .collect::<Result<Vec<_>>>()?;
     outbox::enqueue_created(pool, new, &events).await?;
     Ok(())
-}
-
-/// Counts and logs a stored create.
-fn created(todo: &Todo, metrics: &Metrics) {
-    metrics.todos_created.inc();
-    tracing::info!(todo.id = %todo.id, "todo created");
 }
 
 fn serialise(event: &TodoEvent) -> Result<OutboxEvent> {

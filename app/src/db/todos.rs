@@ -27,58 +27,85 @@ impl From<TodoRow> for Todo {
     }
 }
 
-/// Changes what is given; `None` leaves a field as it is. Returns the todo
-/// after the change and which fields changed value. The row stays locked
-/// until the transaction ends, which orders concurrent changes.
-pub async fn update(
+/// One todo's change: `None` leaves a field as it is.
+pub struct Edit {
+    pub id: TodoId,
+    pub done: Option<bool>,
+    pub text: Option<TodoText>,
+}
+
+/// Makes the edits, each to a different todo, in one statement. Returns
+/// each changed todo as the change left it and which fields changed
+/// value; a todo that does not exist is left out. The rows are locked in
+/// id order (so two such statements never deadlock) and stay locked until
+/// the transaction ends, which orders concurrent changes.
+pub async fn update_many(
     conn: &mut PgConnection,
-    id: TodoId,
-    done: Option<bool>,
-    text: Option<&TodoText>,
-) -> sqlx::Result<Option<(Todo, Vec<TodoField>)>> {
-    let row = sqlx::query!(
-        r#"update todos as t
-           set done = coalesce($2, t.done), text = coalesce($3, t.text), updated_at = $4
-           from (select id, text, done from todos where id = $1 for update) as old
+    edits: &[Edit],
+) -> sqlx::Result<Vec<(Todo, Vec<TodoField>)>> {
+    let ids: Vec<Uuid> = edits.iter().map(|edit| edit.id.as_uuid()).collect();
+    let dones: Vec<Option<bool>> = edits.iter().map(|edit| edit.done).collect();
+    let texts: Vec<Option<&str>> = edits
+        .iter()
+        .map(|edit| edit.text.as_ref().map(TodoText::as_str))
+        .collect();
+    let rows = sqlx::query!(
+        r#"with old as (select id, text, done from todos
+                        where id = any($1) order by id for update)
+           update todos as t
+           set done = coalesce(wanted.done, t.done),
+               text = coalesce(wanted.text, t.text),
+               updated_at = $4
+           from old
+           join unnest($1::uuid[], $2::bool[], $3::text[]) as wanted (id, done, text)
+             on wanted.id = old.id
            where t.id = old.id
            returning t.id, t.text, t.done, t.created_at, t.updated_at,
                      old.text as "old_text!", old.done as "old_done!""#,
-        id.as_uuid(),
-        done,
-        text.map(TodoText::as_str),
+        &ids,
+        &dones as _,
+        &texts as _,
         storage_now(),
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(row.map(|row| {
-        let mut changed = Vec::new();
-        if row.text != row.old_text {
-            changed.push(TodoField::Text);
-        }
-        if row.done != row.old_done {
-            changed.push(TodoField::Done);
-        }
-        let todo = Todo {
-            id: row.id.into(),
-            text: row.text,
-            done: row.done,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        };
-        (todo, changed)
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut changed = Vec::new();
+            if row.text != row.old_text {
+                changed.push(TodoField::Text);
+            }
+            if row.done != row.old_done {
+                changed.push(TodoField::Done);
+            }
+            let todo = Todo::from(TodoRow {
+                id: row.id,
+                text: row.text,
+                done: row.done,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            });
+            (todo, changed)
+        })
+        .collect())
 }
 
-pub async fn delete(conn: &mut PgConnection, id: TodoId) -> sqlx::Result<Option<Todo>> {
-    let row = sqlx::query_as!(
+/// Deletes the todos in one statement, locking them in id order as
+/// [`update_many`] does; returns those that existed, as they were.
+pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    let rows = sqlx::query_as!(
         TodoRow,
-        "delete from todos where id = $1
-         returning id, text, done, created_at, updated_at",
-        id.as_uuid(),
+        "with doomed as (select id from todos where id = any($1) order by id for update)
+         delete from todos as t using doomed
+         where t.id = doomed.id
+         returning t.id, t.text, t.done, t.created_at, t.updated_at",
+        &ids,
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(row.map(Todo::from))
+    Ok(rows.into_iter().map(Todo::from).collect())
 }
 
 pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
@@ -97,11 +124,13 @@ pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
 pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
     let rows = sqlx::query!(
         // Two index scans (todos_done_id_idx) merged in id order; each list's
-        // total is counted once, as an init plan.
+        // total is the sum of its maintained slots (see the migration that
+        // creates `todo_counts`), read once, as an init plan.
         r#"select id as "id!", text as "text!", done as "done!",
                   created_at as "created_at!", updated_at as "updated_at!",
-                  case when done then (select count(*) from todos where done)
-                       else (select count(*) from todos where not done) end as "total!"
+                  case when done then (select sum(total) from todo_counts where done)
+                       else (select sum(total) from todo_counts where not done)
+                  end::bigint as "total!"
            from ((select id, text, done, created_at, updated_at from todos
                   where not done order by id desc limit $1)
                  union all

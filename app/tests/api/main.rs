@@ -3,6 +3,7 @@
 
 mod api;
 mod cancelled_changes;
+mod counts;
 mod events;
 mod health;
 mod helpers;

@@ -14,7 +14,7 @@ use app::domain::{Todo, TodoText};
 use app::error::AppError;
 use app::metrics::Metrics;
 use app::state::AppState;
-use events::{EventType, TodoEvent};
+use events::{EventType, TodoEvent, TodoField};
 use futures::future::join_all;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -225,6 +225,95 @@ async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_mis
             "updated: {todo:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_its_event() {
+    let (_database, pool) = one_connection().await;
+    let metrics = Metrics::new();
+    let writer = Writer::start(pool.clone(), &metrics);
+    let text = TodoText::parse("changed three times").unwrap();
+    let todo = writer.make(Change::Create(Todo::new(&text))).await.unwrap();
+
+    // Both writers take a create and wait for the one busy connection, so
+    // the three changes after them queue up and are taken as one batch.
+    let busy = pool.acquire().await.unwrap();
+    let mut blockers = Vec::new();
+    for taken in 2..=3 {
+        let writer = writer.clone();
+        let blocker = Todo::new(&text);
+        blockers.push(tokio::spawn(async move {
+            writer.make(Change::Create(blocker)).await
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.create_batch_size.get_sample_count() < taken {
+            assert!(Instant::now() < deadline, "a writer never took its create");
+            tokio::task::yield_now().await;
+        }
+    }
+    let renamed = TodoText::parse("renamed in between").unwrap();
+    let changes = vec![
+        Change::Update {
+            id: todo.id,
+            done: Some(true),
+            text: None,
+        },
+        Change::Update {
+            id: todo.id,
+            done: None,
+            text: Some(renamed.clone()),
+        },
+        Change::Update {
+            id: todo.id,
+            done: Some(false),
+            text: None,
+        },
+    ];
+    let results = tokio::spawn({
+        let writer = writer.clone();
+        async move { join_all(changes.into_iter().map(|change| writer.make(change))).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.waiting() < 3 {
+        assert!(Instant::now() < deadline, "the changes never queued");
+        tokio::task::yield_now().await;
+    }
+    drop(busy);
+    let results = results.await.unwrap();
+    for blocker in blockers {
+        blocker.await.unwrap().unwrap();
+    }
+
+    let answers: Vec<(bool, String)> = results
+        .into_iter()
+        .map(|result| {
+            let todo = result.unwrap();
+            (todo.done, todo.text)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (true, text.as_str().to_string()),
+            (true, renamed.as_str().to_string()),
+            (false, renamed.as_str().to_string()),
+        ],
+        "each answer is the todo as its own change left it"
+    );
+    let changed: Vec<_> = outbox_events(&pool)
+        .await
+        .into_iter()
+        .filter(|event| event.event_type == EventType::Updated)
+        .map(|event| (event.todo.done, event.changed))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (true, vec![TodoField::Done]),
+            (true, vec![TodoField::Text]),
+            (false, vec![TodoField::Done]),
+        ]
+    );
 }
 
 #[tokio::test]
