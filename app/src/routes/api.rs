@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -18,6 +18,7 @@ use super::extract::{ApiJson, ApiQuery, ApiWriter};
 use crate::changes;
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
+use crate::page_cache::{self, Cached, Lookup};
 use crate::reads;
 use crate::state::AppState;
 
@@ -81,25 +82,61 @@ struct TodoPage {
 }
 
 /// List todos, newest first, one page at a time.
+///
+/// Each page carries an `ETag`; sent back in `If-None-Match`, it is
+/// answered `304` while the page is unchanged.
 #[utoipa::path(
     get, path = "/api/todos", tag = "todos",
     params(ListQuery),
     responses(
-        (status = 200, body = TodoPage),
+        (status = 200, body = TodoPage, headers(("etag" = String))),
+        (status = 304, description = "The page named in If-None-Match is unchanged"),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
     )
 )]
 async fn list_todos(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<TodoPage>> {
+) -> Result<Response> {
     let limit = Limit::parse(query.limit.as_deref())?;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-    let (todos, next) = reads::page(&state, limit, cursor).await?;
-    Ok(Json(TodoPage {
-        todos,
-        next_cursor: next.map(Cursor::encode),
-    }))
+    let key = format!(
+        "/api/todos?limit={}&cursor={}",
+        limit.get(),
+        cursor.map(Cursor::encode).unwrap_or_default()
+    );
+    let page = match state
+        .page_cache
+        .lookup(&key, page_cache::wrote_recently(&headers))
+    {
+        Lookup::Hit(page) => page,
+        lookup => {
+            let (todos, next) = reads::page(&state, limit, cursor).await?;
+            let body = serde_json::to_vec(&TodoPage {
+                todos,
+                next_cursor: next.map(Cursor::encode),
+            })
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a page")))?;
+            match lookup {
+                Lookup::Miss(ticket) => state.page_cache.store(ticket, body.into()),
+                _ => Cached::unkept(body.into()),
+            }
+        }
+    };
+    // Clients may keep the page but must ask again before using it.
+    let validators = [
+        (header::ETAG, page.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if page_cache::not_modified(&headers, &page.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
+    }
+    let content_type = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    Ok((content_type, validators, page.body.clone()).into_response())
 }
 
 /// Get one todo.

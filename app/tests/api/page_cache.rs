@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, COOKIE, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use test_support::{eventually, test_database, test_nats};
 
 use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app_with};
@@ -144,4 +144,64 @@ async fn a_change_through_another_replica_reaches_a_cached_page() {
     })
     .await
     .unwrap();
+}
+
+/// `GET /api/todos?limit=5`, sending `If-None-Match` when given a tag.
+async fn api_page(app: &TestApp, if_none_match: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(app.url("/api/todos?limit=5"));
+    if let Some(tag) = if_none_match {
+        request = request.header(IF_NONE_MATCH, tag);
+    }
+    request.send().await.unwrap()
+}
+
+fn etag(response: &reqwest::Response) -> String {
+    response.headers()[ETAG].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_api_page_the_client_holds_is_304_on_either_replica_from_memory_until_a_todo_changes() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let a = replica(&database.url, &nats.url).await;
+    let b = replica(&database.url, &nats.url).await;
+    a.create_todo("listed").await;
+    let first = api_page(&a, None).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()[CACHE_CONTROL], "no-cache");
+    let tag = etag(&first);
+    assert!(first.text().await.unwrap().contains("listed"));
+
+    // The tag is a digest of the bytes, so the other replica honours it
+    // too; once each has the page in memory, the 304 costs no read.
+    for app in [&a, &b] {
+        eventually(DEADLINE, "a 304 served from memory", || async {
+            let hits = lookups(app, "hit").await;
+            let response = api_page(app, Some(&tag)).await;
+            let from_memory = lookups(app, "hit").await > hits;
+            (response.status() == 304 && from_memory).then(|| {
+                assert_eq!(etag(&response), tag);
+            })
+        })
+        .await
+        .unwrap();
+    }
+    let not_modified = api_page(&b, Some(&tag)).await;
+    assert!(
+        not_modified.bytes().await.unwrap().is_empty(),
+        "a 304 has no body"
+    );
+
+    // A change makes the tag old: the next answer is the new page.
+    a.create_todo("added since").await;
+    for app in [&a, &b] {
+        let changed = eventually(DEADLINE, "the new page", || async {
+            let response = api_page(app, Some(&tag)).await;
+            (response.status() == 200).then_some(response)
+        })
+        .await
+        .unwrap();
+        assert_ne!(etag(&changed), tag);
+        assert!(changed.text().await.unwrap().contains("added since"));
+    }
 }
