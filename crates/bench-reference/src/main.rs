@@ -4,12 +4,16 @@
 //! Absolute requests/s drift with the machine; the ratio to this server does
 //! not, so the bench's targets are stated against it. It is deliberately
 //! plain: axum + sqlx, a pool the size of Docket's, no middleware, no
-//! metrics, no outbox. `GET /` selects the same 50 rows the page shows and
-//! renders them as an HTML list into one string; `POST /todos` inserts one
-//! row from a form field `text`.
+//! metrics, no outbox. `GET /` selects the newest 50 rows and renders them
+//! as an HTML list into one string; `POST /todos` inserts one row from a
+//! form field `text`.
 //!
-//! Environment: `DATABASE_URL` (required, the schema already migrated by
-//! Docket), `PORT` (required).
+//! It reads and writes a table of its own with the shape of Docket's
+//! (columns, checks, indexes) but not its triggers, so an insert is a bare
+//! insert; the bench fills it with the same rows as Docket's.
+//!
+//! Environment: `DATABASE_URL` (required), `REFERENCE_TABLE` (required, the
+//! table, already created), `PORT` (required).
 
 use std::fmt::Write;
 
@@ -27,6 +31,16 @@ const POOL_SIZE: u32 = 20;
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let database_url = env("DATABASE_URL")?;
+    let table = env("REFERENCE_TABLE")?;
+    if !table.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(format!(
+            "REFERENCE_TABLE must be a plain lower-case name, not {table:?}"
+        ));
+    }
+    let queries = Queries {
+        page: format!("select id, text, done from {table} order by id desc limit 50").leak(),
+        insert: format!("insert into {table} (id, text) values ($1, $2)").leak(),
+    };
     let port: u16 = env("PORT")?
         .parse()
         .map_err(|e| format!("PORT is not a port number: {e}"))?;
@@ -42,10 +56,17 @@ async fn main() -> Result<(), String> {
         .route("/", get(page))
         .route("/todos", post(insert))
         .route("/readyz", get(|| async { "ok" }))
-        .with_state(pool);
+        .with_state((pool, queries));
     axum::serve(listener, app)
         .await
         .map_err(|e| format!("serving: {e}"))
+}
+
+/// The two statements, naming the table once at start-up.
+#[derive(Clone, Copy)]
+struct Queries {
+    page: &'static str,
+    insert: &'static str,
 }
 
 fn env(name: &str) -> Result<String, String> {
@@ -59,12 +80,11 @@ struct Todo {
     done: bool,
 }
 
-async fn page(State(pool): State<PgPool>) -> Result<String, StatusCode> {
-    let todos: Vec<Todo> =
-        sqlx::query_as("select id, text, done from todos order by id desc limit 50")
-            .fetch_all(&pool)
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+async fn page(State((pool, queries)): State<(PgPool, Queries)>) -> Result<String, StatusCode> {
+    let todos: Vec<Todo> = sqlx::query_as(queries.page)
+        .fetch_all(&pool)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     let mut html = String::with_capacity(128 * todos.len() + 64);
     html.push_str("<ul>");
     for todo in &todos {
@@ -87,8 +107,11 @@ struct NewTodo {
     text: String,
 }
 
-async fn insert(State(pool): State<PgPool>, Form(form): Form<NewTodo>) -> StatusCode {
-    let result = sqlx::query("insert into todos (id, text) values ($1, $2)")
+async fn insert(
+    State((pool, queries)): State<(PgPool, Queries)>,
+    Form(form): Form<NewTodo>,
+) -> StatusCode {
+    let result = sqlx::query(queries.insert)
         .bind(uuid::Uuid::now_v7())
         .bind(form.text)
         .execute(&pool)

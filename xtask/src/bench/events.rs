@@ -14,22 +14,6 @@ use time::format_description::well_known::Rfc3339;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// Creates `count` todos through the API, one after another, with
-/// `text(i)` as text; returns their ids in creation order.
-pub async fn create_todos(
-    client: &reqwest::Client,
-    app_url: &str,
-    token: &str,
-    count: usize,
-    text: impl Fn(usize) -> String,
-) -> anyhow::Result<Vec<Uuid>> {
-    let mut ids = Vec::with_capacity(count);
-    for i in 0..count {
-        ids.push(create(client, app_url, token, text(i)).await?);
-    }
-    Ok(ids)
-}
-
 async fn create(
     client: &reqwest::Client,
     app_url: &str,

@@ -19,7 +19,8 @@ pub struct Results {
     pub machine: Machine,
     pub mode: &'static str,
     pub seconds_per_run: u64,
-    pub seeded_todos: usize,
+    /// The table sizes measured, smallest first.
+    pub rows: Vec<u64>,
     pub runs: Vec<Run>,
     pub startup: Startup,
     pub events: Events,
@@ -75,11 +76,34 @@ impl Server {
     }
 }
 
+/// How the bench's PostgreSQL commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `fsync=off`: nothing waits for the disk (how tests run).
+    FsyncOff,
+    /// `fsync=on`, `synchronous_commit=on`: each commit waits for its WAL
+    /// to reach the disk, as in production.
+    FsyncOn,
+}
+
+impl Durability {
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::FsyncOff => "fsync off",
+            Durability::FsyncOn => "fsync on",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Run {
     pub scenario: Scenario,
     pub connections: u32,
     pub server: Server,
+    /// Todos in the table when the run started.
+    pub rows: u64,
+    pub durability: Durability,
     #[serde(flatten)]
     pub wrk: WrkResult,
     /// The server's CPU seconds during the run (of 2 × run length at most).
@@ -136,15 +160,11 @@ pub struct Startup {
 pub struct Events {
     /// Events the app wrote to its outbox during the HTTP scenarios.
     pub backlog: u64,
-    /// Of those, creates: one event per todo, delivered in parallel. They
-    /// come first in the stream; the rest toggle the 50 seeded todos.
+    /// Of those, creates (the rest are the toggles of the toggled seeds,
+    /// each todo's events delivered one at a time, and deletes).
     pub creates: u64,
     /// How fast a freshly started broadcaster delivered that backlog.
     pub delivered_per_s: f64,
-    /// ... its creates: the rate for independent events.
-    pub creates_per_s: f64,
-    /// ... the toggles after them: each todo's events one at a time, in order.
-    pub toggles_per_s: f64,
     pub broadcaster_cpu_s: f64,
     /// Whether every event the app ever wrote reached the sink.
     pub all_delivered: bool,
@@ -172,11 +192,130 @@ pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Which run: everything but the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    pub scenario: Scenario,
+    pub connections: u32,
+    pub server: Server,
+    pub rows: u64,
+    pub durability: Durability,
+}
+
+impl Run {
+    pub fn point(&self) -> Point {
+        Point {
+            scenario: self.scenario,
+            connections: self.connections,
+            server: self.server,
+            rows: self.rows,
+            durability: self.durability,
+        }
+    }
+
+    /// The reference's run this one is compared with.
+    pub fn reference_point(&self) -> Point {
+        Point {
+            scenario: self.scenario.reference(),
+            server: Server::Reference,
+            ..self.point()
+        }
+    }
+}
+
 impl Results {
-    pub fn find(&self, scenario: Scenario, connections: u32, server: Server) -> Option<&Run> {
-        self.runs.iter().find(|run| {
-            run.scenario == scenario && run.connections == connections && run.server == server
-        })
+    pub fn find(&self, point: Point) -> Option<&Run> {
+        self.runs.iter().find(|run| run.point() == point)
+    }
+
+    /// Docket's run over the reference's, in requests per second.
+    pub fn vs_reference(&self, run: &Run) -> Option<f64> {
+        let reference = self.find(run.reference_point())?;
+        Some(run.wrk.requests_per_s / reference.wrk.requests_per_s)
+    }
+
+    /// The Markdown table of Docket's figures at the fewest and the most
+    /// rows side by side, fsync off; empty with one table size.
+    fn by_rows(&self) -> String {
+        let (Some(&fewest), Some(&most)) = (self.rows.first(), self.rows.last()) else {
+            return String::new();
+        };
+        if fewest == most {
+            return String::new();
+        }
+        let mut md = format!(
+            "| scenario | conns | req/s, {fewest} rows | p99 ms | vs ref | req/s, {most} rows | p99 ms | vs ref | {most} vs {fewest} |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        );
+        for small in self.runs.iter().filter(|run| {
+            run.server == Server::Docket
+                && run.rows == fewest
+                && run.durability == Durability::FsyncOff
+        }) {
+            let Some(large) = self.find(Point {
+                rows: most,
+                ..small.point()
+            }) else {
+                continue;
+            };
+            let ratio = |run: &Run| {
+                self.vs_reference(run)
+                    .map(|r| format!("{r:.2}×"))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {:.0} | {:.2} | {} | {:.0} | {:.2} | {} | {:+.0} % |",
+                small.scenario.label(),
+                small.connections,
+                small.wrk.requests_per_s,
+                small.wrk.p99_ms,
+                ratio(small),
+                large.wrk.requests_per_s,
+                large.wrk.p99_ms,
+                ratio(large),
+                (large.wrk.requests_per_s / small.wrk.requests_per_s - 1.0) * 100.0
+            );
+        }
+        md
+    }
+
+    /// The Markdown table of the writes with fsync on beside fsync off.
+    fn by_durability(&self) -> String {
+        let durable: Vec<&Run> = self
+            .runs
+            .iter()
+            .filter(|run| run.durability == Durability::FsyncOn)
+            .collect();
+        if durable.is_empty() {
+            return String::new();
+        }
+        let mut md = String::from(
+            "| scenario | conns | server | rows | req/s, fsync off | p99 ms | req/s, fsync on | p99 ms | on vs off |\n\
+             |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for on in durable {
+            let Some(off) = self.find(Point {
+                durability: Durability::FsyncOff,
+                ..on.point()
+            }) else {
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:+.0} % |",
+                on.scenario.label(),
+                on.connections,
+                on.server.name(),
+                on.rows,
+                off.wrk.requests_per_s,
+                off.wrk.p99_ms,
+                on.wrk.requests_per_s,
+                on.wrk.p99_ms,
+                (on.wrk.requests_per_s / off.wrk.requests_per_s - 1.0) * 100.0
+            );
+        }
+        md
     }
 
     /// The Markdown summary; its first table is the one the README shows.
@@ -187,21 +326,43 @@ impl Results {
             md,
             "# Docket benchmark ({} run)\n\n{} cores ({}), {}, Linux {}; PostgreSQL, NATS, \
              the load generator (wrk, 2 threads) and the services all on this machine. \
-             {} s per run, {} seeded todos. Reproduce with `cargo xtask bench`. \
+             {} s per run, with {} todos in the table. Reproduce with `cargo xtask bench`. \
              \"machine CPU s\" is every process's busy time during the run \
              (at most cores × run length): well above server + PostgreSQL + wrk means \
-             something else was running.\n",
-            self.mode, m.cores, m.cpu, m.os, m.kernel, self.seconds_per_run, self.seeded_todos
+             something else was running. \"vs ref\" compares with the reference server's \
+             page (reads) or bare insert (writes) in the same conditions.\n",
+            self.mode,
+            m.cores,
+            m.cpu,
+            m.os,
+            m.kernel,
+            self.seconds_per_run,
+            self.rows
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" and ")
         );
+        let by_rows = self.by_rows();
+        if !by_rows.is_empty() {
+            let _ = writeln!(md, "## As the table grows (fsync off)\n\n{by_rows}");
+        }
+        let by_durability = self.by_durability();
+        if !by_durability.is_empty() {
+            let _ = writeln!(md, "## Writes with a durable database\n\n{by_durability}");
+        }
         md.push_str(
-            "| scenario | conns | server | req/s | p50 ms | p99 ms | max ms | errors | KiB/resp | server CPU s | machine CPU s | peak RSS MiB |\n\
-             |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "## Every run\n\n\
+             | scenario | conns | server | rows | durability | req/s | p50 ms | p99 ms | max ms | errors | KiB/resp | server CPU s | machine CPU s | peak RSS MiB |\n\
+             |---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for run in &self.runs {
             let mut cells = vec![
                 format!("`{}`", run.scenario.label()),
                 run.connections.to_string(),
                 run.server.name().to_owned(),
+                run.rows.to_string(),
+                run.durability.name().to_owned(),
             ];
             cells.extend(run.figures());
             let _ = writeln!(md, "| {} |", cells.join(" | "));
@@ -222,14 +383,11 @@ impl Results {
         }
         let _ = writeln!(
             md,
-            "- broadcaster delivering a backlog of {} events to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s): its {} creates (one event per todo, in parallel) at {:.0}/s, then {} toggles of the 50 seeded todos (each todo's events in order, one at a time) at {:.0}/s; every event the app wrote was delivered: {}",
+            "- broadcaster delivering a backlog of {} events ({} creates; the rest toggles of the same 50 todos, each todo's events in order, one at a time, and deletes) to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s); every event the app wrote was delivered: {}",
             e.backlog,
+            e.creates,
             e.delivered_per_s,
             e.broadcaster_cpu_s,
-            e.creates,
-            e.creates_per_s,
-            e.backlog - e.creates,
-            e.toggles_per_s,
             if e.all_delivered { "yes" } else { "NO" }
         );
         let _ = writeln!(
@@ -270,10 +428,12 @@ impl Results {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<16} {:>5} {:<9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6} {:>8} {:>7} {:>7}\n",
+            "{:<18} {:>5} {:<9} {:>7} {:<9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6} {:>8} {:>7} {:>7}\n",
             "scenario",
             "conns",
             "server",
+            "rows",
+            "",
             "req/s",
             "p50 ms",
             "p99 ms",
@@ -286,20 +446,21 @@ impl Results {
             "vs ref"
         );
         for run in &self.runs {
-            let w = &run.wrk;
             let ratio = match run.server {
                 Server::Docket => self
-                    .find(run.scenario, run.connections, Server::Reference)
-                    .map(|r| format!("{:.2}×", w.requests_per_s / r.wrk.requests_per_s))
+                    .vs_reference(run)
+                    .map(|r| format!("{r:.2}×"))
                     .unwrap_or_default(),
                 Server::Reference => String::new(),
             };
             let _ = writeln!(
                 out,
-                "{:<16} {:>5} {:<9} {} {:>7}",
+                "{:<18} {:>5} {:<9} {:>7} {:<9} {} {:>7}",
                 run.scenario.label(),
                 run.connections,
                 run.server.name(),
+                run.rows,
+                run.durability.name(),
                 run.table_figures(),
                 ratio
             );
@@ -321,9 +482,11 @@ pub fn slo(runs: &[Run]) -> Verdict {
             };
             (run.wrk.p99_ms >= limit || run.wrk.errors > 0).then(|| {
                 format!(
-                    "{} at {} connections: p99 {:.1} ms (limit {limit} ms), {} errors",
+                    "{} at {} connections, {} rows, {}: p99 {:.1} ms (limit {limit} ms), {} errors",
                     run.scenario.label(),
                     run.connections,
+                    run.rows,
+                    run.durability.name(),
                     run.wrk.p99_ms,
                     run.wrk.errors
                 )
@@ -345,6 +508,8 @@ mod tests {
             scenario,
             connections: 64,
             server,
+            rows: 50,
+            durability: Durability::FsyncOff,
             wrk: WrkResult {
                 requests: 1000,
                 requests_per_s: 100.0,
@@ -373,6 +538,56 @@ mod tests {
         assert!(!slo(&slow_read).pass);
         let errors = [run(Scenario::Toggle, Server::Docket, 1.0, 1)];
         assert_eq!(slo(&errors).failures.len(), 1);
+    }
+
+    #[test]
+    fn the_side_by_side_table_pairs_each_docket_run_with_its_larger_table_and_reference() {
+        let mut small = run(Scenario::Toggle, Server::Docket, 10.0, 0);
+        small.wrk.requests_per_s = 2000.0;
+        let mut large = run(Scenario::Toggle, Server::Docket, 12.0, 0);
+        large.rows = 1_000_000;
+        large.wrk.requests_per_s = 1800.0;
+        let mut reference = run(Scenario::Create, Server::Reference, 5.0, 0);
+        reference.rows = 1_000_000;
+        reference.wrk.requests_per_s = 1500.0;
+        let results = Results {
+            machine: Machine::this(),
+            mode: "test",
+            seconds_per_run: 1,
+            rows: vec![50, 1_000_000],
+            runs: vec![small, large, reference],
+            startup: Startup {
+                first_ready_ms: 1.0,
+                ready_ms: 1.0,
+            },
+            events: Events {
+                backlog: 0,
+                creates: 0,
+                delivered_per_s: 0.0,
+                broadcaster_cpu_s: 0.0,
+                all_delivered: true,
+                rate_per_s: 1,
+                sent: 0,
+                failed: 0,
+                latency: None,
+            },
+            app_at_end: Usage {
+                cpu_s: 0.0,
+                rss_kib: 0,
+                peak_rss_kib: 0,
+            },
+            slo: slo(&[]),
+            targets: Vec::new(),
+        };
+        let table = results.by_rows();
+        let line = table
+            .lines()
+            .find(|line| line.starts_with("| `PUT"))
+            .expect(&table);
+        assert_eq!(
+            line,
+            "| `PUT /todos/{id}` | 64 | 2000 | 10.00 |  | 1800 | 12.00 | 1.20× | -10 % |"
+        );
     }
 
     #[test]

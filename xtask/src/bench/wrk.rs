@@ -16,58 +16,116 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
-    /// `GET /`: the full page with the seeded todos.
+    /// `GET /`: the full page, from the page cache while nothing changes.
     Page,
+    /// `GET /` from a reader who just wrote: read from the database each time.
+    PageUncached,
     /// htmx `POST /todos`: create, including the outbox write.
     Create,
-    /// htmx `PUT /todos/{id}`: toggle one of the seeded todos.
+    /// htmx `PUT /todos/{id}`: toggle one of the toggled seeds.
     Toggle,
-    /// `GET /api/todos?limit=50`.
+    /// htmx `DELETE /todos/{id}`: each request deletes another todo.
+    Delete,
+    /// `GET /api/todos?limit=50`: the first page, as any client reads it.
     ApiList,
+    /// `GET /api/todos?limit=50&cursor=…` half way down the list, read from
+    /// the database each time.
+    ApiDeep,
+}
+
+/// What a script needs besides the scenario.
+pub struct Inputs<'a> {
+    /// Ids to toggle, or to delete (each once).
+    pub ids: &'a [Uuid],
+    /// The cursor of the deep API page.
+    pub cursor: Option<&'a str>,
+    /// Goes into created todos' text, so the two servers' rows can be told apart.
+    pub tag: &'a str,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Page,
+        Scenario::PageUncached,
         Scenario::Create,
         Scenario::Toggle,
+        Scenario::Delete,
         Scenario::ApiList,
+        Scenario::ApiDeep,
     ];
+
+    /// The scenarios that write, measured again with a durable database.
+    pub const WRITES: [Scenario; 3] = [Scenario::Create, Scenario::Toggle, Scenario::Delete];
 
     pub fn label(self) -> &'static str {
         match self {
             Scenario::Page => "GET /",
+            Scenario::PageUncached => "GET / uncached",
             Scenario::Create => "POST /todos",
             Scenario::Toggle => "PUT /todos/{id}",
+            Scenario::Delete => "DELETE /todos/{id}",
             Scenario::ApiList => "GET /api/todos",
+            Scenario::ApiDeep => "GET /api deep",
         }
     }
 
     /// Writes are held to the write SLO, reads to the read SLO.
     pub fn is_write(self) -> bool {
-        matches!(self, Scenario::Create | Scenario::Toggle)
+        Self::WRITES.contains(&self)
     }
 
-    /// The reference server has only the page and the insert.
-    pub fn has_reference(self) -> bool {
-        matches!(self, Scenario::Page | Scenario::Create)
+    /// The reference server's scenario this one is compared with: its page
+    /// for reads, its bare insert for writes.
+    pub fn reference(self) -> Scenario {
+        if self.is_write() {
+            Scenario::Create
+        } else {
+            Scenario::Page
+        }
+    }
+
+    /// Whether the reference runs this scenario itself (it has the page and
+    /// the insert only).
+    pub fn runs_on_reference(self) -> bool {
+        self.reference() == self
     }
 }
 
-/// The Lua script for `scenario`; `tag` goes into created todos' text so
-/// the two servers' rows can be told apart.
-pub fn script(scenario: Scenario, todo_ids: &[Uuid], tag: &str) -> String {
+/// wrk's threads for `connections` (two, as the issue's reference numbers
+/// were taken).
+fn threads(connections: u32) -> u32 {
+    connections.min(2)
+}
+
+/// The Lua script for `scenario` run with `connections`.
+pub fn script(scenario: Scenario, inputs: &Inputs, connections: u32) -> String {
     // htmx sends HX-Request; browsers send Sec-Fetch-Site, which Docket's
     // cross-site guard checks on every form post.
     const HTMX_FORM: &str = r#"wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["HX-Request"] = "true"
 wrk.headers["Sec-Fetch-Site"] = "same-origin"
 "#;
+    // The cookie a change through the page sets: its holder reads the
+    // database, never the page cache.
+    const JUST_WROTE: &str = "wrk.headers[\"Cookie\"] = \"docket_wrote=1\"\n";
+    let ids = || {
+        let quoted: Vec<String> = inputs.ids.iter().map(|id| format!("\"{id}\"")).collect();
+        quoted.join(", ")
+    };
+    let tag = inputs.tag;
     let body = match scenario {
         Scenario::Page => "wrk.method = \"GET\"\nwrk.path = \"/\"\n".to_string(),
+        Scenario::PageUncached => format!("{JUST_WROTE}wrk.method = \"GET\"\nwrk.path = \"/\"\n"),
         Scenario::ApiList => {
             "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n".to_string()
         }
+        Scenario::ApiDeep => format!(
+            "{JUST_WROTE}wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50{}\"\n",
+            inputs
+                .cursor
+                .map(|c| format!("&cursor={c}"))
+                .unwrap_or_default()
+        ),
         Scenario::Create => format!(
             r#"{HTMX_FORM}local n = 0
 request = function()
@@ -76,10 +134,8 @@ request = function()
 end
 "#
         ),
-        Scenario::Toggle => {
-            let ids: Vec<String> = todo_ids.iter().map(|id| format!("\"{id}\"")).collect();
-            format!(
-                r#"{HTMX_FORM}local ids = {{{}}}
+        Scenario::Toggle => format!(
+            r#"{HTMX_FORM}local ids = {{{}}}
 local n = 0
 request = function()
   n = n + 1
@@ -89,9 +145,28 @@ request = function()
   return wrk.format("PUT", "/todos/" .. id, nil, "done=" .. done)
 end
 "#,
-                ids.join(", ")
-            )
-        }
+            ids()
+        ),
+        Scenario::Delete => format!(
+            r#"{HTMX_FORM}local ids = {{{}}}
+-- Each thread deletes every {threads}th id from its own first one, so no
+-- todo is deleted twice; past the list's end a request is a 404, counted
+-- as an error (the bench added too few).
+local threads = 0
+function setup(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
+local n = 0
+request = function()
+  local id = ids[first + n * {threads} + 1] or "00000000-0000-0000-0000-000000000000"
+  n = n + 1
+  return wrk.format("DELETE", "/todos/" .. id)
+end
+"#,
+            ids(),
+            threads = threads(connections)
+        ),
     };
     format!("{body}{DONE_HOOK}")
 }
@@ -155,7 +230,7 @@ pub fn parse(stdout: &str) -> anyhow::Result<WrkResult> {
     })
 }
 
-/// Runs wrk with two threads (as the issue's reference numbers were taken).
+/// Runs wrk with [`threads`].
 pub async fn run(
     script: &Path,
     base_url: &str,
@@ -164,7 +239,7 @@ pub async fn run(
 ) -> anyhow::Result<WrkResult> {
     let output = tokio::process::Command::new("wrk")
         .arg("--threads")
-        .arg(connections.min(2).to_string())
+        .arg(threads(connections).to_string())
         .arg("--connections")
         .arg(connections.to_string())
         .arg("--duration")
@@ -225,13 +300,44 @@ mod tests {
         );
     }
 
+    fn inputs(ids: &[Uuid]) -> Inputs<'_> {
+        Inputs {
+            ids,
+            cursor: Some("a-cursor"),
+            tag: "docket",
+        }
+    }
+
     #[test]
     fn the_toggle_script_lists_every_id_and_sends_htmx_headers() {
         let ids = [Uuid::nil(), Uuid::max()];
-        let script = script(Scenario::Toggle, &ids, "docket");
+        let script = script(Scenario::Toggle, &inputs(&ids), 64);
         assert!(script.contains(&format!("\"{}\", \"{}\"", ids[0], ids[1])));
         assert!(script.contains(r#"wrk.headers["HX-Request"] = "true""#));
         assert!(script.contains(r#"wrk.headers["Sec-Fetch-Site"] = "same-origin""#));
         assert!(script.contains("done = function"));
+    }
+
+    #[test]
+    fn each_wrk_thread_deletes_its_own_share_of_the_ids() {
+        let ids = [Uuid::nil(), Uuid::max()];
+        let script = script(Scenario::Delete, &inputs(&ids), 64);
+        assert!(script.contains("ids[first + n * 2 + 1]"), "{script}");
+        assert!(script.contains(r#"wrk.format("DELETE""#));
+    }
+
+    #[test]
+    fn the_uncached_reads_carry_the_cookie_that_bypasses_the_page_cache() {
+        for scenario in [Scenario::PageUncached, Scenario::ApiDeep] {
+            let script = script(scenario, &inputs(&[]), 64);
+            assert!(script.contains("docket_wrote=1"), "{scenario:?}");
+        }
+        let deep = script(Scenario::ApiDeep, &inputs(&[]), 64);
+        assert!(
+            deep.contains("/api/todos?limit=50&cursor=a-cursor"),
+            "{deep}"
+        );
+        let cached = script(Scenario::Page, &inputs(&[]), 64);
+        assert!(!cached.contains("Cookie"));
     }
 }

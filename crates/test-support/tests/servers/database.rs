@@ -40,3 +40,29 @@ async fn ensure_database_creates_once_and_then_reuses() {
         .unwrap();
     assert_eq!(name, "docket");
 }
+
+#[tokio::test]
+async fn a_cluster_skips_fsync_but_alter_system_can_turn_it_on() {
+    let postgres = Postgres::start().unwrap();
+    let mut connection = PgConnection::connect(&postgres.url()).await.unwrap();
+    assert_eq!(fsync(&mut connection).await, "off");
+
+    sqlx::raw_sql("alter system set fsync = on")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::raw_sql("select pg_reload_conf()")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    // A new session starts after the reload, with the new setting.
+    let mut fresh = PgConnection::connect(&postgres.url()).await.unwrap();
+    assert_eq!(fsync(&mut fresh).await, "on");
+}
+
+async fn fsync(connection: &mut PgConnection) -> String {
+    sqlx::query_scalar("show fsync")
+        .fetch_one(connection)
+        .await
+        .unwrap()
+}
