@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod outbox_listener;
 pub mod page_cache;
 pub mod rate_limit;
+pub mod read_together;
 pub mod reads;
 pub mod routes;
 pub mod server;

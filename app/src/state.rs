@@ -8,11 +8,13 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::changes::Writer;
+use crate::domain::TodoLists;
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 use crate::page_cache::{self, PageCache};
 use crate::rate_limit::WriteLimiter;
+use crate::read_together::ReadTogether;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +30,8 @@ pub struct AppState {
     /// `None` when `WRITE_RATE_LIMIT=off`.
     pub write_limiter: Option<Arc<WriteLimiter>>,
     pub page_cache: PageCache,
+    /// Reads of the lists, shared by the requests that want them at once.
+    pub lists: Arc<ReadTogether<TodoLists>>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -45,6 +49,7 @@ impl AppState {
             live: LiveUpdates::new(live::CAPACITY),
             faults: None,
             write_limiter: None,
+            lists: Arc::default(),
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -81,7 +81,7 @@ async fn create(
             let body = if htmx {
                 view::new_todo_form(&form)
             } else {
-                view::index(&reads::lists(&state).await?, &form)
+                view::index(&*reads::lists(&state).await?, &form)
             };
             return Ok(vary_on_htmx((error.status(), body)));
         }
@@ -189,7 +189,7 @@ async fn after_change(
 /// The lists section as it is now, with an optional notice: what htmx swaps
 /// in after a change and when the page re-fetches it after an event.
 pub(super) async fn lists_section(state: &AppState, notice: Option<&str>) -> Result<Markup> {
-    Ok(view::lists(&reads::lists(state).await?, notice))
+    Ok(view::lists(&*reads::lists(state).await?, notice))
 }
 
 /// `HX-Trigger`: tells the page its lists changed (see [`view::CHANGED_TRIGGER`]).

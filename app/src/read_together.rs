@@ -1,0 +1,142 @@
+//! Reads of the same thing, taken together.
+//!
+//! Every change through the page answers with the lists as they are after
+//! it, and every open page fetches them again on each change's event, so
+//! under load many requests want "the lists as of now" at once. A read that
+//! started after a request arrived answers it exactly as a read of its own
+//! would: it sees every change committed before the request. So one read
+//! runs at a time, and a request takes the newest read that started after
+//! it arrived, reading itself only when there is none. However many
+//! requests wait, the database sees at most one read in flight and one
+//! queued behind it.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+/// Shares reads of a `T` between the requests that arrive while one runs.
+pub struct ReadTogether<T> {
+    /// Held while reading: a request waits here for its turn.
+    turn: tokio::sync::Mutex<()>,
+    /// The newest read, and when it started.
+    newest: Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Default for ReadTogether<T> {
+    fn default() -> Self {
+        Self {
+            turn: tokio::sync::Mutex::new(()),
+            newest: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> ReadTogether<T> {
+    /// The value as of now: from a read that started after this call, the
+    /// caller's own (`read`) or one it shares.
+    pub async fn read<E, F, Fut>(&self, read: F) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let arrived = Instant::now();
+        let _turn = self.turn.lock().await;
+        if let Some(value) = self.started_since(arrived) {
+            return Ok(value);
+        }
+        let started = Instant::now();
+        let value = Arc::new(read().await?);
+        *self.newest.lock().expect("never poisoned") = Some((started, Arc::clone(&value)));
+        Ok(value)
+    }
+
+    fn started_since(&self, arrived: Instant) -> Option<Arc<T>> {
+        let newest = self.newest.lock().expect("never poisoned");
+        let (started, value) = newest.as_ref()?;
+        (*started >= arrived).then(|| Arc::clone(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A read that returns how many reads ran before it and itself, once
+    /// `release` fires.
+    async fn counted(reads: &AtomicU32, release: oneshot::Receiver<()>) -> Result<u32, ()> {
+        let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
+        release.await.map_err(|_| ())?;
+        Ok(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_arriving_during_a_read_share_the_next_one_and_never_the_running_one() {
+        let together = Arc::new(ReadTogether::<u32>::default());
+        let reads = Arc::new(AtomicU32::new(0));
+        let (release_first, first_released) = oneshot::channel();
+        let first = tokio::spawn({
+            let (together, reads) = (Arc::clone(&together), Arc::clone(&reads));
+            async move {
+                *together
+                    .read(|| counted(&reads, first_released))
+                    .await
+                    .unwrap()
+            }
+        });
+        while reads.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+
+        // Ten requests arrive while the first read runs.
+        let (release_second, second_released) = oneshot::channel();
+        let mut second_released = Some(second_released);
+        let mut waiting = Vec::new();
+        for _ in 0..10 {
+            let (together, reads) = (Arc::clone(&together), Arc::clone(&reads));
+            let release = second_released.take();
+            waiting.push(tokio::spawn(async move {
+                *together
+                    .read(|| async move {
+                        let release = release.expect("only the first waiter reads");
+                        counted(&reads, release).await
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        tokio::task::yield_now().await;
+        release_first.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), 1);
+        release_second.send(()).unwrap();
+
+        for request in waiting {
+            assert_eq!(
+                request.await.unwrap(),
+                2,
+                "each waiter gets the second read"
+            );
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_is_not_shared_and_the_next_request_reads_again() {
+        let together = ReadTogether::<u32>::default();
+        let failed: Result<_, &str> = together.read(|| async { Err("down") }).await;
+        assert_eq!(failed.unwrap_err(), "down");
+        let read = together.read(|| async { Ok::<_, &str>(7) }).await.unwrap();
+        assert_eq!(*read, 7);
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        let again = together.read(|| async { Ok::<_, &str>(8) }).await.unwrap();
+        assert_eq!(
+            *again, 8,
+            "a read that ended before the request is not shared"
+        );
+    }
+}
