@@ -164,8 +164,13 @@ fn parse_done(raw: &str) -> Result<bool> {
     }
 }
 
-/// After a change: 303 to the page, or for htmx the refreshed lists. A todo
-/// that vanished (deleted in another tab) refreshes the lists with a notice.
+/// After a change: 303 to the page, or for htmx no content and the
+/// trigger, on which the page re-fetches its lists, as after a create. The
+/// answer carries no lists: rendering and sending both lists (up to 200
+/// todos, over 100 KiB) with every press cost more than the change itself,
+/// and the re-fetch of every open page after the change's event is shared
+/// ([`crate::read_together`]). A todo that vanished (deleted in another tab)
+/// refreshes the lists with a notice.
 async fn after_change(
     state: &AppState,
     htmx: bool,
@@ -173,7 +178,10 @@ async fn after_change(
 ) -> Result<Response, PageError> {
     match result {
         Ok(_) if !htmx => Ok(wrote(see_other())),
-        Ok(_) => Ok(wrote(vary_on_htmx(lists_section(state, None).await?))),
+        Ok(_) => Ok(wrote(vary_on_htmx((
+            StatusCode::NO_CONTENT,
+            changed_trigger(),
+        )))),
         Err(AppError::TodoNotFound) if htmx => {
             AppError::TodoNotFound.log();
             let notice = AppError::TodoNotFound.public_message();

@@ -20,8 +20,8 @@ pub const LISTS_PATH: &str = "/fragments/todo-lists";
 const MORPH: &str = "morph:outerHTML";
 
 /// Sent with every htmx answer to a change, and listened for by the page:
-/// the lists are re-fetched (for the counts, and for changes the answer did
-/// not carry) even where the event stream cannot reach the browser.
+/// the lists are re-fetched (the answers carry none) even where the event
+/// stream cannot reach the browser.
 pub const CHANGED_TRIGGER: &str = "todos-changed";
 
 /// The whole page.

@@ -154,16 +154,25 @@ async fn marking_done_and_not_done_moves_the_todo_between_lists() {
     let id = app.create_todo("Water plants").await;
     let path = format!("/todos/{id}");
 
+    // The answer is the trigger on which the page re-fetches its lists.
     let done = app.htmx(Method::PUT, &path, &[("done", "true")]).await;
-    assert_eq!(done.status(), 200);
-    let lists = done.text().await.unwrap();
+    assert_eq!(done.status(), 204);
+    assert_eq!(done.headers()["hx-trigger"], "todos-changed");
+    let lists = app.get("/fragments/todo-lists").await.text().await.unwrap();
     let done_section = lists.split(r#"id="done-todos""#).nth(1).unwrap();
     assert!(done_section.contains(&id.to_string()), "{lists}");
 
     let undone = app.htmx(Method::PUT, &path, &[("done", "false")]).await;
-    let lists = undone.text().await.unwrap();
+    assert_eq!(undone.status(), 204);
+    let lists = app.get("/fragments/todo-lists").await.text().await.unwrap();
     let open_section = lists.split(r#"id="done-todos""#).next().unwrap();
     assert!(open_section.contains(&id.to_string()), "{lists}");
+
+    let deleted = app.htmx(Method::DELETE, &path, &[]).await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(deleted.headers()["hx-trigger"], "todos-changed");
+    let lists = app.get("/fragments/todo-lists").await.text().await.unwrap();
+    assert!(!lists.contains(&id.to_string()), "{lists}");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 //! newer, so putting the table back is deleting what is newer than the
 //! newest seed.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use sqlx::PgPool;
 use uuid::{NoContext, Timestamp, Uuid};
 
@@ -55,10 +55,20 @@ pub async fn seed(pool: &PgPool, rows: u64) -> anyhow::Result<Seeds> {
             (ms % 1000) as u32 * 1_000_000,
         ))
     };
+    let step = (rows / TOGGLED).max(1);
+    let mut toggled = Vec::new();
+    let mut newest = Uuid::nil();
     let mut first = 0;
     while first < rows {
         let last = (first + CHUNK).min(rows);
+        // v7 ids carry random bits: each is made once, and kept if needed.
         let ids: Vec<Uuid> = (first..last).map(id).collect();
+        for (n, id) in (first..last).zip(&ids) {
+            if n % step == 0 && toggled.len() < TOGGLED as usize {
+                toggled.push(*id);
+            }
+        }
+        newest = ids.last().copied().unwrap_or(newest);
         let texts: Vec<String> = (first..last)
             .map(|n| format!("Seeded todo {n}: water the plants, then call the bank"))
             .collect();
@@ -76,22 +86,36 @@ pub async fn seed(pool: &PgPool, rows: u64) -> anyhow::Result<Seeds> {
         first = last;
     }
     sqlx::raw_sql(&format!(
-        "insert into {REFERENCE_TABLE} select * from todos;
-         vacuum analyze todos, {REFERENCE_TABLE}"
+        "insert into {REFERENCE_TABLE} select * from todos"
     ))
     .execute(pool)
     .await
     .context("seeding the reference's table")?;
-    let step = (rows / TOGGLED).max(1);
-    Ok(Seeds {
+    // Alone: VACUUM cannot run in the transaction a multi-statement query is.
+    sqlx::raw_sql(&format!("vacuum analyze todos, {REFERENCE_TABLE}"))
+        .execute(pool)
+        .await
+        .context("vacuuming")?;
+    let seeds = Seeds {
         rows,
-        toggled: (0..rows)
-            .step_by(step as usize)
-            .take(TOGGLED as usize)
-            .map(id)
-            .collect(),
-        newest: id(rows.saturating_sub(1)),
-    })
+        toggled,
+        newest,
+    };
+    let (stored, toggled): (i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where id = any($1)) from todos where id <= $2",
+    )
+    .bind(&seeds.toggled)
+    .bind(seeds.newest)
+    .fetch_one(pool)
+    .await
+    .context("checking the seeded todos")?;
+    if stored as u64 != rows || toggled as usize != seeds.toggled.len() {
+        bail!(
+            "seeded {stored} of {rows} todos up to the newest, {toggled} of {} to toggle",
+            seeds.toggled.len()
+        );
+    }
+    Ok(seeds)
 }
 
 /// Puts both tables back to the seeded rows (the toggled todos' `done` may
