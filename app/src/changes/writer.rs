@@ -13,9 +13,9 @@
 //! (group commit). Under load a change's cost is mostly per statement, not
 //! per row: PostgreSQL's parse, commit and outbox trigger, the NOTIFY that
 //! signals every listening backend, and a round trip each way. So the
-//! creates of a batch share one statement, its updates another (in one
-//! transaction with their events) and its deletes a third; a todo changed
-//! twice in one batch has its second change in a later round. Nothing waits
+//! creates of a batch share one statement; its updates lock their todos in
+//! one and store them with their events in another (a todo changed twice
+//! in one batch gets both changes, in order); its deletes alike. Nothing waits
 //! to fill a batch: a change is written at once when a writer is free, and
 //! a batch is whatever queued while the writers
 //! were busy.
@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use crate::db::outbox::{self, OutboxEvent};
 use crate::db::todos::{self, Edit};
-use crate::domain::{Todo, TodoId, TodoText};
+use crate::domain::{Todo, TodoId, TodoText, storage_now};
 use crate::error::{AppError, Result};
 use crate::metrics::Metrics;
 
@@ -146,32 +146,21 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
     let (pool, metrics) = (&pool, &metrics);
     tokio::join!(
         store_together(pool, creates, metrics),
-        // A statement changes a row once: a todo's second change in a batch
-        // waits for the next round.
-        async {
-            for round in rounds(updates) {
-                store_together(pool, round, metrics).await;
-            }
-        },
-        async {
-            for round in rounds(deletes) {
-                store_together(pool, round, metrics).await;
-            }
-        },
+        store_together(pool, updates, metrics),
+        store_together(pool, deletes, metrics),
     );
 }
 
 /// A kind of change the writers store together with others of its kind.
 trait Together: Sized + Sync {
-    fn todo_id(&self) -> TodoId;
-
-    /// Stores changes to different todos and their events, all or none;
-    /// returns the todos there were to change, as the changes left them.
+    /// Stores the changes, in the order given, and their events, all or
+    /// none; returns, for each change, its todo as the change left it, or
+    /// `None` if there was none to change.
     fn store(
         pool: &PgPool,
         changes: &[Self],
         metrics: &Metrics,
-    ) -> impl Future<Output = Result<Vec<Todo>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<Todo>>>> + Send;
 
     /// Counts and logs a stored change, in its request's span.
     fn stored(todo: &Todo, metrics: &Metrics);
@@ -181,14 +170,14 @@ struct Create(Todo);
 struct Delete(TodoId);
 
 impl Together for Create {
-    fn todo_id(&self) -> TodoId {
-        self.0.id
-    }
-
-    async fn store(pool: &PgPool, creates: &[Self], metrics: &Metrics) -> Result<Vec<Todo>> {
+    async fn store(
+        pool: &PgPool,
+        creates: &[Self],
+        metrics: &Metrics,
+    ) -> Result<Vec<Option<Todo>>> {
         let todos: Vec<Todo> = creates.iter().map(|create| create.0.clone()).collect();
         store_created(pool, &todos, metrics).await?;
-        Ok(todos)
+        Ok(todos.into_iter().map(Some).collect())
     }
 
     fn stored(todo: &Todo, metrics: &Metrics) {
@@ -198,22 +187,36 @@ impl Together for Create {
 }
 
 impl Together for Edit {
-    fn todo_id(&self) -> TodoId {
-        self.id
-    }
-
-    async fn store(pool: &PgPool, edits: &[Self], _: &Metrics) -> Result<Vec<Todo>> {
+    /// Locks the todos once, makes the edits in order (a todo changed
+    /// twice in the batch gets both, each with its own event), and stores
+    /// each todo as its last edit left it with all the events, in one
+    /// statement.
+    async fn store(pool: &PgPool, edits: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
+        let ids: Vec<TodoId> = edits.iter().map(|edit| edit.id).collect();
         let mut tx = pool.begin().await?;
-        let updated = todos::update_many(&mut tx, edits).await?;
-        let events = updated
-            .iter()
-            .map(|(todo, changed)| serialise(&TodoEvent::updated(todo.snapshot(), changed.clone())))
-            .collect::<Result<Vec<_>>>()?;
+        let mut todos: HashMap<TodoId, Todo> = todos::lock_many(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .map(|todo| (todo.id, todo))
+            .collect();
+        let now = storage_now();
+        let mut events = Vec::with_capacity(edits.len());
+        let mut answers = Vec::with_capacity(edits.len());
+        for edit in edits {
+            let Some(todo) = todos.get_mut(&edit.id) else {
+                answers.push(None);
+                continue;
+            };
+            let changed = todo.edit(edit.done, edit.text.as_ref(), now);
+            events.push(serialise(&TodoEvent::updated(todo.snapshot(), changed))?);
+            answers.push(Some(todo.clone()));
+        }
         if !events.is_empty() {
-            outbox::enqueue(&mut tx, &events).await?;
+            let edited: Vec<&Todo> = todos.values().collect();
+            outbox::enqueue_edited(&mut tx, &edited, &events).await?;
         }
         tx.commit().await?;
-        Ok(updated.into_iter().map(|(todo, _)| todo).collect())
+        Ok(answers)
     }
 
     fn stored(todo: &Todo, _: &Metrics) {
@@ -222,23 +225,26 @@ impl Together for Edit {
 }
 
 impl Together for Delete {
-    fn todo_id(&self) -> TodoId {
-        self.0
-    }
-
-    async fn store(pool: &PgPool, deletes: &[Self], _: &Metrics) -> Result<Vec<Todo>> {
+    /// A todo deleted twice in the batch is found by the first delete only.
+    async fn store(pool: &PgPool, deletes: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
         let ids: Vec<TodoId> = deletes.iter().map(|delete| delete.0).collect();
         let mut tx = pool.begin().await?;
-        let deleted = todos::delete_many(&mut tx, &ids).await?;
-        let events = deleted
+        let mut deleted: HashMap<TodoId, Todo> = todos::delete_many(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .map(|todo| (todo.id, todo))
+            .collect();
+        let answers: Vec<Option<Todo>> = ids.iter().map(|id| deleted.remove(id)).collect();
+        let events = answers
             .iter()
+            .flatten()
             .map(|todo| serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot())))
             .collect::<Result<Vec<_>>>()?;
         if !events.is_empty() {
             outbox::enqueue(&mut tx, &events).await?;
         }
         tx.commit().await?;
-        Ok(deleted)
+        Ok(answers)
     }
 
     fn stored(todo: &Todo, _: &Metrics) {
@@ -246,8 +252,8 @@ impl Together for Delete {
     }
 }
 
-/// Stores changes to different todos together, and answers each with its
-/// todo, or [`AppError::TodoNotFound`] if there was none to change. If
+/// Stores changes together, and answers each with its todo, or
+/// [`AppError::TodoNotFound`] if there was none to change. If
 /// storing them together fails, nothing of it is stored, and each is tried
 /// alone: one change that cannot be stored must not fail the others that
 /// happened to share its statement.
@@ -258,13 +264,13 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
     match C::store(pool, &changes, metrics).await {
         Ok(todos) => {
-            let mut todos: HashMap<TodoId, Todo> =
-                todos.into_iter().map(|todo| (todo.id, todo)).collect();
-            for (change, reply) in changes.iter().zip(replies) {
-                let result = todos
-                    .remove(&change.todo_id())
-                    .ok_or(AppError::TodoNotFound);
-                answer(reply, result, metrics, C::stored);
+            for (todo, reply) in todos.into_iter().zip(replies) {
+                answer(
+                    reply,
+                    todo.ok_or(AppError::TodoNotFound),
+                    metrics,
+                    C::stored,
+                );
             }
         }
         Err(e) if changes.len() == 1 => {
@@ -283,7 +289,11 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
                             .instrument(reply.span.clone())
                             .await
                             .and_then(|todos| {
-                                todos.into_iter().next().ok_or(AppError::TodoNotFound)
+                                todos
+                                    .into_iter()
+                                    .flatten()
+                                    .next()
+                                    .ok_or(AppError::TodoNotFound)
                             });
                         answer(reply, result, metrics, C::stored);
                     }),
@@ -298,24 +308,6 @@ fn answer(reply: Reply, result: Result<Todo>, metrics: &Metrics, stored: fn(&Tod
         reply.span.in_scope(|| stored(todo, metrics));
     }
     reply.send(result);
-}
-
-/// Splits changes into rounds in which no todo appears twice, each todo's
-/// changes in the order given.
-fn rounds<C: Together>(changes: Vec<(C, Reply)>) -> Vec<Vec<(C, Reply)>> {
-    let mut rounds: Vec<Vec<(C, Reply)>> = Vec::new();
-    let mut seen: HashMap<TodoId, usize> = HashMap::new();
-    for change in changes {
-        let round = seen
-            .entry(change.0.todo_id())
-            .and_modify(|round| *round += 1)
-            .or_default();
-        if rounds.len() <= *round {
-            rounds.push(Vec::new());
-        }
-        rounds[*round].push(change);
-    }
-    rounds
 }
 
 /// Stores new todos and their `todo.created` events, all or none, the

@@ -89,6 +89,44 @@ pub async fn enqueue_created(
     Ok(())
 }
 
+/// Stores edited todos (text, done, updated time) and their events in one
+/// statement, the events in the order given. The todos must be locked in
+/// the caller's transaction ([`crate::db::todos::lock_many`]).
+pub async fn enqueue_edited(
+    conn: &mut PgConnection,
+    edited: &[&Todo],
+    events: &[OutboxEvent],
+) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = edited.iter().map(|todo| todo.id.as_uuid()).collect();
+    let texts: Vec<&str> = edited.iter().map(|todo| todo.text.as_str()).collect();
+    let dones: Vec<bool> = edited.iter().map(|todo| todo.done).collect();
+    let updated: Vec<OffsetDateTime> = edited.iter().map(|todo| todo.updated_at).collect();
+    let (event_ids, subjects, payloads) = columns(events);
+    sqlx::query!(
+        // `json` from text keeps the text as it is.
+        "with todo as (update todos as t
+                       set text = edited.text, done = edited.done, updated_at = edited.updated_at
+                       from unnest($1::uuid[], $2::text[], $3::bool[], $4::timestamptz[])
+                            as edited (id, text, done, updated_at)
+                       where t.id = edited.id)
+         insert into outbox (event_id, subject, payload)
+         select event_id, subject, payload::json
+         from unnest($5::uuid[], $6::text[], $7::text[])
+              with ordinality as event (event_id, subject, payload, position)
+         order by position",
+        &ids,
+        &texts as _,
+        &dones,
+        &updated,
+        &event_ids,
+        &subjects as _,
+        &payloads as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Events as the columns `unnest` takes: ids, subjects, payloads.
 fn columns(events: &[OutboxEvent]) -> (Vec<Uuid>, Vec<&str>, Vec<&str>) {
     let ids = events.iter().map(|event| event.event_id).collect();

@@ -1,11 +1,10 @@
 //! Reads and writes of the `todos` table.
 
-use events::TodoField;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText, storage_now};
+use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
 
 struct TodoRow {
     id: Uuid,
@@ -34,65 +33,24 @@ pub struct Edit {
     pub text: Option<TodoText>,
 }
 
-/// Makes the edits, each to a different todo, in one statement. Returns
-/// each changed todo as the change left it and which fields changed
-/// value; a todo that does not exist is left out. The rows are locked in
-/// id order (so two such statements never deadlock) and stay locked until
-/// the transaction ends, which orders concurrent changes.
-pub async fn update_many(
-    conn: &mut PgConnection,
-    edits: &[Edit],
-) -> sqlx::Result<Vec<(Todo, Vec<TodoField>)>> {
-    let ids: Vec<Uuid> = edits.iter().map(|edit| edit.id.as_uuid()).collect();
-    let dones: Vec<Option<bool>> = edits.iter().map(|edit| edit.done).collect();
-    let texts: Vec<Option<&str>> = edits
-        .iter()
-        .map(|edit| edit.text.as_ref().map(TodoText::as_str))
-        .collect();
-    let rows = sqlx::query!(
-        r#"with old as (select id, text, done from todos
-                        where id = any($1) order by id for update)
-           update todos as t
-           set done = coalesce(wanted.done, t.done),
-               text = coalesce(wanted.text, t.text),
-               updated_at = $4
-           from old
-           join unnest($1::uuid[], $2::bool[], $3::text[]) as wanted (id, done, text)
-             on wanted.id = old.id
-           where t.id = old.id
-           returning t.id, t.text, t.done, t.created_at, t.updated_at,
-                     old.text as "old_text!", old.done as "old_done!""#,
+/// Reads the todos that exist of `ids`, locked until the transaction ends,
+/// which orders concurrent changes. They are locked in id order, so two
+/// such reads never deadlock.
+pub async fn lock_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    let rows = sqlx::query_as!(
+        TodoRow,
+        "select id, text, done, created_at, updated_at from todos
+         where id = any($1) order by id for update",
         &ids,
-        &dones as _,
-        &texts as _,
-        storage_now(),
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let mut changed = Vec::new();
-            if row.text != row.old_text {
-                changed.push(TodoField::Text);
-            }
-            if row.done != row.old_done {
-                changed.push(TodoField::Done);
-            }
-            let todo = Todo::from(TodoRow {
-                id: row.id,
-                text: row.text,
-                done: row.done,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-            });
-            (todo, changed)
-        })
-        .collect())
+    Ok(rows.into_iter().map(Todo::from).collect())
 }
 
 /// Deletes the todos in one statement, locking them in id order as
-/// [`update_many`] does; returns those that existed, as they were.
+/// [`lock_many`] does; returns those that existed, as they were.
 pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
     let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     let rows = sqlx::query_as!(
