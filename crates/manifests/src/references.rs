@@ -14,23 +14,17 @@
 //!   Consumer of that stream, and reads the monitoring port (8222) of the
 //!   `nats` Service in its own namespace.
 
-use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, find, items_at, str_at};
+use crate::render::{Render, Renders, Target, check_each, find, items_at, str_at};
 
 pub fn check(renders: &Renders) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for render in renders
-        .of(Target::Overlay)
-        .chain(renders.of(Target::Component))
-    {
-        errors.extend(check_render(render));
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n  "));
-    }
-    Ok(())
+    check_each(
+        renders
+            .of(Target::Overlay)
+            .chain(renders.of(Target::Component)),
+        check_render,
+    )
 }
 
 fn check_render(render: &Render) -> Vec<String> {

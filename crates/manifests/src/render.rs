@@ -167,6 +167,19 @@ fn render(
     })
 }
 
+/// Runs a per-render check over `renders` and fails with every error it
+/// found, one per line.
+pub fn check_each<'a>(
+    renders: impl Iterator<Item = &'a Render>,
+    check: impl Fn(&Render) -> Vec<String>,
+) -> anyhow::Result<()> {
+    let errors: Vec<String> = renders.flat_map(check).collect();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n  "));
+    }
+    Ok(())
+}
+
 /// Every non-empty document of a YAML stream, as JSON values.
 pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Value>> {
     let mut docs = Vec::new();
