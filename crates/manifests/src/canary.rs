@@ -8,23 +8,15 @@
 //! must be the share it names (within one percentage point, setWeight being
 //! a whole percent) at both of each overlay's HPA bounds.
 
-use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Render, Renders, Target, autoscaler_of, items_at, str_at};
+use crate::render::{Render, Renders, Target, autoscaler_of, check_each, items_at, str_at};
 
 /// How far, in percentage points, the pods' share may be from the weight.
 const TOLERANCE: f64 = 1.0;
 
 pub fn check(renders: &Renders) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for render in renders.of(Target::Overlay) {
-        errors.extend(check_render(render));
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n  "));
-    }
-    Ok(())
+    check_each(renders.of(Target::Overlay), check_render)
 }
 
 fn check_render(render: &Render) -> Vec<String> {

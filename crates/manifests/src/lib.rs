@@ -22,6 +22,8 @@
 //! 6. Staging and production differ only where intended.
 //! 7. The database's connections fit its `max_connections` in every overlay.
 //! 8. The canary's weights are the share of pods the cluster runs.
+//! 9. Objects that name each other agree: the Rollout's Istio VirtualService,
+//!    routes and subsets; a KEDA trigger's stream and consumer.
 //!
 //! The Python tools live in a venv under `target/tools/venv`, created and
 //! filled from pinned versions on first use; see [`tools`].
@@ -33,6 +35,7 @@ mod connections;
 mod lint;
 mod overlays;
 pub mod pod;
+mod references;
 pub mod render;
 mod rules;
 mod schema;
@@ -84,6 +87,7 @@ pub fn validate(root: &Path) -> anyhow::Result<()> {
     );
     check("database connections", connections::check(&renders));
     check("canary weights", canary::check(&renders));
+    check("cross-object references", references::check(&renders));
 
     if failures.is_empty() {
         Ok(())

@@ -376,3 +376,52 @@ fn the_pod_reader_reads_every_workload_as_rendered() {
         }
     }
 }
+
+#[test]
+fn the_istio_component_routes_the_rollout_through_its_virtual_service() {
+    let renders = renders();
+    let render = renders.get("component/istio").unwrap();
+    let rollout = find(render, "Rollout", "todo-app");
+    let istio = rollout
+        .pointer("/spec/strategy/canary/trafficRouting/istio")
+        .expect("the component adds Istio routing");
+    let service = str_at(istio, "/virtualService/name");
+    let rule = str_at(istio, "/destinationRule/name");
+    find(render, "VirtualService", service);
+    find(render, "DestinationRule", rule);
+    // The base's steps and analyses are kept.
+    assert_eq!(
+        items_at(rollout, "/spec/strategy/canary/steps").count(),
+        items_at(
+            find(renders.get("base").unwrap(), "Rollout", "todo-app"),
+            "/spec/strategy/canary/steps"
+        )
+        .count()
+    );
+    crate::references::check(&renders).unwrap();
+}
+
+#[test]
+fn the_keda_component_replaces_listen_with_a_scaled_job_on_its_subject() {
+    let renders = renders();
+    let render = renders.get("component/keda-wikipedia").unwrap();
+    assert!(
+        render::find(&render.docs, "Deployment", "listen").is_none(),
+        "the ScaledJob replaces the always-on listener"
+    );
+    find(renders.get("base").unwrap(), "Deployment", "listen");
+    let job = find(render, "ScaledJob", "wikipedia-todo");
+    assert_eq!(job.pointer("/spec/minReplicaCount"), Some(&Value::from(0)));
+    let stream = find(render, "Stream", "jobs");
+    let subjects: Vec<&str> = items_at(stream, "/spec/subjects")
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(subjects, ["jobs.wikipedia-todo"]);
+    // The pod template reads the generated ConfigMap, as the CronJobs do.
+    let init = str_at(
+        job,
+        "/spec/jobTargetRef/template/spec/initContainers/0/envFrom/0/configMapRef/name",
+    );
+    assert_eq!(generated_base_name(init), Some("cronjobs"), "{init}");
+    crate::references::check(&renders).unwrap();
+}

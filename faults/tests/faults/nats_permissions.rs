@@ -114,6 +114,12 @@ const FORBIDDEN_PUBLISHES: &[(Role, &str)] = &[
     (Role::Jobs, "$JS.API.STREAM.INFO.TODOS"),
     (Role::Jobs, "$JS.API.CONSUMER.CREATE.TODOS.jobs"),
     (Role::Jobs, "_INBOX.anyone"),
+    // With components/keda-wikipedia it pulls and acks JOBS/wikipedia-todo
+    // only: no other consumer, no stream administration.
+    (Role::Jobs, "$JS.API.CONSUMER.MSG.NEXT.TODOS.broadcaster"),
+    (Role::Jobs, "$JS.API.CONSUMER.MSG.NEXT.JOBS.other"),
+    (Role::Jobs, "$JS.API.STREAM.PURGE.JOBS"),
+    (Role::Jobs, "$JS.ACK.TODOS.broadcaster.1.1.1.1.1"),
 ];
 
 #[tokio::test]
@@ -226,6 +232,63 @@ async fn the_jobs_user_answers_the_request_it_received_and_nothing_else() -> any
     // One answer per request: a second one to the same inbox is refused.
     let second = jobs.publish(reply_to.as_str()).await?;
     assert_refused(second, "jobs answering twice to", reply_to.as_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_jobs_user_takes_and_acknowledges_a_request_from_its_consumer() -> anyhow::Result<()> {
+    let nats = Nats::start_secured()?;
+    // What NACK declares in kustomize/components/keda-wikipedia.
+    let admin = jetstream::new(nats.connect(Role::Admin).await?);
+    let stream = admin
+        .create_stream(jetstream::stream::Config {
+            name: "JOBS".to_owned(),
+            subjects: vec!["jobs.wikipedia-todo".to_owned()],
+            retention: jetstream::stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        })
+        .await?;
+    stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("wikipedia-todo".to_owned()),
+            filter_subject: "jobs.wikipedia-todo".to_owned(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await?;
+    admin
+        .publish("jobs.wikipedia-todo", "".into())
+        .await?
+        .await?;
+
+    // As a request Job's acknowledging step does it: look the consumer up,
+    // pull one request, acknowledge it, with replies under `_INBOX_jobs`.
+    let mut jobs = Watched::connect(&nats, Role::Jobs).await?;
+    let consumer: jetstream::consumer::PullConsumer = jetstream::new(jobs.client.clone())
+        .get_consumer_from_stream("wikipedia-todo", "JOBS")
+        .await?;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(ANSWER)
+        .messages()
+        .await?;
+    let request = batch
+        .next()
+        .await
+        .expect("the pending request is delivered")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    request
+        .double_ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // Acknowledged, so the work queue holds nothing more, and nothing the
+    // user did was refused.
+    let mut stream = admin.get_stream("JOBS").await?;
+    assert_eq!(stream.info().await?.state.messages, 0);
+    let refused = jobs.error_within(NO_ERROR).await?;
+    assert!(refused.is_none(), "{refused:?}");
     Ok(())
 }
 
