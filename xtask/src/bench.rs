@@ -94,7 +94,7 @@ const QUICK: Plan = Plan {
 
 /// Todos added for each delete run, per second of it: more than Docket
 /// deletes, so no request finds its todo gone.
-const DELETES_PER_S: usize = 20_000;
+const DELETES_PER_S: usize = 30_000;
 /// Text of the todos whose events the latency is measured on.
 const EVENT_PREFIX: &str = "event-path-";
 /// The app's JetStream stream (`events::STREAM`; xtask does not depend on
