@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::page_cache::{self, PageCache};
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
+use crate::views::rendered::Rendered;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub page_cache: PageCache,
     /// Reads of the lists, shared by the requests that want them at once.
     pub lists: Arc<ReadTogether<TodoLists>>,
+    /// The page and the lists fragment, rendered once per shared read.
+    pub rendered: Arc<Rendered>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -50,6 +53,7 @@ impl AppState {
             faults: None,
             write_limiter: None,
             lists: Arc::default(),
+            rendered: Arc::default(),
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -546,7 +546,8 @@ impl Broadcaster {
         written: u64,
     ) -> anyhow::Result<Backlog> {
         let ready_at = Instant::now();
-        let backlog_deadline = Duration::from_secs(240);
+        // The runs leave millions of events at full size: allow 4,000/s.
+        let backlog_deadline = Duration::from_secs((written / 4_000).max(240));
         let drained = events::wait_handled(client, &self.url, &[written], backlog_deadline).await;
         let delivered_per_s = match drained.as_deref() {
             Ok(&[all_done]) => written as f64 / all_done.duration_since(ready_at).as_secs_f64(),

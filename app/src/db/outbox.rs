@@ -59,11 +59,7 @@ pub async fn enqueue_created(
     new: &[Todo],
     events: &[OutboxEvent],
 ) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = new.iter().map(|todo| todo.id.as_uuid()).collect();
-    let texts: Vec<&str> = new.iter().map(|todo| todo.text.as_str()).collect();
-    let dones: Vec<bool> = new.iter().map(|todo| todo.done).collect();
-    let created: Vec<OffsetDateTime> = new.iter().map(|todo| todo.created_at).collect();
-    let updated: Vec<OffsetDateTime> = new.iter().map(|todo| todo.updated_at).collect();
+    let todos = TodoColumns::of(new);
     let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
@@ -75,11 +71,11 @@ pub async fn enqueue_created(
          from unnest($6::uuid[], $7::text[], $8::text[])
               with ordinality as event (event_id, subject, payload, position)
          order by position",
-        &ids,
-        &texts as _,
-        &dones,
-        &created,
-        &updated,
+        &todos.ids,
+        &todos.texts as _,
+        &todos.dones,
+        &todos.created,
+        &todos.updated,
         &event_ids,
         &subjects as _,
         &payloads as _,
@@ -97,10 +93,7 @@ pub async fn enqueue_edited(
     edited: &[&Todo],
     events: &[OutboxEvent],
 ) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = edited.iter().map(|todo| todo.id.as_uuid()).collect();
-    let texts: Vec<&str> = edited.iter().map(|todo| todo.text.as_str()).collect();
-    let dones: Vec<bool> = edited.iter().map(|todo| todo.done).collect();
-    let updated: Vec<OffsetDateTime> = edited.iter().map(|todo| todo.updated_at).collect();
+    let todos = TodoColumns::of(edited.iter().copied());
     let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
@@ -114,10 +107,10 @@ pub async fn enqueue_edited(
          from unnest($5::uuid[], $6::text[], $7::text[])
               with ordinality as event (event_id, subject, payload, position)
          order by position",
-        &ids,
-        &texts as _,
-        &dones,
-        &updated,
+        &todos.ids,
+        &todos.texts as _,
+        &todos.dones,
+        &todos.updated,
         &event_ids,
         &subjects as _,
         &payloads as _,
@@ -125,6 +118,35 @@ pub async fn enqueue_edited(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Todos as the columns `unnest` takes.
+struct TodoColumns<'a> {
+    ids: Vec<Uuid>,
+    texts: Vec<&'a str>,
+    dones: Vec<bool>,
+    created: Vec<OffsetDateTime>,
+    updated: Vec<OffsetDateTime>,
+}
+
+impl<'a> TodoColumns<'a> {
+    fn of(todos: impl IntoIterator<Item = &'a Todo>) -> Self {
+        let mut columns = Self {
+            ids: Vec::new(),
+            texts: Vec::new(),
+            dones: Vec::new(),
+            created: Vec::new(),
+            updated: Vec::new(),
+        };
+        for todo in todos {
+            columns.ids.push(todo.id.as_uuid());
+            columns.texts.push(&todo.text);
+            columns.dones.push(todo.done);
+            columns.created.push(todo.created_at);
+            columns.updated.push(todo.updated_at);
+        }
+        columns
+    }
 }
 
 /// Events as the columns `unnest` takes: ids, subjects, payloads.

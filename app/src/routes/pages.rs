@@ -8,10 +8,9 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use maud::Markup;
 use serde::Deserialize;
 
 use super::extract::{Htmx, PageError, PageForm};
@@ -46,8 +45,7 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
-    let lists = reads::lists(&state).await?;
-    let page = Bytes::from(view::index(&lists, &FormState::default()).into_string());
+    let page = state.rendered.page(&reads::lists(&state).await?);
     if let Some(ticket) = ticket {
         state.page_cache.store(ticket, page.clone());
     }
@@ -196,8 +194,12 @@ async fn after_change(
 
 /// The lists section as it is now, with an optional notice: what htmx swaps
 /// in after a change and when the page re-fetches it after an event.
-pub(super) async fn lists_section(state: &AppState, notice: Option<&str>) -> Result<Markup> {
-    Ok(view::lists(&*reads::lists(state).await?, notice))
+pub(super) async fn lists_section(state: &AppState, notice: Option<&str>) -> Result<Html<Bytes>> {
+    let lists = reads::lists(state).await?;
+    Ok(Html(match notice {
+        None => state.rendered.fragment(&lists),
+        Some(notice) => Bytes::from(view::lists(&lists, Some(notice)).into_string()),
+    }))
 }
 
 /// `HX-Trigger`: tells the page its lists changed (see [`view::CHANGED_TRIGGER`]).

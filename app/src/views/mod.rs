@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod layout;
+pub mod rendered;
 pub mod todos;
 
 pub use layout::error_page;
