@@ -1,9 +1,8 @@
-//! Rendered reads, kept in memory while nothing changes.
+//! The rendered page, kept in memory while nothing changes.
 //!
 //! `GET /` is most of the traffic and the lists rarely change between two
-//! loads, so each replica keeps the last page it rendered (and the last
-//! pages of `GET /api/todos`, a few at most, by query) and serves it again
-//! without a database round trip, as long as all of these hold:
+//! loads, so each replica keeps the last page it rendered and serves it
+//! again without a database round trip, as long as all of these hold:
 //!
 //! - **Nothing changed since.** Every change writes an outbox row, whose
 //!   trigger sends `NOTIFY outbox` at commit, to every replica. Each
@@ -29,23 +28,14 @@
 //! milliseconds, and at the latest after the maximum age; an open page is
 //! told of every change over its event stream anyway, and re-fetches the
 //! lists from the database (`/fragments/todo-lists` is never cached).
-//!
-//! Each kept read carries an `ETag`, a digest of its bytes, so a client
-//! that already holds them is answered `304 Not Modified` without a
-//! database read, and (the tag depending on the bytes alone) whichever
-//! replica it asks.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use prometheus::IntCounter;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 /// The cookie a change through the page sets: its holder reads the
@@ -61,12 +51,6 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
 /// page expires reads the database at once (p99 at 64 connections went
 /// from 5–8 ms to 15–42 ms with a 1 s maximum age).
 const REFRESH_GRACE: Duration = Duration::from_secs(1);
-/// The most reads kept at once. Queries are the client's to choose (any
-/// limit, any cursor), so what is kept must be bounded; reads of an older
-/// generation or past their grace are dropped first.
-const MAX_KEPT: usize = 64;
-/// The key of the page itself.
-pub const PAGE: &str = "/";
 
 /// One replica's cached page. Cheap to clone; clones share the page.
 #[derive(Clone)]
@@ -78,52 +62,32 @@ struct Inner {
     max_age: Duration,
     /// Bumped on every change heard of, and whenever changes may have gone unheard.
     generation: AtomicU64,
-    kept: RwLock<HashMap<String, Arc<Cached>>>,
+    page: RwLock<Option<Arc<Cached>>>,
+    /// A request is reading the lists again for a page that only aged.
+    refreshing: AtomicBool,
     hits: IntCounter,
     misses: IntCounter,
     bypasses: IntCounter,
 }
 
-/// A kept read.
-pub struct Cached {
+struct Cached {
     /// The generation when the read behind this page started.
     generation: u64,
     read_at: Instant,
-    /// A request is reading again for this page, which only aged.
-    refreshing: AtomicBool,
-    pub body: Bytes,
-    pub etag: HeaderValue,
+    body: Bytes,
 }
 
-impl Cached {
-    fn new(body: Bytes, generation: u64, read_at: Instant) -> Arc<Self> {
-        Arc::new(Self {
-            generation,
-            read_at,
-            refreshing: AtomicBool::new(false),
-            etag: etag(&body),
-            body,
-        })
-    }
-
-    /// A read served to one reader only, tagged all the same.
-    pub fn unkept(body: Bytes) -> Arc<Self> {
-        Self::new(body, 0, Instant::now())
-    }
-}
-
-/// Taken before reading: says which read, and which generation it belongs to.
-#[derive(Debug, Clone)]
+/// Taken before reading the lists: says which generation the read belongs to.
+#[derive(Debug, Clone, Copy)]
 pub struct Ticket {
-    key: String,
     generation: u64,
     taken_at: Instant,
 }
 
-/// What a request for a page is to get.
+/// What a request for the page is to get.
 pub enum Lookup {
-    /// The kept page, still current.
-    Hit(Arc<Cached>),
+    /// The cached page, still current.
+    Hit(Bytes),
     /// Render it; store it with the ticket.
     Miss(Ticket),
     /// Render it from the database for this reader only.
@@ -143,7 +107,8 @@ impl PageCache {
             inner: Arc::new(Inner {
                 max_age: max_age.min(WROTE_COOKIE_MAX_AGE),
                 generation: AtomicU64::new(0),
-                kept: RwLock::new(HashMap::new()),
+                page: RwLock::new(None),
+                refreshing: AtomicBool::new(false),
                 hits,
                 misses,
                 bypasses,
@@ -151,8 +116,8 @@ impl PageCache {
         }
     }
 
-    /// Looks the read `key` up for a reader who did or did not write recently.
-    pub fn lookup(&self, key: &str, wrote_recently: bool) -> Lookup {
+    /// Looks the page up for a reader who did or did not write recently.
+    pub fn lookup(&self, wrote_recently: bool) -> Lookup {
         if wrote_recently || self.inner.max_age.is_zero() {
             self.inner.bypasses.inc();
             return Lookup::Bypass;
@@ -161,93 +126,59 @@ impl PageCache {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let cached = self
             .inner
-            .kept
+            .page
             .read()
             .expect("the page lock is never poisoned")
-            .get(key)
-            .cloned();
+            .clone();
         if let Some(cached) = cached
             && cached.generation == generation
         {
             let age = now.duration_since(cached.read_at);
+            // Never past the cookie's life: the writer's guarantee rests on it.
+            let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(WROTE_COOKIE_MAX_AGE);
             if age < self.inner.max_age
-                || (age < self.grace_ends() && cached.refreshing.swap(true, Ordering::AcqRel))
+                || (age < grace_ends && self.inner.refreshing.swap(true, Ordering::AcqRel))
             {
                 self.inner.hits.inc();
-                return Lookup::Hit(cached);
+                return Lookup::Hit(cached.body.clone());
             }
         }
         self.inner.misses.inc();
         Lookup::Miss(Ticket {
-            key: key.to_owned(),
             generation,
             taken_at: now,
         })
     }
 
-    /// How long a page that only aged may be served while it is read again:
-    /// never past the cookie's life, which the writer's guarantee rests on.
-    fn grace_ends(&self) -> Duration {
-        (self.inner.max_age + REFRESH_GRACE).min(WROTE_COOKIE_MAX_AGE)
-    }
-
-    /// Keeps a page rendered from a read that started after `ticket` was
-    /// taken, and returns it with its tag.
-    pub fn store(&self, ticket: Ticket, body: Bytes) -> Arc<Cached> {
-        let cached = Cached::new(body, ticket.generation, ticket.taken_at);
-        let generation = self.inner.generation.load(Ordering::Acquire);
-        if generation != ticket.generation {
-            return cached; // Something changed during the read: this page is already old.
+    /// Keeps a page rendered from a read that started after `ticket` was taken.
+    pub fn store(&self, ticket: Ticket, body: Bytes) {
+        // Whoever stores ends a refresh (also one whose reader failed).
+        self.inner.refreshing.store(false, Ordering::Release);
+        if self.inner.generation.load(Ordering::Acquire) != ticket.generation {
+            return; // Something changed during the read: this page is already old.
         }
-        let mut kept = self
+        let mut page = self
             .inner
-            .kept
+            .page
             .write()
             .expect("the page lock is never poisoned");
-        if kept.len() >= MAX_KEPT {
-            let now = Instant::now();
-            let grace_ends = self.grace_ends();
-            kept.retain(|_, old| {
-                old.generation == generation && now.duration_since(old.read_at) < grace_ends
-            });
+        // A slower read that started earlier must not replace a newer page.
+        if page
+            .as_ref()
+            .is_none_or(|cached| cached.read_at <= ticket.taken_at)
+        {
+            *page = Some(Arc::new(Cached {
+                generation: ticket.generation,
+                read_at: ticket.taken_at,
+                body,
+            }));
         }
-        match kept.get(&ticket.key) {
-            // A slower read that started earlier must not replace a newer page.
-            Some(newer) if newer.read_at > ticket.taken_at => {}
-            Some(_) => {
-                kept.insert(ticket.key, Arc::clone(&cached));
-            }
-            None if kept.len() < MAX_KEPT => {
-                kept.insert(ticket.key, Arc::clone(&cached));
-            }
-            None => {}
-        }
-        cached
     }
 
     /// Something changed, or may have: no page read before now is served again.
     pub fn invalidate(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
-}
-
-/// A strong tag for `body`: the first 128 bits of its SHA-256.
-pub fn etag(body: &[u8]) -> HeaderValue {
-    let digest = Sha256::digest(body);
-    let tag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
-    HeaderValue::try_from(tag).expect("base64url is a valid header value")
-}
-
-/// Whether `If-None-Match` names `etag` (or `*`): the client holds these
-/// bytes already. Compared weakly, as RFC 9110 says for `If-None-Match`.
-pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = etag.as_bytes();
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(|tag| tag.trim_ascii())
-        .any(|tag| tag == b"*" || tag.strip_prefix(b"W/").unwrap_or(tag) == ours)
 }
 
 /// Whether the request carries [`WROTE_COOKIE`].
@@ -279,15 +210,15 @@ mod tests {
     }
 
     fn stored(cache: &PageCache, body: &'static str) {
-        let Lookup::Miss(ticket) = cache.lookup(PAGE, false) else {
+        let Lookup::Miss(ticket) = cache.lookup(false) else {
             panic!("expected a miss");
         };
         cache.store(ticket, Bytes::from_static(body.as_bytes()));
     }
 
     fn hit(cache: &PageCache) -> Option<Bytes> {
-        match cache.lookup(PAGE, false) {
-            Lookup::Hit(cached) => Some(cached.body.clone()),
+        match cache.lookup(false) {
+            Lookup::Hit(body) => Some(body),
             _ => None,
         }
     }
@@ -307,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn a_change_during_the_read_keeps_its_page_out() {
         let cache = cache(Duration::from_secs(60));
-        let Lookup::Miss(ticket) = cache.lookup(PAGE, false) else {
+        let Lookup::Miss(ticket) = cache.lookup(false) else {
             panic!("expected a miss");
         };
         cache.invalidate(); // committed while the lists were being read
@@ -319,7 +250,7 @@ mod tests {
     async fn a_reader_who_wrote_recently_always_reads_the_database() {
         let cache = cache(Duration::from_secs(60));
         stored(&cache, "page");
-        assert!(matches!(cache.lookup(PAGE, true), Lookup::Bypass));
+        assert!(matches!(cache.lookup(true), Lookup::Bypass));
     }
 
     #[tokio::test(start_paused = true)]
@@ -330,7 +261,7 @@ mod tests {
         assert!(hit(&cache).is_some());
         tokio::time::advance(Duration::from_millis(1)).await;
 
-        let Lookup::Miss(refresh) = cache.lookup(PAGE, false) else {
+        let Lookup::Miss(refresh) = cache.lookup(false) else {
             panic!("the first request after the maximum age reads again");
         };
         // Meanwhile the others keep the aged page rather than all reading.
@@ -344,7 +275,7 @@ mod tests {
         let cache = cache(Duration::from_secs(1));
         stored(&cache, "old");
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(matches!(cache.lookup(PAGE, false), Lookup::Miss(_)));
+        assert!(matches!(cache.lookup(false), Lookup::Miss(_)));
         assert!(hit(&cache).is_some());
         tokio::time::advance(REFRESH_GRACE).await;
         assert!(hit(&cache).is_none());
@@ -355,7 +286,7 @@ mod tests {
         let cache = cache(Duration::from_secs(60));
         stored(&cache, "page");
         cache.invalidate();
-        assert!(matches!(cache.lookup(PAGE, false), Lookup::Miss(_)));
+        assert!(matches!(cache.lookup(false), Lookup::Miss(_)));
         assert!(
             hit(&cache).is_none(),
             "no grace for a page a change made old"
@@ -388,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn a_zero_maximum_age_turns_the_cache_off() {
         let cache = cache(Duration::ZERO);
-        assert!(matches!(cache.lookup(PAGE, false), Lookup::Bypass));
+        assert!(matches!(cache.lookup(false), Lookup::Bypass));
     }
 
     #[tokio::test(start_paused = true)]
@@ -402,54 +333,10 @@ mod tests {
         assert!(hit(&cache).is_none(), "not even while another reads again");
     }
 
-    #[tokio::test]
-    async fn each_query_is_kept_apart_and_only_so_many_are_kept() {
-        let cache = cache(Duration::from_secs(60));
-        for n in 0..MAX_KEPT + 10 {
-            let Lookup::Miss(ticket) = cache.lookup(&format!("/api/todos?page={n}"), false) else {
-                panic!("expected a miss");
-            };
-            cache.store(ticket, Bytes::from(format!("page {n}")));
-        }
-        let Lookup::Hit(first) = cache.lookup("/api/todos?page=0", false) else {
-            panic!("the first query is kept");
-        };
-        assert_eq!(first.body, "page 0");
-        let last = format!("/api/todos?page={}", MAX_KEPT + 9);
-        assert!(
-            matches!(cache.lookup(&last, false), Lookup::Miss(_)),
-            "no more than {MAX_KEPT} are kept"
-        );
-
-        // Once something changes, the old reads make room for new ones.
-        cache.invalidate();
-        stored(&cache, "page after the change");
-        assert!(hit(&cache).is_some());
-    }
-
-    #[test]
-    fn the_tag_follows_the_bytes_and_if_none_match_is_compared_weakly() {
-        let tag = etag(b"these bytes");
-        assert_eq!(tag, etag(b"these bytes"));
-        assert_ne!(tag, etag(b"other bytes"));
-        let tag_text = tag.to_str().unwrap();
-        let asked = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
-            not_modified(&headers, &tag)
-        };
-        assert!(asked(tag_text));
-        assert!(asked(&format!("W/{tag_text}")));
-        assert!(asked(&format!("\"other\", {tag_text}")));
-        assert!(asked("*"));
-        assert!(!asked("\"other\""));
-        assert!(!not_modified(&HeaderMap::new(), &tag));
-    }
-
     #[tokio::test(start_paused = true)]
     async fn an_older_read_does_not_replace_a_newer_page() {
         let cache = cache(Duration::from_secs(60));
-        let Lookup::Miss(older) = cache.lookup(PAGE, false) else {
+        let Lookup::Miss(older) = cache.lookup(false) else {
             panic!("expected a miss");
         };
         tokio::time::advance(Duration::from_millis(5)).await;

@@ -14,11 +14,11 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::conditional;
 use super::extract::{ApiJson, ApiQuery, ApiWriter};
 use crate::changes;
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
-use crate::page_cache::{self, Cached};
 use crate::reads;
 use crate::state::AppState;
 
@@ -109,20 +109,21 @@ async fn list_todos(
         next_cursor: next.map(Cursor::encode),
     })
     .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a page")))?;
-    let page = Cached::unkept(body.into());
+    let etag = conditional::etag(&body);
+    let not_modified = conditional::not_modified(&headers, &etag);
     // Clients may keep the page but must ask again before using it.
     let validators = [
-        (header::ETAG, page.etag.clone()),
+        (header::ETAG, etag),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
-    if page_cache::not_modified(&headers, &page.etag) {
+    if not_modified {
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
     let content_type = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    Ok((content_type, validators, page.body.clone()).into_response())
+    Ok((content_type, validators, body).into_response())
 }
 
 /// Get one todo.

@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod conditional;
 mod extract;
 mod health;
 mod live;

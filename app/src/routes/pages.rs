@@ -39,9 +39,9 @@ pub fn router() -> Router<AppState> {
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     let ticket = match state
         .page_cache
-        .lookup(page_cache::PAGE, page_cache::wrote_recently(&headers))
+        .lookup(page_cache::wrote_recently(&headers))
     {
-        Lookup::Hit(cached) => return Ok(html_page(cached.body.clone())),
+        Lookup::Hit(page) => return Ok(html_page(page)),
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
