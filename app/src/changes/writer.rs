@@ -194,11 +194,7 @@ impl Together for Edit {
     async fn store(pool: &PgPool, edits: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
         let ids: Vec<TodoId> = edits.iter().map(|edit| edit.id).collect();
         let mut tx = pool.begin().await?;
-        let mut todos: HashMap<TodoId, Todo> = todos::lock_many(&mut tx, &ids)
-            .await?
-            .into_iter()
-            .map(|todo| (todo.id, todo))
-            .collect();
+        let mut todos = by_id(todos::lock_many(&mut tx, &ids).await?);
         let now = storage_now();
         let mut events = Vec::with_capacity(edits.len());
         let mut answers = Vec::with_capacity(edits.len());
@@ -211,10 +207,8 @@ impl Together for Edit {
             events.push(serialise(&TodoEvent::updated(todo.snapshot(), changed))?);
             answers.push(Some(todo.clone()));
         }
-        if !events.is_empty() {
-            let edited: Vec<&Todo> = todos.values().collect();
-            outbox::enqueue_edited(&mut tx, &edited, &events).await?;
-        }
+        let edited: Vec<&Todo> = todos.values().collect();
+        outbox::enqueue_edited(&mut tx, &edited, &events).await?;
         tx.commit().await?;
         Ok(answers)
     }
@@ -229,20 +223,14 @@ impl Together for Delete {
     async fn store(pool: &PgPool, deletes: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
         let ids: Vec<TodoId> = deletes.iter().map(|delete| delete.0).collect();
         let mut tx = pool.begin().await?;
-        let mut deleted: HashMap<TodoId, Todo> = todos::delete_many(&mut tx, &ids)
-            .await?
-            .into_iter()
-            .map(|todo| (todo.id, todo))
-            .collect();
+        let mut deleted = by_id(todos::delete_many(&mut tx, &ids).await?);
         let answers: Vec<Option<Todo>> = ids.iter().map(|id| deleted.remove(id)).collect();
         let events = answers
             .iter()
             .flatten()
             .map(|todo| serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot())))
             .collect::<Result<Vec<_>>>()?;
-        if !events.is_empty() {
-            outbox::enqueue(&mut tx, &events).await?;
-        }
+        outbox::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(answers)
     }
@@ -250,6 +238,10 @@ impl Together for Delete {
     fn stored(todo: &Todo, _: &Metrics) {
         tracing::info!(todo.id = %todo.id, "todo deleted");
     }
+}
+
+fn by_id(todos: Vec<Todo>) -> HashMap<TodoId, Todo> {
+    todos.into_iter().map(|todo| (todo.id, todo)).collect()
 }
 
 /// Stores changes together, and answers each with its todo, or

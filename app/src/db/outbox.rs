@@ -28,8 +28,13 @@ impl OutboxEvent {
 
 /// Writes events in the caller's transaction, in one statement and in the
 /// order given, after the change they describe. The insert trigger
-/// notifies the relay when that transaction commits.
+/// notifies the relay when that transaction commits. No events, no
+/// statement: the trigger fires per statement, and would wake every
+/// replica for nothing.
 pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
@@ -87,12 +92,16 @@ pub async fn enqueue_created(
 
 /// Stores edited todos (text, done, updated time) and their events in one
 /// statement, the events in the order given. The todos must be locked in
-/// the caller's transaction ([`crate::db::todos::lock_many`]).
+/// the caller's transaction ([`crate::db::todos::lock_many`]). No events,
+/// nothing edited: no statement, as in [`enqueue`].
 pub async fn enqueue_edited(
     conn: &mut PgConnection,
     edited: &[&Todo],
     events: &[OutboxEvent],
 ) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let todos = TodoColumns::of(edited.iter().copied());
     let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
