@@ -313,17 +313,23 @@ async fn start_reference(
 async fn commit_with(pool: &PgPool, durability: Durability) -> anyhow::Result<()> {
     let (statements, expected) = match durability {
         Durability::FsyncOn => (
-            "alter system set fsync = on; alter system set synchronous_commit = on",
+            [
+                "alter system set fsync = on",
+                "alter system set synchronous_commit = on",
+            ],
             "on",
         ),
         Durability::FsyncOff => (
-            "alter system reset fsync; alter system reset synchronous_commit",
+            [
+                "alter system reset fsync",
+                "alter system reset synchronous_commit",
+            ],
             "off",
         ),
     };
     println!("PostgreSQL: {}", durability.name());
     // One statement each: ALTER SYSTEM cannot run in a transaction block.
-    for statement in statements.split("; ").chain(["select pg_reload_conf()"]) {
+    for statement in statements.into_iter().chain(["select pg_reload_conf()"]) {
         sqlx::raw_sql(statement)
             .execute(pool)
             .await

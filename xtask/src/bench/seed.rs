@@ -47,12 +47,12 @@ pub async fn seed(pool: &PgPool, rows: u64) -> anyhow::Result<Seeds> {
         .to_unix()
         .0
         - 86_400;
+    // The n-th seed is n milliseconds after the start.
     let id = |n: u64| {
-        let ms = n;
         Uuid::new_v7(Timestamp::from_unix(
             NoContext,
-            start + ms / 1000,
-            (ms % 1000) as u32 * 1_000_000,
+            start + n / 1000,
+            (n % 1000) as u32 * 1_000_000,
         ))
     };
     let step = (rows / TOGGLED).max(1);
