@@ -65,7 +65,12 @@ pub async fn backup(config: &BackupConfig) -> Result<BackupReport> {
     let pg_dump = pg_tools::find("pg_dump", config.database.pg_bin_dir.as_deref())?;
     let pg_restore = pg_tools::find("pg_restore", config.database.pg_bin_dir.as_deref())?;
     let dir = &config.backup_dir;
-    tokio::fs::create_dir_all(dir)
+    // A dump holds every todo: only the job's own user may read it. A new
+    // folder is made private too; an existing one is the operator's call.
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .await
         .map_err(Error::io(dir))?;
 
@@ -74,6 +79,10 @@ pub async fn backup(config: &BackupConfig) -> Result<BackupReport> {
     let partial = dir.join(format!(".{name}.partial"));
     let connection = Connection::new(&config.database.url);
     let written = async {
+        // Created here with mode 0600 before pg_dump opens it: pg_dump keeps
+        // an existing file's mode, and its own would follow the umask
+        // (usually world-readable) for the whole time it writes.
+        private_file(&partial).await?;
         pg_tools::run(
             "pg_dump",
             &pg_dump,
@@ -131,6 +140,18 @@ pub async fn restore(database: &DatabaseConfig, file: &Path) -> Result<()> {
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// An empty file only its owner can read or write.
+async fn private_file(path: &Path) -> Result<()> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .map_err(Error::io(path))?;
     Ok(())
 }
 

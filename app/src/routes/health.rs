@@ -21,17 +21,22 @@ pub fn version_router() -> Router<AppState> {
     Router::new().route("/version", get(version))
 }
 
-/// Ready for traffic: migrations have run and Postgres answers now.
+/// Ready for traffic: migrations have run and Postgres answers now. The
+/// answer names the dependency; the driver's error, which can carry host
+/// and user names, goes to the log only.
 impl Readiness for AppState {
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), &'static str> {
         if !self.is_migrated() {
-            return Err("database migrations have not run yet".into());
+            return Err("database migrations have not run yet");
         }
         let ping = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&self.pool);
         match tokio::time::timeout(Duration::from_secs(2), ping).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("database unreachable: {e}")),
-            Err(_) => Err("database did not answer within 2 s".into()),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "readiness: the database is unreachable");
+                Err("database unreachable")
+            }
+            Err(_) => Err("database did not answer within 2 s"),
         }
     }
 }

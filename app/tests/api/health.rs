@@ -47,7 +47,14 @@ async fn readyz_follows_postgres_down_and_back_up_and_the_app_keeps_running() {
     postgres.stop().unwrap();
     let down = app.get("/readyz").await;
     assert_eq!(down.status(), 503);
-    assert!(down.text().await.unwrap().contains("database"));
+    let reason = down.text().await.unwrap();
+    assert!(
+        matches!(
+            reason.as_str(),
+            "not ready: database unreachable\n" | "not ready: database did not answer within 2 s\n"
+        ),
+        "which dependency is down, never the driver's error text: {reason:?}"
+    );
     let started = tokio::time::Instant::now();
     let page = app.get("/").await;
     assert_eq!(page.status(), 503, "a clear error page, not a hang");

@@ -18,8 +18,11 @@ use axum::routing::get;
 
 /// Whether a service can do its work now.
 pub trait Readiness: Clone + Send + Sync + 'static {
-    /// `Err` says why not, in a few words (`not connected to NATS`).
-    fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// `Err` names what is missing, in a few fixed words (`not connected
+    /// to NATS`). A `&'static str`, so no error text from a dependency
+    /// (a host name, a user, a driver's message) can reach the answer,
+    /// which anyone who can reach the port reads; the detail goes to the log.
+    fn check(&self) -> impl Future<Output = Result<(), &'static str>> + Send;
 }
 
 /// Something that renders metrics in the Prometheus text format.
@@ -60,12 +63,12 @@ impl NatsReadiness {
 }
 
 impl Readiness for NatsReadiness {
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), &'static str> {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
-            return Err("not connected to NATS".into());
+            return Err("not connected to NATS");
         }
         if !self.set_up.load(Ordering::Acquire) {
-            return Err(self.waiting.into());
+            return Err(self.waiting);
         }
         Ok(())
     }
@@ -123,11 +126,11 @@ mod tests {
     struct Flag(Arc<AtomicBool>);
 
     impl Readiness for Flag {
-        async fn check(&self) -> Result<(), String> {
+        async fn check(&self) -> Result<(), &'static str> {
             if self.0.load(Ordering::Acquire) {
                 Ok(())
             } else {
-                Err("not subscribed yet".into())
+                Err("not subscribed yet")
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `cronjobs backup` and `cronjobs restore <file>` against real PostgreSQL.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
@@ -48,24 +49,32 @@ async fn backup_then_restore_into_an_empty_database_gives_back_every_todo() {
         .await
         .unwrap();
     let original = all_todos(&app.db).await;
-    let dir = tempfile::tempdir().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let folder = parent.path().join("backups");
 
     let output = cronjobs(
         &["backup"],
         &[
             ("DATABASE_URL", app.database.url.clone()),
-            ("BACKUP_DIR", dir.path().display().to_string()),
+            ("BACKUP_DIR", folder.display().to_string()),
         ],
     )
     .await;
     assert_success(&output);
-    let files = backups(dir.path());
+    let files = backups(&folder);
     assert_eq!(files.len(), 1, "{files:?}");
     let name = &names(&files)[0];
     assert!(
         name.starts_with("docket-") && name.ends_with("Z.dump"),
         "{name}"
     );
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&files[0]),
+        0o600,
+        "a dump is readable by its owner only"
+    );
+    assert_eq!(mode(&folder), 0o700, "the folder the job made is private");
 
     let empty = test_database().await.unwrap();
     let output = cronjobs(
