@@ -1,21 +1,27 @@
 //! Per-client limits on writes: a client that posts faster than
 //! `WRITE_RATE_LIMIT` gets 429 with `Retry-After`, and nothing is stored.
 //!
-//! The limiter is GCRA (the generic cell rate algorithm): per client it
-//! keeps one instant, the time at which its allowance would be full again,
-//! so a burst of up to the whole allowance passes and then requests are let
-//! through at the steady rate. Reads are never limited.
+//! The limiter is governor's GCRA (the generic cell rate algorithm): per
+//! client it keeps one instant, the time at which its allowance would be
+//! full again, so a burst of up to the whole allowance passes and then
+//! requests are let through at the steady rate. Reads are never limited.
+//!
+//! A client is an IPv4 address or an IPv6 /64: one IPv6 subscriber is
+//! usually given a whole /64, so keying on full addresses would give each
+//! client 2^64 allowances.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 
 /// Above this many remembered clients, those whose allowance is full again
 /// are forgotten (they would be let through anyway).
@@ -77,16 +83,39 @@ pub enum ClientIp {
 }
 
 impl ClientIp {
-    fn of(&self, request: &Request) -> IpAddr {
+    fn of(&self, request: &Request) -> Client {
         let peer = || {
             request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
         };
-        match self {
+        let address = match self {
             ClientIp::Peer => peer(),
             ClientIp::Header(name) => from_header(request.headers(), name).unwrap_or_else(peer),
+        };
+        Client::from(address)
+    }
+}
+
+/// Whom a write counts against: an IPv4 address, or the /64 network an
+/// IPv6 address is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    V4(Ipv4Addr),
+    /// The first 64 bits of the address.
+    V6Network(u64),
+}
+
+impl From<IpAddr> for Client {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Client::V4(v4),
+            // An IPv4 client seen through a dual-stack socket is that client.
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Client::V4(v4),
+                None => Client::V6Network((v6.to_bits() >> 64) as u64),
+            },
         }
     }
 }
@@ -97,95 +126,145 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
     last.trim().parse().ok()
 }
 
-/// The per-client state of one limit.
-#[derive(Debug)]
-pub struct WriteLimiter {
-    limit: RateLimit,
+/// The per-client allowances of one limit.
+pub struct WriteLimiter<C: Clock = DefaultClock> {
     client_ip: ClientIp,
-    /// Per client, when its allowance is full again ("theoretical arrival
-    /// time"). One lock: it is held for a map lookup, far shorter than the
-    /// write it guards.
-    full_again: Mutex<HashMap<IpAddr, Instant>>,
+    allowances: RateLimiter<Client, DashMapStateStore<Client>, C, NoOpMiddleware<C::Instant>>,
 }
 
 impl WriteLimiter {
     pub fn new(limit: RateLimit, client_ip: ClientIp) -> Self {
+        Self::with_clock(limit, client_ip, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> WriteLimiter<C> {
+    fn with_clock(limit: RateLimit, client_ip: ClientIp, clock: C) -> Self {
+        let interval = limit.period / limit.count.get();
+        let quota = Quota::with_period(interval)
+            .expect("a period of at least a second over a u32 count is not zero")
+            .allow_burst(limit.count);
         Self {
-            limit,
             client_ip,
-            full_again: Mutex::new(HashMap::new()),
+            allowances: RateLimiter::dashmap_with_clock(quota, clock),
         }
     }
 
     /// The client a request counts against.
-    pub fn client_of(&self, request: &Request) -> IpAddr {
+    pub fn client_of(&self, request: &Request) -> Client {
         self.client_ip.of(request)
     }
 
     /// Takes one write from `client`'s allowance, or says how long until
     /// one is free.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let interval = self.limit.period / self.limit.count.get();
-        let tolerance = self.limit.period - interval;
-        let mut full_again = self.full_again.lock().unwrap_or_else(|e| e.into_inner());
-        if full_again.len() > PRUNE_ABOVE {
-            full_again.retain(|_, at| *at > now);
+    pub fn check(&self, client: Client) -> Result<(), Duration> {
+        if self.allowances.len() > PRUNE_ABOVE {
+            self.allowances.retain_recent();
         }
-        let at = full_again.get(&client).copied().unwrap_or(now).max(now);
-        let wait = at.saturating_duration_since(now);
-        if wait > tolerance {
-            return Err(wait - tolerance);
-        }
-        full_again.insert(client, at + interval);
-        Ok(())
+        self.allowances
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(self.allowances.clock().now()))
+    }
+}
+
+impl<C: Clock> fmt::Debug for WriteLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteLimiter")
+            .field("client_ip", &self.client_ip)
+            .field("clients", &self.allowances.len())
+            .finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
+    use governor::clock::FakeRelativeClock;
 
     use super::*;
 
-    fn limiter(limit: &str) -> WriteLimiter {
-        WriteLimiter::new(limit.parse().unwrap(), ClientIp::Peer)
+    /// A limiter whose time moves only when the test advances it.
+    fn limiter(limit: &str) -> (WriteLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let limiter =
+            WriteLimiter::with_clock(limit.parse().unwrap(), ClientIp::Peer, clock.clone());
+        (limiter, clock)
     }
 
-    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const A: Client = Client::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: Client = Client::V4(Ipv4Addr::new(10, 0, 0, 2));
 
     #[test]
     fn a_burst_of_the_whole_allowance_passes_then_the_steady_rate() {
-        let limiter = limiter("6/minute");
-        let start = Instant::now();
+        let (limiter, clock) = limiter("6/minute");
         for _ in 0..6 {
-            assert_eq!(limiter.check(A, start), Ok(()));
+            assert_eq!(limiter.check(A), Ok(()));
         }
-        let wait = limiter.check(A, start).unwrap_err();
+        let wait = limiter.check(A).unwrap_err();
         assert_eq!(wait, Duration::from_secs(10));
         // Another client has its own allowance.
-        assert_eq!(limiter.check(B, start), Ok(()));
+        assert_eq!(limiter.check(B), Ok(()));
         // One interval later, exactly one more write is free.
-        let later = start + Duration::from_secs(10);
-        assert_eq!(limiter.check(A, later), Ok(()));
-        assert!(limiter.check(A, later).is_err());
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limiter.check(A), Ok(()));
+        assert!(limiter.check(A).is_err());
         // After a whole period the full burst is back.
-        let rested = later + Duration::from_secs(60);
+        clock.advance(Duration::from_secs(60));
         for _ in 0..6 {
-            assert_eq!(limiter.check(A, rested), Ok(()));
+            assert_eq!(limiter.check(A), Ok(()));
         }
-        assert!(limiter.check(A, rested).is_err());
+        assert!(limiter.check(A).is_err());
     }
 
     #[test]
     fn refused_requests_do_not_use_up_the_allowance() {
-        let limiter = limiter("1/second");
-        let start = Instant::now();
-        assert_eq!(limiter.check(A, start), Ok(()));
+        let (limiter, clock) = limiter("1/second");
+        assert_eq!(limiter.check(A), Ok(()));
         for _ in 0..100 {
-            assert!(limiter.check(A, start).is_err());
+            assert!(limiter.check(A).is_err());
         }
-        assert_eq!(limiter.check(A, start + Duration::from_secs(1)), Ok(()));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(limiter.check(A), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_whole_slash_64() {
+        let address = |text: &str| Client::from(text.parse::<IpAddr>().unwrap());
+        let (limiter, _clock) = limiter("2/minute");
+        // Two writes from one address, then a third from another address in
+        // the same /64: the allowance is shared.
+        assert_eq!(limiter.check(address("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(limiter.check(address("2001:db8:1:2::1")), Ok(()));
+        assert!(
+            limiter
+                .check(address("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+                .is_err()
+        );
+        // The next /64 is another client.
+        assert_eq!(limiter.check(address("2001:db8:1:3::1")), Ok(()));
+        assert_eq!(
+            address("2001:db8:1:2::1"),
+            Client::V6Network(0x2001_0db8_0001_0002)
+        );
+        // An IPv4 client on a dual-stack socket counts as itself.
+        assert_eq!(
+            Client::from(IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped())),
+            Client::V4(Ipv4Addr::new(192, 0, 2, 7))
+        );
+    }
+
+    #[test]
+    fn forgotten_clients_are_pruned_once_there_are_many() {
+        let (limiter, clock) = limiter("1/second");
+        for i in 0..=PRUNE_ABOVE as u32 {
+            assert_eq!(limiter.check(Client::V4(Ipv4Addr::from_bits(i))), Ok(()));
+        }
+        assert_eq!(limiter.allowances.len(), PRUNE_ABOVE + 1);
+        // governor forgets a client once its state is indistinguishable
+        // from a fresh one: a full interval after its allowance was full.
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(limiter.check(A), Ok(()));
+        assert_eq!(limiter.allowances.len(), 1, "only the client just seen");
     }
 
     #[test]

@@ -115,4 +115,10 @@ async fn behind_a_proxy_the_configured_header_names_the_client() {
         429
     );
     assert_eq!(post("198.51.100.2").await.unwrap().status(), 201);
+
+    // An IPv6 client is its /64: another address in it shares the
+    // allowance, the next /64 has its own.
+    assert_eq!(post("2001:db8:0:1::1").await.unwrap().status(), 201);
+    assert_eq!(post("2001:db8:0:1:8000::2").await.unwrap().status(), 429);
+    assert_eq!(post("2001:db8:0:2::1").await.unwrap().status(), 201);
 }

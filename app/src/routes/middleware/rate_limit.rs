@@ -2,7 +2,6 @@
 //! of every unsafe request.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -27,7 +26,7 @@ pub async fn limit_writes(
         return next.run(request).await;
     }
     let client = limiter.client_of(&request);
-    match limiter.check(client, Instant::now()) {
+    match limiter.check(client) {
         Ok(()) => next.run(request).await,
         Err(retry_after) => {
             let error = AppError::TooManyRequests { retry_after };
