@@ -38,6 +38,10 @@ pub enum Tool {
     CargoFuzz,
     /// cargo-deny: licenses, bans and sources of the dependency tree.
     CargoDeny,
+    /// cargo-llvm-cov, which runs the tests instrumented for coverage.
+    CargoLlvmCov,
+    /// llvm-cov and llvm-profdata, which read the coverage profiles.
+    LlvmTools,
     /// podman, buildah and skopeo (images without a Docker daemon), and
     /// debootstrap for the stand-in base images.
     Containers,
@@ -57,6 +61,8 @@ pub const ALL: &[Tool] = &[
     Tool::PythonVenv,
     Tool::CargoFuzz,
     Tool::CargoDeny,
+    Tool::CargoLlvmCov,
+    Tool::LlvmTools,
     Tool::Containers,
 ];
 
@@ -148,6 +154,27 @@ const REQUIREMENTS: &[Requirement] = &[
             "--root",
             "{tools}",
         ]),
+    },
+    Requirement {
+        tool: Tool::CargoLlvmCov,
+        name: "cargo-llvm-cov 0.9",
+        present: |workspace| cargo_tool_version(workspace, "llvm-cov", "cargo-llvm-cov 0.9."),
+        install: Install::Cargo(&[
+            "cargo-llvm-cov",
+            "--version",
+            "~0.9",
+            "--locked",
+            "--root",
+            "{tools}",
+        ]),
+    },
+    Requirement {
+        tool: Tool::LlvmTools,
+        // rustup's `llvm-tools` component when installed (CI on GitHub
+        // adds it), else Debian's: rustup cannot always reach its server.
+        name: "LLVM coverage tools (rustup llvm-tools, or Debian llvm-19)",
+        present: crate::coverage::llvm_tools_present,
+        install: Install::Apt(&["llvm-19"]),
     },
     Requirement {
         tool: Tool::Chromium,

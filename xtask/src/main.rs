@@ -11,6 +11,9 @@
 //!   `kustomize/schemas/` from a folder laid out the same way.
 //! - `bench`: measures throughput, latency, memory and the event path
 //!   against a reference server (`--quick` for a smoke run).
+//! - `coverage`: runs the tests instrumented and reports line coverage per
+//!   crate, failing below each crate's floor (`--html` for a browsable
+//!   report; `test` measures it on its own run of the tests).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
 //!   (`--runs N`, default 10,000); fails on a crash.
 //! - `images`: builds the three images from `docker/*.Dockerfile` with
@@ -23,6 +26,7 @@
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
 mod bench;
+mod coverage;
 mod fuzz;
 mod images;
 mod install;
@@ -67,6 +71,8 @@ enum Command {
     },
     /// Benchmark the release build against a plain axum + sqlx reference.
     Bench(bench::Args),
+    /// Run the tests instrumented; report line coverage per crate against its floor.
+    Coverage(coverage::Args),
     /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
     Fuzz(fuzz::Args),
     /// Build the container images from docker/*.Dockerfile with podman.
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         .and_then(|()| manifests::validate(&test_support::workspace_root())),
         Command::Schemas { from } => manifests::refresh_schemas(workspace.root(), &from),
         Command::Bench(args) => bench::run(&workspace, args),
+        Command::Coverage(args) => coverage::run(&workspace, &args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
         Command::Images(args) => images::run(&workspace, &args),
     };
@@ -126,6 +133,8 @@ mod tests {
             &["xtask", "images", "--stand-ins"],
             &["xtask", "bench"],
             &["xtask", "bench", "--quick"],
+            &["xtask", "coverage"],
+            &["xtask", "coverage", "--html"],
             &["xtask", "fuzz"],
             &["xtask", "fuzz", "--runs", "100"],
             &["xtask", "images", "--stand-ins", "--smoke"],

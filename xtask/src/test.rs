@@ -7,7 +7,9 @@
 //! 5. [`static_checks`]: checks that need no running services: the
 //!    deployment manifests, and cargo-deny (licenses, bans, sources)
 //! 6. all tests with nextest, against one private PostgreSQL and NATS (or
-//!    `DATABASE_URL` / `NATS_URL` when set)
+//!    `DATABASE_URL` / `NATS_URL` when set), instrumented: the same run
+//!    measures line coverage per crate, which must stay above each crate's
+//!    floor ([`coverage`])
 //! 7. [`end_to_end`]: suites that start their own stack: the browser suite
 //!    (`e2e/`), after building every binary it starts
 //! 8. the images: built from the Dockerfiles with podman and run as the
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::coverage;
 use crate::fuzz;
 use crate::images;
 use crate::install::{self, Tool};
@@ -77,11 +80,12 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     static_checks(workspace, steps)?;
 
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
-    steps.command(
-        "tests (nextest)",
-        nextest(workspace, &stack).args(["--exclude", "e2e"]),
-        "cargo nextest run",
-    )?;
+    steps.run("tests, instrumented (cargo llvm-cov nextest)", || {
+        coverage::run_tests(workspace, &stack)
+    })?;
+    steps.run("line coverage per crate, against its floor", || {
+        coverage::report(workspace)
+    })?;
     end_to_end(workspace, steps)?;
     // The smoke test starts its own servers for the containers.
     drop(stack);

@@ -111,6 +111,8 @@ pub async fn cronjobs(args: &[&str], envs: &[(&str, String)]) -> Output {
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // Under `cargo xtask coverage` the child writes its profile there.
+        .envs(std::env::var_os("LLVM_PROFILE_FILE").map(|file| ("LLVM_PROFILE_FILE", file)))
         .env("LOG_FORMAT", "pretty")
         .kill_on_drop(true);
     for (key, value) in envs {
