@@ -10,6 +10,7 @@
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
+//! | `COOKIE_KEY`   | with more than one replica | random | signs the app's cookies (the write marker, [`crate::write_marker`]), at least 32 bytes; every replica needs the same; unset: a random key per process |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
 //! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
@@ -29,8 +30,9 @@ use secrecy::SecretString;
 use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
-use crate::page_cache::{self, WROTE_COOKIE_MAX_AGE};
+use crate::page_cache;
 use crate::rate_limit::{ClientIp, RateLimit};
+use crate::write_marker::{self, CookieKey};
 
 /// Enough to keep a 2-core PostgreSQL busy. More add backends that wait
 /// for CPU and for each other's row locks: toggling 50 todos from 64
@@ -52,6 +54,8 @@ pub struct Config {
     /// Where the operational routes are served; `None`: on `listen`.
     pub admin_listen: Option<SocketAddr>,
     pub api_token: Option<SecretString>,
+    /// `None`: a random key of this process.
+    pub cookie_key: Option<CookieKey>,
     /// `None`: writes are not limited.
     pub write_limit: Option<RateLimit>,
     pub client_ip: ClientIp,
@@ -103,6 +107,12 @@ impl Config {
         }
 
         let api_token = env.raw("API_TOKEN").map(SecretString::from);
+        let cookie_key = match env.raw("COOKIE_KEY") {
+            None => None,
+            Some(raw) => Some(
+                CookieKey::parse(&raw).map_err(|reason| EnvError::invalid("COOKIE_KEY", reason))?,
+            ),
+        };
 
         let write_limit = match env.optional("WRITE_RATE_LIMIT") {
             None => Some(RateLimit::DEFAULT),
@@ -133,6 +143,7 @@ impl Config {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             admin_listen: admin_port.map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
             api_token,
+            cookie_key,
             write_limit,
             client_ip,
             page_cache_max_age,
@@ -140,7 +151,7 @@ impl Config {
     }
 }
 
-/// `250ms`, `1s` or `0`, up to [`WROTE_COOKIE_MAX_AGE`].
+/// `250ms`, `1s` or `0`, up to [`write_marker::MAX_AGE`].
 fn parse_max_age(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let expected = || format!("expected `0`, `<n>ms` or `<n>s` (at most 60s), got `{raw}`");
@@ -153,7 +164,7 @@ fn parse_max_age(raw: &str) -> Result<Duration, String> {
     } else {
         return Err(expected());
     };
-    if age > WROTE_COOKIE_MAX_AGE {
+    if age > write_marker::MAX_AGE {
         return Err(expected());
     }
     Ok(age)
@@ -316,6 +327,26 @@ mod tests {
         ));
         let err = with("CLIENT_IP_HEADER", "not a header").unwrap_err();
         assert!(err.starts_with("CLIENT_IP_HEADER is not valid"), "{err}");
+    }
+
+    #[test]
+    fn a_cookie_key_must_be_long_enough_and_an_empty_one_is_unset() {
+        assert!(with("COOKIE_KEY", " ").unwrap().cookie_key.is_none());
+        assert!(
+            with("COOKIE_KEY", &"k".repeat(32))
+                .unwrap()
+                .cookie_key
+                .is_some()
+        );
+        let error = with("COOKIE_KEY", "short").unwrap_err().to_string();
+        assert!(
+            error.contains("COOKIE_KEY") && error.contains("at least 32 bytes"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("short"),
+            "the key's value is not repeated: {error}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod views;
+pub mod write_marker;
 
 pub use config::Config;
 pub use startup::Application;

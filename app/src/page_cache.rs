@@ -17,8 +17,8 @@
 //!   if a notification is late, and it is half of the writer's guarantee
 //!   below.
 //! - **The reader did not just write.** Every change made through the page
-//!   answers with a [`WROTE_COOKIE`] that lives 60 s, and a request carrying
-//!   it always reads the database. After the cookie expires, the write is
+//!   answers with a signed write marker ([`crate::write_marker`]) that lives
+//!   60 s, and a request carrying a valid one always reads the database. After the cookie expires, the write is
 //!   older than 60 s, and any page served was read less than 60 s ago, so
 //!   after the write: a writer always sees its
 //!   own changes, on every replica, with no help from the listener. (It
@@ -33,17 +33,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::Instant;
 
-/// The cookie a change through the page sets: its holder reads the
-/// database, not the cache, until it expires.
-pub const WROTE_COOKIE: &str = "docket_wrote";
-/// How long [`WROTE_COOKIE`] lives; also the longest maximum age a page may
-/// be kept, which is what makes the writer's guarantee hold.
-pub const WROTE_COOKIE_MAX_AGE: Duration = Duration::from_secs(60);
+use crate::write_marker;
+
 /// The default `PAGE_CACHE_MAX_AGE`.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
 /// How much longer a page that aged with nothing changed is served while one
@@ -96,7 +91,7 @@ pub enum Lookup {
 
 impl PageCache {
     /// A cache keeping a page at most `max_age` (capped at
-    /// [`WROTE_COOKIE_MAX_AGE`]); `hits`, `misses` and `bypasses` count lookups.
+    /// [`write_marker::MAX_AGE`]); `hits`, `misses` and `bypasses` count lookups.
     pub fn new(
         max_age: Duration,
         hits: IntCounter,
@@ -105,7 +100,7 @@ impl PageCache {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                max_age: max_age.min(WROTE_COOKIE_MAX_AGE),
+                max_age: max_age.min(write_marker::MAX_AGE),
                 generation: AtomicU64::new(0),
                 page: RwLock::new(None),
                 refreshing: AtomicBool::new(false),
@@ -135,7 +130,7 @@ impl PageCache {
         {
             let age = now.duration_since(cached.read_at);
             // Never past the cookie's life: the writer's guarantee rests on it.
-            let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(WROTE_COOKIE_MAX_AGE);
+            let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(write_marker::MAX_AGE);
             if age < self.inner.max_age
                 || (age < grace_ends && self.inner.refreshing.swap(true, Ordering::AcqRel))
             {
@@ -180,25 +175,6 @@ impl PageCache {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
-
-/// Whether the request carries [`WROTE_COOKIE`].
-pub fn wrote_recently(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .any(|pair| pair.trim_start().split('=').next() == Some(WROTE_COOKIE))
-}
-
-/// The `Set-Cookie` value a change through the page answers with. Not a
-/// secret and not `Secure`: it only says "read the database", and must
-/// work over plain HTTP on a developer's machine too.
-pub fn wrote_cookie() -> HeaderValue {
-    HeaderValue::from_static(WROTE_SET_COOKIE)
-}
-
-const WROTE_SET_COOKIE: &str = "docket_wrote=1; Max-Age=60; Path=/; HttpOnly; SameSite=Lax";
 
 #[cfg(test)]
 mod tests {
@@ -293,29 +269,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_cookie_set_is_the_cookie_recognised_and_lives_as_long_as_documented() {
-        let set = wrote_cookie();
-        let set = set.to_str().unwrap();
-        assert!(set.starts_with(&format!("{WROTE_COOKIE}=")), "{set}");
-        assert!(
-            set.contains(&format!("Max-Age={};", WROTE_COOKIE_MAX_AGE.as_secs())),
-            "{set}"
-        );
-        let mut headers = HeaderMap::new();
-        assert!(!wrote_recently(&headers));
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("theme=dark; docket_wrote_not=1"),
-        );
-        assert!(!wrote_recently(&headers));
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("theme=dark; docket_wrote=1"),
-        );
-        assert!(wrote_recently(&headers));
-    }
-
     #[tokio::test]
     async fn a_zero_maximum_age_turns_the_cache_off() {
         let cache = cache(Duration::ZERO);
@@ -326,7 +279,7 @@ mod tests {
     async fn no_page_is_served_once_the_cookie_would_have_expired() {
         let cache = cache(Duration::from_secs(3600));
         stored(&cache, "page");
-        tokio::time::advance(WROTE_COOKIE_MAX_AGE - Duration::from_millis(1)).await;
+        tokio::time::advance(write_marker::MAX_AGE - Duration::from_millis(1)).await;
         assert!(hit(&cache).is_some());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(hit(&cache).is_none(), "past the cookie's life");

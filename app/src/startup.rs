@@ -61,6 +61,13 @@ impl Application {
         };
         let mut state = AppState::new(pool.clone(), config.api_token)
             .with_page_cache_max_age(config.page_cache_max_age);
+        match config.cookie_key {
+            Some(key) => state = state.with_cookie_key(key),
+            None => tracing::info!(
+                "COOKIE_KEY is unset: cookies are signed with a key of this process, \
+                 so a writer's marker counts on this replica only"
+            ),
+        }
         state.write_limiter = config
             .write_limit
             .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));

@@ -16,6 +16,7 @@ use crate::page_cache::{self, PageCache};
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
 use crate::views::rendered::Rendered;
+use crate::write_marker::{CookieKey, WriteMarker};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +32,8 @@ pub struct AppState {
     /// `None` when `WRITE_RATE_LIMIT=off`.
     pub write_limiter: Option<Arc<WriteLimiter>>,
     pub page_cache: PageCache,
+    /// Signs and checks the cookie that sends a writer past the page cache.
+    pub write_marker: WriteMarker,
     /// Reads of the lists, shared by the requests that want them at once.
     pub lists: Arc<ReadTogether<TodoLists>>,
     /// The page and the lists fragment, rendered once per shared read.
@@ -48,6 +51,7 @@ impl AppState {
             pool,
             api_token: api_token.map(Arc::new),
             page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),
+            write_marker: WriteMarker::new(CookieKey::random()),
             metrics,
             live: LiveUpdates::new(live::CAPACITY),
             faults: None,
@@ -61,6 +65,13 @@ impl AppState {
     /// Keeps the page at most `max_age` (zero: no cache).
     pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
         self.page_cache = page_cache_for(&self.metrics, max_age);
+        self
+    }
+
+    /// Signs write markers with `key` (shared by every replica) instead of
+    /// this process's random one.
+    pub fn with_cookie_key(mut self, key: CookieKey) -> Self {
+        self.write_marker = WriteMarker::new(key);
         self
     }
 

@@ -159,6 +159,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
             cursor: cursor.as_deref(),
             plan,
             dirs: &dirs,
+            client: &client,
         };
         runs.extend(measure.runs(&Scenario::ALL, Durability::FsyncOff).await?);
         if i + 1 == rows.len() {
@@ -357,6 +358,7 @@ struct Measure<'a> {
     cursor: Option<&'a str>,
     plan: &'a Plan,
     dirs: &'a Dirs,
+    client: &'a reqwest::Client,
 }
 
 impl Measure<'_> {
@@ -411,10 +413,19 @@ impl Measure<'_> {
             }
             _ => &[],
         };
+        // A write marker lives a minute: each run that needs one earns a
+        // fresh one, as a browser would, by writing.
+        let marker = match (scenario, server) {
+            (Scenario::PageUncached, Server::Docket) => {
+                Some(write_marker(self.client, &self.app.url).await?)
+            }
+            _ => None,
+        };
         let inputs = Inputs {
             ids,
             cursor: self.cursor,
             tag: server.name(),
+            write_marker: marker.as_deref(),
         };
         let script = self
             .dirs
@@ -775,6 +786,30 @@ fn targets(results: &Results) -> Vec<Target> {
         met: results.startup.ready_ms < 500.0,
     });
     out
+}
+
+/// The signed cookie (`docket_wrote=...`) a change through the page
+/// answers with: its holder's page loads read the database.
+async fn write_marker(client: &reqwest::Client, base_url: &str) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base_url}/todos"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("HX-Request", "true")
+        .form(&[("text", "bench: a write for its marker")])
+        .send()
+        .await
+        .context("posting a todo for a write marker")?;
+    let set_cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .with_context(|| format!("a change answered {} without a cookie", response.status()))?;
+    let pair = set_cookie
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(pair)
 }
 
 /// Waits until the app's relay has published every outbox row, so a run

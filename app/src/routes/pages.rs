@@ -5,6 +5,8 @@
 //! Browsers cannot send PUT or DELETE from a form, so without JavaScript
 //! those arrive as `POST /todos/{id}` with `_method`.
 
+use std::time::SystemTime;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -18,7 +20,7 @@ use super::middleware::security;
 use crate::changes;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
-use crate::page_cache::{self, Lookup};
+use crate::page_cache::Lookup;
 use crate::reads;
 use crate::state::AppState;
 use crate::views::todos::{self as view, FormState};
@@ -37,10 +39,11 @@ pub fn router() -> Router<AppState> {
 /// The page, from the page cache when it is known to be current for this
 /// reader (see [`page_cache`]).
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
-    let ticket = match state
-        .page_cache
-        .lookup(page_cache::wrote_recently(&headers))
-    {
+    let ticket = match state.page_cache.lookup(
+        state
+            .write_marker
+            .wrote_recently(&headers, SystemTime::now()),
+    ) {
         Lookup::Hit(page) => return Ok(html_page(page)),
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
@@ -86,16 +89,19 @@ async fn create(
     };
     changes::create(&state.writer, &text).await?;
     if !htmx {
-        return Ok(wrote(see_other()));
+        return Ok(wrote(&state, see_other()));
     }
     // The cleared form only. The page re-fetches its lists on the trigger
     // and swaps them whole; inserting the new item here as well would show
     // it twice whenever a re-fetch (on another change's event) overtook this
     // answer.
-    Ok(wrote(vary_on_htmx((
-        changed_trigger(),
-        view::new_todo_form(&FormState::default()),
-    ))))
+    Ok(wrote(
+        &state,
+        vary_on_htmx((
+            changed_trigger(),
+            view::new_todo_form(&FormState::default()),
+        )),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -175,11 +181,11 @@ async fn after_change(
     result: Result<Todo>,
 ) -> Result<Response, PageError> {
     match result {
-        Ok(_) if !htmx => Ok(wrote(see_other())),
-        Ok(_) => Ok(wrote(vary_on_htmx((
-            StatusCode::NO_CONTENT,
-            changed_trigger(),
-        )))),
+        Ok(_) if !htmx => Ok(wrote(state, see_other())),
+        Ok(_) => Ok(wrote(
+            state,
+            vary_on_htmx((StatusCode::NO_CONTENT, changed_trigger())),
+        )),
         Err(AppError::TodoNotFound) if htmx => {
             AppError::TodoNotFound.log();
             let notice = AppError::TodoNotFound.public_message();
@@ -209,10 +215,11 @@ fn changed_trigger() -> [(HeaderName, &'static str); 1] {
 
 /// Marks the writer, so that its page loads read the database for a while
 /// (the page cache's read-your-writes guarantee).
-fn wrote(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, page_cache::wrote_cookie());
+fn wrote(state: &AppState, mut response: Response) -> Response {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        state.write_marker.cookie(SystemTime::now()),
+    );
     response
 }
 

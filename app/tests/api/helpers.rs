@@ -124,6 +124,7 @@ pub async fn spawn_app_with(
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: None,
         api_token: token.map(|t| SecretString::from(t.to_owned())),
+        cookie_key: None,
         write_limit: Some(RateLimit::DEFAULT),
         client_ip: ClientIp::Peer,
         page_cache_max_age: app::page_cache::DEFAULT_MAX_AGE,

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use app::write_marker::{CookieKey, WriteMarker};
 use reqwest::header::{CACHE_CONTROL, COOKIE, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use test_support::{eventually, test_database, test_nats};
 
@@ -15,9 +16,13 @@ use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app_with};
 
 const MAX_AGE: Duration = Duration::from_secs(60);
 
+/// The `COOKIE_KEY` both replicas share, as a deployment's Secret gives it.
+const COOKIE_KEY: &str = "a-cookie-key-of-at-least-32-bytes-for-tests";
+
 async fn replica(database_url: &str, nats_url: &str) -> TestApp {
     let app = spawn_app_with(database_url, nats_url, Some(API_TOKEN), |config| {
         config.page_cache_max_age = MAX_AGE;
+        config.cookie_key = Some(CookieKey::parse(COOKIE_KEY).unwrap());
     })
     .await;
     app.wait_until_ready().await;
@@ -112,6 +117,43 @@ async fn a_writer_sees_each_change_at_once_on_either_replica() {
             "the writer's page load read the database"
         );
     }
+}
+
+#[tokio::test]
+async fn a_made_up_or_foreign_write_marker_is_served_the_cached_page() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let app = replica(&database.url, &nats.url).await;
+    let other_key = WriteMarker::new(CookieKey::parse(&"another key ".repeat(4)).unwrap());
+    let foreign = other_key.cookie(std::time::SystemTime::now());
+    let foreign = foreign
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let bypasses = lookups(&app, "bypass").await;
+    for cookie in [
+        "docket_wrote=1",
+        "docket_wrote=4102444800.AAAA",
+        foreign.as_str(),
+    ] {
+        for _ in 0..10 {
+            page(&app, Some(cookie)).await;
+        }
+    }
+    assert_eq!(
+        lookups(&app, "bypass").await,
+        bypasses,
+        "none of 30 loads with a forged marker went past the cache"
+    );
+    // A genuine marker does.
+    let posted = app.post_form("/todos", &[("text", "a real write")]).await;
+    let genuine = posted.headers()[SET_COOKIE].to_str().unwrap();
+    page(&app, Some(genuine.split(';').next().unwrap())).await;
+    assert_eq!(lookups(&app, "bypass").await, bypasses + 1);
 }
 
 #[tokio::test]

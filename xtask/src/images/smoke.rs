@@ -537,6 +537,7 @@ fn host_port(ports: &[(u16, u16)], container_port: u16) -> anyhow::Result<u16> {
 struct Secrets {
     database_url: String,
     api_token: String,
+    cookie_key: String,
     nats: BTreeMap<&'static str, String>,
 }
 
@@ -554,6 +555,7 @@ impl Secrets {
                 postgres.port()
             ),
             api_token: format!("smoke-{}", uuid::Uuid::new_v4().simple()),
+            cookie_key: format!("smoke-cookie-key-{}", uuid::Uuid::new_v4().simple()),
             nats: BTreeMap::from([
                 ("app-password", password(Role::App)?),
                 ("broadcaster-password", password(Role::Broadcaster)?),
@@ -566,6 +568,7 @@ impl Secrets {
         match (name, key) {
             ("docket-database", "url") => Some(self.database_url.clone()),
             ("docket-api", "token") => Some(self.api_token.clone()),
+            ("docket-api", "cookie-key") => Some(self.cookie_key.clone()),
             ("docket-nats", key) => self.nats.get(key).cloned(),
             _ => None,
         }
