@@ -30,8 +30,9 @@ use secrecy::SecretString;
 use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
+use crate::client::ClientIp;
 use crate::page_cache;
-use crate::rate_limit::{ClientIp, RateLimit};
+use crate::rate_limit::RateLimit;
 use crate::write_marker::{self, CookieKey};
 
 /// Enough to keep a 2-core PostgreSQL busy. More add backends that wait

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod changes;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use app::rate_limit::{ClientIp, RateLimit};
+use app::client::ClientIp;
+use app::rate_limit::RateLimit;
 use app::{Application, Config};
 use async_nats::jetstream::{self, consumer};
 use events::TodoEvent;

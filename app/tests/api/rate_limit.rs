@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use app::rate_limit::{ClientIp, RateLimit};
+use app::client::ClientIp;
+use app::rate_limit::RateLimit;
 use axum::http::HeaderName;
 use reqwest::Method;
 
