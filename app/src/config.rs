@@ -15,6 +15,9 @@
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
 //! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
 //! | `PAGE_CACHE_MAX_AGE` | no | `1s`    | how long a replica may serve `GET /` from memory while it hears of no change: `<n>ms` or `<n>s`, at most `60s`; `0` turns the cache off (see [`crate::page_cache`]) |
+//! | `LIVE_MAX_STREAMS` | no   | `2000`  | live-update streams (`GET /events`) one replica keeps open; over it: 503 with `Retry-After` |
+//! | `LIVE_MAX_STREAMS_PER_CLIENT` | no | `32` | streams one client (an IPv4 address or IPv6 /64) may hold open on a replica |
+//! | `LIVE_MAX_LIFETIME` | no  | `15m`   | how long a stream lives before the browser is made to reconnect: `<n>s`, `<n>m`, `<n>h` |
 //! | `CLIENT_IP_HEADER` | no   |         | header a trusted proxy puts the client's address in (`X-Forwarded-For`: its last address counts); unset: the TCP peer |
 //! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` and `todo_app_build_info` (overrides the build-time value) |
 //!
@@ -31,6 +34,7 @@ use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::client::ClientIp;
+use crate::open_streams::StreamLimits;
 use crate::page_cache;
 use crate::rate_limit::RateLimit;
 use crate::write_marker::{self, CookieKey};
@@ -62,6 +66,12 @@ pub struct Config {
     pub client_ip: ClientIp,
     /// Zero: no page cache.
     pub page_cache_max_age: Duration,
+    pub stream_limits: StreamLimits,
+}
+
+/// A whole number of at least 1.
+fn positive(raw: &str) -> Result<std::num::NonZeroU32, String> {
+    env::positive(raw).map(|n| std::num::NonZeroU32::new(n).expect("at least 1"))
 }
 
 /// A variable is missing or cannot be read: the services' one error for
@@ -137,6 +147,30 @@ impl Config {
                 .map_err(|reason| EnvError::invalid("PAGE_CACHE_MAX_AGE", reason))?,
         };
 
+        let defaults = StreamLimits::DEFAULT;
+        let stream_limits = StreamLimits {
+            per_replica: env.parse_or(
+                "LIVE_MAX_STREAMS",
+                &defaults.per_replica.to_string(),
+                positive,
+            )?,
+            per_client: env.parse_or(
+                "LIVE_MAX_STREAMS_PER_CLIENT",
+                &defaults.per_client.to_string(),
+                positive,
+            )?,
+            lifetime: match env.parse_optional("LIVE_MAX_LIFETIME", env::duration)? {
+                None => defaults.lifetime,
+                Some(lifetime) if lifetime >= Duration::from_secs(1) => lifetime,
+                Some(_) => {
+                    return Err(EnvError::invalid(
+                        "LIVE_MAX_LIFETIME",
+                        "must be at least 1s: a stream that ends at once makes browsers reconnect in a loop",
+                    ));
+                }
+            },
+        };
+
         Ok(Self {
             database,
             pool_size,
@@ -148,6 +182,7 @@ impl Config {
             write_limit,
             client_ip,
             page_cache_max_age,
+            stream_limits,
         })
     }
 }
@@ -328,6 +363,30 @@ mod tests {
         ));
         let err = with("CLIENT_IP_HEADER", "not a header").unwrap_err();
         assert!(err.starts_with("CLIENT_IP_HEADER is not valid"), "{err}");
+    }
+
+    #[test]
+    fn stream_limits_have_defaults_and_refuse_zero() {
+        assert_eq!(config(&BASE).unwrap().stream_limits, StreamLimits::DEFAULT);
+        let set = with("LIVE_MAX_LIFETIME", "2m").unwrap().stream_limits;
+        assert_eq!(set.lifetime, Duration::from_secs(120));
+        assert_eq!(
+            with("LIVE_MAX_STREAMS", "10")
+                .unwrap()
+                .stream_limits
+                .per_replica
+                .get(),
+            10
+        );
+        for (name, bad) in [
+            ("LIVE_MAX_STREAMS", "0"),
+            ("LIVE_MAX_STREAMS_PER_CLIENT", "-1"),
+            ("LIVE_MAX_LIFETIME", "0s"),
+            ("LIVE_MAX_LIFETIME", "10"),
+        ] {
+            let error = with(name, bad).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}={bad}: {error}");
+        }
     }
 
     #[test]

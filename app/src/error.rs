@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{CursorError, LimitError, TodoTextError};
+use crate::open_streams::Full;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
@@ -41,6 +42,11 @@ pub enum AppError {
     CrossSiteRequest,
     #[error("Too many changes from your address; try again in {} s.", retry_after_secs(*.retry_after))]
     TooManyRequests { retry_after: Duration },
+    #[error("{}", match .0 {
+        Full::Replica => "This server has as many live-update streams open as it keeps; try again shortly.",
+        Full::Client => "Your address has as many live-update streams open as one client may.",
+    })]
+    TooManyStreams(Full),
     #[error("The database is unavailable; please try again shortly.")]
     DatabaseUnavailable(#[source] sqlx::Error),
     #[error("Something went wrong on our side; please try again.")]
@@ -85,9 +91,9 @@ impl AppError {
             AppError::CrossSiteRequest => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ApiWritesDisabled | AppError::DatabaseUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::ApiWritesDisabled
+            | AppError::DatabaseUnavailable(_)
+            | AppError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +114,15 @@ impl AppError {
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs(*retry_after)),
                 );
+            }
+            // A full replica frees places as streams end or reach their
+            // lifetime; a client's own streams only as it closes them.
+            AppError::TooManyStreams(full) => {
+                let seconds: u64 = match full {
+                    Full::Replica => 5,
+                    Full::Client => 30,
+                };
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

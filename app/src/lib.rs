@@ -11,6 +11,7 @@ pub mod error;
 pub mod faults;
 pub mod live;
 pub mod metrics;
+pub mod open_streams;
 pub mod outbox;
 pub mod outbox_listener;
 pub mod page_cache;

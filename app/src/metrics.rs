@@ -21,6 +21,10 @@ pub struct Metrics {
     pub page_cache_hits: IntCounter,
     pub page_cache_misses: IntCounter,
     pub page_cache_bypasses: IntCounter,
+    /// Live-update streams open now (see `open_streams`).
+    pub live_streams_open: IntGauge,
+    /// Streams refused, by the cap that refused them.
+    pub live_streams_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -72,6 +76,20 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let live_streams_open = IntGauge::new(
+            "live_streams_open",
+            "Live-update streams (GET /events) open on this replica",
+        )
+        .expect("valid metric");
+        let live_streams_refused = IntCounterVec::new(
+            Opts::new(
+                "live_streams_refused_total",
+                "Live-update streams refused, by the cap that was reached: replica or client",
+            ),
+            &["cap"],
+        )
+        .expect("valid metric");
+
         // Always 1; the labels are the point: which version and commit each
         // pod runs, joinable onto any other series of the pod.
         let build_info = IntGaugeVec::new(
@@ -94,6 +112,8 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
+            Box::new(live_streams_open.clone()),
+            Box::new(live_streams_refused.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -113,6 +133,8 @@ impl Metrics {
             page_cache_hits: page_cache.with_label_values(&["hit"]),
             page_cache_misses: page_cache.with_label_values(&["miss"]),
             page_cache_bypasses: page_cache.with_label_values(&["bypass"]),
+            live_streams_open,
+            live_streams_refused,
         }
     }
 

@@ -61,6 +61,8 @@ impl Application {
         };
         let mut state = AppState::new(pool.clone(), config.api_token)
             .with_page_cache_max_age(config.page_cache_max_age);
+        state = state.with_stream_limits(config.stream_limits);
+        state.client_ip = config.client_ip.clone();
         match config.cookie_key {
             Some(key) => state = state.with_cookie_key(key),
             None => tracing::info!(

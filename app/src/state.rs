@@ -8,10 +8,12 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::changes::Writer;
+use crate::client::ClientIp;
 use crate::domain::TodoLists;
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
+use crate::open_streams::{OpenStreams, StreamLimits};
 use crate::page_cache::{self, PageCache};
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
@@ -27,6 +29,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Changes fanned out to open pages (`GET /events`).
     pub live: LiveUpdates,
+    /// The caps on those streams.
+    pub open_streams: Arc<OpenStreams>,
+    /// Where a request's client address comes from.
+    pub client_ip: ClientIp,
     /// Test-only faults; `None` unless started with `--test-faults`.
     pub faults: Option<Faults>,
     /// `None` when `WRITE_RATE_LIMIT=off`.
@@ -52,8 +58,13 @@ impl AppState {
             api_token: api_token.map(Arc::new),
             page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),
             write_marker: WriteMarker::new(CookieKey::random()),
+            open_streams: OpenStreams::new(
+                StreamLimits::DEFAULT,
+                metrics.live_streams_open.clone(),
+            ),
             metrics,
             live: LiveUpdates::new(live::CAPACITY),
+            client_ip: ClientIp::Peer,
             faults: None,
             write_limiter: None,
             lists: Arc::default(),
@@ -65,6 +76,12 @@ impl AppState {
     /// Keeps the page at most `max_age` (zero: no cache).
     pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
         self.page_cache = page_cache_for(&self.metrics, max_age);
+        self
+    }
+
+    /// Caps live-update streams at `limits` instead of the defaults.
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.open_streams = OpenStreams::new(limits, self.metrics.live_streams_open.clone());
         self
     }
 

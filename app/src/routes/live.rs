@@ -8,13 +8,14 @@
 //!
 //! `/events` is mounted outside the request timeout (a stream is meant to
 //! stay open) and ends when the app shuts down, so draining never waits on a
-//! browser.
+//! browser. Streams are capped per replica and per client, and live at most
+//! `LIVE_MAX_LIFETIME` ([`crate::open_streams`]).
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,9 @@ use futures::{StreamExt, stream};
 
 use super::extract::PageError;
 use super::pages::lists_section;
+use crate::error::AppError;
 use crate::live::LiveEvent;
+use crate::open_streams::Full;
 use crate::state::AppState;
 use crate::views::todos as view;
 
@@ -47,18 +50,47 @@ pub fn router() -> Router<AppState> {
 ///
 /// Each stream starts with a `refresh`: whatever changed between rendering
 /// the page (or the last connection) and subscribing now is picked up.
-async fn events(State(state): State<AppState>) -> impl IntoResponse {
+async fn events(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let client = state.client_ip.of(&request);
+    let slot = state.open_streams.open(client).map_err(|full| {
+        let cap = match full {
+            Full::Replica => "replica",
+            Full::Client => "client",
+        };
+        state
+            .metrics
+            .live_streams_refused
+            .with_label_values(&[cap])
+            .inc();
+        AppError::TooManyStreams(full)
+    })?;
     let changes = state.live.subscribe();
     let first = Event::default()
         .event("refresh")
         .data("refresh")
         .retry(RECONNECT_AFTER);
-    let events = stream::once(async { first }).chain(changes.map(to_sse));
-    (
+    // Up to a tenth shorter, so streams opened together (after a deploy)
+    // do not all end, and reconnect, together.
+    let lifetime = state
+        .open_streams
+        .limits()
+        .lifetime
+        .mul_f64(1.0 - rand::random::<f64>() / 10.0);
+    let events = stream::once(async { first })
+        .chain(changes.map(to_sse))
+        .take_until(tokio::time::sleep(lifetime))
+        // The slot is freed when the stream is dropped: it ended, or the
+        // browser went away.
+        .map(move |event| {
+            let _held = &slot;
+            Ok::<_, Infallible>(event)
+        });
+    Ok((
         // nginx and similar buffer responses unless told not to.
         [("x-accel-buffering", "no")],
-        Sse::new(events.map(Ok::<_, Infallible>)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+        Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
     )
+        .into_response())
 }
 
 fn to_sse(event: LiveEvent) -> Event {

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use test_support::{free_port, test_database};
+use test_support::{eventually, free_port, test_database};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::helpers::{API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_on, spawn_binary};
+use crate::helpers::{
+    API_TOKEN, DEADLINE, TestApp, spawn_app, spawn_app_adjusted, spawn_app_on, spawn_binary,
+};
 
 /// One server-sent event.
 #[derive(Debug)]
@@ -144,6 +146,67 @@ async fn the_event_stream_is_marked_for_proxies_and_never_cached() {
     assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["cache-control"], "no-cache");
     assert_eq!(headers["x-accel-buffering"], "no");
+}
+
+#[tokio::test]
+async fn a_stream_ends_at_its_lifetime_and_its_place_is_freed() {
+    let app = spawn_app_adjusted(|config| {
+        config.stream_limits.lifetime = Duration::from_secs(1);
+    })
+    .await;
+    let mut events = EventStream::connect(&app.address).await;
+    assert_eq!(events.next(DEADLINE).await.unwrap().name, "refresh");
+    assert_eq!(open_streams(&app).await, 1);
+
+    // Ended by the server within its lifetime (up to a tenth less), after
+    // which a browser reconnects on the `retry` the stream began with.
+    let started = Instant::now();
+    while events.next(DEADLINE).await.is_some() {}
+    assert!(started.elapsed() < Duration::from_secs(3));
+    eventually(DEADLINE, "the ended stream to be counted out", || async {
+        (open_streams(&app).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let mut again = EventStream::connect(&app.address).await;
+    assert_eq!(again.next(DEADLINE).await.unwrap().name, "refresh");
+}
+
+#[tokio::test]
+async fn a_client_over_its_cap_is_refused_with_retry_after_until_one_closes() {
+    let app = spawn_app_adjusted(|config| {
+        config.stream_limits.per_client = std::num::NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    let first = EventStream::connect(&app.address).await;
+    let _second = EventStream::connect(&app.address).await;
+
+    let refused = app.get("/events").await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "30");
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("live-update streams")
+    );
+
+    drop(first);
+    eventually(DEADLINE, "a place to be free again", || async {
+        (app.get("/events").await.status() == 200).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+/// `live_streams_open`, from the app's `/metrics`.
+async fn open_streams(app: &TestApp) -> i64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("live_streams_open "))
+        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 #[tokio::test]
