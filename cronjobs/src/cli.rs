@@ -22,6 +22,9 @@ pub enum Command {
     WikipediaTodo,
     /// Run `wikipedia-todo` for every request on NATS `jobs.wikipedia-todo`.
     Listen,
+    /// Take one request from the JetStream consumer JOBS/wikipedia-todo, run
+    /// `wikipedia-todo` for it, acknowledge it, exit (a scaler's Job).
+    NextRequest,
     /// Dump DATABASE_URL into BACKUP_DIR, verify it, keep the newest BACKUP_KEEP.
     Backup,
     /// Restore a dump made by `backup` into DATABASE_URL.
@@ -40,6 +43,7 @@ impl Command {
         match self {
             Command::WikipediaTodo => "wikipedia-todo",
             Command::Listen => "listen",
+            Command::NextRequest => "next-request",
             Command::Backup => "backup",
             Command::Restore(_) => "restore",
         }

@@ -3,14 +3,15 @@
 //!
 //! | variable             | used by                  | required | default |
 //! |----------------------|--------------------------|----------|---------|
-//! | `TODO_API_URL`       | wikipedia-todo, listen   | yes      |         |
-//! | `API_TOKEN`          | wikipedia-todo, listen   | yes      |         |
-//! | `RANDOM_ARTICLE_URL` | wikipedia-todo, listen   | no       | `https://en.wikipedia.org/wiki/Special:Random` |
-//! | `HTTP_TIMEOUT_SECS`  | wikipedia-todo, listen   | no       | `10` |
-//! | `NATS_URL`           | listen                   | yes      |         |
-//! | `NATS_USER`          | listen                   | with a password |  |
-//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | listen | one of them, with `NATS_USER` | |
+//! | `TODO_API_URL`       | wikipedia-todo, listen, next-request | yes |   |
+//! | `API_TOKEN`          | wikipedia-todo, listen, next-request | yes |   |
+//! | `RANDOM_ARTICLE_URL` | wikipedia-todo, listen, next-request | no | `https://en.wikipedia.org/wiki/Special:Random` |
+//! | `HTTP_TIMEOUT_SECS`  | wikipedia-todo, listen, next-request | no | `10` |
+//! | `NATS_URL`           | listen, next-request     | yes      |         |
+//! | `NATS_USER`          | listen, next-request     | with a password |  |
+//! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | listen, next-request | one of them, with `NATS_USER` | |
 //! | `PORT`               | listen                   | no       | `8082` |
+//! | `REQUEST_WAIT`       | next-request             | no       | `30s`: how long to wait for a request before exiting 0 |
 //! | `DATABASE_URL`       | backup, restore          | yes      |         |
 //! | `BACKUP_DIR`         | backup                   | yes      |         |
 //! | `BACKUP_KEEP`        | backup                   | no       | `7` |
@@ -49,6 +50,15 @@ pub struct ListenConfig {
     pub job: JobConfig,
     pub nats: NatsSettings,
     pub listen: SocketAddr,
+}
+
+/// What `next-request` needs.
+#[derive(Debug, Clone)]
+pub struct RequestConfig {
+    pub job: JobConfig,
+    pub nats: NatsSettings,
+    /// How long to wait for a request to arrive.
+    pub wait: Duration,
 }
 
 /// What `backup` needs.
@@ -109,6 +119,20 @@ impl ListenConfig {
             job,
             nats,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        })
+    }
+}
+
+impl RequestConfig {
+    pub fn read(env: &Env<'_>) -> Result<RequestConfig, EnvError> {
+        Ok(RequestConfig {
+            job: JobConfig::read(env)?,
+            nats: NatsSettings::read(env)?,
+            wait: env.parse_or("REQUEST_WAIT", "30s", |raw| match env::duration(raw) {
+                Ok(wait) if wait >= Duration::from_secs(1) => Ok(wait),
+                Ok(_) => Err("must be at least 1s".to_owned()),
+                Err(e) => Err(e),
+            })?,
         })
     }
 }

@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::WikipediaTodo => cronjobs::wikipedia::run().await,
         Command::Listen => cronjobs::listen::run().await,
+        Command::NextRequest => cronjobs::next_request::run().await,
         Command::Backup => cronjobs::backup::run_backup().await,
         Command::Restore(args) => cronjobs::backup::run_restore(args).await,
     };

@@ -417,11 +417,18 @@ fn the_keda_component_replaces_listen_with_a_scaled_job_on_its_subject() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(subjects, ["jobs.wikipedia-todo"]);
-    // The pod template reads the generated ConfigMap, as the CronJobs do.
-    let init = str_at(
-        job,
-        "/spec/jobTargetRef/template/spec/initContainers/0/envFrom/0/configMapRef/name",
+    // One container, `cronjobs next-request`, reading the generated
+    // ConfigMap as the CronJobs do.
+    let spec = "/spec/jobTargetRef/template/spec";
+    assert_eq!(
+        str_at(job, &format!("{spec}/containers/0/args/0")),
+        "next-request"
     );
-    assert_eq!(generated_base_name(init), Some("cronjobs"), "{init}");
+    assert_eq!(items_at(job, &format!("{spec}/containers")).count(), 1);
+    let config = str_at(
+        job,
+        &format!("{spec}/containers/0/envFrom/0/configMapRef/name"),
+    );
+    assert_eq!(generated_base_name(config), Some("cronjobs"), "{config}");
     crate::references::check(&renders).unwrap();
 }

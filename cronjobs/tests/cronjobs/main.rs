@@ -10,4 +10,5 @@
 mod backup;
 mod helpers;
 mod listen;
+mod next_request;
 mod wikipedia;

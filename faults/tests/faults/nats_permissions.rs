@@ -261,7 +261,7 @@ async fn the_jobs_user_takes_and_acknowledges_a_request_from_its_consumer() -> a
         .await?
         .await?;
 
-    // As a request Job's acknowledging step does it: look the consumer up,
+    // As `cronjobs next-request` does it in a request Job: look the consumer up,
     // pull one request, acknowledge it, with replies under `_INBOX_jobs`.
     let mut jobs = Watched::connect(&nats, Role::Jobs).await?;
     let consumer: jetstream::consumer::PullConsumer = jetstream::new(jobs.client.clone())
