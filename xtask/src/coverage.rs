@@ -8,9 +8,8 @@
 //! The browser suite (`e2e/`) is not part of it: it builds the plain binaries.
 //!
 //! The LLVM tools that read the profiles come from rustup's `llvm-tools`
-//! component when it is installed, and otherwise from Debian's `llvm-19`
-//! (rustup cannot always reach its server; LLVM 19's tools read what
-//! Rust 1.95's LLVM 22 writes).
+//! component when it is installed, and otherwise from Debian's `llvm-22`,
+//! the LLVM Rust 1.95 is built with (rustup cannot always reach its server).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +44,7 @@ const FLOORS: &[(&str, f64)] = &[
 ];
 
 /// The profiles' LLVM tools, when rustup's component is missing.
-const DEBIAN_LLVM_BIN: &str = "/usr/lib/llvm-19/bin";
+const DEBIAN_LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -172,9 +172,9 @@ const REQUIREMENTS: &[Requirement] = &[
         tool: Tool::LlvmTools,
         // rustup's `llvm-tools` component when installed (CI on GitHub
         // adds it), else Debian's: rustup cannot always reach its server.
-        name: "LLVM coverage tools (rustup llvm-tools, or Debian llvm-19)",
+        name: "LLVM coverage tools (rustup llvm-tools, or Debian llvm-22)",
         present: crate::coverage::llvm_tools_present,
-        install: Install::Apt(&["llvm-19"]),
+        install: Install::Apt(&["llvm-22"]),
     },
     Requirement {
         tool: Tool::Chromium,
