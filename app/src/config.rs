@@ -7,6 +7,7 @@
 //! | `NATS_URL`     | yes      |         | NATS server URL (JetStream enabled) |
 //! | `NATS_USER`    | with a password |  | the app's NATS user |
 //! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `service-kit`) |
+//! | `NATS_STREAM_REPLICAS` | no | `1`   | copies of the `TODOS` stream: 1 on one nats-server, 3 on a three-node cluster (`events::StreamReplicas`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
@@ -29,6 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use axum::http::HeaderName;
+use events::StreamReplicas;
 use secrecy::SecretString;
 use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
@@ -55,6 +57,7 @@ pub struct Config {
     /// Connections for reads and the writers of changes.
     pub pool_size: u32,
     pub nats: NatsSettings,
+    pub stream_replicas: StreamReplicas,
     pub listen: SocketAddr,
     /// Where the operational routes are served; `None`: on `listen`.
     pub admin_listen: Option<SocketAddr>,
@@ -106,6 +109,8 @@ impl Config {
         };
 
         let nats = NatsSettings::read(env)?;
+        let stream_replicas =
+            env.parse_or(events::STREAM_REPLICAS_VARIABLE, "1", StreamReplicas::parse)?;
 
         let port = env.parse_or("PORT", "8080", env::port)?;
         let admin_port = env.parse_optional("ADMIN_PORT", env::port)?;
@@ -175,6 +180,7 @@ impl Config {
             database,
             pool_size,
             nats,
+            stream_replicas,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             admin_listen: admin_port.map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
             api_token,

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{self, message::PublishMessage};
+use events::StreamReplicas;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
@@ -188,21 +189,23 @@ impl<P: Publisher> Publisher for Arc<P> {
 /// Publishes to the `TODOS` stream, creating it if it is missing.
 pub struct JetStreamPublisher {
     jetstream: jetstream::Context,
+    replicas: StreamReplicas,
     /// The stream is known to exist; checked again after a failure.
     stream_ready: AtomicBool,
 }
 
 impl JetStreamPublisher {
-    pub fn new(jetstream: jetstream::Context) -> Self {
+    pub fn new(jetstream: jetstream::Context, replicas: StreamReplicas) -> Self {
         Self {
             jetstream,
+            replicas,
             stream_ready: AtomicBool::new(false),
         }
     }
 
     async fn send(&self, rows: &[PendingEvent]) -> Published {
         if !self.stream_ready.load(Ordering::Acquire) {
-            if let Err(e) = ensure_stream(&self.jetstream).await {
+            if let Err(e) = ensure_stream(&self.jetstream, self.replicas).await {
                 return Published {
                     acked: 0,
                     failure: Some(e),
@@ -327,12 +330,13 @@ impl Publisher for MemoryPublisher {
     }
 }
 
-/// Creates the `TODOS` stream if it is missing.
-pub async fn ensure_stream(jetstream: &jetstream::Context) -> anyhow::Result<()> {
-    jetstream
-        .get_or_create_stream(events::stream_config())
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the {} stream: {e}", events::STREAM))?;
+/// Creates the `TODOS` stream, or brings it to the contract's settings
+/// (see `service_kit::jetstream`).
+pub async fn ensure_stream(
+    jetstream: &jetstream::Context,
+    replicas: StreamReplicas,
+) -> anyhow::Result<()> {
+    service_kit::jetstream::ensure_stream(jetstream, events::stream_config(replicas)).await?;
     Ok(())
 }
 

@@ -77,7 +77,7 @@ impl Application {
         let relay = Relay::new(
             config.database,
             Arc::clone(&relay_wake),
-            JetStreamPublisher::new(jetstream::new(nats.clone())),
+            JetStreamPublisher::new(jetstream::new(nats.clone()), config.stream_replicas),
             state.metrics.clone(),
         );
         Ok(Self {

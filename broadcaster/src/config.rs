@@ -16,6 +16,7 @@
 //! | `WEBHOOK_BREAKER_COOLDOWN` | `30s` | how long the circuit stays open before a probe |
 //! | `BROADCASTER_MAX_IN_FLIGHT` | `32` | events one replica handles at once |
 //! | `BROADCASTER_DEDUPE_TTL` | `7d` | how long delivered event ids are remembered |
+//! | `NATS_STREAM_REPLICAS` | `1` | copies of each stream and the bucket: 1 on one server, 3 on a three-node cluster (`events::StreamReplicas`) |
 //! | `PORT` | `8081` | health and metrics |
 //! | `LOG_FORMAT`, `RUST_LOG` | `json`, `info` | see the `telemetry` crate |
 //!
@@ -32,6 +33,8 @@ use service_kit::env::{self, duration, positive};
 use service_kit::{Env, EnvError, NatsSettings};
 
 use crate::circuit::BreakerConfig;
+use events::StreamReplicas;
+
 use crate::delivery::{Format, SigningSecret, Target};
 use crate::retry::RetrySchedule;
 
@@ -46,6 +49,7 @@ pub struct Config {
     pub breaker: BreakerConfig,
     pub max_in_flight: usize,
     pub dedupe_ttl: Duration,
+    pub stream_replicas: StreamReplicas,
 }
 
 /// What the broadcaster does with each event.
@@ -96,6 +100,11 @@ impl Config {
             },
             max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "32", positive)? as usize,
             dedupe_ttl: env.parse_or("BROADCASTER_DEDUPE_TTL", "7d", duration)?,
+            stream_replicas: env.parse_or(
+                events::STREAM_REPLICAS_VARIABLE,
+                "1",
+                StreamReplicas::parse,
+            )?,
         })
     }
 

@@ -38,6 +38,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use events::StreamReplicas;
+
 use crate::error::{Error, Result};
 use crate::ordering::Turns;
 use crate::worker::Worker;
@@ -52,22 +54,17 @@ const MAX_DELIVER_SLACK: i64 = 3;
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Gets the `TODOS` stream, creating it exactly as the app does if the
-/// broadcaster happens to start first.
-///
-/// If the app creates it in the same instant with settings that differ in
-/// some detail, our create fails; the stream then exists, and we use it.
-pub async fn ensure_todos_stream(js: &jetstream::Context) -> Result<stream::Stream> {
-    let created = js.get_or_create_stream(events::stream_config()).await;
-    match created {
-        Ok(stream) => Ok(stream),
-        Err(create_error) => js
-            .get_stream(events::STREAM)
-            .await
-            .map_err(|_| Error::Nats {
-                context: format!("getting or creating stream {}", events::STREAM),
-                source: create_error.into(),
-            }),
-    }
+/// broadcaster happens to start first, or bringing it to the contract's
+/// settings (see `service_kit::jetstream`).
+pub async fn ensure_todos_stream(
+    js: &jetstream::Context,
+    replicas: StreamReplicas,
+) -> Result<stream::Stream> {
+    Ok(
+        service_kit::jetstream::ensure_stream(js, events::stream_config(replicas))
+            .await?
+            .stream,
+    )
 }
 
 /// The consumer settings every replica applies.

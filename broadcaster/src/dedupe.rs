@@ -21,6 +21,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use events::StreamReplicas;
+
 use crate::error::{Error, Result};
 
 /// The bucket's name.
@@ -40,25 +42,29 @@ impl Dedupe {
     /// `create_key_value` first reads the account info in a shape
     /// nats-server 2.9 does not send. `get_or_create_stream` also makes
     /// replicas that start together agree instead of racing.
-    pub async fn open(js: &jetstream::Context, ttl: Duration) -> Result<Dedupe> {
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{BUCKET}"),
-            description: Some("Docket broadcaster: ids of events already delivered".to_owned()),
-            subjects: vec![format!("$KV.{BUCKET}.>")],
-            max_messages_per_subject: 1,
-            max_age: ttl,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Nats {
-            context: format!("creating bucket {BUCKET}"),
-            source: e.into(),
-        })?;
+    pub async fn open(
+        js: &jetstream::Context,
+        ttl: Duration,
+        replicas: StreamReplicas,
+    ) -> Result<Dedupe> {
+        service_kit::jetstream::ensure_stream(
+            js,
+            stream::Config {
+                name: format!("KV_{BUCKET}"),
+                description: Some("Docket broadcaster: ids of events already delivered".to_owned()),
+                subjects: vec![format!("$KV.{BUCKET}.>")],
+                max_messages_per_subject: 1,
+                max_age: ttl,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: replicas.get(),
+                ..Default::default()
+            },
+        )
+        .await?;
         let store = js.get_key_value(BUCKET).await.map_err(|e| Error::Nats {
             context: format!("opening bucket {BUCKET}"),
             source: e.into(),

@@ -23,6 +23,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 
+use events::StreamReplicas;
+
 use crate::error::{Error, Result};
 
 /// The dead-letter stream.
@@ -44,22 +46,22 @@ pub struct DeadLetter<'a> {
     pub last_error: String,
 }
 
-/// Creates the stream if it does not exist yet.
-pub async fn ensure_stream(js: &jetstream::Context) -> Result<()> {
-    js.get_or_create_stream(stream::Config {
-        name: STREAM.to_owned(),
-        description: Some("Docket broadcaster: todo events that could not be delivered".into()),
-        subjects: vec![SUBJECTS.to_owned()],
-        storage: stream::StorageType::File,
-        max_age: MAX_AGE,
-        duplicate_window: events::STREAM_DUPLICATE_WINDOW,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| Error::Nats {
-        context: format!("creating stream {STREAM}"),
-        source: e.into(),
-    })?;
+/// Creates the stream, or brings it to these settings.
+pub async fn ensure_stream(js: &jetstream::Context, replicas: StreamReplicas) -> Result<()> {
+    service_kit::jetstream::ensure_stream(
+        js,
+        stream::Config {
+            name: STREAM.to_owned(),
+            description: Some("Docket broadcaster: todo events that could not be delivered".into()),
+            subjects: vec![SUBJECTS.to_owned()],
+            storage: stream::StorageType::File,
+            max_age: MAX_AGE,
+            duplicate_window: events::STREAM_DUPLICATE_WINDOW,
+            num_replicas: replicas.get(),
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(())
 }
 

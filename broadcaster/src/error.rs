@@ -18,6 +18,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] service_kit::EnvError),
 
+    /// A stream could not be made to match this build's settings.
+    #[error(transparent)]
+    Stream(#[from] service_kit::jetstream::StreamError),
+
     /// A NATS or JetStream operation failed.
     #[error("NATS: {context}")]
     Nats {
@@ -85,7 +89,9 @@ impl Error {
             Error::Request(_) => "request".into(),
             Error::Status { status, .. } => format!("http_{status}"),
             Error::Decode(_) => "undecodable".into(),
-            Error::Config(_) | Error::Nats { .. } | Error::Listen { .. } => "internal".into(),
+            Error::Config(_) | Error::Nats { .. } | Error::Stream(_) | Error::Listen { .. } => {
+                "internal".into()
+            }
         }
     }
 

@@ -81,7 +81,11 @@ pub fn is_retryable(error: &Error) -> bool {
     match error {
         Error::Timeout(_) | Error::Connect(_) | Error::Request(_) => true,
         Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        Error::Decode(_) | Error::Config(_) | Error::Nats { .. } | Error::Listen { .. } => false,
+        Error::Decode(_)
+        | Error::Config(_)
+        | Error::Nats { .. }
+        | Error::Stream(_)
+        | Error::Listen { .. } => false,
     }
 }
 

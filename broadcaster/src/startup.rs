@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
 use service_kit::NatsSettings;
+use service_kit::jetstream::StreamError;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -95,7 +96,14 @@ impl Application {
 
         let running = tokio::select! {
             () = shutdown.cancelled() => None,
-            running = set_up_until_done(&self.js, &self.config, &self.state) => Some(running),
+            running = set_up_until_done(&self.js, &self.config, &self.state) => match running {
+                Ok(running) => Some(running),
+                Err(error) => {
+                    http_stop.cancel();
+                    let _ = server.await;
+                    return Err(error.into());
+                }
+            },
         };
         if let Some(Running {
             source,
@@ -131,23 +139,27 @@ impl Application {
     }
 }
 
-/// Sets up JetStream, retrying with backoff (1 s doubling to 10 s) until it works.
-async fn set_up_until_done(js: &jetstream::Context, config: &Config, state: &AppState) -> Running {
+/// Sets up JetStream, retrying with backoff (1 s doubling to 10 s) until it
+/// works; a stream whose settings JetStream cannot change ends the service
+/// with the difference named, since waiting would not change it.
+async fn set_up_until_done(
+    js: &jetstream::Context,
+    config: &Config,
+    state: &AppState,
+) -> Result<Running> {
     let policy =
         service_kit::backoff::exponential(Duration::from_secs(1), Duration::from_secs(10), None);
     let set_up = || set_up(js, config, state);
-    match service_kit::backoff::retry("setting up JetStream", policy, |_| true, set_up).await {
-        Ok(running) => running,
-        Err(_) => unreachable!("retried without limit, for every error"),
-    }
+    let retryable = |error: &Error| !matches!(error, Error::Stream(StreamError::Immutable { .. }));
+    service_kit::backoff::retry("setting up JetStream", policy, retryable, set_up).await
 }
 
 /// Makes sure the streams, the bucket and the consumer exist (every replica
 /// applies the same settings; all calls are idempotent).
 async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> Result<Running> {
-    let stream = consumer::ensure_todos_stream(js).await?;
-    dlq::ensure_stream(js).await?;
-    let dedupe = Dedupe::open(js, config.dedupe_ttl).await?;
+    let stream = consumer::ensure_todos_stream(js, config.stream_replicas).await?;
+    dlq::ensure_stream(js, config.stream_replicas).await?;
+    let dedupe = Dedupe::open(js, config.dedupe_ttl, config.stream_replicas).await?;
     let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
     let max_deliver = consumer_config.max_deliver;
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;

@@ -103,9 +103,33 @@ async fn the_app_creates_the_stream_the_contract_defines() {
         .unwrap();
 
     let made = &stream.info().await.unwrap().config;
-    let wanted = events::stream_config();
+    let wanted = events::stream_config(events::StreamReplicas::ONE);
     assert_eq!(made.subjects, wanted.subjects);
     assert_eq!(made.storage, wanted.storage);
     assert_eq!(made.max_age, wanted.max_age);
     assert_eq!(made.duplicate_window, wanted.duplicate_window);
+}
+
+#[tokio::test]
+async fn a_stream_made_with_other_settings_is_brought_to_the_contract() {
+    // A server of its own: the stream is made here before the app starts.
+    let nats = test_support::Nats::start().unwrap();
+    let database = test_support::test_database().await.unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        max_age: std::time::Duration::from_secs(3600),
+        ..events::stream_config(events::StreamReplicas::ONE)
+    })
+    .await
+    .unwrap();
+    let app = crate::helpers::spawn_app_on(&database.url, &nats.url(), None).await;
+    app.wait_until_ready().await;
+
+    app.post_form("/todos", &[("text", "Publish me")]).await;
+    app.wait_for_outbox_drained().await;
+
+    let mut stream = js.get_stream(events::STREAM).await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.max_age, events::STREAM_MAX_AGE);
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
 }

@@ -149,3 +149,56 @@ async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
     nats.publish(&event).await;
     receiver.wait_for(1, Duration::from_secs(20)).await.unwrap();
 }
+
+/// `TODOS` as an older build or an operator made it: `max_age` of an hour.
+fn drifted_todos() -> async_nats::jetstream::stream::Config {
+    async_nats::jetstream::stream::Config {
+        max_age: Duration::from_secs(3600),
+        ..events::stream_config(events::StreamReplicas::ONE)
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_drifted_is_brought_back_to_the_contract_and_the_change_logged() {
+    let nats = PrivateNats::start().await;
+    nats.js.create_stream(drifted_todos()).await.unwrap();
+    let receiver = Receiver::accepting().await;
+
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+
+    let mut stream = nats.js.get_stream(events::STREAM).await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.max_age, events::STREAM_MAX_AGE);
+    let output = broadcaster.service.output();
+    assert!(
+        output.contains("updated the stream") && output.contains("max_age: 3600s → 604800s"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_whose_storage_cannot_change_stops_start_up_naming_the_difference() {
+    let nats = PrivateNats::start().await;
+    nats.js
+        .create_stream(async_nats::jetstream::stream::Config {
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            ..events::stream_config(events::StreamReplicas::ONE)
+        })
+        .await
+        .unwrap();
+
+    let error = start_up_error(
+        &nats,
+        &[
+            ("WEBHOOK_URL", "http://127.0.0.1:9/".to_owned()),
+            ("WEBHOOK_SECRET", SECRET.to_owned()),
+        ],
+    )
+    .await;
+
+    assert!(
+        error.contains("stream TODOS exists with settings JetStream cannot change")
+            && error.contains("storage: Memory → File"),
+        "{error}"
+    );
+}

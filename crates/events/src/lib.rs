@@ -30,15 +30,45 @@ pub const STREAM_DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::fr
 /// over a weekend to catch up, short enough to bound the disk.
 pub const STREAM_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// The variable that sets [`StreamReplicas`] for every service.
+pub const STREAM_REPLICAS_VARIABLE: &str = "NATS_STREAM_REPLICAS";
+
+/// How many servers keep a copy of each of Docket's streams (the events,
+/// the dead letters, the broadcaster's bucket): 1 on a single nats-server,
+/// 3 on a three-node cluster, so losing a node loses no acknowledged event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamReplicas(u8);
+
+impl StreamReplicas {
+    /// One copy: a single server (local runs, tests, staging).
+    pub const ONE: StreamReplicas = StreamReplicas(1);
+
+    /// `1` to `5`, as JetStream allows; 3 is what a three-node cluster
+    /// should use (a majority survives one node's loss).
+    pub fn parse(raw: &str) -> Result<StreamReplicas, String> {
+        match raw.trim().parse::<u8>() {
+            Ok(n @ 1..=5) => Ok(StreamReplicas(n)),
+            _ => Err(format!(
+                "expected a replica count from 1 to 5 (3 on a three-node cluster), got `{raw}`"
+            )),
+        }
+    }
+
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
 /// The [`STREAM`] as whichever service starts first creates it, so that
 /// the app and the broadcaster never make it differently.
-pub fn stream_config() -> async_nats::jetstream::stream::Config {
+pub fn stream_config(replicas: StreamReplicas) -> async_nats::jetstream::stream::Config {
     async_nats::jetstream::stream::Config {
         name: STREAM.to_owned(),
         subjects: vec![STREAM_SUBJECTS.to_owned()],
         storage: async_nats::jetstream::stream::StorageType::File,
         duplicate_window: STREAM_DUPLICATE_WINDOW,
         max_age: STREAM_MAX_AGE,
+        num_replicas: replicas.get(),
         ..Default::default()
     }
 }
@@ -169,6 +199,20 @@ impl TodoEvent {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn stream_replicas_are_one_to_five() {
+        assert_eq!(StreamReplicas::parse("3").unwrap().get(), 3);
+        assert_eq!(StreamReplicas::parse(" 1 ").unwrap(), StreamReplicas::ONE);
+        for bad in ["0", "6", "three", "", "-1"] {
+            let error = StreamReplicas::parse(bad).unwrap_err();
+            assert!(error.contains("from 1 to 5"), "{bad}: {error}");
+        }
+        assert_eq!(
+            stream_config(StreamReplicas::parse("3").unwrap()).num_replicas,
+            3
+        );
+    }
 
     fn sample() -> TodoEvent {
         TodoEvent {

@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod env;
+pub mod jetstream;
 pub mod nats;
 pub mod ops;
 pub mod postgres;

@@ -86,7 +86,9 @@ fn assert_refused(refusal: Option<String>, what: &str, subject: &str) {
 /// The `TODOS` stream, created as the app creates it, holding one message.
 async fn todos_stream(nats: &Nats) -> anyhow::Result<jetstream::stream::Stream> {
     let js = jetstream::new(nats.connect(Role::Admin).await?);
-    let stream = js.get_or_create_stream(events::stream_config()).await?;
+    let stream = js
+        .get_or_create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .await?;
     js.publish("todos.created", "one".into()).await?.await?;
     Ok(stream)
 }
