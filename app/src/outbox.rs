@@ -3,7 +3,13 @@
 //! Exactly one relay is active across all replicas: it holds a session-level
 //! Postgres advisory lock on its own connection. When that replica dies its
 //! connection closes, the lock is released, and another replica's relay,
-//! polling for the lock, takes over. The active relay publishes a batch of
+//! polling for the lock, takes over. A leader that is frozen (a stopped
+//! process, a paused VM) or cut off keeps its connection open, so the lock
+//! connection is leased: the server ends the session once it has been idle
+//! for [`LEADER_LEASE`] (`idle_session_timeout`), or once its TCP peer stops
+//! answering (keepalives, `tcp_user_timeout`), and a live leader is never
+//! idle that long. Another replica leads within [`LEADER_LEASE`] plus one
+//! standby poll (14 s). The active relay publishes a batch of
 //! rows in `seq` order, each expecting its predecessor to be the stream's
 //! last message, so the stream's order is the outbox's order even across
 //! NATS failures. A row
@@ -31,6 +37,11 @@ use crate::metrics::Metrics;
 
 /// How often a standby replica asks for the lock.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
+/// How long the server lets the leader's lock connection sit idle before it
+/// ends the session and so frees the lock. A live leader talks to the
+/// database at least every `SLOW_POLL`, or after one publish and one
+/// backoff (`ACK_TIMEOUT` + `MAX_BACKOFF`): 10 s at most.
+pub const LEADER_LEASE: Duration = Duration::from_secs(12);
 /// A fallback in case a notification is missed (e.g. while the listener reconnects).
 const SLOW_POLL: Duration = Duration::from_secs(5);
 /// Rows read per round trip.
@@ -97,7 +108,7 @@ impl<P: Publisher> Relay<P> {
     }
 
     async fn serve_while_leader(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
-        let mut conn = PgConnection::connect_with(&self.database).await?;
+        let mut conn = PgConnection::connect_with(&leased(&self.database)).await?;
         loop {
             if outbox::try_lead(&mut conn).await? {
                 break;
@@ -338,6 +349,21 @@ pub async fn ensure_stream(
 ) -> anyhow::Result<()> {
     service_kit::jetstream::ensure_stream(jetstream, events::stream_config(replicas)).await?;
     Ok(())
+}
+
+/// `database` for a lock connection: sessions the server ends when idle
+/// for [`LEADER_LEASE`], or when the peer stops answering TCP for about
+/// 10 s (`tcp_user_timeout` for unacknowledged data, keepalives from 5 s of
+/// silence, every 2 s, 3 probes), whichever comes first.
+pub fn leased(database: &PgConnectOptions) -> PgConnectOptions {
+    let lease_ms = LEADER_LEASE.as_millis().to_string();
+    database.clone().options([
+        ("idle_session_timeout", lease_ms.as_str()),
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+        ("tcp_user_timeout", "10000"),
+    ])
 }
 
 /// Sleeps unless shutdown comes first (then `Err`).

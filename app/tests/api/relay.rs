@@ -111,3 +111,34 @@ async fn a_refused_publish_leaves_the_rows_pending_for_the_next_pass() {
     );
     assert!(outbox_payloads(&pool).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_leader_that_falls_silent_loses_the_lock_within_its_lease() {
+    let database = test_database().await.unwrap();
+    let options: sqlx::postgres::PgConnectOptions = database.url.parse().unwrap();
+    let leased = app::outbox::leased(&options);
+    // A leader frozen right after it took the lock: its connection stays
+    // open and says nothing, as a stopped process's would.
+    let mut frozen = PgConnection::connect_with(&leased).await.unwrap();
+    assert!(app::db::outbox::try_lead(&mut frozen).await.unwrap());
+    let mut standby = PgConnection::connect_with(&leased).await.unwrap();
+    let asked = std::time::Instant::now();
+
+    let deadline = app::outbox::LEADER_LEASE + std::time::Duration::from_secs(5);
+    while !app::db::outbox::try_lead(&mut standby).await.unwrap() {
+        assert!(
+            asked.elapsed() < deadline,
+            "the standby did not get the lock within {deadline:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    let took = asked.elapsed();
+    assert!(
+        took >= app::outbox::LEADER_LEASE - std::time::Duration::from_secs(1),
+        "the lock passed after {took:?}, before the lease ran out"
+    );
+    // Resumed, the old leader finds its session ended: it cannot go on
+    // believing it leads.
+    assert!(app::db::outbox::try_lead(&mut frozen).await.is_err());
+}
