@@ -21,6 +21,8 @@ pub struct Metrics {
     pub page_cache_hits: IntCounter,
     pub page_cache_misses: IntCounter,
     pub page_cache_bypasses: IntCounter,
+    /// Fetches of the page's picture by outcome: ok, refused or failed.
+    pub picture_fetches: IntCounterVec,
 }
 
 impl Metrics {
@@ -72,6 +74,18 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let picture_fetches = IntCounterVec::new(
+            Opts::new(
+                "picture_fetches_total",
+                "Fetches of the page's picture from PICTURE_SOURCE_URL by outcome: ok, refused (not an image, too large) or failed (unreachable, an error status, too slow)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["ok", "refused", "failed"] {
+            picture_fetches.with_label_values(&[outcome]);
+        }
+
         // Always 1; the labels are the point: which version and commit each
         // pod runs, joinable onto any other series of the pod.
         let build_info = IntGaugeVec::new(
@@ -94,6 +108,7 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
+            Box::new(picture_fetches.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -113,6 +128,7 @@ impl Metrics {
             page_cache_hits: page_cache.with_label_values(&["hit"]),
             page_cache_misses: page_cache.with_label_values(&["miss"]),
             page_cache_bypasses: page_cache.with_label_values(&["bypass"]),
+            picture_fetches,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 use crate::page_cache::{self, PageCache};
+use crate::picture::CurrentPicture;
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
 use crate::views::rendered::Rendered;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub lists: Arc<ReadTogether<TodoLists>>,
     /// The page and the lists fragment, rendered once per shared read.
     pub rendered: Arc<Rendered>,
+    /// `None` when no `PICTURE_SOURCE_URL` is set: the page shows none.
+    pub picture: Option<CurrentPicture>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -54,6 +57,7 @@ impl AppState {
             write_limiter: None,
             lists: Arc::default(),
             rendered: Arc::default(),
+            picture: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -61,6 +65,13 @@ impl AppState {
     /// Keeps the page at most `max_age` (zero: no cache).
     pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
         self.page_cache = page_cache_for(&self.metrics, max_age);
+        self
+    }
+
+    /// Shows the picture on the page and serves it at `/picture`.
+    pub fn with_picture(mut self) -> Self {
+        self.picture = Some(CurrentPicture::default());
+        self.rendered = Arc::new(Rendered::with_picture());
         self
     }
 

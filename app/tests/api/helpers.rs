@@ -127,6 +127,7 @@ pub async fn spawn_app_with(
         write_limit: Some(RateLimit::DEFAULT),
         client_ip: ClientIp::Peer,
         page_cache_max_age: app::page_cache::DEFAULT_MAX_AGE,
+        picture: None,
     };
     adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");
