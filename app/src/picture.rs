@@ -18,13 +18,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use async_nats::jetstream::{self, kv, object_store, stream};
+use async_nats::jetstream::{self, kv, object_store};
 use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use prometheus::IntCounterVec;
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
+use service_kit::nats;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -206,7 +207,13 @@ pub async fn fetch_when_due(
         }
     };
     loop {
-        let wait = match look(&jetstream, &settings, &http, &fetches).await {
+        // Stopping mid-fetch leaves the claim taken: the next try is one
+        // maximum age later, as after a failed fetch.
+        let looked = tokio::select! {
+            () = shutdown.cancelled() => return,
+            looked = look(&jetstream, &settings, &http, &fetches) => looked,
+        };
+        let wait = match looked {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(
@@ -366,31 +373,19 @@ async fn put(store: &object_store::ObjectStore, picture: &Picture) -> anyhow::Re
     Ok(())
 }
 
-/// The picture's bucket, created if missing.
-///
-/// Its stream is made with the settings `create_object_store` would use,
-/// through `get_or_create_stream`, as the broadcaster does for its bucket
-/// (see `broadcaster::dedupe`): replicas that start together agree instead
-/// of racing, and the app's NATS user needs no account-wide permission.
+/// The picture's bucket, created if missing (see
+/// `service_kit::nats::key_value_stream` for why not `create_object_store`).
 async fn picture_store(
     jetstream: &jetstream::Context,
 ) -> anyhow::Result<object_store::ObjectStore> {
+    // Room for the picture and a replacement being written.
+    let max_bytes = 2 * Picture::MAX_BYTES as i64 + 1024 * 1024;
     jetstream
-        .get_or_create_stream(stream::Config {
-            name: format!("OBJ_{PICTURE_BUCKET}"),
-            description: Some("Docket: the page's picture".to_owned()),
-            subjects: vec![
-                format!("$O.{PICTURE_BUCKET}.C.>"),
-                format!("$O.{PICTURE_BUCKET}.M.>"),
-            ],
-            // The picture and a replacement being written.
-            max_bytes: 2 * Picture::MAX_BYTES as i64 + 1024 * 1024,
-            storage: stream::StorageType::File,
-            discard: stream::DiscardPolicy::New,
-            allow_rollup: true,
-            allow_direct: true,
-            ..Default::default()
-        })
+        .get_or_create_stream(nats::object_store_stream(
+            PICTURE_BUCKET,
+            "Docket: the page's picture",
+            max_bytes,
+        ))
         .await
         .with_context(|| format!("creating bucket {PICTURE_BUCKET}"))?;
     jetstream
@@ -399,21 +394,13 @@ async fn picture_store(
         .with_context(|| format!("opening bucket {PICTURE_BUCKET}"))
 }
 
-/// The schedule's bucket, created if missing (as [`picture_store`]).
+/// The schedule's bucket, created if missing.
 async fn schedule_store(jetstream: &jetstream::Context) -> anyhow::Result<kv::Store> {
     jetstream
-        .get_or_create_stream(stream::Config {
-            name: format!("KV_{SCHEDULE_BUCKET}"),
-            description: Some("Docket: when the page's picture is next fetched".to_owned()),
-            subjects: vec![format!("$KV.{SCHEDULE_BUCKET}.>")],
-            max_messages_per_subject: 1,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        })
+        .get_or_create_stream(nats::key_value_stream(
+            SCHEDULE_BUCKET,
+            "Docket: when the page's picture is next fetched",
+        ))
         .await
         .with_context(|| format!("creating bucket {SCHEDULE_BUCKET}"))?;
     jetstream

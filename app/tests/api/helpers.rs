@@ -185,6 +185,17 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A counter's value from `/metrics`, by its series (`name{label="value"}`);
+    /// 0 when the series is not there yet.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        let prefix = format!("{series} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map_or(0, |value| value.trim().parse().unwrap())
+    }
+
     /// A GET on the admin port.
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.admin_url(path)).send().await.unwrap()

@@ -3,7 +3,7 @@
 //!
 //! Each test has a nats-server of its own (the picture's buckets would be
 //! shared otherwise), secured with the shipped configuration, so the app's
-//! NATS permissions are what is tested.
+//! NATS permissions are what is tested (see [`Setup`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use test_support::{Nats, Role, eventually, test_database};
+use test_support::{Nats, Role, TestDatabase, eventually, test_database};
 use tokio::time::Instant;
 
 use crate::helpers::{DEADLINE, TestApp, spawn_app_with};
@@ -114,26 +114,39 @@ fn png(number: usize) -> Bytes {
     Bytes::from(bytes)
 }
 
-/// A replica of the app against `nats` (as the app's user) and `database`.
-async fn replica(
-    database_url: &str,
-    nats: &Nats,
-    source: &ImageServer,
-    max_age: Duration,
-) -> TestApp {
-    let settings = nats.settings(Role::App);
-    let source = source.url.parse().unwrap();
-    let app = spawn_app_with(database_url, &nats.url(), None, |config| {
-        config.nats = settings;
-        config.picture = Some(PictureSettings {
-            source,
-            max_age,
-            fetch_timeout: Duration::from_millis(500),
-        });
-    })
-    .await;
-    app.wait_until_ready().await;
-    app
+/// A nats-server of the test's own (secured with the shipped
+/// configuration), a database, and the image server the replicas fetch from.
+struct Setup {
+    nats: Nats,
+    database: TestDatabase,
+    source: ImageServer,
+}
+
+impl Setup {
+    async fn start(answer: Answer) -> Setup {
+        Setup {
+            nats: Nats::start_secured().unwrap(),
+            database: test_database().await.unwrap(),
+            source: ImageServer::start(answer).await,
+        }
+    }
+
+    /// A replica of the app, connected as the app's NATS user, ready.
+    async fn replica(&self, max_age: Duration) -> TestApp {
+        let settings = self.nats.settings(Role::App);
+        let source = self.source.url.parse().unwrap();
+        let app = spawn_app_with(&self.database.url, &self.nats.url(), None, |config| {
+            config.nats = settings;
+            config.picture = Some(PictureSettings {
+                source,
+                max_age,
+                fetch_timeout: Duration::from_millis(500),
+            });
+        })
+        .await;
+        app.wait_until_ready().await;
+        app
+    }
 }
 
 /// What `/picture` answers: its tag and bytes, or `None` for a 404.
@@ -164,13 +177,8 @@ async fn wait_until_serving(app: &TestApp, bytes: &Bytes) -> String {
 
 /// `picture_fetches_total{outcome}` on `app`'s `/metrics`.
 async fn fetches(app: &TestApp, outcome: &str) -> u64 {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    let series = format!("picture_fetches_total{{outcome=\"{outcome}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(0)
+    app.counter(&format!("picture_fetches_total{{outcome=\"{outcome}\"}}"))
+        .await
 }
 
 async fn wait_for_fetches(app: &TestApp, outcome: &str, at_least: u64) {
@@ -186,16 +194,12 @@ async fn wait_for_fetches(app: &TestApp, outcome: &str, at_least: u64) {
 #[tokio::test]
 async fn two_replicas_fetch_at_most_once_per_max_age_and_serve_the_same_bytes() {
     // Arrange
-    let nats = Nats::start_secured().unwrap();
-    let database = test_database().await.unwrap();
-    let source = ImageServer::start(Answer::Image).await;
+    let setup = Setup::start(Answer::Image).await;
+    let source = &setup.source;
     let max_age = Duration::from_millis(700);
 
     // Act: both replicas look at the schedule from the start.
-    let (first, second) = tokio::join!(
-        replica(&database.url, &nats, &source, max_age),
-        replica(&database.url, &nats, &source, max_age),
-    );
+    let (first, second) = tokio::join!(setup.replica(max_age), setup.replica(max_age));
     eventually(DEADLINE, "four fetches", || async {
         (source.requests().len() >= 4).then_some(())
     })
@@ -236,20 +240,18 @@ async fn two_replicas_fetch_at_most_once_per_max_age_and_serve_the_same_bytes() 
 #[tokio::test]
 async fn a_restarted_replica_serves_the_stored_picture_without_fetching_again() {
     // Arrange: a picture fetched and stored, good for an hour.
-    let nats = Nats::start_secured().unwrap();
-    let database = test_database().await.unwrap();
-    let source = ImageServer::start(Answer::Image).await;
+    let setup = Setup::start(Answer::Image).await;
     let hour = Duration::from_secs(3600);
-    let mut before = replica(&database.url, &nats, &source, hour).await;
+    let mut before = setup.replica(hour).await;
     let etag = wait_until_serving(&before, &png(1)).await;
     before.stop().await;
 
     // Act
-    let after = replica(&database.url, &nats, &source, hour).await;
+    let after = setup.replica(hour).await;
 
     // Assert: the same bytes, the same tag, and still one fetch.
     assert_eq!(wait_until_serving(&after, &png(1)).await, etag);
-    assert_eq!(source.requests().len(), 1);
+    assert_eq!(setup.source.requests().len(), 1);
     assert_eq!(fetches(&after, "ok").await, 0);
     let cached = after
         .client
@@ -268,10 +270,9 @@ async fn a_restarted_replica_serves_the_stored_picture_without_fetching_again() 
 #[tokio::test]
 async fn when_the_source_fails_or_hangs_the_last_picture_stays() {
     // Arrange
-    let nats = Nats::start_secured().unwrap();
-    let database = test_database().await.unwrap();
-    let source = ImageServer::start(Answer::Image).await;
-    let app = replica(&database.url, &nats, &source, Duration::from_millis(300)).await;
+    let setup = Setup::start(Answer::Image).await;
+    let source = &setup.source;
+    let app = setup.replica(Duration::from_millis(300)).await;
     let first = served_after_first_fetch(&app).await;
 
     // Act / Assert: an error status, then no answer within the timeout.
@@ -295,10 +296,9 @@ async fn when_the_source_fails_or_hangs_the_last_picture_stays() {
 #[tokio::test]
 async fn an_oversized_or_non_image_answer_is_refused_and_the_last_picture_stays() {
     // Arrange
-    let nats = Nats::start_secured().unwrap();
-    let database = test_database().await.unwrap();
-    let source = ImageServer::start(Answer::Image).await;
-    let app = replica(&database.url, &nats, &source, Duration::from_millis(300)).await;
+    let setup = Setup::start(Answer::Image).await;
+    let source = &setup.source;
+    let app = setup.replica(Duration::from_millis(300)).await;
     let first = served_after_first_fetch(&app).await;
 
     // Act / Assert
@@ -323,10 +323,8 @@ async fn an_oversized_or_non_image_answer_is_refused_and_the_last_picture_stays(
 #[tokio::test]
 async fn without_a_stored_picture_the_route_is_404_and_the_page_keeps_its_box() {
     // Arrange: a source that never gave a picture.
-    let nats = Nats::start_secured().unwrap();
-    let database = test_database().await.unwrap();
-    let source = ImageServer::start(Answer::Html).await;
-    let app = replica(&database.url, &nats, &source, Duration::from_secs(3600)).await;
+    let setup = Setup::start(Answer::Html).await;
+    let app = setup.replica(Duration::from_secs(3600)).await;
     wait_for_fetches(&app, "refused", 1).await;
 
     // Act
