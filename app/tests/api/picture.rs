@@ -207,12 +207,15 @@ async fn two_replicas_fetch_at_most_once_per_max_age_and_serve_the_same_bytes() 
     .unwrap();
 
     // Assert: never two fetches within one maximum age, whichever replica
-    // made them (a lost claim would show as two requests at once).
+    // made them. Claims are a maximum age apart; the requests' arrival adds
+    // each fetch's own latency, which a loaded machine can stretch, so the
+    // bound is half of it. Two replicas both fetching after one due time
+    // arrive milliseconds apart.
     let requests = source.requests();
     for pair in requests.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap >= max_age - Duration::from_millis(100),
+            gap >= max_age / 2,
             "two fetches {gap:?} apart, within {max_age:?}: {requests:?}"
         );
     }
