@@ -20,6 +20,9 @@
 //! | `LIVE_MAX_STREAMS_PER_CLIENT` | no | `32` | streams one client (an IPv4 address or IPv6 /64) may hold open on a replica |
 //! | `LIVE_MAX_LIFETIME` | no  | `15m`   | how long a stream lives before the browser is made to reconnect: `<n>s`, `<n>m`, `<n>h` |
 //! | `CLIENT_IP_HEADER` | no   |         | header a trusted proxy puts the client's address in (`X-Forwarded-For`: its last address counts); unset: the TCP peer |
+//! | `PICTURE_SOURCE_URL` | no |        | an http(s) URL answering with an image, fetched for the page's picture; unset: no picture (see [`crate::picture`]) |
+//! | `PICTURE_MAX_AGE` | no    | `1h`    | how often the picture is fetched, by one replica for all: `<n>` with `ms`, `s`, `m`, `h` or `d` |
+//! | `PICTURE_FETCH_TIMEOUT` | no | `10s` | how long a fetch may take, body included, before the last picture stays |
 //! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` and `todo_app_build_info` (overrides the build-time value) |
 //!
 //! `DOCKET_FAULT_*` are read only with the test-only `--test-faults` argument
@@ -38,6 +41,7 @@ use sqlx::postgres::PgConnectOptions;
 use crate::client::ClientIp;
 use crate::open_streams::StreamLimits;
 use crate::page_cache;
+use crate::picture::{self, PictureSettings};
 use crate::rate_limit::RateLimit;
 use crate::write_marker::{self, CookieKey};
 
@@ -70,6 +74,8 @@ pub struct Config {
     /// Zero: no page cache.
     pub page_cache_max_age: Duration,
     pub stream_limits: StreamLimits,
+    /// `None`: no picture on the page.
+    pub picture: Option<PictureSettings>,
 }
 
 /// A whole number of at least 1.
@@ -175,6 +181,25 @@ impl Config {
                 }
             },
         };
+        // The durations are read even without a source, so a typo is
+        // reported before the source is set, not after.
+        let picture_max_age = env.parse_or(
+            "PICTURE_MAX_AGE",
+            &format!("{}s", picture::DEFAULT_MAX_AGE.as_secs()),
+            positive_duration,
+        )?;
+        let picture_fetch_timeout = env.parse_or(
+            "PICTURE_FETCH_TIMEOUT",
+            &format!("{}s", picture::DEFAULT_FETCH_TIMEOUT.as_secs()),
+            positive_duration,
+        )?;
+        let picture = env
+            .parse_optional("PICTURE_SOURCE_URL", env::http_url)?
+            .map(|source| PictureSettings {
+                source,
+                max_age: picture_max_age,
+                fetch_timeout: picture_fetch_timeout,
+            });
 
         Ok(Self {
             database,
@@ -189,7 +214,16 @@ impl Config {
             client_ip,
             page_cache_max_age,
             stream_limits,
+            picture,
         })
+    }
+}
+
+/// A duration as `service_kit::env::duration` reads it, longer than zero.
+fn positive_duration(raw: &str) -> Result<Duration, String> {
+    match env::duration(raw)? {
+        Duration::ZERO => Err("must be longer than zero".to_owned()),
+        duration => Ok(duration),
     }
 }
 
@@ -285,6 +319,42 @@ mod tests {
                 err.starts_with("PAGE_CACHE_MAX_AGE is not valid: expected"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn the_picture_is_off_without_a_source_and_hourly_with_one() {
+        assert!(config(&BASE).unwrap().picture.is_none());
+        let picture = with("PICTURE_SOURCE_URL", "https://picsum.photos/1200")
+            .unwrap()
+            .picture
+            .unwrap();
+        assert_eq!(picture.source.as_str(), "https://picsum.photos/1200");
+        assert_eq!(picture.max_age, Duration::from_secs(3600));
+        assert_eq!(picture.fetch_timeout, Duration::from_secs(10));
+
+        let set = config(&[
+            BASE[0],
+            BASE[1],
+            ("PICTURE_SOURCE_URL", "http://127.0.0.1:9000/image"),
+            ("PICTURE_MAX_AGE", "90m"),
+            ("PICTURE_FETCH_TIMEOUT", "2s"),
+        ])
+        .unwrap()
+        .picture
+        .unwrap();
+        assert_eq!(set.max_age, Duration::from_secs(90 * 60));
+        assert_eq!(set.fetch_timeout, Duration::from_secs(2));
+
+        let err = with("PICTURE_SOURCE_URL", "file:///etc/passwd").unwrap_err();
+        assert!(err.starts_with("PICTURE_SOURCE_URL is not valid"), "{err}");
+        for (name, bad) in [
+            ("PICTURE_MAX_AGE", "0s"),
+            ("PICTURE_MAX_AGE", "hourly"),
+            ("PICTURE_FETCH_TIMEOUT", "10"),
+        ] {
+            let err = with(name, bad).unwrap_err();
+            assert!(err.starts_with(&format!("{name} is not valid")), "{err}");
         }
     }
 

@@ -15,6 +15,7 @@ pub mod open_streams;
 pub mod outbox;
 pub mod outbox_listener;
 pub mod page_cache;
+pub mod picture;
 pub mod rate_limit;
 pub mod read_together;
 pub mod reads;

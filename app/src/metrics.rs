@@ -25,6 +25,8 @@ pub struct Metrics {
     pub live_streams_open: IntGauge,
     /// Streams refused, by the cap that refused them.
     pub live_streams_refused: IntCounterVec,
+    /// Fetches of the page's picture by outcome: ok, refused or failed.
+    pub picture_fetches: IntCounterVec,
 }
 
 impl Metrics {
@@ -89,6 +91,17 @@ impl Metrics {
             &["cap"],
         )
         .expect("valid metric");
+        let picture_fetches = IntCounterVec::new(
+            Opts::new(
+                "picture_fetches_total",
+                "Fetches of the page's picture from PICTURE_SOURCE_URL by outcome: ok, refused (not an image, too large) or failed (unreachable, an error status, too slow)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["ok", "refused", "failed"] {
+            picture_fetches.with_label_values(&[outcome]);
+        }
 
         // Always 1; the labels are the point: which version and commit each
         // pod runs, joinable onto any other series of the pod.
@@ -114,6 +127,7 @@ impl Metrics {
             Box::new(page_cache.clone()),
             Box::new(live_streams_open.clone()),
             Box::new(live_streams_refused.clone()),
+            Box::new(picture_fetches.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -135,6 +149,7 @@ impl Metrics {
             page_cache_bypasses: page_cache.with_label_values(&["bypass"]),
             live_streams_open,
             live_streams_refused,
+            picture_fetches,
         }
     }
 

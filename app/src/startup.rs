@@ -17,6 +17,7 @@ use crate::faults::Faults;
 use crate::live;
 use crate::outbox::{JetStreamPublisher, Relay};
 use crate::outbox_listener::{self, Listeners};
+use crate::picture::{self, PictureSettings};
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::server;
@@ -35,6 +36,7 @@ pub struct Application {
     relay: Relay,
     relay_wake: Arc<Notify>,
     nats: async_nats::Client,
+    picture: Option<PictureSettings>,
 }
 
 impl Application {
@@ -70,6 +72,9 @@ impl Application {
                  so a writer's marker counts on this replica only"
             ),
         }
+        if config.picture.is_some() {
+            state = state.with_picture();
+        }
         state.write_limiter = config
             .write_limit
             .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));
@@ -87,6 +92,7 @@ impl Application {
             relay,
             relay_wake,
             nats,
+            picture: config.picture,
         })
     }
 
@@ -115,6 +121,7 @@ impl Application {
             relay,
             relay_wake,
             nats,
+            picture,
         } = self;
         tracing::info!(
             port = port_of(&listener),
@@ -123,6 +130,17 @@ impl Application {
         );
 
         let background = tokio::spawn(migrate_then_relay(state.clone(), relay, shutdown.clone()));
+        // Off the request path: `/picture` serves what this keeps in memory.
+        if let (Some(settings), Some(current)) = (picture, state.picture.clone()) {
+            tokio::spawn(picture::keep_current(
+                jetstream::new(nats.clone()),
+                settings,
+                current,
+                state.metrics.picture_fetches.clone(),
+                shutdown.clone(),
+            ));
+        }
+
         // Feeds open pages from NATS; at shutdown it ends their event
         // streams, so draining does not wait for them.
         tokio::spawn(live::feed_from_nats(

@@ -15,6 +15,7 @@ use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 use crate::open_streams::{OpenStreams, StreamLimits};
 use crate::page_cache::{self, PageCache};
+use crate::picture::CurrentPicture;
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
 use crate::views::rendered::Rendered;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub lists: Arc<ReadTogether<TodoLists>>,
     /// The page and the lists fragment, rendered once per shared read.
     pub rendered: Arc<Rendered>,
+    /// `None` when no `PICTURE_SOURCE_URL` is set: the page shows none.
+    pub picture: Option<CurrentPicture>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
             write_limiter: None,
             lists: Arc::default(),
             rendered: Arc::default(),
+            picture: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -89,6 +93,13 @@ impl AppState {
     /// this process's random one.
     pub fn with_cookie_key(mut self, key: CookieKey) -> Self {
         self.write_marker = WriteMarker::new(key);
+        self
+    }
+
+    /// Shows the picture on the page and serves it at `/picture`.
+    pub fn with_picture(mut self) -> Self {
+        self.picture = Some(CurrentPicture::default());
+        self.rendered = Arc::new(Rendered::with_picture());
         self
     }
 

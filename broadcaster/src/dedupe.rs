@@ -35,13 +35,9 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
-    /// Opens the bucket, creating it on first use.
-    ///
-    /// The bucket's stream is created directly, with the settings
-    /// `create_key_value` would use, because async-nats 0.51's
-    /// `create_key_value` first reads the account info in a shape
-    /// nats-server 2.9 does not send. `get_or_create_stream` also makes
-    /// replicas that start together agree instead of racing.
+    /// Opens the bucket, creating it on first use, or bringing it to these
+    /// settings (see `service_kit::nats::key_value_stream` for why not
+    /// `create_key_value`).
     pub async fn open(
         js: &jetstream::Context,
         ttl: Duration,
@@ -50,18 +46,12 @@ impl Dedupe {
         service_kit::jetstream::ensure_stream(
             js,
             stream::Config {
-                name: format!("KV_{BUCKET}"),
-                description: Some("Docket broadcaster: ids of events already delivered".to_owned()),
-                subjects: vec![format!("$KV.{BUCKET}.>")],
-                max_messages_per_subject: 1,
                 max_age: ttl,
-                storage: stream::StorageType::File,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: stream::DiscardPolicy::New,
                 num_replicas: replicas.get(),
-                ..Default::default()
+                ..service_kit::nats::key_value_stream(
+                    BUCKET,
+                    "Docket broadcaster: ids of events already delivered",
+                )
             },
         )
         .await?;

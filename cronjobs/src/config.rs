@@ -76,15 +76,6 @@ pub struct DatabaseConfig {
     pub pg_bin_dir: Option<PathBuf>,
 }
 
-/// An http:// or https:// URL.
-fn http_url(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("expected an http:// or https:// URL".into());
-    }
-    Ok(url)
-}
-
 impl JobConfig {
     pub fn read(env: &Env<'_>) -> Result<JobConfig, EnvError> {
         let http_timeout = env.parse_or(
@@ -100,9 +91,9 @@ impl JobConfig {
             random_article_url: env.parse_or(
                 "RANDOM_ARTICLE_URL",
                 DEFAULT_RANDOM_ARTICLE_URL,
-                http_url,
+                env::http_url,
             )?,
-            todo_api_url: http_url(&todo_api_url)
+            todo_api_url: env::http_url(&todo_api_url)
                 .map_err(|reason| EnvError::invalid("TODO_API_URL", reason))?,
             api_token: SecretString::from(env.required("API_TOKEN")?),
             http_timeout,

@@ -6,10 +6,12 @@
 
 mod lists;
 mod page;
+mod picture;
 mod todo;
 mod todo_text;
 
 pub use lists::TodoLists;
 pub use page::{Cursor, CursorError, Limit, LimitError};
+pub use picture::{ImageType, Picture, PictureError};
 pub use todo::{Todo, TodoId, storage_now};
 pub use todo_text::{TodoText, TodoTextError};

@@ -9,6 +9,7 @@ mod health;
 mod live;
 mod middleware;
 mod pages;
+mod picture;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ fn app(state: AppState, operational: Router<AppState>) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(api::openapi_json))
         .merge(assets::router())
+        .merge(picture::router())
         .merge(live::router())
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(

@@ -82,7 +82,11 @@ async fn create(
             let body = if htmx {
                 view::new_todo_form(&form)
             } else {
-                view::index(&*reads::lists(&state).await?, &form)
+                view::index(
+                    &*reads::lists(&state).await?,
+                    &form,
+                    state.picture.is_some(),
+                )
             };
             return Ok(vary_on_htmx((error.status(), body)));
         }

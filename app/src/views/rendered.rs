@@ -20,6 +20,8 @@ use crate::domain::TodoLists;
 pub struct Rendered {
     page: Slot,
     fragment: Slot,
+    /// Whether the page shows the picture (`PICTURE_SOURCE_URL` is set).
+    picture: bool,
 }
 
 /// A rendering and the read it came from. Holding the read keeps its
@@ -27,10 +29,18 @@ pub struct Rendered {
 type Slot = Mutex<Option<(Arc<TodoLists>, Bytes)>>;
 
 impl Rendered {
+    /// Pages that show the picture.
+    pub fn with_picture() -> Self {
+        Self {
+            picture: true,
+            ..Self::default()
+        }
+    }
+
     /// The whole page for `lists`, with an empty form.
     pub fn page(&self, lists: &Arc<TodoLists>) -> Bytes {
         once_per_read(&self.page, lists, || {
-            todos::index(lists, &FormState::default())
+            todos::index(lists, &FormState::default(), self.picture)
         })
     }
 
@@ -83,6 +93,13 @@ mod tests {
             "another read is rendered anew"
         );
         assert_eq!(rendered.fragment(&second), rendered.fragment(&second));
+        assert!(!std::str::from_utf8(&again).unwrap().contains("/picture"));
+        let with_picture = Rendered::with_picture().page(&second);
+        assert!(
+            std::str::from_utf8(&with_picture)
+                .unwrap()
+                .contains(r#"src="/picture""#)
+        );
         assert!(
             std::str::from_utf8(&rendered.fragment(&second))
                 .unwrap()

@@ -38,10 +38,13 @@ pub const CHANGED_TRIGGER: &str = "todos-changed";
 /// Every swap of the lists is a morph (idiomorph): items keep their elements
 /// (matched by id), so a refresh that lands between a button's press and its
 /// release does not replace the button, and the click is not lost.
-pub fn index(lists: &TodoLists, form: &FormState<'_>) -> Markup {
+///
+/// With `picture`, the page opens with the hourly picture ([`picture`]).
+pub fn index(lists: &TodoLists, form: &FormState<'_>, picture: bool) -> Markup {
     layout::page(
         "Docket",
         html! {
+            @if picture { (self::picture()) }
             (new_todo_form(form))
             div #live hx-ext="sse, morph" sse-connect="/events"
                 hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
@@ -51,6 +54,22 @@ pub fn index(lists: &TodoLists, form: &FormState<'_>) -> Markup {
             }
         },
     )
+}
+
+/// Where the picture is served (see `routes::picture`).
+pub const PICTURE_PATH: &str = "/picture";
+
+/// The hourly picture: a link, not bytes, so the page stays small and its
+/// rendering never waits on it. The width and height give the box its
+/// shape before the image arrives (the stylesheet scales it and crops any
+/// other shape into it), so nothing below it moves when it does.
+fn picture() -> Markup {
+    html! {
+        figure .picture data-test="picture" {
+            img src=(PICTURE_PATH) width="1200" height="600" decoding="async"
+                alt="A random photograph, changed every hour";
+        }
+    }
 }
 
 /// The add form. htmx replaces it with the answer to its own post: cleared

@@ -131,6 +131,7 @@ pub async fn spawn_app_with(
         client_ip: ClientIp::Peer,
         page_cache_max_age: app::page_cache::DEFAULT_MAX_AGE,
         stream_limits: app::open_streams::StreamLimits::DEFAULT,
+        picture: None,
     };
     adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");
@@ -186,6 +187,17 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A counter's value from `/metrics`, by its series (`name{label="value"}`);
+    /// 0 when the series is not there yet.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        let prefix = format!("{series} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map_or(0, |value| value.trim().parse().unwrap())
     }
 
     /// A GET on the admin port.

@@ -12,6 +12,7 @@ mod openapi;
 mod outbox;
 mod page_cache;
 mod pages;
+mod picture;
 mod rate_limit;
 mod relay;
 mod router;

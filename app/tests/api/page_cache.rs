@@ -31,12 +31,8 @@ async fn replica(database_url: &str, nats_url: &str) -> TestApp {
 
 /// `page_cache_lookups_total` for one result, from the replica's `/metrics`.
 async fn lookups(app: &TestApp, result: &str) -> u64 {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    let prefix = format!("page_cache_lookups_total{{result=\"{result}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |value| value.trim().parse().unwrap())
+    app.counter(&format!("page_cache_lookups_total{{result=\"{result}\"}}"))
+        .await
 }
 
 async fn page(app: &TestApp, cookie: Option<&str>) -> String {

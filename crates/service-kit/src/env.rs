@@ -171,6 +171,15 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         .ok_or_else(|| "is too long".to_owned())
 }
 
+/// Parses an http:// or https:// URL.
+pub fn http_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("expected an http:// or https:// URL".into());
+    }
+    Ok(url)
+}
+
 /// Parses a TCP port number.
 pub fn port(value: &str) -> Result<u16, String> {
     value
@@ -190,6 +199,20 @@ pub fn positive(value: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_url_must_be_http_or_https() {
+        assert_eq!(
+            http_url(" https://picsum.photos/1200 ").unwrap().as_str(),
+            "https://picsum.photos/1200"
+        );
+        assert!(http_url("http://127.0.0.1:8080/x").is_ok());
+        assert_eq!(
+            http_url("ftp://example.com/"),
+            Err("expected an http:// or https:// URL".into())
+        );
+        assert!(http_url("not a url").is_err());
+    }
 
     #[test]
     fn a_good_value_is_parsed_into_its_type() {

@@ -20,6 +20,7 @@
 use std::fmt;
 use std::path::Path;
 
+use async_nats::jetstream::stream;
 use async_nats::{Client, ConnectError, ConnectOptions, ServerAddr};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -214,6 +215,46 @@ fn read_password_file(path: &Path) -> Result<SecretString, EnvError> {
         });
     }
     Ok(SecretString::from(password))
+}
+
+/// The stream behind the key-value bucket `bucket`, with the settings
+/// `create_key_value` gives one (one value per key, rollups, direct gets),
+/// for `get_or_create_stream` and then `get_key_value`.
+///
+/// Not `create_key_value` itself: async-nats 0.51's first reads the account
+/// info in a shape nats-server 2.9 does not send (and needs a permission for
+/// it). `get_or_create_stream` also makes replicas that start together agree
+/// instead of racing.
+pub fn key_value_stream(bucket: &str, description: &str) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// The stream behind the object store bucket `bucket`, with the settings
+/// `create_object_store` gives one, for `get_or_create_stream` and then
+/// `get_object_store` (see [`key_value_stream`] for why).
+pub fn object_store_stream(bucket: &str, description: &str, max_bytes: i64) -> stream::Config {
+    stream::Config {
+        name: format!("OBJ_{bucket}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
+        max_bytes,
+        storage: stream::StorageType::File,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        allow_direct: true,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

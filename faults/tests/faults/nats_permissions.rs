@@ -103,6 +103,15 @@ const FORBIDDEN_PUBLISHES: &[(Role, &str)] = &[
     (Role::App, "$JS.API.STREAM.PURGE.TODOS"),
     (Role::App, "$JS.API.CONSUMER.DELETE.TODOS.broadcaster"),
     (Role::App, "$KV.broadcaster_delivered.forged"),
+    // Its picture's buckets are its own to write, never to drop.
+    (Role::App, "$JS.API.STREAM.DELETE.OBJ_docket_picture"),
+    (
+        Role::App,
+        "$JS.API.STREAM.DELETE.KV_docket_picture_schedule",
+    ),
+    (Role::App, "$JS.API.STREAM.PURGE.KV_docket_picture_schedule"),
+    (Role::Broadcaster, "$O.docket_picture.M.forged"),
+    (Role::Jobs, "$KV.docket_picture_schedule.next_fetch_due"),
     // The broadcaster reads events; it never makes them, nor drops streams.
     (Role::Broadcaster, "todos.created"),
     (Role::Broadcaster, "jobs.wikipedia-todo"),
