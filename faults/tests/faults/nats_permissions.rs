@@ -420,3 +420,35 @@ async fn a_broadcaster_started_before_the_app_sets_up_everything_as_its_own_user
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_app_and_the_broadcaster_may_bring_their_drifted_streams_back() -> anyhow::Result<()> {
+    let nats = Nats::start_secured()?;
+    // Made by an older build (or by hand) as `admin`, with a shorter max age.
+    let admin = jetstream::new(nats.connect(Role::Admin).await?);
+    admin
+        .create_stream(jetstream::stream::Config {
+            max_age: Duration::from_secs(3600),
+            ..events::stream_config(events::StreamReplicas::ONE)
+        })
+        .await?;
+
+    for role in [Role::App, Role::Broadcaster] {
+        admin
+            .update_stream(jetstream::stream::Config {
+                max_age: Duration::from_secs(3600),
+                ..events::stream_config(events::StreamReplicas::ONE)
+            })
+            .await?;
+        let mut watched = Watched::connect(&nats, role).await?;
+        let ensured = service_kit::jetstream::ensure_stream(
+            &jetstream::new(watched.client.clone()),
+            events::stream_config(events::StreamReplicas::ONE),
+        )
+        .await?;
+        assert_eq!(ensured.updated, ["max_age: 3600s → 604800s"], "{role:?}");
+        let refused = watched.error_within(NO_ERROR).await?;
+        assert!(refused.is_none(), "{role:?}: {refused:?}");
+    }
+    Ok(())
+}
