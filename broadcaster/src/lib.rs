@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod dlq;
 pub mod error;
 pub mod health;
+pub mod lag;
 pub mod metrics;
 pub mod ordering;
 pub mod retry;

@@ -7,11 +7,16 @@
 //! | `broadcaster_webhook_duration_seconds` | histogram | one webhook attempt, any outcome |
 //! | `broadcaster_delivery_lag_seconds` | histogram | event `occurred_at` to the 2xx |
 //! | `broadcaster_nats_connected` | gauge | 1 while the NATS connection is up |
+//! | `broadcaster_consumer_pending` | gauge | events not yet delivered to any replica (read at each scrape) |
+//! | `broadcaster_consumer_ack_pending` | gauge | events delivered, not yet acknowledged |
+//! | `broadcaster_oldest_unacked_age_seconds` | gauge | age of the oldest event not yet acknowledged; 0 when none waits |
 //!
 //! A registry per [`Metrics`] rather than the process-global default, so
 //! unit tests can build several without clashing.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::lag::LagSource;
 
 /// Outcomes counted in `broadcaster_messages_processed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,11 @@ pub struct Metrics {
     pub webhook_duration: Histogram,
     pub delivery_lag: Histogram,
     pub nats_connected: IntGauge,
+    /// Read at each scrape (see `lag`).
+    pub lag: LagSource,
+    consumer_pending: IntGauge,
+    consumer_ack_pending: IntGauge,
+    oldest_unacked_age: Gauge,
 }
 
 impl Metrics {
@@ -85,8 +95,26 @@ impl Metrics {
         .unwrap();
         let nats_connected =
             IntGauge::new("broadcaster_nats_connected", "1 while connected to NATS.").unwrap();
+        let consumer_pending = IntGauge::new(
+            "broadcaster_consumer_pending",
+            "Events on TODOS not yet delivered to any broadcaster replica.",
+        )
+        .unwrap();
+        let consumer_ack_pending = IntGauge::new(
+            "broadcaster_consumer_ack_pending",
+            "Events delivered to a replica and not yet acknowledged.",
+        )
+        .unwrap();
+        let oldest_unacked_age = Gauge::new(
+            "broadcaster_oldest_unacked_age_seconds",
+            "Age of the oldest event not yet acknowledged (0 when none waits); TODOS drops events older than 7 days.",
+        )
+        .unwrap();
         for collector in [
             Box::new(processed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(consumer_pending.clone()),
+            Box::new(consumer_ack_pending.clone()),
+            Box::new(oldest_unacked_age.clone()),
             Box::new(webhook_errors.clone()),
             Box::new(webhook_duration.clone()),
             Box::new(delivery_lag.clone()),
@@ -115,6 +143,10 @@ impl Metrics {
             webhook_duration,
             delivery_lag,
             nats_connected,
+            lag: LagSource::default(),
+            consumer_pending,
+            consumer_ack_pending,
+            oldest_unacked_age,
         }
     }
 
@@ -136,6 +168,14 @@ impl Default for Metrics {
 /// `/metrics`: every metric in the Prometheus text format.
 impl service_kit::ops::Metrics for Metrics {
     async fn render(&self) -> String {
+        if let Some(lag) = self.lag.read().await {
+            self.consumer_pending
+                .set(i64::try_from(lag.pending).unwrap_or(i64::MAX));
+            self.consumer_ack_pending
+                .set(i64::try_from(lag.ack_pending).unwrap_or(i64::MAX));
+            self.oldest_unacked_age
+                .set(lag.oldest_unacked_age.as_secs_f64());
+        }
         service_kit::ops::text(&self.registry)
     }
 }

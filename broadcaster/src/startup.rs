@@ -163,6 +163,7 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
     let max_deliver = consumer_config.max_deliver;
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
+    state.metrics.lag.set(stream.clone());
     let sender = match &config.mode {
         Mode::Forward(target) => Some(Arc::new(Deliverer::new(
             target.clone(),

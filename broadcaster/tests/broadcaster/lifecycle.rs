@@ -202,3 +202,53 @@ async fn a_stream_whose_storage_cannot_change_stops_start_up_naming_the_differen
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn metrics_show_the_backlog_and_the_age_of_the_oldest_event_waiting() {
+    let nats = PrivateNats::start().await;
+    let receiver = Receiver::start(|_| Reply::Status(503)).await;
+    // Retries seconds apart, so the events stay unacknowledged while measured.
+    let broadcaster = Broadcaster::forwarding(
+        &nats.url(),
+        &receiver.url,
+        &[("WEBHOOK_RETRY_SCHEDULE", "3s,3s,3s,3s")],
+    )
+    .await;
+    assert_eq!(
+        broadcaster
+            .metric("broadcaster_oldest_unacked_age_seconds")
+            .await,
+        0.0
+    );
+    for text in ["one", "two", "three"] {
+        nats.publish(&created(text)).await;
+    }
+
+    let waiting = test_support::eventually(
+        Duration::from_secs(20),
+        "three events waiting for over a second",
+        || async {
+            let pending = broadcaster.metric("broadcaster_consumer_pending").await
+                + broadcaster.metric("broadcaster_consumer_ack_pending").await;
+            let age = broadcaster
+                .metric("broadcaster_oldest_unacked_age_seconds")
+                .await;
+            (pending == 3.0 && age >= 1.0).then_some(age)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(waiting < 30.0, "{waiting}");
+
+    receiver.set(Reply::Status(200));
+    test_support::eventually(Duration::from_secs(30), "the backlog to clear", || async {
+        let pending = broadcaster.metric("broadcaster_consumer_pending").await
+            + broadcaster.metric("broadcaster_consumer_ack_pending").await;
+        let age = broadcaster
+            .metric("broadcaster_oldest_unacked_age_seconds")
+            .await;
+        (pending == 0.0 && age == 0.0).then_some(())
+    })
+    .await
+    .unwrap();
+}

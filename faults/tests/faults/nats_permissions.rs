@@ -452,3 +452,34 @@ async fn the_app_and_the_broadcaster_may_bring_their_drifted_streams_back() -> a
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_broadcaster_may_read_its_consumers_backlog_for_its_metrics() -> anyhow::Result<()> {
+    let nats = Nats::start_secured()?;
+    let admin = jetstream::new(nats.connect(Role::Admin).await?);
+    let stream = admin
+        .create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .await?;
+    stream
+        .create_consumer(broadcaster::consumer::consumer_config(
+            Duration::from_secs(10),
+            3,
+        ))
+        .await?;
+    admin.publish("todos.created", "{}".into()).await?.await?;
+
+    // What `broadcaster::lag` reads at each scrape, as the broadcaster.
+    let mut watched = Watched::connect(&nats, Role::Broadcaster).await?;
+    let stream = jetstream::new(watched.client.clone())
+        .get_stream(events::STREAM)
+        .await?;
+    let info = stream.consumer_info(broadcaster::consumer::DURABLE).await?;
+    assert_eq!(info.num_pending, 1);
+    let oldest = stream
+        .get_raw_message(info.ack_floor.stream_sequence + 1)
+        .await?;
+    assert_eq!(oldest.sequence, 1);
+    let refused = watched.error_within(NO_ERROR).await?;
+    assert!(refused.is_none(), "{refused:?}");
+    Ok(())
+}
