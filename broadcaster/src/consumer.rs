@@ -16,9 +16,14 @@
 //!   slot, no ack-wait extension and no memory here, survives restarts, and
 //!   never blocks other events. The delivery count JetStream keeps is the
 //!   attempt number.
-//! - `MaxDeliver` = attempts + 3. The worker dead-letters on the last
-//!   scheduled attempt, so the limit is only a backstop; the slack covers
-//!   redeliveries caused by crashes and shutdowns, which also count.
+//! - `MaxDeliver` unlimited. The worker dead-letters on the last scheduled
+//!   attempt, and on delivery attempts + 3 ([`last_delivery`]) whatever
+//!   happened before (the slack covers redeliveries caused by crashes and
+//!   shutdowns, which also count). The limit is the worker's, not
+//!   JetStream's, because JetStream never redelivers past its own: a
+//!   dead-letter publish that failed on that delivery would strand the
+//!   event, neither delivered nor dead-lettered. Handed back instead, it
+//!   comes again and the dead letter is tried again.
 //! - `DeliverPolicy::All`: a broadcaster deployed after the app has
 //!   published still sends everything the stream holds.
 //!
@@ -67,14 +72,22 @@ pub async fn ensure_todos_stream(
     )
 }
 
+/// The delivery on which the worker dead-letters an event whatever else
+/// happened: the schedule's attempts plus slack for redeliveries after
+/// crashes and shutdowns.
+pub fn last_delivery(attempts: u32) -> i64 {
+    i64::from(attempts) + MAX_DELIVER_SLACK
+}
+
 /// The consumer settings every replica applies.
-pub fn consumer_config(ack_wait: Duration, attempts: u32) -> pull::Config {
+pub fn consumer_config(ack_wait: Duration) -> pull::Config {
     pull::Config {
         durable_name: Some(DURABLE.to_owned()),
         description: Some("Docket broadcaster: every todo event to the webhook".to_owned()),
         ack_policy: AckPolicy::Explicit,
         ack_wait,
-        max_deliver: i64::from(attempts) + MAX_DELIVER_SLACK,
+        // Unlimited: see the module header.
+        max_deliver: -1,
         deliver_policy: DeliverPolicy::All,
         ..Default::default()
     }

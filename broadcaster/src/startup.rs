@@ -160,8 +160,8 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     let stream = consumer::ensure_todos_stream(js, config.stream_replicas).await?;
     dlq::ensure_stream(js, config.stream_replicas).await?;
     let dedupe = Dedupe::open(js, config.dedupe_ttl, config.stream_replicas).await?;
-    let consumer_config = consumer::consumer_config(config.ack_wait(), config.retry.attempts());
-    let max_deliver = consumer_config.max_deliver;
+    let consumer_config = consumer::consumer_config(config.ack_wait());
+    let last_delivery = consumer::last_delivery(config.retry.attempts());
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
     state.metrics.lag.set(stream.clone());
     let sender = match &config.mode {
@@ -179,7 +179,7 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
         retry: config.retry.clone(),
         metrics: state.metrics.clone(),
         ack_wait: config.ack_wait(),
-        max_deliver,
+        last_delivery,
     });
     let source = consumer::Source {
         stream,

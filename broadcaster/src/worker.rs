@@ -81,7 +81,9 @@ pub struct Worker {
     pub retry: RetrySchedule,
     pub metrics: Metrics,
     pub ack_wait: Duration,
-    pub max_deliver: i64,
+    /// The delivery on which an event is dead-lettered whatever happened
+    /// ([`crate::consumer::last_delivery`]).
+    pub last_delivery: i64,
 }
 
 /// Where a message sits in JetStream, for logs and dead letters.
@@ -250,8 +252,8 @@ impl Worker {
         }
     }
 
-    /// Gives the message back to JetStream for a later attempt; on the last
-    /// delivery JetStream will make, dead-letters it instead so it is not stranded.
+    /// Gives the message back to JetStream for a later attempt; from the
+    /// last delivery on, dead-letters it instead.
     async fn hand_back(
         &self,
         message: &Message,
@@ -259,7 +261,7 @@ impl Worker {
         delay: Option<Duration>,
         reason: &str,
     ) {
-        if delivery.count >= self.max_deliver {
+        if delivery.count >= self.last_delivery {
             tracing::error!(reason, "out of redeliveries: dead-lettering");
             let error = format!("out of redeliveries after: {reason}");
             return self.publish_dead_letter(message, delivery, error).await;

@@ -212,3 +212,85 @@ async fn the_circuit_opens_on_repeated_failures_and_a_probe_closes_it() {
         "no event was lost to the outage"
     );
 }
+
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_stored_on_a_late_delivery_is_tried_again_not_stranded() {
+    use async_nats::jetstream::{AckKind, consumer::PullConsumer, stream};
+    use futures::StreamExt;
+
+    let nats = PrivateNats::start().await;
+    let todos = nats
+        .js
+        .create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .await
+        .unwrap();
+    // The dead-letter stream as the broadcaster makes it, but full: it
+    // refuses the next letter.
+    let mut dlq = nats
+        .js
+        .create_stream(stream::Config {
+            name: broadcaster::dlq::STREAM.to_owned(),
+            subjects: vec![broadcaster::dlq::SUBJECTS.to_owned()],
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            duplicate_window: events::STREAM_DUPLICATE_WINDOW,
+            max_messages: 1,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    nats.js
+        .publish("todos_dlq.filler", "filler".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // An event already delivered ten times (say, to replicas that crashed):
+    // past the last delivery the worker allows.
+    let consumer: PullConsumer = todos
+        .create_consumer(broadcaster::consumer::consumer_config(Duration::from_secs(
+            7,
+        )))
+        .await
+        .unwrap();
+    let event = created("Late and rejected");
+    nats.publish(&event).await;
+    for _ in 0..10 {
+        let mut batch = consumer
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .unwrap();
+        let message = batch.next().await.unwrap().unwrap();
+        message.ack_with(AckKind::Nak(None)).await.unwrap();
+    }
+    let receiver = Receiver::start(|_| Reply::Status(400)).await;
+    let broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+
+    // Its dead letter is refused; the event must come back, not vanish.
+    eventually(WAIT, "the webhook to refuse the event", || async {
+        (!receiver.seen_for(&event.id.to_string()).is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        dlq.info().await.unwrap().state.messages,
+        1,
+        "only the filler"
+    );
+    dlq.purge().await.unwrap();
+
+    eventually(WAIT, "the event to be dead-lettered", || async {
+        nats.dead_letters()
+            .await
+            .iter()
+            .any(|letter| letter.payload.as_ref() == event.to_json().as_slice())
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    nats.wait_until_drained(WAIT).await;
+    assert_eq!(broadcaster.processed("dead_lettered").await, 1.0);
+}

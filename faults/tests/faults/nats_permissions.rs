@@ -461,10 +461,9 @@ async fn the_broadcaster_may_read_its_consumers_backlog_for_its_metrics() -> any
         .create_stream(events::stream_config(events::StreamReplicas::ONE))
         .await?;
     stream
-        .create_consumer(broadcaster::consumer::consumer_config(
-            Duration::from_secs(10),
-            3,
-        ))
+        .create_consumer(broadcaster::consumer::consumer_config(Duration::from_secs(
+            10,
+        )))
         .await?;
     admin.publish("todos.created", "{}".into()).await?.await?;
 
