@@ -4,7 +4,8 @@
 //! |-------------------|----------------------|---------|
 //! | `E2E_BASE_URL`    | unset: private stack | run against this deployed app instead of starting one |
 //! | `E2E_API_TOKEN`   | required with `E2E_BASE_URL` | bearer token for the JSON API calls that arrange and clean up test data |
-//! | `E2E_WEBHOOK_URL` | unset: no webhook checks against `E2E_BASE_URL` | a webhook receiver's `/messages` (e.g. `broadcaster sink`) |
+//! | `E2E_WEBHOOK_URL` | unset: no receiver checks against `E2E_BASE_URL` | a webhook receiver's `/messages` (e.g. `broadcaster sink`) for a broadcaster forwarding signed messages |
+//! | `E2E_BROADCASTER_LOG` | unset: no log checks against `E2E_BASE_URL` | a shell command printing the broadcaster's log, for an environment where it only logs (staging); see [`crate::broadcaster_log`] |
 //! | `E2E_CHROMIUM`    | `/usr/bin/chromium`  | the browser executable |
 //! | `E2E_TIMEOUT`     | `10`                 | seconds each expectation and browser action may wait |
 //!
@@ -37,8 +38,8 @@ pub enum Target {
     /// Start a private stack for each test process (the default).
     Local,
     /// A deployed environment (staging): shared, so each test touches only
-    /// the data it made.
-    Remote(Remote),
+    /// the data it made. Boxed: it is far larger than `Local`.
+    Remote(Box<Remote>),
 }
 
 /// A deployed environment.
@@ -46,8 +47,11 @@ pub enum Target {
 pub struct Remote {
     pub base_url: Url,
     pub api_token: String,
-    /// A receiver's `/messages`; without it the webhook story is skipped.
+    /// A receiver's `/messages`, where the broadcaster forwards signed.
     pub webhook_messages: Option<Url>,
+    /// A command printing the broadcaster's log, where it only logs.
+    /// Without either, the webhook story is skipped.
+    pub broadcaster_log: Option<String>,
 }
 
 impl Settings {
@@ -61,7 +65,7 @@ impl Settings {
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let target = match get("E2E_BASE_URL") {
             None => Target::Local,
-            Some(raw) => Target::Remote(Remote {
+            Some(raw) => Target::Remote(Box::new(Remote {
                 base_url: with_trailing_slash(http_url("E2E_BASE_URL", &raw)?),
                 api_token: get("E2E_API_TOKEN")
                     .map(|token| token.trim().to_owned())
@@ -72,7 +76,8 @@ impl Settings {
                 webhook_messages: get("E2E_WEBHOOK_URL")
                     .map(|raw| http_url("E2E_WEBHOOK_URL", &raw))
                     .transpose()?,
-            }),
+                broadcaster_log: get("E2E_BROADCASTER_LOG"),
+            })),
         };
         let timeout = match get("E2E_TIMEOUT") {
             None => DEFAULT_TIMEOUT,
@@ -164,6 +169,23 @@ mod tests {
             remote.webhook_messages.unwrap().as_str(),
             "http://127.0.0.1:9000/messages"
         );
+        assert_eq!(remote.broadcaster_log, None);
+    }
+
+    #[test]
+    fn a_remote_target_reads_the_command_printing_the_broadcasters_log() {
+        let command = "kubectl -n docket-staging logs -l app.kubernetes.io/name=broadcaster";
+        let settings = settings(&[
+            ("E2E_BASE_URL", "http://127.0.0.1:8080"),
+            ("E2E_API_TOKEN", "secret"),
+            ("E2E_BROADCASTER_LOG", command),
+        ])
+        .unwrap();
+        let Target::Remote(remote) = settings.target else {
+            panic!("expected a remote target")
+        };
+        assert_eq!(remote.broadcaster_log.as_deref(), Some(command));
+        assert_eq!(remote.webhook_messages, None);
     }
 
     #[test]

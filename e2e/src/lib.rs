@@ -4,6 +4,8 @@
 //! what they stand on:
 //!
 //! - [`config`]: where the suite points (a private stack, or `E2E_BASE_URL`);
+//! - [`webhook`] and [`broadcaster_log`]: where the webhook story looks for
+//!   an event: a receiver, or the broadcaster's log where it only logs;
 //! - [`stack`]: the private stack (PostgreSQL, NATS, the app, the broadcaster
 //!   and its receiver), started per test process;
 //! - [`driver`]: headless Chromium through the npm Playwright driver;
@@ -30,6 +32,7 @@
 
 pub mod api;
 pub mod artifacts;
+pub mod broadcaster_log;
 pub mod config;
 pub mod driver;
 mod error;

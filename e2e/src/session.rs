@@ -21,6 +21,7 @@ use reqwest::Url;
 
 use crate::api::{Api, Todo};
 use crate::artifacts;
+use crate::broadcaster_log::BroadcasterLog;
 use crate::config::{Settings, Target};
 use crate::driver::Chromium;
 use crate::expect::Expect;
@@ -33,9 +34,10 @@ use crate::webhook::Receiver;
 pub enum Needs {
     /// The app and a browser.
     Browser,
-    /// Also a webhook receiver fed by the broadcaster. Locally the stack
-    /// starts both; against `E2E_BASE_URL` the story is skipped unless
-    /// `E2E_WEBHOOK_URL` is set.
+    /// Also the broadcaster's output. Locally the stack starts it posting in
+    /// Discord's format to a receiver; against `E2E_BASE_URL` the story reads
+    /// `E2E_WEBHOOK_URL` (a receiver) and/or `E2E_BROADCASTER_LOG` (the log,
+    /// where it only logs), and is skipped without either.
     Webhook,
 }
 
@@ -52,10 +54,11 @@ where
     let settings = Settings::from_env().unwrap_or_else(|error| panic!("{test}: {error}"));
     if let (Needs::Webhook, Target::Remote(remote)) = (needs, &settings.target)
         && remote.webhook_messages.is_none()
+        && remote.broadcaster_log.is_none()
     {
         eprintln!(
-            "{test}: skipped: E2E_WEBHOOK_URL is not set, so webhook deliveries from \
-             {} cannot be checked",
+            "{test}: skipped: neither E2E_WEBHOOK_URL nor E2E_BROADCASTER_LOG is set, so \
+             what the broadcaster of {} does with events cannot be checked",
             remote.base_url
         );
         return;
@@ -126,6 +129,7 @@ struct Inner {
     base_url: Url,
     api: Api,
     receiver: Option<Receiver>,
+    broadcaster_log: Option<BroadcasterLog>,
     chromium: Mutex<Option<Chromium>>,
     pages: Mutex<Vec<Page>>,
     texts: AtomicUsize,
@@ -175,6 +179,12 @@ impl Session {
                 marker: format!("e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
                 api: Api::new(base_url.clone(), token)?,
                 receiver: messages.map(Receiver::new).transpose()?,
+                broadcaster_log: match &settings.target {
+                    Target::Remote(remote) => {
+                        remote.broadcaster_log.clone().map(BroadcasterLog::new)
+                    }
+                    Target::Local => None,
+                },
                 base_url,
                 settings,
                 chromium: Mutex::new(Some(chromium)),
@@ -219,6 +229,18 @@ impl Session {
             .receiver
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this story was not started with Needs::Webhook"))
+    }
+
+    /// The receiver, when there is one: locally, the stand-in for
+    /// production's Discord channel; remotely, `E2E_WEBHOOK_URL`'s.
+    pub fn webhook_receiver(&self) -> Option<&Receiver> {
+        self.inner.receiver.as_ref()
+    }
+
+    /// The broadcaster's log (`E2E_BROADCASTER_LOG`), against an
+    /// environment where it only logs.
+    pub fn broadcaster_log(&self) -> Option<&BroadcasterLog> {
+        self.inner.broadcaster_log.as_ref()
     }
 
     /// An auto-waiting expectation with the suite's timeout.

@@ -1,6 +1,7 @@
 //! The private stack a local run tests against: PostgreSQL, NATS, the app,
 //! and (for the webhook story) the broadcaster delivering to a local
-//! receiver.
+//! receiver as production does: in Discord's format, to a `broadcaster
+//! sink` answering as a Discord channel's webhook.
 //!
 //! One stack per test process, which under nextest means one per test: each
 //! story starts from an empty database, and a failing story cannot disturb
@@ -22,8 +23,9 @@ pub struct Stack {
 impl Stack {
     /// Starts PostgreSQL (or a new database in `DATABASE_URL`'s server when
     /// set, as `cargo xtask test` does), a private NATS, and the app; plus
-    /// the broadcaster (forward mode, generic format, signed) and the
-    /// `broadcaster sink` receiver it delivers to when `webhook` is true.
+    /// the broadcaster (forward mode, Discord's format, as production) and
+    /// the `broadcaster sink` receiver standing in for the Discord channel
+    /// when `webhook` is true.
     ///
     /// NATS is always private: the broadcaster's durable consumer must see
     /// this stack's events only.
@@ -50,7 +52,7 @@ impl Stack {
             .test_database()
             .api_token(format!("e2e-{}", uuid::Uuid::new_v4().simple()));
         if webhook {
-            builder = builder.sink(None, true);
+            builder = builder.sink(None, true).discord();
         }
         let stack = builder.start().await?;
         let base_url = Url::parse(&format!("{}/", stack.app.url()))?;

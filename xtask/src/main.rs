@@ -22,9 +22,13 @@
 //!   the app's image as the staging pod template says, and the E2E suite
 //!   against it).
 //!
+//! - `api-docs`: writes the OpenAPI document and an HTML page rendering it
+//!   into `target/api-docs/` (the release workflow publishes them).
+//!
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
+mod api_docs;
 mod bench;
 mod coverage;
 mod fuzz;
@@ -77,6 +81,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Build the container images from docker/*.Dockerfile with podman.
     Images(images::Args),
+    /// Write the OpenAPI document and its HTML rendering into target/api-docs/.
+    ApiDocs,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +103,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => coverage::run(&workspace, &args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
         Command::Images(args) => images::run(&workspace, &args),
+        Command::ApiDocs => api_docs::run(&workspace),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,6 +145,7 @@ mod tests {
             &["xtask", "fuzz"],
             &["xtask", "fuzz", "--runs", "100"],
             &["xtask", "images", "--stand-ins", "--smoke"],
+            &["xtask", "api-docs"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

@@ -9,8 +9,15 @@
 //! silently. Bodies of the chat formats (no signature) can be received
 //! too: `--secret` is then still required but `signature_verified` is false.
 //!
+//! With `--accept discord` it stands in for a Discord channel's webhook
+//! instead: it answers 204, as Discord does, to a JSON body whose `content`
+//! Discord would post (1 to 2,000 characters), and 400 to anything else, so
+//! a production-like broadcaster (`WEBHOOK_FORMAT=discord`) delivers to it
+//! as it would to the chat.
+//!
 //! ```text
 //! broadcaster sink --port 9000 --secret whsec_...
+//! broadcaster sink --port 9000 --secret whsec_... --accept discord
 //! ```
 
 mod verify;
@@ -44,7 +51,22 @@ pub struct SinkArgs {
     /// The Standard Webhooks secret, `whsec_<base64>`.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: String,
+    /// What it accepts: signed Standard Webhooks, or Discord's message shape.
+    #[arg(long, env = "SINK_ACCEPT", value_enum, default_value_t = Accept::StandardWebhooks)]
+    pub accept: Accept,
 }
+
+/// The receiver the sink stands in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accept {
+    /// A Standard Webhooks receiver: 204 when the signature verifies, else 401.
+    StandardWebhooks,
+    /// A Discord channel's webhook: 204 for a postable `content`, else 400.
+    Discord,
+}
+
+/// Discord refuses message content longer than this.
+const DISCORD_MAX_CHARS: usize = 2000;
 
 /// One message as received.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +78,10 @@ pub struct Received {
     pub signature_verified: bool,
     /// Why the signature did not verify, if it did not.
     pub signature_error: Option<String>,
+    /// The status the sink answered.
+    pub status: u16,
+    /// Why it refused the message, if it did.
+    pub refused: Option<String>,
     /// The body, parsed if it is JSON, else as text.
     pub body: serde_json::Value,
 }
@@ -63,6 +89,7 @@ pub struct Received {
 #[derive(Clone)]
 struct Sink {
     verifier: Verifier,
+    accept: Accept,
     /// A ring: dropping the oldest must not move the rest (a `Vec`'s
     /// `remove(0)` did, and held the sink to a few hundred messages per
     /// second once full).
@@ -82,6 +109,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     println!("sink listening on http://127.0.0.1:{port}/ (GET /messages lists what arrived)");
     let sink = Sink {
         verifier,
+        accept: args.accept,
         received: Arc::default(),
     };
     axum::serve(listener, router(sink))
@@ -126,6 +154,18 @@ async fn receive(
         _ => Err("no webhook-id/-timestamp/-signature headers"),
     };
     let now = OffsetDateTime::now_utc();
+    let parsed = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let (status, refused) = match sink.accept {
+        Accept::StandardWebhooks => match verdict {
+            Ok(()) => (StatusCode::NO_CONTENT, None),
+            Err(reason) => (StatusCode::UNAUTHORIZED, Some(reason.to_owned())),
+        },
+        Accept::Discord => match discord_refusal(&parsed) {
+            None => (StatusCode::NO_CONTENT, None),
+            Some(reason) => (StatusCode::BAD_REQUEST, Some(reason)),
+        },
+    };
     let received = Received {
         received_at: now.format(&Rfc3339).unwrap_or_default(),
         path: uri.path().to_owned(),
@@ -133,16 +173,11 @@ async fn receive(
         webhook_timestamp: timestamp,
         signature_verified: verdict.is_ok(),
         signature_error: verdict.err().map(str::to_owned),
-        body: serde_json::from_slice(&body).unwrap_or_else(|_| {
-            serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
-        }),
+        status: status.as_u16(),
+        refused,
+        body: parsed,
     };
-    println!("{}", line(&received, now));
-    let status = if received.signature_verified {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::UNAUTHORIZED
-    };
+    println!("{}", line(&received, sink.accept, now));
     let mut all = sink.received.lock().unwrap();
     if all.len() >= KEEP {
         all.pop_front();
@@ -151,8 +186,20 @@ async fn receive(
     status
 }
 
+/// Why Discord would refuse `body` as a webhook message, if it would.
+fn discord_refusal(body: &serde_json::Value) -> Option<String> {
+    match body.get("content").and_then(|c| c.as_str()) {
+        None => Some("not a JSON object with a string `content`".to_owned()),
+        Some("") => Some("`content` is empty".to_owned()),
+        Some(content) if content.chars().count() > DISCORD_MAX_CHARS => Some(format!(
+            "`content` is longer than {DISCORD_MAX_CHARS} characters"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// `10:00:01  ✔ signed   Todo created: Buy milk  (todo.created 0192…)`
-fn line(received: &Received, now: OffsetDateTime) -> String {
+fn line(received: &Received, accept: Accept, now: OffsetDateTime) -> String {
     let body = &received.body;
     let text = ["message", "content", "text"]
         .iter()
@@ -163,9 +210,11 @@ fn line(received: &Received, now: OffsetDateTime) -> String {
         .pointer("/event/type")
         .and_then(|v| v.as_str())
         .unwrap_or("-");
-    let verdict = match &received.signature_error {
-        None => "✔ signed  ".to_owned(),
-        Some(reason) => format!("✘ UNVERIFIED ({reason})"),
+    let verdict = match (accept, &received.refused) {
+        (Accept::StandardWebhooks, None) => "✔ signed  ".to_owned(),
+        (Accept::StandardWebhooks, Some(reason)) => format!("✘ UNVERIFIED ({reason})"),
+        (Accept::Discord, None) => "✔ discord ".to_owned(),
+        (Accept::Discord, Some(reason)) => format!("✘ REFUSED ({reason})"),
     };
     let id = received.webhook_id.as_deref().unwrap_or("-");
     format!(
@@ -189,8 +238,13 @@ mod tests {
     const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
     fn sink() -> Sink {
+        sink_accepting(Accept::StandardWebhooks)
+    }
+
+    fn sink_accepting(accept: Accept) -> Sink {
         Sink {
             verifier: Verifier::new(SECRET).unwrap(),
+            accept,
             received: Arc::default(),
         }
     }
@@ -242,6 +296,38 @@ mod tests {
         assert!(!received[2].signature_verified);
     }
 
+    /// What the broadcaster sends in Discord's format is accepted as Discord
+    /// would; what Discord would refuse is answered 400.
+    #[tokio::test]
+    async fn as_discord_it_accepts_postable_content_only() {
+        let event = crate::delivery::tests::event(events::EventType::Created, "Buy milk", false);
+        let out = Format::Discord.render(&event, OffsetDateTime::now_utc());
+
+        let sink = sink_accepting(Accept::Discord);
+        assert_eq!(
+            post(&sink, out.body, &out.headers).await,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            post(&sink, br#"{"message": "x"}"#.to_vec(), &[]).await,
+            StatusCode::BAD_REQUEST
+        );
+        let too_long = serde_json::json!({"content": "x".repeat(2001)}).to_string();
+        assert_eq!(
+            post(&sink, too_long.into_bytes(), &[]).await,
+            StatusCode::BAD_REQUEST
+        );
+
+        let received = sink.received.lock().unwrap().clone();
+        assert_eq!(received[0].body["content"], "Todo created: Buy milk");
+        assert_eq!(
+            (received[0].status, received[0].refused.as_deref()),
+            (204, None)
+        );
+        assert_eq!(received[1].status, 400);
+        assert!(received[2].refused.as_deref().unwrap().contains("2000"));
+    }
+
     #[test]
     fn prints_one_readable_line() {
         let received = Received {
@@ -251,11 +337,13 @@ mod tests {
             webhook_timestamp: Some("1".into()),
             signature_verified: true,
             signature_error: None,
+            status: 204,
+            refused: None,
             body: serde_json::json!({"message": "Todo created: Buy milk", "event": {"type": "todo.created"}}),
         };
         let now = time::macros::datetime!(2026-11-22 10:00:01 UTC);
         assert_eq!(
-            line(&received, now),
+            line(&received, Accept::StandardWebhooks, now),
             "10:00:01  ✔ signed    Todo created: Buy milk  (todo.created 0192)"
         );
     }

@@ -2,8 +2,10 @@
 //!
 //! Staging is only a rehearsal for production if both run the same objects.
 //! The intended differences are: the namespace (and its Namespace object),
-//! the Ingress host, the broadcaster mode (and so the hash in its generated
-//! ConfigMap's name, wherever that name is referenced), the app's replica
+//! the Ingress host, the broadcaster's mode and webhook format (what each
+//! environment does with events: staging logs them, production posts them
+//! to a team chat; and so the hash in its generated ConfigMap's name,
+//! wherever that name is referenced), the app's replica
 //! bounds, the backup CronJob (with its volume) and the image references.
 //! Everything else must be identical after masking exactly those fields, and
 //! the masked fields must hold the values each environment is meant to have
@@ -23,7 +25,19 @@ struct Intended {
     namespace: &'static str,
     host: String,
     broadcaster_mode: &'static str,
+    /// `WEBHOOK_FORMAT` values this environment may use.
+    broadcaster_formats: &'static [&'static str],
 }
+
+/// Staging logs events, so its format is the base's and goes unused.
+const STAGING_FORMATS: &[&str] = &["generic"];
+/// Production posts to a team chat, in that chat's own message shape.
+const CHAT_FORMATS: &[&str] = &["discord", "slack", "telegram"];
+
+/// The keys of the broadcaster's ConfigMap allowed to differ: what it does
+/// with events, and in which shape. Its target (URL, token) comes from the
+/// Secret `docket-webhook`, referenced the same way in both.
+const BROADCASTER_KEYS: &[&str] = &["BROADCASTER_MODE", "WEBHOOK_FORMAT"];
 
 fn staging(settings: &Settings) -> Intended {
     Intended {
@@ -31,6 +45,7 @@ fn staging(settings: &Settings) -> Intended {
         namespace: "docket-staging",
         host: settings.staging_host.clone(),
         broadcaster_mode: "log",
+        broadcaster_formats: STAGING_FORMATS,
     }
 }
 
@@ -40,6 +55,7 @@ fn production(settings: &Settings) -> Intended {
         namespace: "docket-production",
         host: settings.production_host.clone(),
         broadcaster_mode: "forward",
+        broadcaster_formats: CHAT_FORMATS,
     }
 }
 
@@ -188,7 +204,9 @@ fn mask(doc: &Value) -> Value {
             }
         }
         "ConfigMap/broadcaster" | "ConfigMap/broadcaster-<hash>" => {
-            placeholder(&mut doc, "/data/BROADCASTER_MODE", "<mode>");
+            for key in BROADCASTER_KEYS {
+                placeholder(&mut doc, &format!("/data/{key}"), "<differs by intent>");
+            }
         }
         "HorizontalPodAutoscaler/todo-app" => {
             placeholder(&mut doc, "/spec/minReplicas", "<replicas>");
@@ -259,6 +277,7 @@ struct Facts {
     namespaces: BTreeSet<String>,
     hosts: BTreeSet<String>,
     broadcaster_mode: Option<String>,
+    broadcaster_format: Option<String>,
     min_replicas: Option<u64>,
 }
 
@@ -286,10 +305,13 @@ fn facts(docs: &[Value]) -> Facts {
                     .extend(tls_hosts.filter_map(Value::as_str).map(str::to_owned));
             }
             "ConfigMap/broadcaster" => {
-                facts.broadcaster_mode = doc
-                    .pointer("/data/BROADCASTER_MODE")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                let data = |key: &str| {
+                    doc.pointer(&format!("/data/{key}"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                facts.broadcaster_mode = data("BROADCASTER_MODE");
+                facts.broadcaster_format = data("WEBHOOK_FORMAT");
             }
             "HorizontalPodAutoscaler/todo-app" => {
                 facts.min_replicas = doc.pointer("/spec/minReplicas").and_then(Value::as_u64);
@@ -322,6 +344,16 @@ impl Facts {
                 intended.broadcaster_mode, self.broadcaster_mode
             ));
         }
+        if !self
+            .broadcaster_format
+            .as_deref()
+            .is_some_and(|format| intended.broadcaster_formats.contains(&format))
+        {
+            errors.push(format!(
+                "{env}: WEBHOOK_FORMAT must be one of {:?}, found {:?}",
+                intended.broadcaster_formats, self.broadcaster_format
+            ));
+        }
         errors
     }
 }
@@ -334,7 +366,7 @@ mod tests {
     fn env(
         namespace: &str,
         host: &str,
-        mode: &str,
+        (mode, format): (&str, &str),
         min: u64,
         image: &str,
         log: &str,
@@ -345,7 +377,8 @@ mod tests {
                    "spec": {"tls": [{"hosts": [host]}], "rules": [{"host": host}]}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap",
                    "metadata": {"name": "broadcaster", "namespace": namespace},
-                   "data": {"BROADCASTER_MODE": mode, "RUST_LOG": log}}),
+                   "data": {"BROADCASTER_MODE": mode, "WEBHOOK_FORMAT": format,
+                            "RUST_LOG": log}}),
             json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
                    "metadata": {"name": "todo-app", "namespace": namespace},
                    "spec": {"minReplicas": min, "maxReplicas": min * 2}}),
@@ -371,7 +404,7 @@ mod tests {
         env(
             "docket-staging",
             "staging.docket.example.com",
-            "log",
+            ("log", "generic"),
             2,
             "ghcr.io/o/docket-broadcaster:1.0.0",
             "info",
@@ -382,7 +415,7 @@ mod tests {
         let mut docs = env(
             "docket-production",
             "docket.example.com",
-            "forward",
+            ("forward", "discord"),
             3,
             "ghcr.io/o/docket-broadcaster@sha256:0123",
             "info",
@@ -400,12 +433,59 @@ mod tests {
 
     #[test]
     fn any_other_difference_is_reported_with_its_location() {
+        // Beside the chat settings, the broadcaster's other settings
+        // (e.g. its webhook timeout) must still match.
+        for key in ["RUST_LOG", "WEBHOOK_TIMEOUT"] {
+            let mut production = production();
+            production[1]["data"][key] = json!("changed");
+            assert_eq!(
+                compare(&staging(), &production),
+                [format!(
+                    "ConfigMap/broadcaster differs between staging and production at /data/{key}"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn the_chat_format_set_anywhere_but_the_broadcasters_config_map_is_refused() {
         let mut production = production();
-        production[1]["data"]["RUST_LOG"] = json!("debug");
+        production[3]["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "WEBHOOK_FORMAT", "value": "slack"}]);
         assert_eq!(
             compare(&staging(), &production),
-            ["ConfigMap/broadcaster differs between staging and production at /data/RUST_LOG"]
+            [
+                "Deployment/broadcaster differs between staging and production at \
+              /spec/template/spec/containers/0/env"
+            ]
         );
+    }
+
+    #[test]
+    fn production_must_post_to_a_chat_and_staging_must_not() {
+        let format_errors = |docs: &[Value], intended: &Intended| -> Vec<String> {
+            let errors = facts(docs).mismatches(intended);
+            errors
+                .into_iter()
+                .filter(|e| e.contains("WEBHOOK_FORMAT"))
+                .collect()
+        };
+        let production_intended = super::production(&settings());
+        assert_eq!(
+            format_errors(&production(), &production_intended),
+            Vec::<String>::new()
+        );
+        let mut generic = production();
+        generic[1]["data"]["WEBHOOK_FORMAT"] = json!("generic");
+        assert_eq!(
+            format_errors(&generic, &production_intended),
+            [
+                r#"overlay/production: WEBHOOK_FORMAT must be one of ["discord", "slack", "telegram"], found Some("generic")"#
+            ]
+        );
+        let mut chatty = staging();
+        chatty[1]["data"]["WEBHOOK_FORMAT"] = json!("discord");
+        assert_eq!(format_errors(&chatty, &staging_intended()).len(), 1);
     }
 
     #[test]
@@ -430,7 +510,7 @@ mod tests {
         let wrong = env(
             "docket-staging",
             "docket.example.com",
-            "forward",
+            ("forward", "generic"),
             2,
             "x",
             "info",

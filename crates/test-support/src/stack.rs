@@ -76,6 +76,7 @@ struct Settings {
     app_env: Vec<(String, String)>,
     broadcaster_port: Option<u16>,
     broadcaster_env: Vec<(String, String)>,
+    sink_env: Vec<(String, String)>,
 }
 
 /// Says which parts of the stack run and how; [`StackBuilder::start`]
@@ -121,6 +122,7 @@ impl StackBuilder {
                 app_env: Vec::new(),
                 broadcaster_port: None,
                 broadcaster_env: Vec::new(),
+                sink_env: Vec::new(),
             },
         }
     }
@@ -207,6 +209,17 @@ impl StackBuilder {
     pub fn sink(mut self, port: Option<u16>, broadcaster: bool) -> Self {
         self.broadcasters = usize::from(broadcaster);
         self.webhook = Some(WebhookTo::Sink { port });
+        self
+    }
+
+    /// Production's delivery: the broadcaster posts in Discord's format
+    /// (`WEBHOOK_FORMAT=discord`) and the sink answers as a Discord
+    /// channel's webhook does (`--accept discord`). Use with [`Self::sink`].
+    pub fn discord(mut self) -> Self {
+        self = self.broadcaster_env("WEBHOOK_FORMAT", "discord");
+        self.settings
+            .sink_env
+            .push(("SINK_ACCEPT".to_owned(), "discord".to_owned()));
         self
     }
 
@@ -570,7 +583,7 @@ impl Stack {
             // The sink takes its port as a flag; clap reads it from here.
             ("SINK_PORT", port.to_string()),
         ];
-        let command = self
+        let mut command = self
             .command(
                 "webhooks",
                 "broadcaster",
@@ -578,6 +591,9 @@ impl Stack {
                 env,
             )
             .arg("sink");
+        for (key, value) in &self.settings.sink_env {
+            command = command.env(key, value);
+        }
         let service = self.spawn("webhooks", command).await?;
         self.sink = Some(Sink { service, port });
         Ok(())

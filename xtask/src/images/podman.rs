@@ -40,6 +40,16 @@ impl Podman {
         })
     }
 
+    /// `podman logs NAME`, as a shell command line another process runs
+    /// (the E2E suite's `E2E_BROADCASTER_LOG`): with this run's
+    /// configuration, the container's stderr merged into its stdout.
+    pub fn logs_command_line(&self, name: &str) -> String {
+        format!(
+            "CONTAINERS_CONF='{}' podman logs '{name}' 2>&1",
+            self.conf.display()
+        )
+    }
+
     /// `podman ARGS…` from the workspace root.
     pub fn command(&self) -> Command {
         let mut command = self.workspace.command("podman");

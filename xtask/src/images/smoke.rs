@@ -216,6 +216,12 @@ pub fn run(
         .env("SQLX_OFFLINE", "true")
         .env("E2E_BASE_URL", format!("http://127.0.0.1:{http}/"))
         .env("E2E_API_TOKEN", &stand_ins.api_token)
+        // This is staging's broadcaster, in log mode: the webhook story
+        // reads its log line, as it does against staging.
+        .env(
+            "E2E_BROADCASTER_LOG",
+            podman.logs_command_line(&broadcaster_container.name),
+        )
         .envs(install::playwright_env(workspace)?);
     let e2e = run_checked(&mut e2e, "the E2E suite against the app container");
     app_container.or_keep_log(e2e)?;
