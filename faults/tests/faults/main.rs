@@ -22,4 +22,5 @@ mod nats_permissions;
 mod nats_restart;
 mod postgres_restart;
 mod receiver_outage;
+mod relay_frozen;
 mod secrets_not_logged;
