@@ -28,17 +28,17 @@ use crate::workspace::{Workspace, run_checked};
 /// coverage has risen; a crate missing here fails the check until it has one.
 const FLOORS: &[(&str, f64)] = &[
     ("app", 91.0),
-    ("broadcaster", 80.0),
-    ("cronjobs", 83.0),
+    ("broadcaster", 78.0),
+    ("cronjobs", 85.0),
     ("gitops", 89.0),
     ("crates/events", 97.0),
     ("crates/manifests", 85.0),
     ("crates/service-kit", 95.0),
     ("crates/telemetry", 94.0),
-    ("crates/test-support", 72.0),
+    ("crates/test-support", 68.0),
     ("crates/bench-reference", 12.0),
     // The fault suite's helpers: most scenarios run only with `--faults`.
-    ("faults", 5.0),
+    ("faults", 8.0),
     // Developer commands: CI runs them, the tests check their parts.
     ("xtask", 22.0),
 ];
