@@ -22,25 +22,25 @@ use crate::install::{self, Tool};
 use crate::stack::TestStack;
 use crate::workspace::{Workspace, run_checked};
 
-/// The lowest line coverage each crate may have, in percent: what was
-/// measured when the floor was set (2026-12-05), less three points, so a
+/// The lowest line coverage each crate may have, in percent: what a fresh
+/// clone measured when the floor was set (2026-12-05), less three points, so a
 /// timing-dependent branch does not fail a run. Raise a floor when a crate's
 /// coverage has risen; a crate missing here fails the check until it has one.
 const FLOORS: &[(&str, f64)] = &[
     ("app", 91.0),
-    ("broadcaster", 78.0),
-    ("cronjobs", 85.0),
+    ("broadcaster", 80.0),
+    ("cronjobs", 83.0),
     ("gitops", 89.0),
     ("crates/events", 97.0),
     ("crates/manifests", 85.0),
-    ("crates/service-kit", 95.0),
+    ("crates/service-kit", 94.0),
     ("crates/telemetry", 94.0),
-    ("crates/test-support", 68.0),
+    ("crates/test-support", 71.0),
     ("crates/bench-reference", 12.0),
     // The fault suite's helpers: most scenarios run only with `--faults`.
     ("faults", 8.0),
     // Developer commands: CI runs them, the tests check their parts.
-    ("xtask", 22.0),
+    ("xtask", 26.0),
 ];
 
 /// The profiles' LLVM tools, when rustup's component is missing.
@@ -84,6 +84,13 @@ pub const TOOLS: &[Tool] = &[
 
 /// Every test but the browser suite, instrumented, pointed at the stack.
 pub fn run_tests(workspace: &Workspace, stack: &TestStack) -> anyhow::Result<()> {
+    // Old builds of the workspace's own crates and old profiles would be
+    // counted too (a reused `target/` reported half as many lines again);
+    // dependencies stay built.
+    run_checked(
+        llvm_cov(workspace).args(["clean", "--workspace"]),
+        "cargo llvm-cov clean --workspace",
+    )?;
     run_checked(
         llvm_cov(workspace)
             .args([
