@@ -11,7 +11,9 @@
 //!    measures line coverage per crate, which must stay above each crate's
 //!    floor ([`coverage`])
 //! 7. [`end_to_end`]: suites that start their own stack: the browser suite
-//!    (`e2e/`), after building every binary it starts
+//!    (`e2e/`), after building every binary it starts, then the fault
+//!    scenarios (`faults/`, the tests `#[ignore]`d in a plain nextest run:
+//!    each puts a real stack under load, injects a fault and counts)
 //! 8. the images: built from the Dockerfiles with podman and run as the
 //!    overlays' pod templates say (`cargo xtask images --smoke`; stand-in
 //!    bases where the real ones cannot be pulled)
@@ -143,7 +145,31 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
             .envs(install::playwright_env(workspace)?);
         run_command(&mut command, "cargo nextest run -p e2e")
     })?;
+    steps.command(
+        "fault scenarios (nextest)",
+        &mut fault_scenarios(workspace),
+        "cargo nextest run (fault scenarios)",
+    )?;
     Ok(())
+}
+
+/// The fault scenarios: the ignored tests of the `faults` binary. Each
+/// starts its own stack, so no `DATABASE_URL` or `NATS_URL` is passed.
+fn fault_scenarios(workspace: &Workspace) -> Command {
+    let mut command = workspace.cargo();
+    command
+        .args([
+            "nextest",
+            "run",
+            "-p",
+            "faults",
+            "--locked",
+            "--no-fail-fast",
+            "--run-ignored",
+            "ignored-only",
+        ])
+        .env("SQLX_OFFLINE", "true");
+    command
 }
 
 /// `--faults`: the fault and abuse suite. Its tests live in test binaries

@@ -4,9 +4,10 @@
 //! checking with [`faults::ledger`] that nothing acknowledged was lost; the
 //! frame they share is [`faults::scenario::Scenario`].
 //!
-//! The scenarios take 40-90 s each, so they are ignored by the default test
-//! run and run by `cargo xtask test --faults`. Each prints its figures and
-//! adds them to `target/faults/report.md`.
+//! The scenarios take 30-50 s each, so a plain `cargo nextest run` skips
+//! them (`#[ignore]`); `cargo xtask test` runs them after the other suites,
+//! and `cargo xtask test --faults` runs them alone (with the fuzz targets).
+//! Each prints its figures and adds them to `target/faults/report.md`.
 //!
 //! Needs the binaries: `cargo build -p app -p broadcaster`.
 
