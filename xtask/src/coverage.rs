@@ -30,6 +30,7 @@ const FLOORS: &[(&str, f64)] = &[
     ("app", 91.0),
     ("broadcaster", 80.0),
     ("cronjobs", 83.0),
+    ("dummysite", 85.0),
     ("gitops", 89.0),
     ("crates/events", 97.0),
     ("crates/manifests", 85.0),
