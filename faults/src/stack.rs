@@ -77,3 +77,16 @@ pub async fn start_logging_debug() -> anyhow::Result<Stack> {
 pub async fn start_on(nats: Nats) -> anyhow::Result<Stack> {
     builder("info").on_nats(nats).start().await
 }
+
+/// As [`start`], on the first node of a cluster the scenario started
+/// ([`test_support::start_secured_cluster`]), with every stream and the
+/// broadcasters' bucket at `replicas` copies, as production runs them.
+pub async fn start_on_cluster(first_node: Nats, replicas: u8) -> anyhow::Result<Stack> {
+    let replicas = replicas.to_string();
+    builder("info")
+        .on_nats(first_node)
+        .app_env(events::STREAM_REPLICAS_VARIABLE, replicas.clone())
+        .broadcaster_env(events::STREAM_REPLICAS_VARIABLE, replicas)
+        .start()
+        .await
+}

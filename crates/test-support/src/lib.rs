@@ -31,7 +31,7 @@ pub use database::{TestDatabase, ensure_database, test_database};
 pub use eventually::eventually;
 pub use nats::{
     NATS_SERVER_VENV, NATS_SERVER_VERSION, Nats, TestNats, installed_nats_server, nats_server_path,
-    stored_messages, test_nats,
+    start_secured_cluster, stored_messages, test_nats,
 };
 pub use nats_users::{Role, nats_config_path};
 pub use postgres::{Postgres, postgres_bin_dir};

@@ -83,11 +83,15 @@ pub struct Nats {
     own_process_group: bool,
     /// For a secured server: its configuration file and each user's password.
     security: Option<Security>,
+    /// For a node of a cluster: its name, route port and its peers' routes.
+    cluster: Option<ClusterNode>,
     // Declared last: the folder is removed only after `Drop` stopped the server.
     _temp: Option<TempDir>,
 }
 
 /// What a secured server runs with. `Debug` leaves the passwords out.
+/// The nodes of a cluster share one, as pods share one Secret.
+#[derive(Clone)]
 struct Security {
     config: PathBuf,
     passwords: Vec<(Role, String)>,
@@ -132,7 +136,7 @@ impl Nats {
         start_on_a_free_port("nats-server", |port| {
             let temp = temp_dir()?;
             let dir = temp.path().to_path_buf();
-            Self::launch(dir, port, Some(temp), false, None)
+            Self::launch(dir, port, Some(temp), false, None, None)
         })
     }
 
@@ -143,7 +147,14 @@ impl Nats {
         start_on_a_free_port("nats-server", |port| {
             let temp = temp_dir()?;
             let dir = temp.path().to_path_buf();
-            Self::launch(dir, port, Some(temp), false, Some(Security::shipped()?))
+            Self::launch(
+                dir,
+                port,
+                Some(temp),
+                false,
+                Some(Security::shipped()?),
+                None,
+            )
         })
     }
 
@@ -151,7 +162,7 @@ impl Nats {
     /// [`Nats::start_secured`] (new passwords every time it is called).
     pub fn start_secured_in(dir: &Path, port: u16) -> anyhow::Result<Nats> {
         let dir = prepare_dir(dir)?;
-        Self::launch(dir, port, None, true, Some(Security::shipped()?))
+        Self::launch(dir, port, None, true, Some(Security::shipped()?), None)
     }
 
     /// Starts a server whose JetStream store is kept in `dir` (created if
@@ -159,7 +170,7 @@ impl Nats {
     /// `dir` is stopped first.
     pub fn start_in(dir: &Path, port: u16) -> anyhow::Result<Nats> {
         let dir = prepare_dir(dir)?;
-        Self::launch(dir, port, None, true, None)
+        Self::launch(dir, port, None, true, None, None)
     }
 
     /// Stops a server that an earlier run, since killed, left running with
@@ -174,6 +185,7 @@ impl Nats {
         temp: Option<TempDir>,
         own_process_group: bool,
         security: Option<Security>,
+        cluster: Option<ClusterNode>,
     ) -> anyhow::Result<Nats> {
         let binary = nats_server_path().context(
             "nats-server not found; `cargo xtask install` installs the release production \
@@ -186,6 +198,7 @@ impl Nats {
             child: None,
             own_process_group,
             security,
+            cluster,
             _temp: temp,
         };
         nats.start_again()?;
@@ -266,6 +279,35 @@ impl Nats {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Kills the server with SIGKILL, as a node lost with its machine: no
+    /// flush, no goodbye to clients or peers. The store stays as it was.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        let pid = self.pid().context("nats-server is not running")?;
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
+        // The process is gone; `stop` only reaps it.
+        self.stop()
+    }
+
+    /// Deletes the JetStream store of a stopped server, as a node replaced
+    /// with an empty disk; it starts again with nothing.
+    pub fn wipe_store(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.is_running(),
+            "stop the server before wiping its store"
+        );
+        let store = self.dir.join("jetstream");
+        if store.exists() {
+            fs::remove_dir_all(&store)
+                .with_context(|| format!("failed to remove {}", store.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The server's name in its cluster (JetStream names leaders by it).
+    pub fn server_name(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|node| node.name.as_str())
+    }
+
     /// Whether the server process is alive (reaps it if it exited).
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
@@ -344,6 +386,22 @@ impl Nats {
                         .map(|(role, password)| (role.password_variable(), password)),
                 );
         }
+        if let Some(node) = &self.cluster {
+            // The cluster as production's pods form it (a name each, one
+            // cluster name, routes to every peer), on loopback.
+            let routes: Vec<String> = node
+                .peers
+                .iter()
+                .map(|port| format!("nats://127.0.0.1:{port}"))
+                .collect();
+            command
+                .args(["--name", &node.name, "--cluster_name", CLUSTER_NAME])
+                .args([
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{}", node.route_port),
+                ])
+                .args(["--routes", &routes.join(",")]);
+        }
         if self.own_process_group {
             command.process_group(0);
         }
@@ -384,6 +442,82 @@ impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// The cluster name every node of [`start_secured_cluster`] joins.
+const CLUSTER_NAME: &str = "docket";
+
+/// A cluster node's settings: its server name, the port its peers route to,
+/// and its peers' route ports.
+#[derive(Debug, Clone)]
+struct ClusterNode {
+    name: String,
+    route_port: u16,
+    peers: Vec<u16>,
+}
+
+/// `size` secured nats-servers (the shipped configuration, one set of
+/// passwords) clustered on loopback with JetStream, each with its own
+/// temporary store, named `nats-0`, `nats-1`, …; ready once the cluster
+/// has a JetStream meta leader, so a stream can be created at once.
+///
+/// Clients connect to one node and learn the others from it, as
+/// production's clients learn the pods behind the `nats` Service.
+pub async fn start_secured_cluster(size: usize) -> anyhow::Result<Vec<Nats>> {
+    let security = Security::shipped()?;
+    let mut attempt = 1;
+    let nodes = loop {
+        // Fresh ports each attempt: one may be taken between being picked
+        // and being bound (see `start_on_a_free_port`).
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let mut nodes = Vec::with_capacity(size);
+        let mut failed = None;
+        for (index, route_port) in route_ports.iter().enumerate() {
+            let node = ClusterNode {
+                name: format!("nats-{index}"),
+                route_port: *route_port,
+                peers: route_ports
+                    .iter()
+                    .filter(|p| *p != route_port)
+                    .copied()
+                    .collect(),
+            };
+            let started = temp_dir().and_then(|temp| {
+                let dir = temp.path().to_path_buf();
+                Nats::launch(
+                    dir,
+                    free_port(),
+                    Some(temp),
+                    false,
+                    Some(security.clone()),
+                    Some(node),
+                )
+            });
+            match started {
+                Ok(nats) => nodes.push(nats),
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => break nodes,
+            Some(error) if attempt == crate::PORT_ATTEMPTS => {
+                return Err(error.context("the nats-server cluster did not start"));
+            }
+            Some(_) => attempt += 1,
+        }
+    };
+    let admin = nodes[0].connect(Role::Admin).await?;
+    let js = async_nats::jetstream::new(admin);
+    crate::eventually(
+        Duration::from_secs(30),
+        "the cluster to elect a JetStream meta leader",
+        || async { js.query_account().await.ok() },
+    )
+    .await?;
+    Ok(nodes)
 }
 
 fn temp_dir() -> anyhow::Result<TempDir> {

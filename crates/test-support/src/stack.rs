@@ -652,13 +652,7 @@ impl Stack {
     /// SIGKILLs nats-server (no flush, no goodbye) and reaps it;
     /// [`Nats::start_again`] brings it back on the same store.
     pub fn kill_nats(&mut self) -> anyhow::Result<()> {
-        let pid = self.nats.pid().context("nats-server is not running")?;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )?;
-        // The process is gone; `stop` only reaps it.
-        self.nats.stop()
+        self.nats.kill()
     }
 
     /// Hands the running parts over to a supervisor (`cargo xtask up`), which
