@@ -8,6 +8,7 @@
 //! | `NATS_USER`    | with a password |  | the app's NATS user |
 //! | `NATS_PASSWORD` or `NATS_PASSWORD_FILE` | with `NATS_USER` | | its password, or a file holding it (see `service-kit`) |
 //! | `NATS_STREAM_REPLICAS` | no | `1`   | copies of the `TODOS` stream: 1 on one nats-server, 3 on a three-node cluster (`events::StreamReplicas`) |
+//! | `NATS_DUPLICATE_WINDOW` | no | `2m` | how long `TODOS` drops a republished event id; set the broadcaster's the same (`events::DuplicateWindow`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
@@ -33,7 +34,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use events::StreamReplicas;
+use events::{DuplicateWindow, StreamReplicas, TodosStream};
 use secrecy::SecretString;
 use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
@@ -61,7 +62,7 @@ pub struct Config {
     /// Connections for reads and the writers of changes.
     pub pool_size: u32,
     pub nats: NatsSettings,
-    pub stream_replicas: StreamReplicas,
+    pub todos_stream: TodosStream,
     pub listen: SocketAddr,
     /// Where the operational routes are served; `None`: on `listen`.
     pub admin_listen: Option<SocketAddr>,
@@ -115,8 +116,12 @@ impl Config {
         };
 
         let nats = NatsSettings::read(env)?;
-        let stream_replicas =
-            env.parse_or(events::STREAM_REPLICAS_VARIABLE, "1", StreamReplicas::parse)?;
+        let todos_stream = TodosStream {
+            replicas: env.parse_or(events::STREAM_REPLICAS_VARIABLE, "1", StreamReplicas::parse)?,
+            duplicate_window: env.parse_or(events::DUPLICATE_WINDOW_VARIABLE, "2m", |raw| {
+                DuplicateWindow::new(env::duration(raw)?)
+            })?,
+        };
 
         let port = env.parse_or("PORT", "8080", env::port)?;
         let admin_port = env.parse_optional("ADMIN_PORT", env::port)?;
@@ -205,7 +210,7 @@ impl Config {
             database,
             pool_size,
             nats,
-            stream_replicas,
+            todos_stream,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             admin_listen: admin_port.map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
             api_token,

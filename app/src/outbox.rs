@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use events::StreamReplicas;
+use events::TodosStream;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
@@ -200,23 +200,23 @@ impl<P: Publisher> Publisher for Arc<P> {
 /// Publishes to the `TODOS` stream, creating it if it is missing.
 pub struct JetStreamPublisher {
     jetstream: jetstream::Context,
-    replicas: StreamReplicas,
+    stream: TodosStream,
     /// The stream is known to exist; checked again after a failure.
     stream_ready: AtomicBool,
 }
 
 impl JetStreamPublisher {
-    pub fn new(jetstream: jetstream::Context, replicas: StreamReplicas) -> Self {
+    pub fn new(jetstream: jetstream::Context, stream: TodosStream) -> Self {
         Self {
             jetstream,
-            replicas,
+            stream,
             stream_ready: AtomicBool::new(false),
         }
     }
 
     async fn send(&self, rows: &[PendingEvent]) -> Published {
         if !self.stream_ready.load(Ordering::Acquire) {
-            if let Err(e) = ensure_stream(&self.jetstream, self.replicas).await {
+            if let Err(e) = ensure_stream(&self.jetstream, self.stream).await {
                 return Published {
                     acked: 0,
                     failure: Some(e),
@@ -345,9 +345,9 @@ impl Publisher for MemoryPublisher {
 /// (see `service_kit::jetstream`).
 pub async fn ensure_stream(
     jetstream: &jetstream::Context,
-    replicas: StreamReplicas,
+    stream: TodosStream,
 ) -> anyhow::Result<()> {
-    service_kit::jetstream::ensure_stream(jetstream, events::stream_config(replicas)).await?;
+    service_kit::jetstream::ensure_stream(jetstream, events::stream_config(stream)).await?;
     Ok(())
 }
 

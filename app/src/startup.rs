@@ -82,7 +82,7 @@ impl Application {
         let relay = Relay::new(
             config.database,
             Arc::clone(&relay_wake),
-            JetStreamPublisher::new(jetstream::new(nats.clone()), config.stream_replicas),
+            JetStreamPublisher::new(jetstream::new(nats.clone()), config.todos_stream),
             state.metrics.clone(),
         );
         Ok(Self {

@@ -17,6 +17,7 @@
 //! | `BROADCASTER_MAX_IN_FLIGHT` | `32` | events one replica handles at once |
 //! | `BROADCASTER_DEDUPE_TTL` | `7d` | how long delivered event ids are remembered |
 //! | `NATS_STREAM_REPLICAS` | `1` | copies of each stream and the bucket: 1 on one server, 3 on a three-node cluster (`events::StreamReplicas`) |
+//! | `NATS_DUPLICATE_WINDOW` | `2m` | how long `TODOS` drops a republished event id; set the app's the same (`events::DuplicateWindow`) |
 //! | `PORT` | `8081` | health and metrics |
 //! | `LOG_FORMAT`, `RUST_LOG` | `json`, `info` | see the `telemetry` crate |
 //!
@@ -33,7 +34,7 @@ use service_kit::env::{self, duration, positive};
 use service_kit::{Env, EnvError, NatsSettings};
 
 use crate::circuit::BreakerConfig;
-use events::StreamReplicas;
+use events::{DuplicateWindow, StreamReplicas, TodosStream};
 
 use crate::delivery::{Format, SigningSecret, Target};
 use crate::retry::RetrySchedule;
@@ -49,7 +50,7 @@ pub struct Config {
     pub breaker: BreakerConfig,
     pub max_in_flight: usize,
     pub dedupe_ttl: Duration,
-    pub stream_replicas: StreamReplicas,
+    pub todos_stream: TodosStream,
 }
 
 /// What the broadcaster does with each event.
@@ -100,11 +101,16 @@ impl Config {
             },
             max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "32", positive)? as usize,
             dedupe_ttl: env.parse_or("BROADCASTER_DEDUPE_TTL", "7d", duration)?,
-            stream_replicas: env.parse_or(
-                events::STREAM_REPLICAS_VARIABLE,
-                "1",
-                StreamReplicas::parse,
-            )?,
+            todos_stream: TodosStream {
+                replicas: env.parse_or(
+                    events::STREAM_REPLICAS_VARIABLE,
+                    "1",
+                    StreamReplicas::parse,
+                )?,
+                duplicate_window: env.parse_or(events::DUPLICATE_WINDOW_VARIABLE, "2m", |raw| {
+                    DuplicateWindow::new(duration(raw)?)
+                })?,
+            },
         })
     }
 

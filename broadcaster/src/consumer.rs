@@ -43,7 +43,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use events::StreamReplicas;
+use events::TodosStream;
 
 use crate::error::{Error, Result};
 use crate::ordering::Turns;
@@ -63,10 +63,10 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// settings (see `service_kit::jetstream`).
 pub async fn ensure_todos_stream(
     js: &jetstream::Context,
-    replicas: StreamReplicas,
+    settings: TodosStream,
 ) -> Result<stream::Stream> {
     Ok(
-        service_kit::jetstream::ensure_stream(js, events::stream_config(replicas))
+        service_kit::jetstream::ensure_stream(js, events::stream_config(settings))
             .await?
             .stream,
     )

@@ -157,9 +157,9 @@ async fn set_up_until_done(
 /// Makes sure the streams, the bucket and the consumer exist (every replica
 /// applies the same settings; all calls are idempotent).
 async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> Result<Running> {
-    let stream = consumer::ensure_todos_stream(js, config.stream_replicas).await?;
-    dlq::ensure_stream(js, config.stream_replicas).await?;
-    let dedupe = Dedupe::open(js, config.dedupe_ttl, config.stream_replicas).await?;
+    let stream = consumer::ensure_todos_stream(js, config.todos_stream).await?;
+    dlq::ensure_stream(js, config.todos_stream.replicas).await?;
+    let dedupe = Dedupe::open(js, config.dedupe_ttl, config.todos_stream.replicas).await?;
     let consumer_config = consumer::consumer_config(config.ack_wait());
     let last_delivery = consumer::last_delivery(config.retry.attempts());
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;

@@ -90,3 +90,14 @@ pub async fn start_on_cluster(first_node: Nats, replicas: u8) -> anyhow::Result<
         .start()
         .await
 }
+
+/// As [`start`], with settings of the `TODOS` stream that the app and the
+/// broadcasters must agree on (each would bring the stream back to its
+/// own), set on both.
+pub async fn start_with_stream_env(env: &[(&str, &str)]) -> anyhow::Result<Stack> {
+    let mut builder = builder("info");
+    for (key, value) in env {
+        builder = builder.app_env(key, *value).broadcaster_env(key, *value);
+    }
+    builder.start().await
+}

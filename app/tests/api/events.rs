@@ -103,7 +103,7 @@ async fn the_app_creates_the_stream_the_contract_defines() {
         .unwrap();
 
     let made = &stream.info().await.unwrap().config;
-    let wanted = events::stream_config(events::StreamReplicas::ONE);
+    let wanted = events::stream_config(events::TodosStream::SINGLE_NODE);
     assert_eq!(made.subjects, wanted.subjects);
     assert_eq!(made.storage, wanted.storage);
     assert_eq!(made.max_age, wanted.max_age);
@@ -118,7 +118,7 @@ async fn a_stream_made_with_other_settings_is_brought_to_the_contract() {
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     js.create_stream(async_nats::jetstream::stream::Config {
         max_age: std::time::Duration::from_secs(3600),
-        ..events::stream_config(events::StreamReplicas::ONE)
+        ..events::stream_config(events::TodosStream::SINGLE_NODE)
     })
     .await
     .unwrap();

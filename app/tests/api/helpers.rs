@@ -122,7 +122,7 @@ pub async fn spawn_app_with(
             .expect("a database URL"),
         pool_size: app::config::DEFAULT_POOL_SIZE,
         nats: service_kit::NatsSettings::new(nats_url.parse().expect("a NATS URL"), None),
-        stream_replicas: events::StreamReplicas::ONE,
+        todos_stream: events::TodosStream::SINGLE_NODE,
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: None,
         api_token: token.map(|t| SecretString::from(t.to_owned())),

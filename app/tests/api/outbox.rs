@@ -76,7 +76,7 @@ async fn stream_with_shortest_duplicate_window(nats_url: &str) {
     let js = jetstream::new(async_nats::connect(nats_url).await.unwrap());
     js.create_stream(jetstream::stream::Config {
         duplicate_window: SHORTEST_DUPLICATE_WINDOW,
-        ..events::stream_config(events::StreamReplicas::ONE)
+        ..events::stream_config(events::TodosStream::SINGLE_NODE)
     })
     .await
     .unwrap();

@@ -154,7 +154,7 @@ async fn starts_while_nats_is_down_and_becomes_ready_when_it_is_up() {
 fn drifted_todos() -> async_nats::jetstream::stream::Config {
     async_nats::jetstream::stream::Config {
         max_age: Duration::from_secs(3600),
-        ..events::stream_config(events::StreamReplicas::ONE)
+        ..events::stream_config(events::TodosStream::SINGLE_NODE)
     }
 }
 
@@ -182,7 +182,7 @@ async fn a_stream_whose_storage_cannot_change_stops_start_up_naming_the_differen
     nats.js
         .create_stream(async_nats::jetstream::stream::Config {
             storage: async_nats::jetstream::stream::StorageType::Memory,
-            ..events::stream_config(events::StreamReplicas::ONE)
+            ..events::stream_config(events::TodosStream::SINGLE_NODE)
         })
         .await
         .unwrap();

@@ -221,7 +221,7 @@ async fn a_dead_letter_that_cannot_be_stored_on_a_late_delivery_is_tried_again_n
     let nats = PrivateNats::start().await;
     let todos = nats
         .js
-        .create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .create_stream(events::stream_config(events::TodosStream::SINGLE_NODE))
         .await
         .unwrap();
     // The dead-letter stream as the broadcaster makes it, but full: it

@@ -26,6 +26,11 @@ pub const STREAM_SUBJECTS: &str = "todos.>";
 /// The outbox relay republishes only rows it could not confirm, within seconds.
 pub const STREAM_DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The variable that sets the [`DuplicateWindow`] of [`STREAM`] for every
+/// service that creates it (the app and the broadcaster must agree, or each
+/// would bring the stream back to its own value).
+pub const DUPLICATE_WINDOW_VARIABLE: &str = "NATS_DUPLICATE_WINDOW";
+
 /// How long the stream keeps events: long enough for a consumer that was down
 /// over a weekend to catch up, short enough to bound the disk.
 pub const STREAM_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -59,16 +64,57 @@ impl StreamReplicas {
     }
 }
 
+/// How long [`STREAM`] drops a second publish of an event id. A republish
+/// later than this is stored twice; the broadcaster's delivered-id bucket
+/// still sends it once. Only the fault suite shortens it, to show that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateWindow(std::time::Duration);
+
+impl DuplicateWindow {
+    /// [`STREAM_DUPLICATE_WINDOW`].
+    pub const DEFAULT: DuplicateWindow = DuplicateWindow(STREAM_DUPLICATE_WINDOW);
+
+    /// From 100 ms (the least JetStream accepts) to the stream's max age.
+    pub fn new(window: std::time::Duration) -> Result<DuplicateWindow, String> {
+        if window < std::time::Duration::from_millis(100) || window > STREAM_MAX_AGE {
+            return Err(format!(
+                "expected a duplicate window from 100ms to the stream's max age ({}d)",
+                STREAM_MAX_AGE.as_secs() / 86_400
+            ));
+        }
+        Ok(DuplicateWindow(window))
+    }
+
+    pub fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+/// The settings of [`STREAM`] a deployment chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TodosStream {
+    pub replicas: StreamReplicas,
+    pub duplicate_window: DuplicateWindow,
+}
+
+impl TodosStream {
+    /// One nats-server, the default window: local runs, tests, staging.
+    pub const SINGLE_NODE: TodosStream = TodosStream {
+        replicas: StreamReplicas::ONE,
+        duplicate_window: DuplicateWindow::DEFAULT,
+    };
+}
+
 /// The [`STREAM`] as whichever service starts first creates it, so that
 /// the app and the broadcaster never make it differently.
-pub fn stream_config(replicas: StreamReplicas) -> async_nats::jetstream::stream::Config {
+pub fn stream_config(settings: TodosStream) -> async_nats::jetstream::stream::Config {
     async_nats::jetstream::stream::Config {
         name: STREAM.to_owned(),
         subjects: vec![STREAM_SUBJECTS.to_owned()],
         storage: async_nats::jetstream::stream::StorageType::File,
-        duplicate_window: STREAM_DUPLICATE_WINDOW,
+        duplicate_window: settings.duplicate_window.get(),
         max_age: STREAM_MAX_AGE,
-        num_replicas: replicas.get(),
+        num_replicas: settings.replicas.get(),
         ..Default::default()
     }
 }
@@ -208,10 +254,27 @@ mod tests {
             let error = StreamReplicas::parse(bad).unwrap_err();
             assert!(error.contains("from 1 to 5"), "{bad}: {error}");
         }
+        let settings = TodosStream {
+            replicas: StreamReplicas::parse("3").unwrap(),
+            ..TodosStream::SINGLE_NODE
+        };
+        assert_eq!(stream_config(settings).num_replicas, 3);
+    }
+
+    #[test]
+    fn duplicate_windows_are_what_jetstream_accepts() {
+        use std::time::Duration;
         assert_eq!(
-            stream_config(StreamReplicas::parse("3").unwrap()).num_replicas,
-            3
+            stream_config(TodosStream::SINGLE_NODE).duplicate_window,
+            STREAM_DUPLICATE_WINDOW
         );
+        assert!(DuplicateWindow::new(Duration::from_secs(5)).is_ok());
+        for bad in [
+            Duration::from_millis(99),
+            STREAM_MAX_AGE + Duration::from_secs(1),
+        ] {
+            assert!(DuplicateWindow::new(bad).is_err(), "{bad:?}");
+        }
     }
 
     fn sample() -> TodoEvent {

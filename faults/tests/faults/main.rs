@@ -19,6 +19,7 @@ mod abuse_streams;
 mod app_sigterm;
 mod broadcaster_kills;
 mod nats_disk_full;
+mod nats_long_outage;
 mod nats_node_lost;
 mod nats_permissions;
 mod nats_restart;

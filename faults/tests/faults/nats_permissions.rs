@@ -87,7 +87,7 @@ fn assert_refused(refusal: Option<String>, what: &str, subject: &str) {
 async fn todos_stream(nats: &Nats) -> anyhow::Result<jetstream::stream::Stream> {
     let js = jetstream::new(nats.connect(Role::Admin).await?);
     let stream = js
-        .get_or_create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .get_or_create_stream(events::stream_config(events::TodosStream::SINGLE_NODE))
         .await?;
     js.publish("todos.created", "one".into()).await?.await?;
     Ok(stream)
@@ -429,7 +429,7 @@ async fn the_app_and_the_broadcaster_may_bring_their_drifted_streams_back() -> a
     admin
         .create_stream(jetstream::stream::Config {
             max_age: Duration::from_secs(3600),
-            ..events::stream_config(events::StreamReplicas::ONE)
+            ..events::stream_config(events::TodosStream::SINGLE_NODE)
         })
         .await?;
 
@@ -437,13 +437,13 @@ async fn the_app_and_the_broadcaster_may_bring_their_drifted_streams_back() -> a
         admin
             .update_stream(jetstream::stream::Config {
                 max_age: Duration::from_secs(3600),
-                ..events::stream_config(events::StreamReplicas::ONE)
+                ..events::stream_config(events::TodosStream::SINGLE_NODE)
             })
             .await?;
         let mut watched = Watched::connect(&nats, role).await?;
         let ensured = service_kit::jetstream::ensure_stream(
             &jetstream::new(watched.client.clone()),
-            events::stream_config(events::StreamReplicas::ONE),
+            events::stream_config(events::TodosStream::SINGLE_NODE),
         )
         .await?;
         assert_eq!(ensured.updated, ["max_age: 3600s → 604800s"], "{role:?}");
@@ -458,7 +458,7 @@ async fn the_broadcaster_may_read_its_consumers_backlog_for_its_metrics() -> any
     let nats = Nats::start_secured()?;
     let admin = jetstream::new(nats.connect(Role::Admin).await?);
     let stream = admin
-        .create_stream(events::stream_config(events::StreamReplicas::ONE))
+        .create_stream(events::stream_config(events::TodosStream::SINGLE_NODE))
         .await?;
     stream
         .create_consumer(broadcaster::consumer::consumer_config(Duration::from_secs(
