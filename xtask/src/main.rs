@@ -16,7 +16,7 @@
 //!   report; `test` measures it on its own run of the tests).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
 //!   (`--runs N`, default 10,000); fails on a crash.
-//! - `images`: builds the four images from `docker/*.Dockerfile` with
+//! - `images`: builds the three images from `docker/*.Dockerfile` with
 //!   podman, exports them as OCI layouts (`--stand-ins`: make local
 //!   stand-ins for the base images instead of pulling them; `--smoke`: run
 //!   the app's image as the staging pod template says, and the E2E suite
