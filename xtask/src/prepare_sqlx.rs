@@ -34,7 +34,13 @@ pub fn check(workspace: &Workspace) -> anyhow::Result<()> {
     )
 }
 
-/// `cargo sqlx prepare --workspace [extra] -- --all-targets` against `database`.
+/// `cargo sqlx prepare --workspace [extra] -- --all-targets -p app` against
+/// `database`.
+///
+/// Only the app's crate has query macros; checking it alone spares
+/// building the rest of the workspace a third time. A macro added in
+/// another crate is still caught: without its data in `.sqlx/`, that
+/// crate's offline build (clippy, the tests) fails.
 ///
 /// It builds in its own target folder, `target/sqlx`: when sqlx-cli cannot
 /// force the query crates to recompile (it touches their sources) it falls
@@ -45,7 +51,7 @@ fn sqlx_prepare(workspace: &Workspace, database: &TestDatabase, extra: &[&str]) 
     command
         .args(["sqlx", "prepare", "--workspace"])
         .args(extra)
-        .args(["--", "--all-targets"])
+        .args(["--", "--all-targets", "-p", "app"])
         .env("CARGO_TARGET_DIR", workspace.root().join("target/sqlx"))
         .env("DATABASE_URL", &database.url)
         // Overrides `.cargo/config.toml`: the macros must ask the database.

@@ -135,7 +135,7 @@ fn end_to_end(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
     steps.command(
         "build binaries",
         workspace.build_binaries().arg("--locked"),
-        "cargo build --workspace --bins",
+        "cargo build --workspace --bins --exclude dummysite",
     )?;
     steps.run("browser E2E suite (nextest)", || {
         let mut command = workspace.cargo();
@@ -192,7 +192,7 @@ fn fault_suite(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
             .build_binaries()
             .arg("--locked")
             .env("SQLX_OFFLINE", "true"),
-        "cargo build --workspace --bins",
+        "cargo build --workspace --bins --exclude dummysite",
     )?;
     let stack = steps.run("start PostgreSQL and NATS", TestStack::from_env_or_start)?;
     steps.command(
