@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use test_support::{Nats, Stack, StackBuilder};
+use test_support::{Nats, Postgres, Stack, StackBuilder};
 
 /// The app's API token in every scenario.
 pub const API_TOKEN: &str = "fault-suite-token";
@@ -100,4 +100,11 @@ pub async fn start_with_stream_env(env: &[(&str, &str)]) -> anyhow::Result<Stack
         builder = builder.app_env(key, *value).broadcaster_env(key, *value);
     }
     builder.start().await
+}
+
+/// As [`start`], on a PostgreSQL the scenario started, which the app and
+/// the ledger reach at `url` (through a [`test_support::Forwarder`], as
+/// through CloudNativePG's `-rw` Service).
+pub async fn start_on_postgres(postgres: Postgres, url: String) -> anyhow::Result<Stack> {
+    builder("info").on_postgres(postgres, url).start().await
 }

@@ -15,6 +15,7 @@
 pub mod articles;
 mod database;
 mod eventually;
+mod forwarder;
 mod nats;
 mod nats_users;
 mod postgres;
@@ -29,6 +30,7 @@ use std::net::TcpListener;
 
 pub use database::{TestDatabase, ensure_database, test_database};
 pub use eventually::eventually;
+pub use forwarder::Forwarder;
 pub use nats::{
     NATS_SERVER_VENV, NATS_SERVER_VERSION, Nats, TestNats, installed_nats_server, nats_server_path,
     start_secured_cluster, stored_messages, test_nats,

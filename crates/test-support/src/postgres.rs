@@ -133,6 +133,85 @@ impl Postgres {
         Ok(())
     }
 
+    /// Kills the server with SIGKILL, as a primary lost with its machine:
+    /// no checkpoint, no goodbye to clients or standbys.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        let pid = read_pid_file(&self.data_dir().join("postmaster.pid"))
+            .filter(|pid| process_is_running(*pid))
+            .context("PostgreSQL is not running")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )?;
+        self.running = false;
+        Ok(())
+    }
+
+    /// A streaming standby of this server in a temporary folder on a free
+    /// port (`pg_basebackup -R`: it follows this server from the copy on).
+    pub fn start_standby(&self) -> anyhow::Result<Postgres> {
+        start_on_a_free_port("PostgreSQL standby", |port| {
+            let temp = tempfile::Builder::new()
+                .prefix("docket-postgres-standby-")
+                .tempdir()
+                .context("failed to create a temporary folder for a standby")?;
+            let dir = temp.path().canonicalize()?;
+            if is_root() {
+                run_checked(
+                    Command::new("chown").args(["postgres:postgres"]).arg(&dir),
+                    "chown of the standby's folder to the `postgres` user",
+                )?;
+            }
+            run_checked(
+                self.pg_command("pg_basebackup")
+                    .arg("-D")
+                    .arg(dir.join("data"))
+                    .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                    .args([
+                        "-U",
+                        "postgres",
+                        "-X",
+                        "stream",
+                        "-R",
+                        "-c",
+                        "fast",
+                        "--no-sync",
+                    ]),
+                "pg_basebackup",
+            )?;
+            Self::launch(&dir, port, Some(temp))
+        })
+    }
+
+    /// Makes every commit wait until a standby has it
+    /// (`synchronous_standby_names = '*'`, reloaded). Set after
+    /// [`Postgres::start_standby`]: a standby copied with it would, once
+    /// promoted, wait for a standby of its own that does not exist.
+    pub fn require_synchronous_standby(&self) -> anyhow::Result<()> {
+        run_checked(
+            self.pg_command("psql")
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+                .args(["-c", "ALTER SYSTEM SET synchronous_standby_names = '*'"])
+                .args(["-c", "SELECT pg_reload_conf()"]),
+            "setting synchronous_standby_names",
+        )?;
+        Ok(())
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) -> anyhow::Result<()> {
+        run_checked(
+            self.pg_command("pg_ctl")
+                .arg("promote")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-w", "-t", "60"]),
+            "pg_ctl promote",
+        )?;
+        Ok(())
+    }
+
     /// Starts the server again on the same folder and port.
     pub fn start_again(&mut self) -> anyhow::Result<()> {
         if self.running {

@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// Where the database comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum DatabaseFrom {
     /// A private PostgreSQL, removed when the stack stops.
     Private,
@@ -34,6 +34,9 @@ enum DatabaseFrom {
     Test,
     /// PostgreSQL with its data kept in a folder, database `docket`.
     Kept { dir: PathBuf, port: u16 },
+    /// A server the caller started, reached at `url` (which may lead
+    /// through a [`crate::Forwarder`], as a Service would).
+    Given { postgres: Postgres, url: String },
 }
 
 /// Where nats-server comes from.
@@ -131,6 +134,16 @@ impl StackBuilder {
     /// PostgreSQL of its own.
     pub fn test_database(mut self) -> Self {
         self.database = DatabaseFrom::Test;
+        self
+    }
+
+    /// `postgres`, started by the caller, which the app and the ledger reach
+    /// at `url`; [`Stack::postgres_mut`] is `postgres`.
+    pub fn on_postgres(mut self, postgres: Postgres, url: impl Into<String>) -> Self {
+        self.database = DatabaseFrom::Given {
+            postgres,
+            url: url.into(),
+        };
         self
     }
 
@@ -339,6 +352,7 @@ async fn start_database(
             let url = crate::ensure_database(&server_url, "docket").await?;
             Ok((Some(postgres), None, url))
         }
+        DatabaseFrom::Given { postgres, url } => Ok((Some(postgres), None, url)),
     }
 }
 

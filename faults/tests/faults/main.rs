@@ -23,6 +23,7 @@ mod nats_long_outage;
 mod nats_node_lost;
 mod nats_permissions;
 mod nats_restart;
+mod postgres_primary_lost;
 mod postgres_restart;
 mod receiver_outage;
 mod relay_frozen;
