@@ -66,10 +66,27 @@ pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Resu
     builder.start().await
 }
 
-/// As [`start`], with the app and every replica logging at debug level:
-/// everything a process can write to its log, for checks that read the logs.
-pub async fn start_logging_debug() -> anyhow::Result<Stack> {
-    builder("debug").start().await
+
+/// As [`start`], with the app and every replica logging at debug level
+/// (everything a process can write to its log, for checks that read the
+/// logs), and with secrets where deployments keep them besides the usual
+/// ones: `database_password` in `DATABASE_URL` (this
+/// PostgreSQL trusts loopback, so it connects with any password) and
+/// `webhook_token` in every `WEBHOOK_URL` (chat webhooks carry theirs).
+pub async fn start_logging_debug_with_secrets(
+    database_password: &str,
+    webhook_token: &str,
+) -> anyhow::Result<Stack> {
+    let postgres = Postgres::start()?;
+    let url = format!(
+        "postgres://postgres:{database_password}@127.0.0.1:{}/postgres",
+        postgres.port()
+    );
+    builder("debug")
+        .on_postgres(postgres, url)
+        .webhook_url_query(format!("token={webhook_token}"))
+        .start()
+        .await
 }
 
 /// As [`start`], on a nats-server the scenario started (e.g. with its store

@@ -80,6 +80,8 @@ struct Settings {
     broadcaster_port: Option<u16>,
     broadcaster_env: Vec<(String, String)>,
     sink_env: Vec<(String, String)>,
+    /// Appended to each broadcaster's `WEBHOOK_URL` after a `?`.
+    webhook_query: Option<String>,
 }
 
 /// Says which parts of the stack run and how; [`StackBuilder::start`]
@@ -126,6 +128,7 @@ impl StackBuilder {
                 broadcaster_port: None,
                 broadcaster_env: Vec::new(),
                 sink_env: Vec::new(),
+                webhook_query: None,
             },
         }
     }
@@ -144,6 +147,13 @@ impl StackBuilder {
             postgres,
             url: url.into(),
         };
+        self
+    }
+
+    /// Adds `?<query>` to each broadcaster's `WEBHOOK_URL`, as a chat
+    /// webhook's URL carries its token (the receiver ignores it).
+    pub fn webhook_url_query(mut self, query: impl Into<String>) -> Self {
+        self.settings.webhook_query = Some(query.into());
         self
     }
 
@@ -564,6 +574,10 @@ impl Stack {
             (Some(receiver), _) => receiver.url_for(&name),
             (None, Some(sink)) => format!("{}/hook", sink.url()),
             (None, None) => anyhow::bail!("a broadcaster needs a receiver or a sink"),
+        };
+        let url = match &self.settings.webhook_query {
+            Some(query) => format!("{url}?{query}"),
+            None => url,
         };
         let mut env = self.nats_env(Role::Broadcaster);
         env.extend([

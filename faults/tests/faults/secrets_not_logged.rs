@@ -1,6 +1,7 @@
 //! Secrets are never logged: a full stack (app, three broadcasters,
 //! PostgreSQL, nats-server, a receiver) runs with known secrets (the API
-//! token, the webhook signing secret, every NATS user's password), writes go
+//! token, the webhook signing secret, every NATS user's password, a
+//! password in `DATABASE_URL`, a token in `WEBHOOK_URL`), writes go
 //! through the UI form and the API (with the token, and with near misses of
 //! it), every event is delivered, and then every process's log (app,
 //! broadcasters, nats-server, PostgreSQL) is searched for each secret in
@@ -17,6 +18,11 @@ use test_support::Role;
 use test_support::Stack;
 use test_support::webhook::SECRET;
 
+/// The password in the app's `DATABASE_URL`.
+const DATABASE_PASSWORD: &str = "dbpw7Q2xVt9LmK4s";
+/// The token in each broadcaster's `WEBHOOK_URL`.
+const WEBHOOK_TOKEN: &str = "hooktok3Rf8Zp1Wq6Yd";
+
 /// Each secret of the stack, named, in every form a log line could carry it:
 /// as given, and for the signing secret its key alone, re-encoded in the
 /// other base64 alphabets and as hex. The NATS passwords are the stack's
@@ -25,6 +31,11 @@ fn secret_forms(stack: &Stack) -> Vec<(String, String)> {
     let mut forms = vec![
         ("API_TOKEN".to_owned(), API_TOKEN.to_owned()),
         ("WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+        (
+            "DATABASE_URL password".to_owned(),
+            DATABASE_PASSWORD.to_owned(),
+        ),
+        ("WEBHOOK_URL token".to_owned(), WEBHOOK_TOKEN.to_owned()),
     ];
     for role in Role::ALL {
         let credentials = stack
@@ -71,7 +82,7 @@ fn leaks(secrets: &[(String, String)], logs: &[(String, String)]) -> Vec<(String
 #[tokio::test]
 async fn no_process_logs_a_secret_during_a_full_run() -> anyhow::Result<()> {
     // At debug level every process writes the most it ever writes.
-    let stack = stack::start_logging_debug().await?;
+    let stack = stack::start_logging_debug_with_secrets(DATABASE_PASSWORD, WEBHOOK_TOKEN).await?;
     let base = stack.app.url();
     let client = faults::http(Duration::from_secs(20));
     let api = format!("{base}/api/todos");
