@@ -66,7 +66,6 @@ pub async fn start_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Resu
     builder.start().await
 }
 
-
 /// As [`start`], with the app and every replica logging at debug level
 /// (everything a process can write to its log, for checks that read the
 /// logs), and with secrets where deployments keep them besides the usual
