@@ -20,11 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use async_nats::jetstream::{self, kv, object_store};
 use axum::http::HeaderValue;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use prometheus::IntCounterVec;
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
+use service_kit::body::{BodyError, read_limited};
 use service_kit::nats;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -316,7 +317,7 @@ async fn look(
 /// One GET of the source, its body read up to [`Picture::MAX_BYTES`] and
 /// no further, whatever `Content-Length` says.
 async fn fetch(http: &reqwest::Client, source: &Url) -> Fetched {
-    let mut response = match http.get(source.clone()).send().await {
+    let response = match http.get(source.clone()).send().await {
         Ok(response) => response,
         Err(e) => return Fetched::Failed(anyhow::Error::new(e).context("requesting the picture")),
     };
@@ -326,31 +327,19 @@ async fn fetch(http: &reqwest::Client, source: &Url) -> Fetched {
             response.status()
         ));
     }
-    if response
-        .content_length()
-        .is_some_and(|length| length > Picture::MAX_BYTES as u64)
-    {
-        return Fetched::Refused(PictureError::TooLarge);
-    }
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let mut body = BytesMut::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() > Picture::MAX_BYTES => {
-                return Fetched::Refused(PictureError::TooLarge);
-            }
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) => break,
-            Err(e) => {
-                return Fetched::Failed(anyhow::Error::new(e).context("reading the picture"));
-            }
+    let body = match read_limited(response, Picture::MAX_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge { .. }) => return Fetched::Refused(PictureError::TooLarge),
+        Err(BodyError::Read(e)) => {
+            return Fetched::Failed(anyhow::Error::new(e).context("reading the picture"));
         }
-    }
-    match Picture::parse(content_type.as_deref(), body.freeze()) {
+    };
+    match Picture::parse(content_type.as_deref(), body) {
         Ok(picture) => Fetched::Ok(picture),
         Err(reason) => Fetched::Refused(reason),
     }

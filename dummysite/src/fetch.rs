@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use service_kit::body::{BodyError, read_limited};
+
 use crate::WebsiteUrl;
 
 /// A page as fetched: its bytes and the content type it was served with.
@@ -67,7 +69,7 @@ impl Fetcher {
     }
 
     pub async fn fetch(&self, url: &WebsiteUrl) -> Result<Page, FetchError> {
-        let mut response = self
+        let response = self
             .client
             .get(url.as_url().clone())
             .header(reqwest::header::ACCEPT, "text/html, application/xhtml+xml")
@@ -86,25 +88,16 @@ impl Fetcher {
         if !is_html(&content_type) {
             return Err(FetchError::NotHtml(content_type));
         }
-        let too_large = FetchError::TooLarge {
-            limit: self.max_bytes,
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > self.max_bytes as u64)
-        {
-            return Err(too_large);
-        }
-        // Read in chunks: a missing or false Content-Length must not make
-        // the controller hold an unbounded body.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err(too_large);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Page { body, content_type })
+        let body = read_limited(response, self.max_bytes)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge { limit } => FetchError::TooLarge { limit },
+                BodyError::Read(e) => self.transport(e),
+            })?;
+        Ok(Page {
+            body: Vec::from(body),
+            content_type,
+        })
     }
 
     fn transport(&self, error: reqwest::Error) -> FetchError {

@@ -7,12 +7,14 @@
 //! - [`ops`]: the operations router, `/healthz`, `/readyz` and `/metrics`;
 //! - [`postgres`]: where the installed PostgreSQL programs are;
 //! - [`stop`]: the signals that ask a process to stop;
-//! - [`backoff`]: retries with exponential backoff through `backon`.
+//! - [`backoff`]: retries with exponential backoff through `backon`;
+//! - [`body`]: an HTTP answer's body read no further than a limit.
 //!
 //! The crate's one error type is [`EnvError`]: the other parts cannot fail
 //! in a way their caller does not already describe.
 
 pub mod backoff;
+pub mod body;
 pub mod env;
 pub mod jetstream;
 pub mod nats;
