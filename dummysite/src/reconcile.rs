@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -30,8 +31,8 @@ pub struct Context {
     fetcher: Fetcher,
     config: Config,
     metrics: Metrics,
-    /// Consecutive failures per site (`namespace/name`), for the backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    /// Consecutive failures per site, for the backoff.
+    failures: Mutex<HashMap<ObjectRef<DummySite>, u32>>,
 }
 
 impl Context {
@@ -45,14 +46,14 @@ impl Context {
         }
     }
 
-    fn failed_again(&self, key: String) -> u32 {
+    fn failed_again(&self, key: ObjectRef<DummySite>) -> u32 {
         let mut failures = self.failures.lock().expect("no panics while held");
         let count = failures.entry(key).or_default();
         *count = count.saturating_add(1);
         *count
     }
 
-    fn succeeded(&self, key: &str) {
+    fn succeeded(&self, key: &ObjectRef<DummySite>) {
         self.failures
             .lock()
             .expect("no panics while held")
@@ -98,7 +99,7 @@ pub async fn reconcile(site: Arc<DummySite>, context: Arc<Context>) -> Result<Ac
         return Ok(Action::await_change());
     }
     let children = Children::of(&site).ok_or(Error::Unstored)?;
-    let key = format!("{}/{}", children.namespace(), children.name());
+    let key = ObjectRef::from_obj(&*site);
     let now = Timestamp::now();
 
     let url = match WebsiteUrl::parse(&site.spec.website_url) {
@@ -187,11 +188,7 @@ pub async fn reconcile(site: Arc<DummySite>, context: Arc<Context>) -> Result<Ac
 /// After a failed reconcile: wait, doubling with each failure in a row,
 /// and try again; an invalid spec waits for the spec to change.
 pub fn error_policy(site: Arc<DummySite>, error: &Error, context: Arc<Context>) -> Action {
-    let key = format!(
-        "{}/{}",
-        site.namespace().unwrap_or_default(),
-        site.name_any()
-    );
+    let key = ObjectRef::from_obj(&*site);
     context.metrics.reconcile_failed();
     match error {
         Error::InvalidUrl(_) | Error::Unstored => {
