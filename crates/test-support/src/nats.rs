@@ -465,50 +465,37 @@ struct ClusterNode {
 /// production's clients learn the pods behind the `nats` Service.
 pub async fn start_secured_cluster(size: usize) -> anyhow::Result<Vec<Nats>> {
     let security = Security::shipped()?;
-    let mut attempt = 1;
-    let nodes = loop {
-        // Fresh ports each attempt: one may be taken between being picked
-        // and being bound (see `start_on_a_free_port`).
+    // Fresh ports each attempt: one may be taken between being picked and
+    // being bound; a half-started cluster's nodes stop as they are dropped.
+    let nodes = start_on_a_free_port("nats-server cluster", |first_port| {
         let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let mut nodes = Vec::with_capacity(size);
-        let mut failed = None;
-        for (index, route_port) in route_ports.iter().enumerate() {
-            let node = ClusterNode {
-                name: format!("nats-{index}"),
-                route_port: *route_port,
-                peers: route_ports
-                    .iter()
-                    .filter(|p| *p != route_port)
-                    .copied()
-                    .collect(),
-            };
-            let started = temp_dir().and_then(|temp| {
+        route_ports
+            .iter()
+            .enumerate()
+            .map(|(index, route_port)| {
+                let node = ClusterNode {
+                    name: format!("nats-{index}"),
+                    route_port: *route_port,
+                    peers: route_ports
+                        .iter()
+                        .filter(|p| *p != route_port)
+                        .copied()
+                        .collect(),
+                };
+                let port = if index == 0 { first_port } else { free_port() };
+                let temp = temp_dir()?;
                 let dir = temp.path().to_path_buf();
                 Nats::launch(
                     dir,
-                    free_port(),
+                    port,
                     Some(temp),
                     false,
                     Some(security.clone()),
                     Some(node),
                 )
-            });
-            match started {
-                Ok(nats) => nodes.push(nats),
-                Err(error) => {
-                    failed = Some(error);
-                    break;
-                }
-            }
-        }
-        match failed {
-            None => break nodes,
-            Some(error) if attempt == crate::PORT_ATTEMPTS => {
-                return Err(error.context("the nats-server cluster did not start"));
-            }
-            Some(_) => attempt += 1,
-        }
-    };
+            })
+            .collect::<anyhow::Result<Vec<Nats>>>()
+    })?;
     let admin = nodes[0].connect(Role::Admin).await?;
     let js = async_nats::jetstream::new(admin);
     crate::eventually(
