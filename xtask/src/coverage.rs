@@ -36,7 +36,10 @@ const FLOORS: &[(&str, f64)] = &[
     ("crates/manifests", 85.0),
     ("crates/service-kit", 94.0),
     ("crates/telemetry", 94.0),
-    ("crates/test-support", 71.0),
+    // 70.0 % on 2026-12-05 (from 74.2 %): the loopback NATS cluster, the
+    // PostgreSQL standby and the forwarder serve the fault scenarios, which
+    // run uninstrumented after the covered suites.
+    ("crates/test-support", 67.0),
     ("crates/bench-reference", 12.0),
     // The fault suite's helpers: most scenarios run only with `--faults`.
     ("faults", 8.0),
