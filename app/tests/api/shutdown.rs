@@ -16,6 +16,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_todo-app");
 async fn a_missing_variable_stops_start_up_with_its_name() {
     let output = tokio::process::Command::new(BINARY)
         .env_clear()
+        // Under `cargo xtask coverage` the child writes its profile there.
+        .envs(std::env::var_os("LLVM_PROFILE_FILE").map(|file| ("LLVM_PROFILE_FILE", file)))
         .env("NATS_URL", "nats://127.0.0.1:4222")
         .output()
         .await
