@@ -615,6 +615,7 @@ mod tests {
             config_repo: "https://git.invalid/config.git".to_owned(),
             staging_host: "staging.docket.example.com".to_owned(),
             production_host: "docket.example.com".to_owned(),
+            production_backup_destination: "s3://b/production".to_owned(),
         }
     }
 
