@@ -20,7 +20,9 @@
 //! arguments (`-c max_connections=N`): the default (100) is a property of an
 //! image, not a decision. An overlay using `components/external-database`
 //! has no postgres StatefulSet; the managed server's limit is not in the
-//! tree, so that overlay is not checked.
+//! tree, so that overlay is not checked. With `components/cloudnative-pg`
+//! the limit is the CloudNativePG Cluster's `spec.postgresql.parameters`
+//! (`max_connections`, set explicitly there too).
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -42,6 +44,8 @@ const DEFAULT_RESERVED: u64 = 3;
 const APP: &str = "todo-app";
 const POSTGRES: &str = "postgres";
 const BACKUP: &str = "postgres-backup";
+/// The CloudNativePG Cluster of components/cloudnative-pg.
+const CNPG_CLUSTER: &str = "docket-db";
 
 /// One overlay's connection count, with the numbers it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,17 +114,38 @@ pub fn check(renders: &Renders) -> anyhow::Result<()> {
 /// The budget of one render, or `None` when it runs no in-cluster database.
 pub fn budget(render: &Render) -> anyhow::Result<Option<Budget>> {
     let docs = &render.docs;
-    let Some(postgres) = find(docs, "StatefulSet", POSTGRES) else {
+    let (max_connections, reserved) = if let Some(postgres) = find(docs, "StatefulSet", POSTGRES) {
+        let args: Vec<&str> = items_at(postgres, "/spec/template/spec/containers/0/args")
+            .filter_map(Value::as_str)
+            .collect();
+        let max_connections = server_setting(&args, "max_connections")?.context(
+            "the postgres StatefulSet does not set max_connections (`args: [-c, max_connections=N]`)",
+        )?;
+        let reserved =
+            server_setting(&args, "superuser_reserved_connections")?.unwrap_or(DEFAULT_RESERVED);
+        (max_connections, reserved)
+    } else if let Some(cluster) = find(docs, "Cluster", CNPG_CLUSTER) {
+        let parameter = |name: &str| -> anyhow::Result<Option<u64>> {
+            cluster
+                .pointer(&format!("/spec/postgresql/parameters/{name}"))
+                .and_then(Value::as_str)
+                .map(|raw| {
+                    raw.trim().parse().with_context(|| {
+                        format!("the Cluster's parameter {name}={raw} is not a number")
+                    })
+                })
+                .transpose()
+        };
+        let max_connections = parameter("max_connections")?.context(
+            "the CloudNativePG Cluster does not set max_connections (spec.postgresql.parameters)",
+        )?;
+        (
+            max_connections,
+            parameter("superuser_reserved_connections")?.unwrap_or(DEFAULT_RESERVED),
+        )
+    } else {
         return Ok(None);
     };
-    let args: Vec<&str> = items_at(postgres, "/spec/template/spec/containers/0/args")
-        .filter_map(Value::as_str)
-        .collect();
-    let max_connections = server_setting(&args, "max_connections")?.context(
-        "the postgres StatefulSet does not set max_connections (`args: [-c, max_connections=N]`)",
-    )?;
-    let reserved =
-        server_setting(&args, "superuser_reserved_connections")?.unwrap_or(DEFAULT_RESERVED);
 
     let rollout = find(docs, "Rollout", APP).context("no Rollout todo-app")?;
     let max_replicas = autoscaler_of(docs, APP)
@@ -349,6 +374,28 @@ mod tests {
         let mut render = render(Some("4"), "max_connections=1", 4);
         render.docs.retain(|d| str_at(d, "/kind") != "StatefulSet");
         assert_eq!(budget(&render).unwrap(), None);
+    }
+
+    #[test]
+    fn a_cloudnative_pg_cluster_is_counted_by_its_parameters() {
+        let mut render = render(Some("4"), "max_connections=1", 12);
+        render.docs.retain(|d| str_at(d, "/kind") != "StatefulSet");
+        render.docs.push(
+            json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": {"name": "docket-db"},
+            "spec": {"postgresql": {"parameters": {"max_connections": "90"}}}}),
+        );
+        let counted = budget(&render).unwrap().unwrap();
+        assert_eq!((counted.max_connections, counted.reserved), (90, 3));
+        // (12 + 3) × (4 + 2) + 1 + 3 = 94 > 90
+        assert!(counted.check("overlay/production").is_err());
+
+        render.docs.last_mut().unwrap()["spec"]["postgresql"]["parameters"] = json!({});
+        let err = budget(&render).unwrap_err().to_string();
+        assert!(
+            err.contains("Cluster does not set max_connections"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,17 +6,26 @@
 //! environment does with events: staging logs them, production posts them
 //! to a team chat; and so the hash in its generated ConfigMap's name,
 //! wherever that name is referenced), the app's replica
-//! bounds, the backup CronJob (with its volume) and the image references.
+//! bounds, the backup CronJob (with its volume), the image references, and
+//! production's engines: NATS as a three-server cluster
+//! (`components/nats-cluster`: the StatefulSet's replicas, governing
+//! Service, start-up policy, placement, cluster arguments, `POD_NAME` and
+//! route port, its route Service, PodDisruptionBudget and NetworkPolicy, and
+//! `NATS_STREAM_REPLICAS` in the app's and the broadcaster's ConfigMaps, so
+//! their generated names too) and PostgreSQL run by CloudNativePG
+//! (`components/cloudnative-pg`: its objects instead of the postgres
+//! StatefulSet, Service, ServiceAccount and their two NetworkPolicies).
 //! Everything else must be identical after masking exactly those fields, and
 //! the masked fields must hold the values each environment is meant to have
-//! (the hosts as `kustomize/settings` says).
+//! (the hosts as `kustomize/settings` says, the cluster's arguments naming
+//! each of its servers, the streams' replicas equal to the servers).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::render::{Renders, describe, generated_base_name, items_at, str_at};
+use crate::render::{Renders, describe, generated_base_name, items_at, named, str_at};
 use crate::settings::Settings;
 
 /// What each environment must say in the fields allowed to differ.
@@ -27,6 +36,8 @@ struct Intended {
     broadcaster_mode: &'static str,
     /// `WEBHOOK_FORMAT` values this environment may use.
     broadcaster_formats: &'static [&'static str],
+    /// nats-server replicas; also the copies every stream must ask for.
+    nats_servers: u64,
 }
 
 /// Staging logs events, so its format is the base's and goes unused.
@@ -46,6 +57,7 @@ fn staging(settings: &Settings) -> Intended {
         host: settings.staging_host.clone(),
         broadcaster_mode: "log",
         broadcaster_formats: STAGING_FORMATS,
+        nats_servers: 1,
     }
 }
 
@@ -56,18 +68,70 @@ fn production(settings: &Settings) -> Intended {
         host: settings.production_host.clone(),
         broadcaster_mode: "forward",
         broadcaster_formats: CHAT_FORMATS,
+        nats_servers: 3,
     }
 }
 
 /// Generated ConfigMaps whose content, and so whose name's hash, differs by
-/// intent. Any other generated name must be the same in both environments.
-const HASH_MAY_DIFFER: &[&str] = &["broadcaster"];
+/// intent (the broadcaster's mode; both services' stream replicas). Any
+/// other generated name must be the same in both environments.
+const HASH_MAY_DIFFER: &[&str] = &["broadcaster", "todo-app"];
 
-/// Objects only production has: the backup component.
-const PRODUCTION_ONLY: &[&str] = &[
-    "CronJob/postgres-backup",
-    "PersistentVolumeClaim/postgres-backups",
+/// The setting every service creating a stream reads (`events::STREAM_REPLICAS_VARIABLE`).
+const STREAM_REPLICAS: &str = "NATS_STREAM_REPLICAS";
+/// The ConfigMaps of the services that create streams, by generator name.
+const STREAM_CREATORS: &[&str] = &["todo-app", "broadcaster"];
+
+/// Objects only production has, with the component that brings them.
+const PRODUCTION_ONLY: &[(&str, &str)] = &[
+    ("CronJob/postgres-backup", "backup"),
+    ("PersistentVolumeClaim/postgres-backups", "backup"),
+    ("Service/nats-cluster", "nats-cluster"),
+    ("PodDisruptionBudget/nats", "nats-cluster"),
+    ("NetworkPolicy/nats-cluster-routes", "nats-cluster"),
+    ("Cluster/docket-db", "cloudnative-pg"),
+    ("ObjectStore/docket-backups", "cloudnative-pg"),
+    ("ScheduledBackup/docket-db-daily", "cloudnative-pg"),
+    ("PodMonitor/docket-db", "cloudnative-pg"),
+    ("NetworkPolicy/docket-db-ingress", "cloudnative-pg"),
+    ("NetworkPolicy/docket-db-egress", "cloudnative-pg"),
+    ("NetworkPolicy/docket-db-client-egress", "cloudnative-pg"),
 ];
+
+/// Objects only staging has: the in-cluster database that CloudNativePG
+/// replaces in production, with the component that removes them there.
+const STAGING_ONLY: &[(&str, &str)] = &[
+    ("StatefulSet/postgres", "cloudnative-pg"),
+    ("Service/postgres", "cloudnative-pg"),
+    ("ServiceAccount/postgres", "cloudnative-pg"),
+    ("NetworkPolicy/postgres-ingress", "cloudnative-pg"),
+    ("NetworkPolicy/postgres-client-egress", "cloudnative-pg"),
+];
+
+/// The nats-server arguments that make a cluster of `servers`, after the
+/// base's own (components/nats-cluster/statefulset-patch.yaml): each server
+/// named after its pod, and routes to every server by its stable name.
+fn cluster_arguments(servers: u64) -> Vec<String> {
+    if servers <= 1 {
+        return Vec::new();
+    }
+    let routes: Vec<String> = (0..servers)
+        .map(|n| format!("nats://nats-{n}.nats-cluster:6222"))
+        .collect();
+    vec![
+        "--name=$(POD_NAME)".to_owned(),
+        "--cluster_name=docket".to_owned(),
+        "--cluster=nats://0.0.0.0:6222".to_owned(),
+        format!("--routes={}", routes.join(",")),
+    ]
+}
+
+/// Whether a nats-server argument is one of the cluster's.
+fn is_cluster_argument(argument: &str) -> bool {
+    ["--name=", "--cluster_name=", "--cluster=", "--routes="]
+        .iter()
+        .any(|prefix| argument.starts_with(prefix))
+}
 
 pub fn check(settings: &Settings, renders: &Renders) -> anyhow::Result<()> {
     let (staging_intended, production_intended) = (staging(settings), production(settings));
@@ -104,24 +168,39 @@ fn compare(staging: &[Value], production: &[Value]) -> Vec<String> {
     let staging = index(staging);
     let production = index(production);
     let mut errors = Vec::new();
+    let listed = |list: &[(&str, &str)], key: &str| list.iter().any(|(k, _)| *k == key);
 
     for key in staging.keys().filter(|k| !production.contains_key(*k)) {
-        errors.push(format!("{key} is in staging but not in production"));
+        if !listed(STAGING_ONLY, key) {
+            errors.push(format!("{key} is in staging but not in production"));
+        }
     }
     for key in production.keys().filter(|k| !staging.contains_key(*k)) {
-        if !PRODUCTION_ONLY.contains(&key.as_str()) {
+        if !listed(PRODUCTION_ONLY, key) {
             errors.push(format!("{key} is in production but not in staging"));
         }
     }
-    for expected in PRODUCTION_ONLY {
+    for (expected, component) in PRODUCTION_ONLY {
         if !production.contains_key(*expected) {
             errors.push(format!(
-                "{expected} (the backup component) is missing from production"
+                "{expected} (the {component} component) is missing from production"
             ));
         }
         if staging.contains_key(*expected) {
             errors.push(format!(
-                "{expected} (the backup component) must not be in staging"
+                "{expected} (the {component} component) must not be in staging"
+            ));
+        }
+    }
+    for (expected, component) in STAGING_ONLY {
+        if !staging.contains_key(*expected) {
+            errors.push(format!(
+                "{expected} is missing from staging (only production replaces it, with the {component} component)"
+            ));
+        }
+        if production.contains_key(*expected) {
+            errors.push(format!(
+                "{expected} must not be in production (the {component} component replaces it)"
             ));
         }
     }
@@ -207,7 +286,12 @@ fn mask(doc: &Value) -> Value {
             for key in BROADCASTER_KEYS {
                 placeholder(&mut doc, &format!("/data/{key}"), "<differs by intent>");
             }
+            remove(&mut doc, "/data", STREAM_REPLICAS);
         }
+        "ConfigMap/todo-app" | "ConfigMap/todo-app-<hash>" => {
+            remove(&mut doc, "/data", STREAM_REPLICAS);
+        }
+        "StatefulSet/nats" => mask_nats_cluster(&mut doc),
         "HorizontalPodAutoscaler/todo-app" => {
             placeholder(&mut doc, "/spec/minReplicas", "<replicas>");
             placeholder(&mut doc, "/spec/maxReplicas", "<replicas>");
@@ -216,6 +300,45 @@ fn mask(doc: &Value) -> Value {
     }
     strip_image_references(&mut doc);
     doc
+}
+
+/// The base's single server with the cluster's settings taken out, as
+/// [`facts`] checks them separately: what remains must be the same server.
+fn mask_nats_cluster(doc: &mut Value) {
+    for pointer in ["/spec/replicas", "/spec/serviceName"] {
+        if let Some(value) = doc.pointer_mut(pointer) {
+            *value = Value::String("<differs by intent>".to_owned());
+        }
+    }
+    remove(doc, "/spec", "podManagementPolicy");
+    remove(doc, "/spec/template/spec", "affinity");
+    remove(doc, "/spec/template/spec", "topologySpreadConstraints");
+    for container in array_mut(doc, "/spec/template/spec/containers") {
+        if str_at(container, "/name") != "nats" {
+            continue;
+        }
+        retain(container, "/args", |arg| {
+            !arg.as_str().is_some_and(is_cluster_argument)
+        });
+        retain(container, "/env", |var| str_at(var, "/name") != "POD_NAME");
+        retain(container, "/ports", |port| {
+            str_at(port, "/name") != "cluster"
+        });
+    }
+}
+
+/// Removes `key` from the object at `pointer`, if both exist.
+fn remove(doc: &mut Value, pointer: &str, key: &str) {
+    if let Some(object) = doc.pointer_mut(pointer).and_then(Value::as_object_mut) {
+        object.remove(key);
+    }
+}
+
+/// Keeps the elements of the array at `pointer` that `keep` accepts.
+fn retain(doc: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) {
+    if let Some(items) = doc.pointer_mut(pointer).and_then(Value::as_array_mut) {
+        items.retain(keep);
+    }
 }
 
 fn array_mut<'a>(doc: &'a mut Value, pointer: &str) -> impl Iterator<Item = &'a mut Value> {
@@ -279,6 +402,12 @@ struct Facts {
     broadcaster_mode: Option<String>,
     broadcaster_format: Option<String>,
     min_replicas: Option<u64>,
+    nats_replicas: Option<u64>,
+    /// The nats container's cluster arguments, in order.
+    nats_cluster_arguments: Vec<String>,
+    /// `NATS_STREAM_REPLICAS` of each stream-creating service's ConfigMap
+    /// (`None`: unset, so the default of one copy).
+    stream_replicas: BTreeMap<String, Option<String>>,
 }
 
 fn facts(docs: &[Value]) -> Facts {
@@ -316,7 +445,25 @@ fn facts(docs: &[Value]) -> Facts {
             "HorizontalPodAutoscaler/todo-app" => {
                 facts.min_replicas = doc.pointer("/spec/minReplicas").and_then(Value::as_u64);
             }
+            "StatefulSet/nats" => {
+                facts.nats_replicas = doc.pointer("/spec/replicas").and_then(Value::as_u64);
+                let container = named(doc, "/spec/template/spec/containers", "nats");
+                facts.nats_cluster_arguments = container
+                    .into_iter()
+                    .flat_map(|c| items_at(c, "/args"))
+                    .filter_map(Value::as_str)
+                    .filter(|arg| is_cluster_argument(arg))
+                    .map(str::to_owned)
+                    .collect();
+            }
             _ => {}
+        }
+        if str_at(doc, "/kind") == "ConfigMap" && STREAM_CREATORS.contains(&base) {
+            let replicas = doc
+                .pointer(&format!("/data/{STREAM_REPLICAS}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            facts.stream_replicas.insert(base.to_owned(), replicas);
         }
     }
     facts
@@ -354,6 +501,33 @@ impl Facts {
                 intended.broadcaster_formats, self.broadcaster_format
             ));
         }
+        // One server in the base; more only with their cluster arguments.
+        let servers = intended.nats_servers;
+        if self.nats_replicas.unwrap_or(1) != servers {
+            errors.push(format!(
+                "{env}: the nats StatefulSet must run {servers} server(s), found {:?}",
+                self.nats_replicas
+            ));
+        }
+        if self.nats_cluster_arguments != cluster_arguments(servers) {
+            errors.push(format!(
+                "{env}: nats-server's cluster arguments must be {:?}, found {:?}",
+                cluster_arguments(servers),
+                self.nats_cluster_arguments
+            ));
+        }
+        // A stream cannot have more copies than there are servers, and
+        // fewer would lose acknowledged events with one node.
+        for creator in STREAM_CREATORS {
+            let replicas = self.stream_replicas.get(*creator);
+            let copies = replicas.map(|r| r.as_deref().unwrap_or("1"));
+            if copies != Some(servers.to_string().as_str()) {
+                errors.push(format!(
+                    "{env}: {STREAM_REPLICAS} of ConfigMap {creator} must be {servers} \
+                     (one copy per nats-server), found {replicas:?}"
+                ));
+            }
+        }
         errors
     }
 }
@@ -385,7 +559,55 @@ mod tests {
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": {"name": "broadcaster", "namespace": namespace},
                    "spec": {"template": {"spec": {"containers": [{"name": "b", "image": image}]}}}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "todo-app", "namespace": namespace},
+                   "data": {"PORT": "8080"}}),
+            nats_server(namespace),
         ]
+    }
+
+    /// The base's single nats-server, as both environments start from it.
+    fn nats_server(namespace: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+               "metadata": {"name": "nats", "namespace": namespace},
+               "spec": {"replicas": 1, "serviceName": "nats",
+                   "template": {"spec": {"containers": [{"name": "nats",
+                       "args": ["--config=/etc/nats/nats.conf", "--store_dir=/data"],
+                       "env": [{"name": "APP_NATS_PASSWORD", "valueFrom": {}}],
+                       "ports": [{"name": "client", "containerPort": 4222}]}]}}}})
+    }
+
+    const NATS: usize = 5;
+
+    /// What components/nats-cluster makes of it.
+    fn cluster(docs: &mut [Value]) {
+        let nats = &mut docs[NATS];
+        nats["spec"]["replicas"] = json!(3);
+        nats["spec"]["serviceName"] = json!("nats-cluster");
+        nats["spec"]["podManagementPolicy"] = json!("Parallel");
+        let pod = &mut nats["spec"]["template"]["spec"];
+        pod["affinity"] = json!({"podAntiAffinity": {}});
+        pod["topologySpreadConstraints"] = json!([{"maxSkew": 1}]);
+        let container = &mut pod["containers"][0];
+        let args = container["args"].as_array_mut().unwrap();
+        args.extend(cluster_arguments(3).into_iter().map(Value::from));
+        container["env"].as_array_mut().unwrap().insert(
+            0,
+            json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {}}}),
+        );
+        container["ports"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"name": "cluster", "containerPort": 6222}));
+        docs[1]["data"][STREAM_REPLICAS] = json!("3");
+        docs[4]["data"][STREAM_REPLICAS] = json!("3");
+    }
+
+    /// An object named `Kind/name`, with nothing else to compare.
+    fn object(key: &str, namespace: &str) -> Value {
+        let (kind, name) = key.split_once('/').unwrap();
+        json!({"apiVersion": "v1", "kind": kind,
+               "metadata": {"name": name, "namespace": namespace}})
     }
 
     fn settings() -> Settings {
@@ -393,6 +615,7 @@ mod tests {
             config_repo: "https://git.invalid/config.git".to_owned(),
             staging_host: "staging.docket.example.com".to_owned(),
             production_host: "docket.example.com".to_owned(),
+            production_backup_destination: "s3://b/production".to_owned(),
         }
     }
 
@@ -401,14 +624,20 @@ mod tests {
     }
 
     fn staging() -> Vec<Value> {
-        env(
+        let mut docs = env(
             "docket-staging",
             "staging.docket.example.com",
             ("log", "generic"),
             2,
             "ghcr.io/o/docket-broadcaster:1.0.0",
             "info",
-        )
+        );
+        docs.extend(
+            STAGING_ONLY
+                .iter()
+                .map(|(key, _)| object(key, "docket-staging")),
+        );
+        docs
     }
 
     fn production() -> Vec<Value> {
@@ -420,15 +649,26 @@ mod tests {
             "ghcr.io/o/docket-broadcaster@sha256:0123",
             "info",
         );
-        docs.push(json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "postgres-backup"}}));
-        docs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "postgres-backups"}}));
+        cluster(&mut docs);
+        docs.extend(
+            PRODUCTION_ONLY
+                .iter()
+                .map(|(key, _)| object(key, "docket-production")),
+        );
         docs
     }
 
     #[test]
     fn intended_differences_are_accepted() {
         assert_eq!(compare(&staging(), &production()), Vec::<String>::new());
-        assert!(facts(&staging()).mismatches(&staging_intended()).is_empty());
+        assert_eq!(
+            facts(&staging()).mismatches(&staging_intended()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            facts(&production()).mismatches(&super::production(&settings())),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -491,10 +731,14 @@ mod tests {
     #[test]
     fn backup_belongs_to_production_only() {
         let mut production = production();
-        production.pop();
+        production.retain(|d| describe(d) != "PersistentVolumeClaim/postgres-backups");
         let errors = compare(&staging(), &production);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("PersistentVolumeClaim/postgres-backups"));
+        assert_eq!(
+            errors,
+            [
+                "PersistentVolumeClaim/postgres-backups (the backup component) is missing from production"
+            ]
+        );
 
         let mut staging = staging();
         staging.push(json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "postgres-backup"}}));
@@ -502,6 +746,111 @@ mod tests {
             compare(&staging, &self::production())
                 .iter()
                 .any(|e| e.contains("must not be in staging"))
+        );
+    }
+
+    #[test]
+    fn cloudnative_pg_replaces_the_statefulset_in_production_only() {
+        let mut production = production();
+        production.retain(|d| describe(d) != "Cluster/docket-db");
+        production.push(object("StatefulSet/postgres", "docket-production"));
+        assert_eq!(
+            compare(&staging(), &production),
+            [
+                "Cluster/docket-db (the cloudnative-pg component) is missing from production",
+                "StatefulSet/postgres must not be in production (the cloudnative-pg component replaces it)"
+            ]
+        );
+
+        // Staging keeps the StatefulSet; another object dropped from
+        // production is still refused.
+        let mut staging = staging();
+        staging.retain(|d| describe(d) != "StatefulSet/postgres");
+        staging.push(object("Deployment/reporter", "docket-staging"));
+        assert_eq!(
+            compare(&staging, &self::production()),
+            [
+                "Deployment/reporter is in staging but not in production",
+                "StatefulSet/postgres is missing from staging (only production replaces it, \
+                 with the cloudnative-pg component)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_nats_cluster_may_differ_only_in_its_cluster_settings() {
+        // Anything else about the servers must still match: their ports,
+        // the base's own arguments, their environment.
+        for (pointer, value, at) in [
+            (
+                "/spec/template/spec/containers/0/ports/1/containerPort",
+                json!(4223),
+                "/spec/template/spec/containers/0/ports/0/containerPort",
+            ),
+            (
+                "/spec/template/spec/containers/0/args/1",
+                json!("--store_dir=/elsewhere"),
+                "/spec/template/spec/containers/0/args/1",
+            ),
+            (
+                "/spec/template/spec/containers/0/env/1/name",
+                json!("APP_PASSWORD"),
+                "/spec/template/spec/containers/0/env/0/name",
+            ),
+        ] {
+            let mut production = production();
+            *production[NATS].pointer_mut(pointer).unwrap() = value;
+            assert_eq!(
+                compare(&staging(), &production),
+                [format!(
+                    "StatefulSet/nats differs between staging and production at {at}"
+                )],
+                "{pointer}"
+            );
+        }
+        // A setting beside the stream replicas in the app's ConfigMap.
+        let mut production = production();
+        production[4]["data"]["PORT"] = json!("9090");
+        assert_eq!(
+            compare(&staging(), &production),
+            ["ConfigMap/todo-app differs between staging and production at /data/PORT"]
+        );
+    }
+
+    #[test]
+    fn the_cluster_must_name_every_server_and_streams_must_match_the_servers() {
+        let production_intended = super::production(&settings());
+        let mut two_routes = production();
+        let args = &mut two_routes[NATS]["spec"]["template"]["spec"]["containers"][0]["args"];
+        args[5] = json!("--routes=nats://nats-0.nats-cluster:6222,nats://nats-1.nats-cluster:6222");
+        let errors = facts(&two_routes).mismatches(&production_intended);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("overlay/production: nats-server's cluster arguments must be"),
+            "{errors:?}"
+        );
+
+        let mut one_copy = production();
+        one_copy[1]["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove(STREAM_REPLICAS);
+        assert_eq!(
+            facts(&one_copy).mismatches(&production_intended),
+            [
+                "overlay/production: NATS_STREAM_REPLICAS of ConfigMap broadcaster must be 3 \
+                 (one copy per nats-server), found Some(None)"
+            ]
+        );
+
+        // Staging is one server, with streams of one copy.
+        let mut clustered_staging = staging();
+        cluster(&mut clustered_staging);
+        let errors = facts(&clustered_staging).mismatches(&staging_intended());
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(
+            errors[0].contains("the nats StatefulSet must run 1 server(s), found Some(3)"),
+            "{errors:?}"
         );
     }
 
@@ -575,24 +924,24 @@ mod tests {
     #[test]
     fn any_other_generated_name_must_match_where_it_is_referenced_too() {
         let mut staging = staging();
-        staging.extend(generated("docket-staging", "todo-app", "79cct229ck", "x"));
+        staging.extend(generated("docket-staging", "cronjobs", "79cct229ck", "x"));
         let mut production = production();
         production.extend(generated(
             "docket-production",
-            "todo-app",
+            "cronjobs",
             "5bb4cgm2hh",
             "y",
         ));
         let errors = compare(&staging, &production);
         assert!(
             errors.contains(
-                &"ConfigMap/todo-app-79cct229ck is in staging but not in production".to_owned()
+                &"ConfigMap/cronjobs-79cct229ck is in staging but not in production".to_owned()
             ),
             "{errors:?}"
         );
         assert!(
             errors.contains(
-                &"Deployment/todo-app-reader differs between staging and production at \
+                &"Deployment/cronjobs-reader differs between staging and production at \
                   /spec/template/spec/containers/0/envFrom/0/configMapRef/name"
                     .to_owned()
             ),

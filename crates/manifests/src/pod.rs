@@ -65,6 +65,12 @@ pub struct PodSpec {
     #[serde(default)]
     pub volumes: Vec<Volume>,
     pub restart_policy: Option<String>,
+    /// Where the scheduler may place the pod (the clustered NATS servers
+    /// keep off each other's nodes). Kept as written: placement decides
+    /// the node, not how a container on it runs.
+    pub affinity: Option<Value>,
+    #[serde(default)]
+    pub topology_spread_constraints: Vec<Value>,
 }
 
 impl PodSpec {
@@ -168,6 +174,13 @@ impl Container {
                         reference.name
                     ),
                 },
+                // The pod's own name, say, exists only once the kubelet
+                // runs the pod: a stand-in would run a different container.
+                EnvValue::Field(path) => bail!(
+                    "{}: {} is the pod's field {path}, which only the kubelet knows",
+                    self.name,
+                    variable.name
+                ),
             }
         }
         Ok(environment)
@@ -198,6 +211,18 @@ pub struct EnvVar {
 pub enum EnvValue {
     Literal(String),
     Secret(SecretKeyRef),
+    /// A field of the pod (downward API), by its path (`metadata.name`).
+    Field(String),
+}
+
+impl Container {
+    /// Whether the container reads a field of its pod (downward API), which
+    /// [`Container::environment`] cannot give it.
+    pub fn reads_pod_fields(&self) -> bool {
+        self.env
+            .iter()
+            .any(|variable| matches!(variable.value, EnvValue::Field(_)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -211,7 +236,17 @@ struct RawEnvVar {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EnvSource {
-    secret_key_ref: SecretKeyRef,
+    secret_key_ref: Option<SecretKeyRef>,
+    field_ref: Option<FieldRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FieldRef {
+    field_path: String,
+    /// The API version `field_path` is read in (Kubernetes' default: `v1`).
+    #[expect(dead_code, reason = "read so that it is not refused; only v1 exists")]
+    api_version: Option<String>,
 }
 
 impl TryFrom<RawEnvVar> for EnvVar {
@@ -220,7 +255,16 @@ impl TryFrom<RawEnvVar> for EnvVar {
     fn try_from(raw: RawEnvVar) -> Result<Self, Self::Error> {
         let value = match (raw.value, raw.value_from) {
             (Some(value), None) => EnvValue::Literal(value),
-            (None, Some(source)) => EnvValue::Secret(source.secret_key_ref),
+            (None, Some(source)) => match (source.secret_key_ref, source.field_ref) {
+                (Some(reference), None) => EnvValue::Secret(reference),
+                (None, Some(field)) => EnvValue::Field(field.field_path),
+                _ => {
+                    return Err(format!(
+                        "env {}: valueFrom needs exactly one of secretKeyRef and fieldRef",
+                        raw.name
+                    ));
+                }
+            },
             // Kubernetes sets an empty string when neither is given.
             (None, None) => EnvValue::Literal(String::new()),
             (Some(_), Some(_)) => {
@@ -588,9 +632,9 @@ mod tests {
         );
         assert!(message.contains("tcpSocket"), "{message}");
         let message = read_error(json!({"containers": [{"name": "c", "image": "i",
-            "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}]}));
+            "env": [{"name": "X", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}]}));
         assert!(message.contains("containers[0].env[0]"), "{message}");
-        assert!(message.contains("fieldRef"), "{message}");
+        assert!(message.contains("resourceFieldRef"), "{message}");
         let message = read_error(json!({"containers": [{"name": "c", "image": "i"}],
             "hostNetwork": true}));
         assert!(message.contains("unknown field `hostNetwork`"), "{message}");
@@ -675,5 +719,32 @@ mod tests {
                 .contains("ConfigMap a is not rendered"),
             "{unrendered}"
         );
+    }
+
+    #[test]
+    fn a_pod_field_is_read_but_has_no_value_outside_the_kubelet() {
+        let spec = json!({"containers": [{"name": "nats", "image": "i",
+            "args": ["--name=$(POD_NAME)"],
+            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}],
+            "affinity": {"podAntiAffinity": {}},
+            "topologySpreadConstraints": [{"maxSkew": 1}]});
+        let workloads = workloads(&[deployment(spec)]).unwrap();
+        let container = workloads[0].pod.container("nats").unwrap();
+        assert!(container.reads_pod_fields());
+        assert_eq!(
+            container.env[0].value,
+            EnvValue::Field("metadata.name".to_owned())
+        );
+        let error = container
+            .environment(&BTreeMap::new(), |_, _| None)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "nats: POD_NAME is the pod's field metadata.name, which only the kubelet knows"
+        );
+        let both = read_error(json!({"containers": [{"name": "c", "image": "i",
+            "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"},
+                "secretKeyRef": {"name": "s", "key": "k"}}}]}]}));
+        assert!(both.contains("exactly one of"), "{both}");
     }
 }

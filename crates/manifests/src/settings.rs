@@ -21,6 +21,9 @@ pub struct Settings {
     pub config_repo: String,
     pub staging_host: String,
     pub production_host: String,
+    /// Where production's CloudNativePG backups go (the ObjectStore's
+    /// destinationPath, replaced in by the production overlay).
+    pub production_backup_destination: String,
 }
 
 #[derive(Deserialize)]
@@ -66,8 +69,8 @@ mod tests {
 
     #[test]
     fn a_misspelt_setting_is_refused() {
-        let text =
-            "data:\n  configRepo: x\n  stagingHost: a\n  productionHost: b\n  stagingHots: c\n";
+        let text = "data:\n  configRepo: x\n  stagingHost: a\n  productionHost: b\n  \
+             productionBackupDestination: s3://b/p\n  stagingHots: c\n";
         let err = Settings::parse(text).unwrap_err().to_string();
         assert!(err.contains("stagingHots"), "{err}");
     }

@@ -269,6 +269,12 @@ fn the_pod_reader_reads_every_workload_as_rendered() {
         let config_maps = pod::config_maps(&render.docs).unwrap();
         for workload in &workloads {
             for container in &workload.pod.containers {
+                // Only the clustered NATS servers name themselves after
+                // their pod, which no stand-in can be.
+                if container.reads_pod_fields() {
+                    assert_eq!(workload.name, "StatefulSet/nats", "{}", render.name);
+                    continue;
+                }
                 container
                     .environment(&config_maps, |_, _| Some("stand-in".to_owned()))
                     .unwrap();
