@@ -20,12 +20,18 @@
 //! that every event the app wrote arrives), and finally todos created at a
 //! steady rate give the commit → webhook latency.
 //!
+//! Last, the replication runs (`bench/replication.rs`): creates and the
+//! commit → webhook latency again, on one nats-server at R1 and on a
+//! three-node cluster at R3, each under a fresh stack
+//! (`--replication-only` runs just these).
+//!
 //! Writes `target/bench/results.json` and `target/bench/summary.md`, and
 //! prints the table, the targets and the SLO verdict. Not part of
 //! `cargo xtask test`: speed is shown here, not asserted in tests.
 
 mod events;
 mod process;
+mod replication;
 mod report;
 mod seed;
 mod stats;
@@ -39,7 +45,7 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use test_support::{Stack, StackBuilder, free_port};
+use test_support::{Nats, Role, Stack, StackBuilder, free_port};
 
 use self::process::{Proc, Spec, loopback, machine_busy_s, reset_peak, usage};
 use self::report::{Durability, Point, Results, Run, Server, Target};
@@ -58,6 +64,11 @@ pub struct Args {
     /// done), instead of 50 and then 1,000,000.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     rows: Option<u64>,
+    /// Only the replication runs (creates and commit → webhook on one
+    /// nats-server at R1 and on a three-node cluster at R3), written to
+    /// `target/bench/replication.md`.
+    #[arg(long, conflicts_with = "rows")]
+    replication_only: bool,
 }
 
 /// How much to measure.
@@ -129,9 +140,32 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
     let rows = args
         .rows
         .map_or_else(|| plan.rows.to_vec(), |rows| vec![rows]);
-    tokio::runtime::Runtime::new()
-        .context("failed to start a tokio runtime")?
-        .block_on(bench(workspace.root(), &plan, rows))
+    let runtime = tokio::runtime::Runtime::new().context("failed to start a tokio runtime")?;
+    if args.replication_only {
+        return runtime.block_on(replication_only(workspace.root(), &plan));
+    }
+    runtime.block_on(bench(workspace.root(), &plan, rows))
+}
+
+/// `--replication-only`: the replication runs, printed and written alone.
+async fn replication_only(root: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let dirs = Dirs::prepare(root)?;
+    let runs =
+        replication::measure(plan, &dirs, &reqwest::Client::new(), &release_dir(root)).await?;
+    let md = format!(
+        "# Replication ({} run)\n\n{}",
+        plan.mode,
+        replication::markdown(&runs)
+    );
+    let path = dirs.out.join("replication.md");
+    fs::write(&path, &md).with_context(|| format!("failed to write {}", path.display()))?;
+    println!("\n{md}\nwrote {}", path.display());
+    Ok(())
+}
+
+/// Where `cargo build --release` put the services.
+fn release_dir(root: &Path) -> PathBuf {
+    root.join("target/release")
 }
 
 /// The whole run, phase by phase.
@@ -139,7 +173,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
     let dirs = Dirs::prepare(root)?;
     let client = reqwest::Client::new();
     let stack = start_stack(root).await?;
-    let app = start_app(&stack, &dirs, &client).await?;
+    let app = start_app(&stack, &dirs, &client, &[]).await?;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(&stack.database_url)
@@ -177,6 +211,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
     app.proc.stop().await?;
     drop(pool);
     drop(stack);
+    let replication = replication::measure(plan, &dirs, &client, &release_dir(root)).await?;
 
     let mut results = Results {
         machine: report::Machine::this(),
@@ -188,6 +223,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
         startup: app.startup,
         events,
         app_at_end,
+        replication,
         targets: Vec::new(),
     };
     results.targets = targets(&results);
@@ -219,7 +255,7 @@ async fn start_stack(root: &Path) -> anyhow::Result<Stack> {
     println!("starting PostgreSQL and nats-server");
     StackBuilder::new()
         .without_app()
-        .binaries_in(&root.join("target/release"))
+        .binaries_in(&release_dir(root))
         .sink(None, false)
         .start()
         .await
@@ -233,23 +269,32 @@ struct App {
 }
 
 /// Starts the app twice: the first start migrates a fresh database; the
-/// second is the one a redeploy sees, and stays up.
-async fn start_app(stack: &Stack, dirs: &Dirs, client: &reqwest::Client) -> anyhow::Result<App> {
+/// second is the one a redeploy sees, and stays up. `extra` comes on top of
+/// the stack's settings.
+async fn start_app(
+    stack: &Stack,
+    dirs: &Dirs,
+    client: &reqwest::Client,
+    extra: &[(&'static str, String)],
+) -> anyhow::Result<App> {
     let port = free_port();
     let binary = release_binary(stack, "todo-app");
     let spec = || Spec {
         name: "app",
         program: &binary,
         port,
-        envs: vec![
+        envs: [
             ("DATABASE_URL", stack.database_url.clone()),
-            ("NATS_URL", stack.nats.url()),
             ("API_TOKEN", stack.api_token.clone()),
             ("LOG_FORMAT", "json".to_string()),
             // wrk is one client; a limit it never reaches keeps the
             // limiter's cost in every write measured.
             ("WRITE_RATE_LIMIT", "1000000/second".to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(stack.nats.service_env(Role::App))
+        .chain(extra.iter().cloned())
+        .collect(),
     };
     let first = Proc::spawn(spec(), &dirs.logs, client).await?;
     let first_ready = first.ready_after;
@@ -475,25 +520,25 @@ async fn event_path(
     dirs: &Dirs,
     client: &reqwest::Client,
 ) -> anyhow::Result<(report::Events, Proc)> {
-    let nats_url = stack.nats.url();
     // Everything the scenarios wrote is in JetStream now.
     drain_outbox(pool).await?;
-    let written = events_published(&nats_url).await?;
-    let creates = creates_published(&nats_url).await?;
+    let written = events_published(&stack.nats).await?;
+    let creates = creates_published(&stack.nats).await?;
     println!("starting the broadcaster with {written} events waiting ({creates} creates)");
     let sink_url = stack
         .sink
         .as_ref()
         .context("the bench stack runs the sink")?
         .url();
-    let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client).await?;
+    let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client, &[]).await?;
     let backlog = broadcaster.deliver_backlog(client, written).await?;
 
     let (sent, failed, latency) =
         commit_to_webhook(stack, app, &broadcaster, &sink_url, plan, client).await?;
     drain_outbox(pool).await?;
     let all_delivered = backlog.drained
-        && events::handled(client, &broadcaster.url).await? >= events_published(&nats_url).await?;
+        && events::handled(client, &broadcaster.url).await?
+            >= events_published(&stack.nats).await?;
     let events = report::Events {
         backlog: written,
         creates,
@@ -523,12 +568,14 @@ struct Backlog {
 }
 
 impl Broadcaster {
-    /// Forward mode, generic format, to the sink, signed as the sink expects.
+    /// Forward mode, generic format, to the sink, signed as the sink
+    /// expects; `extra` comes on top.
     async fn start(
         stack: &Stack,
         sink_url: &str,
         dirs: &Dirs,
         client: &reqwest::Client,
+        extra: &[(&'static str, String)],
     ) -> anyhow::Result<Broadcaster> {
         let port = free_port();
         let proc = Proc::spawn(
@@ -536,14 +583,17 @@ impl Broadcaster {
                 name: "broadcaster",
                 program: &release_binary(stack, "broadcaster"),
                 port,
-                envs: vec![
-                    ("NATS_URL", stack.nats.url()),
+                envs: [
                     ("BROADCASTER_MODE", "forward".to_string()),
                     ("WEBHOOK_FORMAT", "generic".to_string()),
                     ("WEBHOOK_URL", format!("{sink_url}/")),
                     ("WEBHOOK_SECRET", stack.webhook_secret.clone()),
                     ("LOG_FORMAT", "json".to_string()),
-                ],
+                ]
+                .into_iter()
+                .chain(stack.nats.service_env(Role::Broadcaster))
+                .chain(extra.iter().cloned())
+                .collect(),
             },
             &dirs.logs,
             client,
@@ -830,11 +880,10 @@ async fn drain_outbox(pool: &PgPool) -> anyhow::Result<()> {
     }
 }
 
-/// The app's JetStream stream, on a connection of its own.
-async fn app_stream(nats_url: &str) -> anyhow::Result<async_nats::jetstream::stream::Stream> {
-    let client = async_nats::connect(nats_url)
-        .await
-        .context("connecting to NATS")?;
+/// The app's JetStream stream, on a connection of its own (as `admin` on a
+/// secured server).
+async fn app_stream(nats: &Nats) -> anyhow::Result<async_nats::jetstream::stream::Stream> {
+    let client = nats.connect(Role::Admin).await?;
     async_nats::jetstream::new(client)
         .get_stream(STREAM)
         .await
@@ -844,15 +893,15 @@ async fn app_stream(nats_url: &str) -> anyhow::Result<async_nats::jetstream::str
 /// Every event the app has published: the messages in its JetStream
 /// stream. (Not the outbox's sequence: a request cancelled when wrk stops
 /// rolls back and leaves a gap in it.)
-async fn events_published(nats_url: &str) -> anyhow::Result<u64> {
-    let mut stream = app_stream(nats_url).await?;
+async fn events_published(nats: &Nats) -> anyhow::Result<u64> {
+    let mut stream = app_stream(nats).await?;
     let info = stream.info().await.context("the app's stream info")?;
     Ok(info.state.messages)
 }
 
 /// `todo.created` events in the app's stream.
-async fn creates_published(nats_url: &str) -> anyhow::Result<u64> {
-    let subjects: Vec<(String, usize)> = app_stream(nats_url)
+async fn creates_published(nats: &Nats) -> anyhow::Result<u64> {
+    let subjects: Vec<(String, usize)> = app_stream(nats)
         .await?
         .info_with_subjects(CREATED_SUBJECT)
         .await

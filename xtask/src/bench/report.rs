@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::process::Usage;
+use super::replication::EngineRun;
 use super::stats::Summary;
 use super::wrk::{Scenario, WrkResult};
 
@@ -26,6 +27,8 @@ pub struct Results {
     pub events: Events,
     /// The app after everything, including the event path.
     pub app_at_end: Usage,
+    /// Creates and commit → webhook on one nats-server and on a cluster.
+    pub replication: Vec<EngineRun>,
     pub slo: Verdict,
     pub targets: Vec<Target>,
 }
@@ -400,6 +403,11 @@ impl Results {
             mib(self.app_at_end.peak_rss_kib),
             self.app_at_end.cpu_s
         );
+        let _ = writeln!(
+            md,
+            "\n## Replication\n\n{}",
+            super::replication::markdown(&self.replication)
+        );
         let _ = writeln!(md, "\n## Targets\n");
         for t in &self.targets {
             let _ = writeln!(
@@ -576,6 +584,7 @@ mod tests {
                 rss_kib: 0,
                 peak_rss_kib: 0,
             },
+            replication: Vec::new(),
             slo: slo(&[]),
             targets: Vec::new(),
         };
