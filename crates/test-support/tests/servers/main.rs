@@ -4,6 +4,7 @@
 mod database;
 mod helpers;
 mod nats;
+mod oidc;
 mod postgres;
 mod process;
 mod service;
