@@ -8,6 +8,8 @@ use openidconnect::{
     EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse,
 };
+use std::time::Duration;
+
 use reqwest::Url;
 use test_support::{OidcClient, OidcProvider};
 
@@ -25,6 +27,10 @@ async fn provider() -> OidcProvider {
     .await
     .unwrap()
 }
+
+/// How long the sign-in test's tokens live: not the default, so the test
+/// shows the setting reaches the provider.
+const TOKEN_TTL: Duration = Duration::from_secs(90);
 
 /// An HTTP client for the relying party: no redirects followed (the
 /// `openidconnect` docs' advice, against SSRF), no proxy (loopback only).
@@ -134,7 +140,13 @@ async fn the_discovery_document_names_the_issuer_and_the_jwks_has_a_signing_key(
 
 #[tokio::test]
 async fn ada_signs_in_with_code_and_pkce_and_her_id_token_verifies() {
-    let provider = provider().await;
+    let provider = OidcProvider::start(OidcClient {
+        redirect_uris: vec![REDIRECT_URI.to_owned()],
+        token_ttl: TOKEN_TTL,
+        ..OidcClient::default()
+    })
+    .await
+    .unwrap();
     let http = http_client();
     let client = relying_party(&provider, &http).await;
     let (url, state, nonce, verifier) = authorization(&client);
@@ -174,6 +186,8 @@ async fn ada_signs_in_with_code_and_pkce_and_her_id_token_verifies() {
         Some("ada@example.test")
     );
     assert_eq!(claims.issuer().as_str(), provider.issuer_url());
+    let lifetime = claims.expiration() - claims.issue_time();
+    assert_eq!(lifetime.num_seconds(), TOKEN_TTL.as_secs() as i64);
 }
 
 #[tokio::test]
