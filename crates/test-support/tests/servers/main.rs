@@ -7,6 +7,7 @@ mod nats;
 mod oidc;
 mod postgres;
 mod process;
+mod prometheus;
 mod service;
 mod webhook;
 mod workspace;
