@@ -98,7 +98,16 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   scopes: ['openid', 'profile', 'email'],
   jwks: { keys: [signingKey()] },
-  cookies: { keys: [randomBytes(32).toString('hex')] },
+  cookies: {
+    keys: [randomBytes(32).toString('hex')],
+    // Browsers share cookies between ports of one host: on 127.0.0.1 the
+    // app under test sees these too, so they carry names it will not use.
+    names: {
+      session: 'test_oidc_session',
+      interaction: 'test_oidc_interaction',
+      resume: 'test_oidc_interaction_resume',
+    },
+  },
   ttl: {
     AccessToken: ttl,
     IdToken: ttl,
