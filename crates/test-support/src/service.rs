@@ -17,7 +17,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use reqwest::Url;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
@@ -36,6 +36,7 @@ pub struct ServiceCommand {
     ready_timeout: Duration,
     echo_prefix: Option<String>,
     own_process_group: bool,
+    stdin_lifeline: bool,
 }
 
 impl ServiceCommand {
@@ -49,6 +50,7 @@ impl ServiceCommand {
             ready_timeout: READY_DEADLINE,
             echo_prefix: None,
             own_process_group: false,
+            stdin_lifeline: false,
         }
     }
 
@@ -83,6 +85,15 @@ impl ServiceCommand {
         self
     }
 
+    /// Gives the process a stdin pipe that stays open while the [`Service`]
+    /// lives, for programs that exit when their stdin closes: they then also
+    /// stop when this process dies without dropping it (a SIGKILLed test
+    /// run), which `kill_on_drop` cannot cover.
+    pub fn stdin_lifeline(mut self) -> Self {
+        self.stdin_lifeline = true;
+        self
+    }
+
     /// Spawns the process and waits until the readiness URL answers 200.
     ///
     /// Fails early, with the captured output, if the process exits first;
@@ -98,7 +109,11 @@ impl ServiceCommand {
         command
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if self.stdin_lifeline {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -117,8 +132,10 @@ impl ServiceCommand {
         if let Some(stderr) = child.stderr.take() {
             readers.push(capture(stderr, output.clone(), self.echo_prefix.clone()));
         }
+        let lifeline = child.stdin.take();
         let mut service = Service {
             name,
+            _lifeline: lifeline,
             child,
             pid,
             output,
@@ -133,6 +150,8 @@ impl ServiceCommand {
 #[derive(Debug)]
 pub struct Service {
     name: String,
+    /// Held, never written: see [`ServiceCommand::stdin_lifeline`].
+    _lifeline: Option<ChildStdin>,
     child: Child,
     pid: u32,
     output: Arc<Mutex<String>>,

@@ -4,8 +4,10 @@
 mod database;
 mod helpers;
 mod nats;
+mod oidc;
 mod postgres;
 mod process;
+mod prometheus;
 mod service;
 mod webhook;
 mod workspace;
