@@ -11,7 +11,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::{CursorError, LimitError, TodoTextError};
+use crate::domain::{Access, CursorError, LimitError, TodoTextError};
 use crate::open_streams::Full;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -32,10 +32,15 @@ pub enum AppError {
     TodoNotFound,
     #[error("Page not found.")]
     PageNotFound,
-    #[error("This request needs `Authorization: Bearer <API_TOKEN>`.")]
+    #[error("This request needs `Authorization: Bearer <token>` with a valid API token.")]
     Unauthorized,
-    #[error("JSON API writes are disabled: the server has no API_TOKEN configured.")]
-    ApiWritesDisabled,
+    #[error("{}", match .0 {
+        Access::Write => "JSON API writes are disabled: the server has no API_TOKEN or API_TOKENS_FILE configured.",
+        Access::Read => "JSON API reads are disabled: the server has no API_TOKEN or API_TOKENS_FILE configured.",
+    })]
+    NoApiTokens(Access),
+    #[error("This token may only read; writes need a token with `write` access.")]
+    ReadOnlyToken,
     #[error("The request body is larger than 16 KiB.")]
     PayloadTooLarge,
     #[error("Cross-site form submissions are not accepted.")]
@@ -88,10 +93,10 @@ impl AppError {
             }
             AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::CrossSiteRequest => StatusCode::FORBIDDEN,
+            AppError::CrossSiteRequest | AppError::ReadOnlyToken => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ApiWritesDisabled
+            AppError::NoApiTokens(_)
             | AppError::DatabaseUnavailable(_)
             | AppError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,5 @@
-//! The JSON API, for jobs and automation. Reads are open; writes need the
-//! bearer token. Routes are registered through utoipa-axum, so each one is in
+//! The JSON API, for jobs and automation. Reads are open; writes need a
+//! bearer token with `write` access. Routes are registered through utoipa-axum, so each one is in
 //! the OpenAPI document by construction.
 
 use std::sync::OnceLock;
@@ -152,8 +152,9 @@ struct CreateTodo {
     responses(
         (status = 201, body = Todo, headers(("location" = String))),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 422, description = "Text empty or over 140 characters", body = ErrorBody),
-        (status = 503, description = "API_TOKEN not configured", body = ErrorBody),
+        (status = 503, description = "No API tokens configured", body = ErrorBody),
     )
 )]
 async fn create_todo(
@@ -190,6 +191,7 @@ struct UpdateTodo {
     responses(
         (status = 200, body = Todo),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
@@ -220,6 +222,7 @@ async fn update_todo(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]

@@ -18,4 +18,5 @@ mod relay;
 mod router;
 mod security;
 mod shutdown;
+mod tokens;
 mod writer;
