@@ -11,7 +11,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::{Access, CursorError, LimitError, TodoTextError};
+use crate::domain::{Access, CursorError, IdempotencyKeyError, LimitError, TodoTextError};
 use crate::open_streams::Full;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -28,6 +28,12 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error(transparent)]
+    InvalidIdempotencyKey(#[from] IdempotencyKeyError),
+    #[error(
+        "This Idempotency-Key was already used with a different request; send a new key with a new request."
+    )]
+    IdempotencyKeyReused,
     #[error("No todo with that id exists; it may have been deleted.")]
     TodoNotFound,
     #[error("Page not found.")]
@@ -85,12 +91,13 @@ impl AppError {
     /// The one mapping from error to status.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidText(_) | AppError::Unprocessable(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            AppError::InvalidLimit(_) | AppError::InvalidCursor(_) | AppError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::InvalidText(_)
+            | AppError::Unprocessable(_)
+            | AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::InvalidLimit(_)
+            | AppError::InvalidCursor(_)
+            | AppError::InvalidIdempotencyKey(_)
+            | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::CrossSiteRequest | AppError::ReadOnlyToken => StatusCode::FORBIDDEN,

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::api_tokens::CurrentTokens;
-use crate::domain::{Access, TokenName};
+use crate::domain::{Access, IdempotencyKey, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::views;
@@ -94,16 +94,35 @@ impl From<QueryRejection> for AppError {
     }
 }
 
+/// The request's `Idempotency-Key`, if it sends one; a malformed key, or
+/// more than one, is a 400.
+#[derive(Debug)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(Self(None));
+        };
+        if values.next().is_some() {
+            return Err(AppError::BadRequest(
+                "Send one Idempotency-Key header, not several.".into(),
+            ));
+        }
+        Ok(Self(Some(IdempotencyKey::parse(value.as_bytes())?)))
+    }
+}
+
+/// The header's name, as the IETF draft spells it.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// Proof that the request carries an API token with `write` access:
 /// required by JSON API writes. Holds the token's name (who writes).
 #[derive(Debug)]
-pub struct ApiWriter(
-    #[expect(
-        dead_code,
-        reason = "the token's name becomes a change's actor (issue 18)"
-    )]
-    pub TokenName,
-);
+pub struct ApiWriter(pub TokenName);
 
 /// Proof that the request carries an API token, `read` or `write`. Holds
 /// the token's name.

@@ -7,6 +7,7 @@ mod counts;
 mod events;
 mod health;
 mod helpers;
+mod idempotency;
 mod live;
 mod openapi;
 mod outbox;
