@@ -76,8 +76,8 @@ impl CurrentTokens {
 }
 
 async fn reload(path: PathBuf, sender: watch::Sender<Arc<ApiTokens>>, every: Duration) {
-    // The file as read at start-up is not known here, so the first read
-    // parses again; it finds the same tokens unless they changed meanwhile.
+    // The bytes read at start-up are not known here, so the first read
+    // parses again.
     let mut seen: Option<[u8; 32]> = None;
     let mut unreadable = false;
     loop {
@@ -106,9 +106,11 @@ async fn reload(path: PathBuf, sender: watch::Sender<Arc<ApiTokens>>, every: Dur
         }
         seen = Some(digest);
         match ApiTokens::parse(&path, &String::from_utf8_lossy(&bytes)) {
+            // The first read finds what start-up read, most of the time.
+            Ok(tokens) if **sender.borrow() == tokens => {}
             Ok(tokens) => {
                 let names: Vec<&str> = tokens.names().map(TokenName::as_str).collect();
-                tracing::info!(tokens = ?names, "API tokens read from API_TOKENS_FILE");
+                tracing::info!(tokens = ?names, "API tokens changed in API_TOKENS_FILE");
                 sender.send_replace(Arc::new(tokens));
             }
             Err(e) => tracing::error!(

@@ -64,7 +64,7 @@ const DEFAULT_NAME: &str = "default";
 /// placeholder more often than a choice.
 pub const MIN_TOKEN_CHARS: usize = 32;
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 struct Entry {
     name: TokenName,
     access: Access,
@@ -72,7 +72,7 @@ struct Entry {
 }
 
 /// A set of named tokens with unique names and unique tokens.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiTokens {
     entries: Vec<Entry>,
 }
