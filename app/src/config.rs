@@ -11,7 +11,8 @@
 //! | `NATS_DUPLICATE_WINDOW` | no | `2m` | how long `TODOS` drops a republished event id; set the broadcaster's the same (`events::DuplicateWindow`) |
 //! | `PORT`         | no       | `8080`  | HTTP port, bound on all interfaces |
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
-//! | `API_TOKEN`    | no       |         | bearer token for JSON API writes; unset: writes answer 503 |
+//! | `API_TOKEN`    | no       |         | one bearer token for the JSON API, read-write, named `default` (local use); unset with no `API_TOKENS_FILE`: writes answer 503 |
+//! | `API_TOKENS_FILE` | no    |         | a file of named API tokens, one `<name> <read\|write> <token>` a line (`#` comments, tokens of 32 characters or more), read again when it changes, so tokens rotate without a restart (see [`crate::api_tokens`]); not with `API_TOKEN` |
 //! | `COOKIE_KEY`   | with more than one replica | random | signs the app's cookies (the write marker, [`crate::write_marker`]), at least 32 bytes; every replica needs the same; unset: a random key per process |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
@@ -30,6 +31,7 @@
 //! (see [`crate::faults`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -39,7 +41,9 @@ use secrecy::SecretString;
 use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
+use crate::api_tokens::TokenSource;
 use crate::client::ClientIp;
+use crate::domain::ApiTokens;
 use crate::open_streams::StreamLimits;
 use crate::page_cache;
 use crate::picture::{self, PictureSettings};
@@ -66,7 +70,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the operational routes are served; `None`: on `listen`.
     pub admin_listen: Option<SocketAddr>,
-    pub api_token: Option<SecretString>,
+    /// `None`: neither `API_TOKEN` nor `API_TOKENS_FILE`; API writes answer 503.
+    pub api_tokens: Option<TokenSource>,
     /// `None`: a random key of this process.
     pub cookie_key: Option<CookieKey>,
     /// `None`: writes are not limited.
@@ -133,7 +138,7 @@ impl Config {
             ));
         }
 
-        let api_token = env.raw("API_TOKEN").map(SecretString::from);
+        let api_tokens = read_api_tokens(env)?;
         let cookie_key = match env.raw("COOKIE_KEY") {
             None => None,
             Some(raw) => Some(
@@ -213,7 +218,7 @@ impl Config {
             todos_stream,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             admin_listen: admin_port.map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
-            api_token,
+            api_tokens,
             cookie_key,
             write_limit,
             client_ip,
@@ -222,6 +227,29 @@ impl Config {
             picture,
         })
     }
+}
+
+/// `API_TOKEN` or `API_TOKENS_FILE`, the file read and parsed now so a
+/// bad one stops the start with its line number.
+fn read_api_tokens(env: &Env<'_>) -> Result<Option<TokenSource>, ConfigError> {
+    const FILE: &str = "API_TOKENS_FILE";
+    let single = env.raw("API_TOKEN").map(SecretString::from);
+    let Some(path) = env.optional(FILE) else {
+        return Ok(single.map(|token| TokenSource::Fixed(ApiTokens::single(&token))));
+    };
+    if single.is_some() {
+        return Err(EnvError::invalid(
+            FILE,
+            "set API_TOKENS_FILE or API_TOKEN, not both",
+        ));
+    }
+    let path = PathBuf::from(path);
+    // The I/O error names the cause, never the content.
+    let bytes = std::fs::read(&path)
+        .map_err(|e| EnvError::invalid(FILE, format!("cannot read {}: {e}", path.display())))?;
+    let tokens = ApiTokens::parse(&path, &String::from_utf8_lossy(&bytes))
+        .map_err(|e| EnvError::invalid(FILE, e))?;
+    Ok(Some(TokenSource::File { path, tokens }))
 }
 
 /// A duration as `service_kit::env::duration` reads it, longer than zero.
@@ -263,9 +291,8 @@ fn redact_url_error(message: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
 
-    use secrecy::ExposeSecret;
-
     use super::*;
+    use crate::domain::Access;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::read(&Env::from_pairs(vars))
@@ -286,7 +313,7 @@ mod tests {
         let config = config(&BASE).unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert!(config.listen.ip().is_unspecified());
-        assert!(config.api_token.is_none());
+        assert!(config.api_tokens.is_none());
         assert_eq!(config.pool_size, 8);
     }
 
@@ -492,8 +519,65 @@ mod tests {
 
     #[test]
     fn an_empty_api_token_counts_as_unset() {
-        assert!(with("API_TOKEN", " ").unwrap().api_token.is_none());
-        let set = with("API_TOKEN", "s3cret").unwrap();
-        assert_eq!(set.api_token.unwrap().expose_secret(), "s3cret");
+        assert!(with("API_TOKEN", " ").unwrap().api_tokens.is_none());
+        let Some(TokenSource::Fixed(tokens)) = with("API_TOKEN", "s3cret").unwrap().api_tokens
+        else {
+            panic!("API_TOKEN is a fixed set");
+        };
+        let (name, access) = tokens.find("s3cret").unwrap();
+        assert_eq!((name.as_str(), access), ("default", Access::Write));
+    }
+
+    const TOKEN: &str = "ci-token-0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_tokens_file_is_read_at_start() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("# tokens\nci read {TOKEN}\n")).unwrap();
+        let path = file.path().to_str().unwrap();
+        let Some(TokenSource::File { path: read, tokens }) =
+            with("API_TOKENS_FILE", path).unwrap().api_tokens
+        else {
+            panic!("API_TOKENS_FILE is a file source");
+        };
+        assert_eq!(read, file.path());
+        assert_eq!(tokens.find(TOKEN).unwrap().1, Access::Read);
+    }
+
+    #[test]
+    fn a_bad_tokens_file_is_named_with_its_line_and_not_quoted() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("ci read {TOKEN}\nci write {TOKEN}x\n")).unwrap();
+        let path = file.path().to_str().unwrap();
+        let error = with("API_TOKENS_FILE", path).unwrap_err();
+        assert_eq!(
+            error,
+            format!("API_TOKENS_FILE is not valid: {path}:2: the name is already used on line 1")
+        );
+
+        let missing = with("API_TOKENS_FILE", "/nonexistent/tokens").unwrap_err();
+        assert!(
+            missing.starts_with("API_TOKENS_FILE is not valid: cannot read /nonexistent/tokens"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn api_token_and_api_tokens_file_are_exclusive() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("ci read {TOKEN}\n")).unwrap();
+        let error = config(&[
+            BASE[0],
+            BASE[1],
+            ("API_TOKEN", "s3cret"),
+            ("API_TOKENS_FILE", file.path().to_str().unwrap()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("API_TOKENS_FILE") && error.contains("API_TOKEN,"),
+            "{error}"
+        );
+        assert!(!error.contains("s3cret"), "{error}");
     }
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::{CursorError, LimitError, TodoTextError};
+use crate::domain::{Access, CursorError, IdempotencyKeyError, LimitError, TodoTextError};
 use crate::open_streams::Full;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -28,14 +28,25 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error(transparent)]
+    InvalidIdempotencyKey(#[from] IdempotencyKeyError),
+    #[error(
+        "This Idempotency-Key was already used with a different request; send a new key with a new request."
+    )]
+    IdempotencyKeyReused,
     #[error("No todo with that id exists; it may have been deleted.")]
     TodoNotFound,
     #[error("Page not found.")]
     PageNotFound,
-    #[error("This request needs `Authorization: Bearer <API_TOKEN>`.")]
+    #[error("This request needs `Authorization: Bearer <token>` with a valid API token.")]
     Unauthorized,
-    #[error("JSON API writes are disabled: the server has no API_TOKEN configured.")]
-    ApiWritesDisabled,
+    #[error("{}", match .0 {
+        Access::Write => "JSON API writes are disabled: the server has no API_TOKEN or API_TOKENS_FILE configured.",
+        Access::Read => "JSON API reads are disabled: the server has no API_TOKEN or API_TOKENS_FILE configured.",
+    })]
+    NoApiTokens(Access),
+    #[error("This token may only read; writes need a token with `write` access.")]
+    ReadOnlyToken,
     #[error("The request body is larger than 16 KiB.")]
     PayloadTooLarge,
     #[error("Cross-site form submissions are not accepted.")]
@@ -80,18 +91,19 @@ impl AppError {
     /// The one mapping from error to status.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidText(_) | AppError::Unprocessable(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            AppError::InvalidLimit(_) | AppError::InvalidCursor(_) | AppError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::InvalidText(_)
+            | AppError::Unprocessable(_)
+            | AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::InvalidLimit(_)
+            | AppError::InvalidCursor(_)
+            | AppError::InvalidIdempotencyKey(_)
+            | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::CrossSiteRequest => StatusCode::FORBIDDEN,
+            AppError::CrossSiteRequest | AppError::ReadOnlyToken => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ApiWritesDisabled
+            AppError::NoApiTokens(_)
             | AppError::DatabaseUnavailable(_)
             | AppError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,6 +1,7 @@
 //! Docket's todo app: HTML pages with htmx, a JSON API, PostgreSQL storage,
 //! and every change published to NATS JetStream through a transactional outbox.
 
+pub mod api_tokens;
 pub mod build;
 pub mod changes;
 pub mod client;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::api_tokens::{self, CurrentTokens};
 use crate::config::Config;
 use crate::db::MIGRATOR;
 use crate::faults::Faults;
@@ -61,7 +62,11 @@ impl Application {
                 format!("binding {address} (is the port taken? set ADMIN_PORT)")
             })?),
         };
-        let mut state = AppState::new(pool.clone(), config.api_token)
+        let api_tokens = config
+            .api_tokens
+            .map(|source| CurrentTokens::from_source(source, api_tokens::RELOAD_EVERY));
+        let mut state = AppState::new(pool.clone(), None)
+            .with_api_tokens(api_tokens)
             .with_page_cache_max_age(config.page_cache_max_age);
         state = state.with_stream_limits(config.stream_limits);
         state.client_ip = config.client_ip.clone();

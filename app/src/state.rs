@@ -7,9 +7,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use crate::api_tokens::CurrentTokens;
 use crate::changes::Writer;
 use crate::client::ClientIp;
-use crate::domain::TodoLists;
+use crate::domain::{ApiTokens, TodoLists};
 use crate::faults::Faults;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
@@ -26,7 +27,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Makes every change (`changes`).
     pub writer: Writer,
-    pub api_token: Option<Arc<SecretString>>,
+    /// The JSON API's tokens; `None`: API writes answer 503.
+    pub api_tokens: Option<CurrentTokens>,
     pub metrics: Metrics,
     /// Changes fanned out to open pages (`GET /events`).
     pub live: LiveUpdates,
@@ -51,14 +53,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the page cache at its default maximum age. Starts the
+    /// State with the page cache at its default maximum age, and
+    /// `api_token` as the one read-write token (`default`). Starts the
     /// writers of changes, so it must run inside a tokio runtime.
     pub fn new(pool: PgPool, api_token: Option<SecretString>) -> Self {
         let metrics = Metrics::new();
         Self {
             writer: Writer::start(pool.clone(), &metrics),
             pool,
-            api_token: api_token.map(Arc::new),
+            api_tokens: api_token.map(|token| CurrentTokens::fixed(ApiTokens::single(&token))),
             page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),
             write_marker: WriteMarker::new(CookieKey::random()),
             open_streams: OpenStreams::new(
@@ -75,6 +78,12 @@ impl AppState {
             picture: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Takes the API's tokens from `tokens` instead (`None`: no API writes).
+    pub fn with_api_tokens(mut self, tokens: Option<CurrentTokens>) -> Self {
+        self.api_tokens = tokens;
+        self
     }
 
     /// Keeps the page at most `max_age` (zero: no cache).

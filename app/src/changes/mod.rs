@@ -4,8 +4,10 @@
 //! accepted change goes unpublished) and runs it to its end whatever
 //! happens to the request that asked for it.
 
+mod keyed;
 mod writer;
 
+pub use keyed::{KeyedAnswer, KeyedCreate, create_once};
 pub use writer::{Change, Writer};
 
 use crate::domain::{Todo, TodoId, TodoText};

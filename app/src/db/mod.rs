@@ -1,6 +1,7 @@
 //! Queries: small, intent-named functions checked at compile time against
 //! the schema (offline data in `.sqlx/`).
 
+pub mod idempotency;
 pub mod outbox;
 pub mod todos;
 

@@ -4,12 +4,16 @@
 //! is parsed into these types at the edge, so the rest of the app never sees
 //! a todo text that is too long or a page size that is out of range.
 
+mod api_tokens;
+mod idempotency_key;
 mod lists;
 mod page;
 mod picture;
 mod todo;
 mod todo_text;
 
+pub use api_tokens::{Access, ApiTokens, LineProblem, TokenName, TokensFileError};
+pub use idempotency_key::{IdempotencyKey, IdempotencyKeyError};
 pub use lists::TodoLists;
 pub use page::{Cursor, CursorError, Limit, LimitError};
 pub use picture::{ImageType, Picture, PictureError};

@@ -1,22 +1,23 @@
-//! The JSON API, for jobs and automation. Reads are open; writes need the
-//! bearer token. Routes are registered through utoipa-axum, so each one is in
+//! The JSON API, for jobs and automation. Reads are open; writes need a
+//! bearer token with `write` access. Routes are registered through utoipa-axum, so each one is in
 //! the OpenAPI document by construction.
 
 use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::conditional;
-use super::extract::{ApiJson, ApiQuery, ApiWriter};
-use crate::changes;
+use super::extract::{ApiJson, ApiQuery, ApiWriter, IdempotencyKeyHeader};
+use crate::changes::{self, KeyedCreate};
 use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::reads;
@@ -137,7 +138,7 @@ async fn get_todo(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     Ok(Json(reads::todo(&state, id).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTodo {
     /// 1 to 140 characters after trimming.
@@ -145,32 +146,84 @@ struct CreateTodo {
 }
 
 /// Create a todo.
+///
+/// With an `Idempotency-Key`, a retry with the same key and body within
+/// 24 hours answers as the first request did (status, body, `Location`,
+/// and `Idempotent-Replayed: true`) and creates nothing; keys are per API
+/// token.
 #[utoipa::path(
     post, path = "/api/todos", tag = "todos",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "1 to 255 visible ASCII characters; a retry with the same key and body within 24 hours gets the first answer and creates nothing"),
+    ),
     request_body = CreateTodo,
     security(("api_token" = [])),
     responses(
-        (status = 201, body = Todo, headers(("location" = String))),
+        (status = 201, body = Todo, headers(
+            ("location" = String),
+            ("idempotent-replayed" = String, description = "`true` when this is the first answer to an earlier request with the same Idempotency-Key"),
+        )),
+        (status = 400, description = "Malformed body, or an Idempotency-Key that is empty, too long, not visible ASCII or sent twice", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "Text empty or over 140 characters", body = ErrorBody),
-        (status = 503, description = "API_TOKEN not configured", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 422, description = "Text empty or over 140 characters, or an Idempotency-Key already used with a different body", body = ErrorBody),
+        (status = 503, description = "No API tokens configured", body = ErrorBody),
     )
 )]
 async fn create_todo(
     State(state): State<AppState>,
-    _writer: ApiWriter,
+    ApiWriter(token): ApiWriter,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(body): ApiJson<CreateTodo>,
 ) -> Result<Response> {
     let text = TodoText::parse(&body.text)?;
-    let todo = changes::create(&state.writer, &text).await?;
-    let location = HeaderValue::from_str(&format!("/api/todos/{}", todo.id))
-        .expect("a UUID path is a valid header value");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(todo),
+    let Some(key) = key else {
+        let todo = changes::create(&state.writer, &text).await?;
+        return Ok((StatusCode::CREATED, [location(todo.id)], Json(todo)).into_response());
+    };
+    let keyed = KeyedCreate {
+        token,
+        key,
+        request_hash: request_hash(&body)?,
+    };
+    let answer = changes::create_once(&state.pool, &state.metrics, &text, keyed).await?;
+    let status = StatusCode::from_u16(answer.status).map_err(|e| {
+        AppError::Internal(anyhow::Error::new(e).context("a stored answer's status"))
+    })?;
+    let mut response = (
+        status,
+        [
+            location(answer.todo_id),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        answer.body,
     )
-        .into_response())
+        .into_response();
+    if answer.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+fn location(id: TodoId) -> (HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("/api/todos/{id}"))
+        .expect("a UUID path is a valid header value");
+    (header::LOCATION, value)
+}
+
+/// What tells a retry from another request under the same key: the body
+/// as parsed (so spacing and key order do not count), hashed.
+fn request_hash(body: &CreateTodo) -> Result<[u8; 32]> {
+    let canonical = serde_json::to_vec(body)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a request")))?;
+    Ok(Sha256::digest(canonical).into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -190,6 +243,7 @@ struct UpdateTodo {
     responses(
         (status = 200, body = Todo),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
@@ -220,6 +274,7 @@ async fn update_todo(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]

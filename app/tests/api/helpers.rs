@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use app::api_tokens::TokenSource;
 use app::client::ClientIp;
+use app::domain::ApiTokens;
 use app::rate_limit::RateLimit;
 use app::{Application, Config};
 use async_nats::jetstream::{self, consumer};
@@ -125,7 +127,8 @@ pub async fn spawn_app_with(
         todos_stream: events::TodosStream::SINGLE_NODE,
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: None,
-        api_token: token.map(|t| SecretString::from(t.to_owned())),
+        api_tokens: token
+            .map(|t| TokenSource::Fixed(ApiTokens::single(&SecretString::from(t.to_owned())))),
         cookie_key: None,
         write_limit: Some(RateLimit::DEFAULT),
         client_ip: ClientIp::Peer,
@@ -341,4 +344,39 @@ pub async fn read_stream(nats_url: &str) -> Vec<TodoEvent> {
         }
     }
     events
+}
+
+/// A tokens file in a folder of its own, as `API_TOKENS_FILE` names it.
+pub struct TokensFile {
+    pub path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TokensFile {
+    pub fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Self {
+            path: dir.path().join("tokens"),
+            _dir: dir,
+        };
+        file.replace(text);
+        file
+    }
+
+    /// Replaces the content at once, by renaming a new file over the old,
+    /// as editors and Kubernetes's Secret updates do.
+    pub fn replace(&self, text: &str) {
+        let next = self.path.with_extension("next");
+        std::fs::write(&next, text).unwrap();
+        std::fs::rename(&next, &self.path).unwrap();
+    }
+}
+
+/// Starts the app with its API tokens read from `file`, as
+/// `API_TOKENS_FILE` does, and kept current with it.
+pub async fn spawn_app_with_tokens(file: &TokensFile) -> TestApp {
+    let text = std::fs::read_to_string(&file.path).unwrap();
+    let tokens = ApiTokens::parse(&file.path, &text).expect("a valid tokens file");
+    let path = file.path.clone();
+    spawn_app_adjusted(|config| config.api_tokens = Some(TokenSource::File { path, tokens })).await
 }

@@ -63,3 +63,32 @@ async fn the_document_lists_exactly_the_served_api_routes() {
         );
     }
 }
+
+#[test]
+fn the_create_operation_documents_its_idempotency_key_and_answers() {
+    let doc: Value = serde_json::from_str(app::routes::openapi()).unwrap();
+    let create = &doc["paths"]["/api/todos"]["post"];
+
+    let key = create["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .expect("the header is documented");
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["required"], false);
+    let responses = create["responses"].as_object().unwrap();
+    for status in ["201", "400", "401", "403", "422", "503"] {
+        assert!(responses.contains_key(status), "{status}: {create}");
+    }
+    assert!(
+        create["responses"]["201"]["headers"]
+            .get("idempotent-replayed")
+            .is_some(),
+        "{create}"
+    );
+    for method in ["put", "delete"] {
+        let responses = &doc["paths"]["/api/todos/{id}"][method]["responses"];
+        assert!(responses.get("403").is_some(), "{method}");
+    }
+}
