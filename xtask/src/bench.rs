@@ -533,8 +533,15 @@ async fn event_path(
     let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client, &[]).await?;
     let backlog = broadcaster.deliver_backlog(client, written).await?;
 
-    let (sent, failed, latency) =
-        commit_to_webhook(stack, app, &broadcaster, &sink_url, plan, client).await?;
+    let (sent, failed, latency) = commit_to_webhook(
+        stack,
+        app,
+        &broadcaster,
+        &sink_url,
+        (plan, plan.event_rate),
+        client,
+    )
+    .await?;
     drain_outbox(pool).await?;
     let all_delivered = backlog.drained
         && events::handled(client, &broadcaster.url).await?
@@ -634,28 +641,25 @@ impl Broadcaster {
     }
 }
 
-/// Creates todos at the plan's steady rate and reads each one's commit →
-/// webhook latency from the sink: how many were sent, how many failed, and
-/// the latency summary.
+/// Creates todos at a steady `rate` for the plan's event seconds and reads
+/// each one's commit → webhook latency from the sink: how many were sent,
+/// how many failed, and the latency summary.
 async fn commit_to_webhook(
     stack: &Stack,
     app: &App,
     broadcaster: &Broadcaster,
     sink_url: &str,
-    plan: &Plan,
+    (plan, rate): (&Plan, u32),
     client: &reqwest::Client,
 ) -> anyhow::Result<(usize, usize, Option<stats::Summary>)> {
     let base = events::handled(client, &broadcaster.url).await?;
-    let count = (plan.event_rate * plan.event_seconds) as usize;
-    println!(
-        "creating {count} todos at {}/s for the commit → webhook latency",
-        plan.event_rate
-    );
+    let count = (rate * plan.event_seconds) as usize;
+    println!("creating {count} todos at {rate}/s for the commit → webhook latency");
     let failed = events::create_at_rate(
         client,
         &app.url,
         &stack.api_token,
-        plan.event_rate,
+        rate,
         count,
         EVENT_PREFIX,
     )
