@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use crate::db::outbox::{self, OutboxEvent};
 use crate::db::todos::{self, Edit};
-use crate::domain::{Todo, TodoId, TodoText, storage_now};
+use crate::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use crate::error::{AppError, Result};
 use crate::metrics::Metrics;
 
@@ -65,6 +65,7 @@ pub struct Writer {
 
 struct Pending {
     change: Change,
+    by: Actor,
     reply: Reply,
 }
 
@@ -91,15 +92,16 @@ impl Writer {
         Self { sender }
     }
 
-    /// Makes `change` and stores its event with it; returns the todo as the
-    /// change left it once both are committed, or why neither is.
-    pub async fn make(&self, change: Change) -> Result<Todo> {
+    /// Makes `change` on behalf of `by` and stores its event with it;
+    /// returns the todo as the change left it once both are committed, or
+    /// why neither is.
+    pub async fn make(&self, change: Change, by: Actor) -> Result<Todo> {
         let (answer, answered) = oneshot::channel();
         let reply = Reply {
             answer,
             span: tracing::Span::current(),
         };
-        let pending = Pending { change, reply };
+        let pending = Pending { change, by, reply };
         self.sender.send(pending).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
@@ -136,11 +138,13 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
     let mut creates = Vec::new();
     let mut updates = Vec::new();
     let mut deletes = Vec::new();
-    for Pending { change, reply } in batch {
+    for Pending { change, by, reply } in batch {
         match change {
-            Change::Create(todo) => creates.push((Create(todo), reply)),
-            Change::Update { id, done, text } => updates.push((Edit { id, done, text }, reply)),
-            Change::Delete(id) => deletes.push((Delete(id), reply)),
+            Change::Create(todo) => creates.push((Create(todo, by), reply)),
+            Change::Update { id, done, text } => {
+                updates.push((Edit { id, done, text, by }, reply));
+            }
+            Change::Delete(id) => deletes.push((Delete(id, by), reply)),
         }
     }
     let (pool, metrics) = (&pool, &metrics);
@@ -166,8 +170,8 @@ trait Together: Sized + Sync {
     fn stored(todo: &Todo, metrics: &Metrics);
 }
 
-struct Create(Todo);
-struct Delete(TodoId);
+struct Create(Todo, Actor);
+struct Delete(TodoId, Actor);
 
 impl Together for Create {
     async fn store(
@@ -175,9 +179,11 @@ impl Together for Create {
         creates: &[Self],
         metrics: &Metrics,
     ) -> Result<Vec<Option<Todo>>> {
-        let todos: Vec<Todo> = creates.iter().map(|create| create.0.clone()).collect();
-        store_created(pool, &todos, metrics).await?;
-        Ok(todos.into_iter().map(Some).collect())
+        store_created(pool, creates, metrics).await?;
+        Ok(creates
+            .iter()
+            .map(|create| Some(create.0.clone()))
+            .collect())
     }
 
     fn stored(todo: &Todo, metrics: &Metrics) {
@@ -195,6 +201,8 @@ impl Together for Edit {
         let ids: Vec<TodoId> = edits.iter().map(|edit| edit.id).collect();
         let mut tx = pool.begin().await?;
         let mut todos = by_id(todos::lock_many(&mut tx, &ids).await?);
+        // Who edited each todo last: its `updated_by`.
+        let mut last_by: HashMap<TodoId, &Actor> = HashMap::new();
         let now = storage_now();
         let mut events = Vec::with_capacity(edits.len());
         let mut answers = Vec::with_capacity(edits.len());
@@ -204,10 +212,15 @@ impl Together for Edit {
                 continue;
             };
             let changed = todo.edit(edit.done, edit.text.as_ref(), now);
-            events.push(serialise(&TodoEvent::updated(todo.snapshot(), changed))?);
+            let event = TodoEvent::updated(todo.snapshot(), changed).by(edit.by.to_event());
+            events.push(serialise(&event)?);
             answers.push(Some(todo.clone()));
+            last_by.insert(edit.id, &edit.by);
         }
-        let edited: Vec<&Todo> = todos.values().collect();
+        let edited: Vec<(&Todo, &Actor)> = todos
+            .values()
+            .filter_map(|todo| Some((todo, *last_by.get(&todo.id)?)))
+            .collect();
         outbox::enqueue_edited(&mut tx, &edited, &events).await?;
         tx.commit().await?;
         Ok(answers)
@@ -227,8 +240,11 @@ impl Together for Delete {
         let answers: Vec<Option<Todo>> = ids.iter().map(|id| deleted.remove(id)).collect();
         let events = answers
             .iter()
-            .flatten()
-            .map(|todo| serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot())))
+            .zip(deletes)
+            .filter_map(|(todo, delete)| Some((todo.as_ref()?, &delete.1)))
+            .map(|(todo, by)| {
+                serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot()).by(by.to_event()))
+            })
             .collect::<Result<Vec<_>>>()?;
         outbox::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
@@ -304,13 +320,16 @@ fn answer(reply: Reply, result: Result<Todo>, metrics: &Metrics, stored: fn(&Tod
 
 /// Stores new todos and their `todo.created` events, all or none, the
 /// events in the order given.
-async fn store_created(pool: &PgPool, new: &[Todo], metrics: &Metrics) -> Result<()> {
+async fn store_created(pool: &PgPool, new: &[Create], metrics: &Metrics) -> Result<()> {
     metrics.create_batch_size.observe(new.len() as f64);
     let events = new
         .iter()
-        .map(|todo| serialise(&TodoEvent::new(EventType::Created, todo.snapshot())))
+        .map(|Create(todo, by)| {
+            serialise(&TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event()))
+        })
         .collect::<Result<Vec<_>>>()?;
-    outbox::enqueue_created(pool, new, &events).await?;
+    let new: Vec<(&Todo, &Actor)> = new.iter().map(|Create(todo, by)| (todo, by)).collect();
+    outbox::enqueue_created(pool, &new, &events).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
 
 struct TodoRow {
     id: Uuid,
@@ -31,6 +31,8 @@ pub struct Edit {
     pub id: TodoId,
     pub done: Option<bool>,
     pub text: Option<TodoText>,
+    /// Who asked for it: the todo's `updated_by`, and its event's actor.
+    pub by: Actor,
 }
 
 /// Reads the todos that exist of `ids`, locked until the transaction ends,

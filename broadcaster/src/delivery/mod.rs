@@ -238,6 +238,7 @@ pub(crate) mod tests {
                 updated_at: datetime!(2026-11-22 10:00:00 UTC),
             },
             changed: Vec::new(),
+            actor: None,
         }
     }
 
