@@ -96,7 +96,7 @@ async fn store_once(
             let expired = idempotency::delete_expired(&mut tx).await?;
             tx.commit().await?;
             metrics.todos_created.inc();
-            tracing::info!(todo.id = %todo.id, idempotency.expired_deleted = expired, "todo created");
+            tracing::info!(todo.id = %todo.id, actor = %by, idempotency.expired_deleted = expired, "todo created");
             return Ok(KeyedAnswer {
                 todo_id: todo.id,
                 status: CREATED,

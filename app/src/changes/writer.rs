@@ -166,8 +166,11 @@ trait Together: Sized + Sync {
         metrics: &Metrics,
     ) -> impl Future<Output = Result<Vec<Option<Todo>>>> + Send;
 
+    /// Who asked for the change.
+    fn by(&self) -> &Actor;
+
     /// Counts and logs a stored change, in its request's span.
-    fn stored(todo: &Todo, metrics: &Metrics);
+    fn stored(todo: &Todo, by: &Actor, metrics: &Metrics);
 }
 
 struct Create(Todo, Actor);
@@ -186,9 +189,13 @@ impl Together for Create {
             .collect())
     }
 
-    fn stored(todo: &Todo, metrics: &Metrics) {
+    fn by(&self) -> &Actor {
+        &self.1
+    }
+
+    fn stored(todo: &Todo, by: &Actor, metrics: &Metrics) {
         metrics.todos_created.inc();
-        tracing::info!(todo.id = %todo.id, "todo created");
+        tracing::info!(todo.id = %todo.id, actor = %by, "todo created");
     }
 }
 
@@ -226,8 +233,12 @@ impl Together for Edit {
         Ok(answers)
     }
 
-    fn stored(todo: &Todo, _: &Metrics) {
-        tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
+    fn by(&self) -> &Actor {
+        &self.by
+    }
+
+    fn stored(todo: &Todo, by: &Actor, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, todo.done = todo.done, actor = %by, "todo updated");
     }
 }
 
@@ -251,8 +262,12 @@ impl Together for Delete {
         Ok(answers)
     }
 
-    fn stored(todo: &Todo, _: &Metrics) {
-        tracing::info!(todo.id = %todo.id, "todo deleted");
+    fn by(&self) -> &Actor {
+        &self.1
+    }
+
+    fn stored(todo: &Todo, by: &Actor, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, actor = %by, "todo deleted");
     }
 }
 
@@ -272,10 +287,11 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
     match C::store(pool, &changes, metrics).await {
         Ok(todos) => {
-            for (todo, reply) in todos.into_iter().zip(replies) {
+            for ((todo, reply), change) in todos.into_iter().zip(replies).zip(&changes) {
                 answer(
                     reply,
                     todo.ok_or(AppError::TodoNotFound),
+                    change.by(),
                     metrics,
                     C::stored,
                 );
@@ -303,7 +319,7 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
                                     .next()
                                     .ok_or(AppError::TodoNotFound)
                             });
-                        answer(reply, result, metrics, C::stored);
+                        answer(reply, result, change.by(), metrics, C::stored);
                     }),
             )
             .await;
@@ -311,9 +327,15 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
     }
 }
 
-fn answer(reply: Reply, result: Result<Todo>, metrics: &Metrics, stored: fn(&Todo, &Metrics)) {
+fn answer(
+    reply: Reply,
+    result: Result<Todo>,
+    by: &Actor,
+    metrics: &Metrics,
+    stored: fn(&Todo, &Actor, &Metrics),
+) {
     if let Ok(todo) = &result {
-        reply.span.in_scope(|| stored(todo, metrics));
+        reply.span.in_scope(|| stored(todo, by, metrics));
     }
     reply.send(result);
 }
