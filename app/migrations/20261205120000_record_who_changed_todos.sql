@@ -3,8 +3,9 @@
 -- (`events::Actor`: `{"kind": "person", "subject", "name"}`,
 -- `{"kind": "token", "name"}`, `{"kind": "anonymous"}`) rather than a pair
 -- of text columns each: a row and its event then say the same thing the same
--- way, and a kind added later needs no migration. Null for todos made before
--- this column existed: nobody recorded who made them.
+-- way, and a kind added later needs no migration. A person's name is kept as
+-- it was at the change (the subject is what identifies them). Null for todos
+-- made before these columns existed: nobody recorded who made them.
 --
 -- Nullable columns without a default: adding them rewrites no rows.
 alter table todos
