@@ -72,10 +72,11 @@ async fn store_once(
     todo: Todo,
     keyed: KeyedCreate,
 ) -> Result<KeyedAnswer> {
-    let body = serde_json::to_string(&todo)
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a todo")))?;
     // A keyed create is an API client's: its token made it.
     let by = Actor::Token(keyed.token.clone());
+    let todo = todo.made_by(&by);
+    let body = serde_json::to_string(&todo)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a todo")))?;
     let event = TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event());
     let event = OutboxEvent::new(&event)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing an event")))?;

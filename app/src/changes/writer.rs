@@ -140,7 +140,7 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
     let mut deletes = Vec::new();
     for Pending { change, by, reply } in batch {
         match change {
-            Change::Create(todo) => creates.push((Create(todo, by), reply)),
+            Change::Create(todo) => creates.push((Create(todo.made_by(&by), by), reply)),
             Change::Update { id, done, text } => {
                 updates.push((Edit { id, done, text, by }, reply));
             }
@@ -219,6 +219,7 @@ impl Together for Edit {
                 continue;
             };
             let changed = todo.edit(edit.done, edit.text.as_ref(), now);
+            todo.updated_by = Some(edit.by.to_event());
             let event = TodoEvent::updated(todo.snapshot(), changed).by(edit.by.to_event());
             events.push(serialise(&event)?);
             answers.push(Some(todo.clone()));

@@ -48,6 +48,7 @@ async fn api_writes_record_their_token_in_the_row_and_in_each_event() {
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
     let ci = json!({"kind": "token", "name": "ci-bot"});
     assert_eq!(recorded(&app, id).await, (ci.clone(), ci.clone()));
+    assert_eq!((&created["created_by"], &created["updated_by"]), (&ci, &ci));
 
     // ...completed by another, which is now the last to change it...
     let path = format!("/api/todos/{id}");
@@ -60,8 +61,15 @@ async fn api_writes_record_their_token_in_the_row_and_in_each_event() {
         .await
         .unwrap();
     assert_eq!(toggled.status(), 200);
+    let toggled: Value = toggled.json().await.unwrap();
     let ops = json!({"kind": "token", "name": "ops-bot"});
-    assert_eq!(recorded(&app, id).await, (ci, ops));
+    assert_eq!(recorded(&app, id).await, (ci.clone(), ops.clone()));
+    assert_eq!(
+        (&toggled["created_by"], &toggled["updated_by"]),
+        (&ci, &ops)
+    );
+    let read: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!((&read["created_by"], &read["updated_by"]), (&ci, &ops));
 
     // ...and deleted by it.
     let deleted = app
@@ -110,6 +118,7 @@ async fn a_create_with_an_idempotency_key_records_its_token_too() {
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
 
     let ops = json!({"kind": "token", "name": "ops-bot"});
+    assert_eq!(created["created_by"], ops);
     assert_eq!(recorded(&app, id).await, (ops.clone(), ops));
     app.wait_for_outbox_drained().await;
     let events = app.events_about(&[id]).await;
