@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::db::idempotency::{self, NewKey};
 use crate::db::outbox::{self, OutboxEvent};
-use crate::domain::{IdempotencyKey, Todo, TodoId, TodoText, TokenName};
+use crate::domain::{Actor, IdempotencyKey, Todo, TodoId, TodoText, TokenName};
 use crate::error::{AppError, Result};
 use crate::metrics::Metrics;
 
@@ -72,9 +72,13 @@ async fn store_once(
     todo: Todo,
     keyed: KeyedCreate,
 ) -> Result<KeyedAnswer> {
+    // A keyed create is an API client's: its token made it.
+    let by = Actor::Token(keyed.token.clone());
+    let todo = todo.made_by(&by);
     let body = serde_json::to_string(&todo)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a todo")))?;
-    let event = OutboxEvent::new(&TodoEvent::new(EventType::Created, todo.snapshot()))
+    let event = TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event());
+    let event = OutboxEvent::new(&event)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing an event")))?;
     let new_key = NewKey {
         token_name: keyed.token.as_str(),
@@ -89,12 +93,11 @@ async fn store_once(
     for _ in 0..2 {
         let mut tx = pool.begin().await?;
         if idempotency::claim(&mut tx, &new_key).await? {
-            outbox::enqueue_created(&mut *tx, slice::from_ref(&todo), slice::from_ref(&event))
-                .await?;
+            outbox::enqueue_created(&mut *tx, &[(&todo, &by)], slice::from_ref(&event)).await?;
             let expired = idempotency::delete_expired(&mut tx).await?;
             tx.commit().await?;
             metrics.todos_created.inc();
-            tracing::info!(todo.id = %todo.id, idempotency.expired_deleted = expired, "todo created");
+            tracing::info!(todo.id = %todo.id, actor = %by, idempotency.expired_deleted = expired, "todo created");
             return Ok(KeyedAnswer {
                 todo_id: todo.id,
                 status: CREATED,

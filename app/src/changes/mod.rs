@@ -2,7 +2,8 @@
 //! handed to the [`Writer`], which stores each change and its event in the
 //! outbox in one transaction (either both are stored or neither is, so no
 //! accepted change goes unpublished) and runs it to its end whatever
-//! happens to the request that asked for it.
+//! happens to the request that asked for it. Every change names who made
+//! it ([`Actor`]): the todo records it and its event carries it.
 
 mod keyed;
 mod writer;
@@ -10,11 +11,11 @@ mod writer;
 pub use keyed::{KeyedAnswer, KeyedCreate, create_once};
 pub use writer::{Change, Writer};
 
-use crate::domain::{Todo, TodoId, TodoText};
+use crate::domain::{Actor, Todo, TodoId, TodoText};
 use crate::error::Result;
 
-pub async fn create(writer: &Writer, text: &TodoText) -> Result<Todo> {
-    writer.make(Change::Create(Todo::new(text))).await
+pub async fn create(writer: &Writer, text: &TodoText, by: Actor) -> Result<Todo> {
+    writer.make(Change::Create(Todo::new(text)), by).await
 }
 
 /// Changes what is given; `None` leaves a field as it is.
@@ -23,11 +24,12 @@ pub async fn update(
     id: TodoId,
     done: Option<bool>,
     text: Option<&TodoText>,
+    by: Actor,
 ) -> Result<Todo> {
     let text = text.cloned();
-    writer.make(Change::Update { id, done, text }).await
+    writer.make(Change::Update { id, done, text }, by).await
 }
 
-pub async fn delete(writer: &Writer, id: TodoId) -> Result<Todo> {
-    writer.make(Change::Delete(id)).await
+pub async fn delete(writer: &Writer, id: TodoId, by: Actor) -> Result<Todo> {
+    writer.make(Change::Delete(id), by).await
 }

@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use crate::db::outbox::{self, OutboxEvent};
 use crate::db::todos::{self, Edit};
-use crate::domain::{Todo, TodoId, TodoText, storage_now};
+use crate::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use crate::error::{AppError, Result};
 use crate::metrics::Metrics;
 
@@ -65,6 +65,7 @@ pub struct Writer {
 
 struct Pending {
     change: Change,
+    by: Actor,
     reply: Reply,
 }
 
@@ -91,15 +92,16 @@ impl Writer {
         Self { sender }
     }
 
-    /// Makes `change` and stores its event with it; returns the todo as the
-    /// change left it once both are committed, or why neither is.
-    pub async fn make(&self, change: Change) -> Result<Todo> {
+    /// Makes `change` on behalf of `by` and stores its event with it;
+    /// returns the todo as the change left it once both are committed, or
+    /// why neither is.
+    pub async fn make(&self, change: Change, by: Actor) -> Result<Todo> {
         let (answer, answered) = oneshot::channel();
         let reply = Reply {
             answer,
             span: tracing::Span::current(),
         };
-        let pending = Pending { change, reply };
+        let pending = Pending { change, by, reply };
         self.sender.send(pending).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
@@ -136,11 +138,13 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
     let mut creates = Vec::new();
     let mut updates = Vec::new();
     let mut deletes = Vec::new();
-    for Pending { change, reply } in batch {
+    for Pending { change, by, reply } in batch {
         match change {
-            Change::Create(todo) => creates.push((Create(todo), reply)),
-            Change::Update { id, done, text } => updates.push((Edit { id, done, text }, reply)),
-            Change::Delete(id) => deletes.push((Delete(id), reply)),
+            Change::Create(todo) => creates.push((Create(todo.made_by(&by), by), reply)),
+            Change::Update { id, done, text } => {
+                updates.push((Edit { id, done, text, by }, reply));
+            }
+            Change::Delete(id) => deletes.push((Delete(id, by), reply)),
         }
     }
     let (pool, metrics) = (&pool, &metrics);
@@ -162,12 +166,15 @@ trait Together: Sized + Sync {
         metrics: &Metrics,
     ) -> impl Future<Output = Result<Vec<Option<Todo>>>> + Send;
 
+    /// Who asked for the change.
+    fn by(&self) -> &Actor;
+
     /// Counts and logs a stored change, in its request's span.
-    fn stored(todo: &Todo, metrics: &Metrics);
+    fn stored(todo: &Todo, by: &Actor, metrics: &Metrics);
 }
 
-struct Create(Todo);
-struct Delete(TodoId);
+struct Create(Todo, Actor);
+struct Delete(TodoId, Actor);
 
 impl Together for Create {
     async fn store(
@@ -175,14 +182,20 @@ impl Together for Create {
         creates: &[Self],
         metrics: &Metrics,
     ) -> Result<Vec<Option<Todo>>> {
-        let todos: Vec<Todo> = creates.iter().map(|create| create.0.clone()).collect();
-        store_created(pool, &todos, metrics).await?;
-        Ok(todos.into_iter().map(Some).collect())
+        store_created(pool, creates, metrics).await?;
+        Ok(creates
+            .iter()
+            .map(|create| Some(create.0.clone()))
+            .collect())
     }
 
-    fn stored(todo: &Todo, metrics: &Metrics) {
+    fn by(&self) -> &Actor {
+        &self.1
+    }
+
+    fn stored(todo: &Todo, by: &Actor, metrics: &Metrics) {
         metrics.todos_created.inc();
-        tracing::info!(todo.id = %todo.id, "todo created");
+        tracing::info!(todo.id = %todo.id, actor = %by, "todo created");
     }
 }
 
@@ -195,6 +208,8 @@ impl Together for Edit {
         let ids: Vec<TodoId> = edits.iter().map(|edit| edit.id).collect();
         let mut tx = pool.begin().await?;
         let mut todos = by_id(todos::lock_many(&mut tx, &ids).await?);
+        // Who edited each todo last: its `updated_by`.
+        let mut last_by: HashMap<TodoId, &Actor> = HashMap::new();
         let now = storage_now();
         let mut events = Vec::with_capacity(edits.len());
         let mut answers = Vec::with_capacity(edits.len());
@@ -204,17 +219,27 @@ impl Together for Edit {
                 continue;
             };
             let changed = todo.edit(edit.done, edit.text.as_ref(), now);
-            events.push(serialise(&TodoEvent::updated(todo.snapshot(), changed))?);
+            todo.updated_by = Some(edit.by.to_event());
+            let event = TodoEvent::updated(todo.snapshot(), changed).by(edit.by.to_event());
+            events.push(serialise(&event)?);
             answers.push(Some(todo.clone()));
+            last_by.insert(edit.id, &edit.by);
         }
-        let edited: Vec<&Todo> = todos.values().collect();
+        let edited: Vec<(&Todo, &Actor)> = todos
+            .values()
+            .filter_map(|todo| Some((todo, *last_by.get(&todo.id)?)))
+            .collect();
         outbox::enqueue_edited(&mut tx, &edited, &events).await?;
         tx.commit().await?;
         Ok(answers)
     }
 
-    fn stored(todo: &Todo, _: &Metrics) {
-        tracing::info!(todo.id = %todo.id, todo.done = todo.done, "todo updated");
+    fn by(&self) -> &Actor {
+        &self.by
+    }
+
+    fn stored(todo: &Todo, by: &Actor, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, todo.done = todo.done, actor = %by, "todo updated");
     }
 }
 
@@ -227,16 +252,23 @@ impl Together for Delete {
         let answers: Vec<Option<Todo>> = ids.iter().map(|id| deleted.remove(id)).collect();
         let events = answers
             .iter()
-            .flatten()
-            .map(|todo| serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot())))
+            .zip(deletes)
+            .filter_map(|(todo, delete)| Some((todo.as_ref()?, &delete.1)))
+            .map(|(todo, by)| {
+                serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot()).by(by.to_event()))
+            })
             .collect::<Result<Vec<_>>>()?;
         outbox::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(answers)
     }
 
-    fn stored(todo: &Todo, _: &Metrics) {
-        tracing::info!(todo.id = %todo.id, "todo deleted");
+    fn by(&self) -> &Actor {
+        &self.1
+    }
+
+    fn stored(todo: &Todo, by: &Actor, _: &Metrics) {
+        tracing::info!(todo.id = %todo.id, actor = %by, "todo deleted");
     }
 }
 
@@ -256,10 +288,11 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
     match C::store(pool, &changes, metrics).await {
         Ok(todos) => {
-            for (todo, reply) in todos.into_iter().zip(replies) {
+            for ((todo, reply), change) in todos.into_iter().zip(replies).zip(&changes) {
                 answer(
                     reply,
                     todo.ok_or(AppError::TodoNotFound),
+                    change.by(),
                     metrics,
                     C::stored,
                 );
@@ -287,7 +320,7 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
                                     .next()
                                     .ok_or(AppError::TodoNotFound)
                             });
-                        answer(reply, result, metrics, C::stored);
+                        answer(reply, result, change.by(), metrics, C::stored);
                     }),
             )
             .await;
@@ -295,22 +328,31 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
     }
 }
 
-fn answer(reply: Reply, result: Result<Todo>, metrics: &Metrics, stored: fn(&Todo, &Metrics)) {
+fn answer(
+    reply: Reply,
+    result: Result<Todo>,
+    by: &Actor,
+    metrics: &Metrics,
+    stored: fn(&Todo, &Actor, &Metrics),
+) {
     if let Ok(todo) = &result {
-        reply.span.in_scope(|| stored(todo, metrics));
+        reply.span.in_scope(|| stored(todo, by, metrics));
     }
     reply.send(result);
 }
 
 /// Stores new todos and their `todo.created` events, all or none, the
 /// events in the order given.
-async fn store_created(pool: &PgPool, new: &[Todo], metrics: &Metrics) -> Result<()> {
+async fn store_created(pool: &PgPool, new: &[Create], metrics: &Metrics) -> Result<()> {
     metrics.create_batch_size.observe(new.len() as f64);
     let events = new
         .iter()
-        .map(|todo| serialise(&TodoEvent::new(EventType::Created, todo.snapshot())))
+        .map(|Create(todo, by)| {
+            serialise(&TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event()))
+        })
         .collect::<Result<Vec<_>>>()?;
-    outbox::enqueue_created(pool, new, &events).await?;
+    let new: Vec<(&Todo, &Actor)> = new.iter().map(|Create(todo, by)| (todo, by)).collect();
+    outbox::enqueue_created(pool, &new, &events).await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::Todo;
+use crate::domain::{Actor, Todo};
 
 /// An event as the outbox keeps it, serialised once, here: the bytes the
 /// outbox stores are the bytes the relay publishes.
@@ -52,7 +52,8 @@ pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::R
     Ok(())
 }
 
-/// Stores new todos and their `todo.created` events in one statement: one
+/// Stores new todos, each with who made it (its `created_by` and
+/// `updated_by`), and their `todo.created` events in one statement: one
 /// round trip, one commit and one outbox notification for all of them, all
 /// rows or none, the events in the order given. A create's event follows
 /// from the todo alone, so unlike [`enqueue`] it needs no transaction
@@ -62,16 +63,19 @@ pub async fn enqueue(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::R
 /// at 16 and 64 connections in `cargo xtask bench`).
 pub async fn enqueue_created<'c>(
     executor: impl PgExecutor<'c>,
-    new: &[Todo],
+    new: &[(&Todo, &Actor)],
     events: &[OutboxEvent],
 ) -> sqlx::Result<()> {
-    let todos = TodoColumns::of(new);
+    let todos = TodoColumns::of(new.iter().copied());
     let (event_ids, subjects, payloads) = columns(events);
     sqlx::query!(
         // `json` from text keeps the text as it is.
-        "with todo as (insert into todos (id, text, done, created_at, updated_at)
-                       select * from unnest($1::uuid[], $2::text[], $3::bool[],
-                                            $4::timestamptz[], $5::timestamptz[]))
+        "with todo as (insert into todos (id, text, done, created_at, updated_at,
+                                          created_by, updated_by)
+                       select id, text, done, created_at, updated_at, by::jsonb, by::jsonb
+                       from unnest($1::uuid[], $2::text[], $3::bool[],
+                                   $4::timestamptz[], $5::timestamptz[], $9::text[])
+                            as new (id, text, done, created_at, updated_at, by))
          insert into outbox (event_id, subject, payload)
          select event_id, subject, payload::json
          from unnest($6::uuid[], $7::text[], $8::text[])
@@ -85,19 +89,21 @@ pub async fn enqueue_created<'c>(
         &event_ids,
         &subjects as _,
         &payloads as _,
+        &todos.by,
     )
     .execute(executor)
     .await?;
     Ok(())
 }
 
-/// Stores edited todos (text, done, updated time) and their events in one
+/// Stores edited todos (text, done, updated time, who edited last) and
+/// their events in one
 /// statement, the events in the order given. The todos must be locked in
 /// the caller's transaction ([`crate::db::todos::lock_many`]). No events,
 /// nothing edited: no statement, as in [`enqueue`].
 pub async fn enqueue_edited(
     conn: &mut PgConnection,
-    edited: &[&Todo],
+    edited: &[(&Todo, &Actor)],
     events: &[OutboxEvent],
 ) -> sqlx::Result<()> {
     if events.is_empty() {
@@ -108,9 +114,11 @@ pub async fn enqueue_edited(
     sqlx::query!(
         // `json` from text keeps the text as it is.
         "with todo as (update todos as t
-                       set text = edited.text, done = edited.done, updated_at = edited.updated_at
-                       from unnest($1::uuid[], $2::text[], $3::bool[], $4::timestamptz[])
-                            as edited (id, text, done, updated_at)
+                       set text = edited.text, done = edited.done,
+                           updated_at = edited.updated_at, updated_by = edited.by::jsonb
+                       from unnest($1::uuid[], $2::text[], $3::bool[], $4::timestamptz[],
+                                   $8::text[])
+                            as edited (id, text, done, updated_at, by)
                        where t.id = edited.id)
          insert into outbox (event_id, subject, payload)
          select event_id, subject, payload::json
@@ -124,6 +132,7 @@ pub async fn enqueue_edited(
         &event_ids,
         &subjects as _,
         &payloads as _,
+        &todos.by,
     )
     .execute(conn)
     .await?;
@@ -137,23 +146,27 @@ struct TodoColumns<'a> {
     dones: Vec<bool>,
     created: Vec<OffsetDateTime>,
     updated: Vec<OffsetDateTime>,
+    /// Who made the change, as the event contract's JSON.
+    by: Vec<String>,
 }
 
 impl<'a> TodoColumns<'a> {
-    fn of(todos: impl IntoIterator<Item = &'a Todo>) -> Self {
+    fn of(todos: impl IntoIterator<Item = (&'a Todo, &'a Actor)>) -> Self {
         let mut columns = Self {
             ids: Vec::new(),
             texts: Vec::new(),
             dones: Vec::new(),
             created: Vec::new(),
             updated: Vec::new(),
+            by: Vec::new(),
         };
-        for todo in todos {
+        for (todo, by) in todos {
             columns.ids.push(todo.id.as_uuid());
             columns.texts.push(&todo.text);
             columns.dones.push(todo.done);
             columns.created.push(todo.created_at);
             columns.updated.push(todo.updated_at);
+            columns.by.push(by.to_json());
         }
         columns
     }

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
 
 struct TodoRow {
     id: Uuid,
@@ -12,6 +12,8 @@ struct TodoRow {
     done: bool,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    created_by: Option<serde_json::Value>,
+    updated_by: Option<serde_json::Value>,
 }
 
 impl From<TodoRow> for Todo {
@@ -22,8 +24,18 @@ impl From<TodoRow> for Todo {
             done: row.done,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            created_by: actor(row.created_by),
+            updated_by: actor(row.updated_by),
         }
     }
+}
+
+/// An actor column as the contract reads it. Only the app writes these
+/// columns, from [`events::Actor`]; a kind it does not know reads as
+/// [`events::Actor::Unknown`], so only a value of some other shape, which
+/// nothing writes, is shown as no one rather than failing the read.
+fn actor(column: Option<serde_json::Value>) -> Option<events::Actor> {
+    column.and_then(|value| serde_json::from_value(value).ok())
 }
 
 /// One todo's change: `None` leaves a field as it is.
@@ -31,6 +43,8 @@ pub struct Edit {
     pub id: TodoId,
     pub done: Option<bool>,
     pub text: Option<TodoText>,
+    /// Who asked for it: the todo's `updated_by`, and its event's actor.
+    pub by: Actor,
 }
 
 /// Reads the todos that exist of `ids`, locked until the transaction ends,
@@ -40,8 +54,9 @@ pub async fn lock_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<
     let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     let rows = sqlx::query_as!(
         TodoRow,
-        "select id, text, done, created_at, updated_at from todos
-         where id = any($1) order by id for update",
+        r#"select id, text, done, created_at, updated_at,
+                  created_by as "created_by?", updated_by as "updated_by?"
+           from todos where id = any($1) order by id for update"#,
         &ids,
     )
     .fetch_all(conn)
@@ -55,10 +70,11 @@ pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Resul
     let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     let rows = sqlx::query_as!(
         TodoRow,
-        "with doomed as (select id from todos where id = any($1) order by id for update)
+        r#"with doomed as (select id from todos where id = any($1) order by id for update)
          delete from todos as t using doomed
          where t.id = doomed.id
-         returning t.id, t.text, t.done, t.created_at, t.updated_at",
+         returning t.id, t.text, t.done, t.created_at, t.updated_at,
+                   t.created_by as "created_by?", t.updated_by as "updated_by?""#,
         &ids,
     )
     .fetch_all(conn)
@@ -69,7 +85,9 @@ pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Resul
 pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
     let row = sqlx::query_as!(
         TodoRow,
-        "select id, text, done, created_at, updated_at from todos where id = $1",
+        r#"select id, text, done, created_at, updated_at,
+                  created_by as "created_by?", updated_by as "updated_by?"
+           from todos where id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
@@ -86,14 +104,15 @@ pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
         // creates `todo_counts`), read once, as an init plan.
         r#"select id as "id!", text as "text!", done as "done!",
                   created_at as "created_at!", updated_at as "updated_at!",
+                  created_by as "created_by?", updated_by as "updated_by?",
                   case when done then (select sum(total) from todo_counts where done)
                        else (select sum(total) from todo_counts where not done)
                   end::bigint as "total!"
-           from ((select id, text, done, created_at, updated_at from todos
-                  where not done order by id desc limit $1)
+           from ((select id, text, done, created_at, updated_at, created_by, updated_by
+                  from todos where not done order by id desc limit $1)
                  union all
-                 (select id, text, done, created_at, updated_at from todos
-                  where done order by id desc limit $1)) as shown
+                 (select id, text, done, created_at, updated_at, created_by, updated_by
+                  from todos where done order by id desc limit $1)) as shown
            order by id desc"#,
         i64::from(TodoLists::SHOWN),
     )
@@ -108,6 +127,8 @@ pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
             done: row.done,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            created_by: actor(row.created_by),
+            updated_by: actor(row.updated_by),
         };
         if todo.done {
             lists.done_total = total;
@@ -130,10 +151,12 @@ pub async fn page(
     let wanted = usize::from(limit.get());
     let rows = sqlx::query_as!(
         TodoRow,
-        "select id, text, done, created_at, updated_at from todos
-         where $1::uuid is null or id < $1
-         order by id desc
-         limit $2",
+        r#"select id, text, done, created_at, updated_at,
+                  created_by as "created_by?", updated_by as "updated_by?"
+           from todos
+           where $1::uuid is null or id < $1
+           order by id desc
+           limit $2"#,
         cursor.map(|c| c.todo_id().as_uuid()),
         i64::from(limit.get()) + 1,
     )

@@ -4,6 +4,7 @@
 //! is parsed into these types at the edge, so the rest of the app never sees
 //! a todo text that is too long or a page size that is out of range.
 
+mod actor;
 mod api_tokens;
 mod idempotency_key;
 mod lists;
@@ -12,6 +13,7 @@ mod picture;
 mod todo;
 mod todo_text;
 
+pub use actor::{Actor, Person, PersonError};
 pub use api_tokens::{Access, ApiTokens, LineProblem, TokenName, TokensFileError};
 pub use idempotency_key::{IdempotencyKey, IdempotencyKeyError};
 pub use lists::TodoLists;

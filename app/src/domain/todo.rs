@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::TodoText;
+use super::{Actor, TodoText};
 
 /// A todo's id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -63,12 +63,21 @@ pub struct Todo {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
+    /// Who made it, as events carry it: `{"kind": "person", "subject",
+    /// "name"}`, `{"kind": "token", "name"}` or `{"kind": "anonymous"}`;
+    /// null for todos made before this was recorded.
+    #[schema(value_type = Option<Object>)]
+    pub created_by: Option<events::Actor>,
+    /// Who changed it last, in the same shape as `created_by`.
+    #[schema(value_type = Option<Object>)]
+    pub updated_by: Option<events::Actor>,
 }
 
 impl Todo {
     /// A new, open todo, made now. Its times come from this clock, as do
     /// its events'; they are cut to microseconds, what PostgreSQL keeps, so
-    /// the todo answered equals the todo read back.
+    /// the todo answered equals the todo read back. Who made it is set when
+    /// it is stored ([`Self::made_by`]).
     pub fn new(text: &TodoText) -> Self {
         let now = storage_now();
         Todo {
@@ -77,6 +86,17 @@ impl Todo {
             done: false,
             created_at: now,
             updated_at: now,
+            created_by: None,
+            updated_by: None,
+        }
+    }
+
+    /// The new todo as `by` made it.
+    pub fn made_by(self, by: &Actor) -> Self {
+        Self {
+            created_by: Some(by.to_event()),
+            updated_by: Some(by.to_event()),
+            ..self
         }
     }
 

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::conditional;
 use super::extract::{ApiJson, ApiQuery, ApiWriter, IdempotencyKeyHeader};
 use crate::changes::{self, KeyedCreate};
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoText};
+use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::reads;
 use crate::state::AppState;
@@ -179,7 +179,7 @@ async fn create_todo(
 ) -> Result<Response> {
     let text = TodoText::parse(&body.text)?;
     let Some(key) = key else {
-        let todo = changes::create(&state.writer, &text).await?;
+        let todo = changes::create(&state.writer, &text, Actor::Token(token)).await?;
         return Ok((StatusCode::CREATED, [location(todo.id)], Json(todo)).into_response());
     };
     let keyed = KeyedCreate {
@@ -250,7 +250,7 @@ struct UpdateTodo {
 )]
 async fn update_todo(
     State(state): State<AppState>,
-    _writer: ApiWriter,
+    ApiWriter(token): ApiWriter,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateTodo>,
 ) -> Result<Json<Todo>> {
@@ -262,7 +262,14 @@ async fn update_todo(
     }
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
     Ok(Json(
-        changes::update(&state.writer, id, body.done, text.as_ref()).await?,
+        changes::update(
+            &state.writer,
+            id,
+            body.done,
+            text.as_ref(),
+            Actor::Token(token),
+        )
+        .await?,
     ))
 }
 
@@ -280,10 +287,10 @@ async fn update_todo(
 )]
 async fn delete_todo(
     State(state): State<AppState>,
-    _writer: ApiWriter,
+    ApiWriter(token): ApiWriter,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
-    changes::delete(&state.writer, id).await?;
+    changes::delete(&state.writer, id, Actor::Token(token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::extract::{Htmx, PageError, PageForm};
 use super::middleware::security;
 use crate::changes;
-use crate::domain::{Todo, TodoId, TodoText};
+use crate::domain::{Actor, Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::Lookup;
 use crate::reads;
@@ -91,7 +91,7 @@ async fn create(
             return Ok(vary_on_htmx((error.status(), body)));
         }
     };
-    changes::create(&state.writer, &text).await?;
+    changes::create(&state.writer, &text, Actor::Anonymous).await?;
     if !htmx {
         return Ok(wrote(&state, see_other()));
     }
@@ -122,7 +122,7 @@ async fn update(
 ) -> Result<Response, PageError> {
     let done = parse_done(&form.done)?;
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::update(&state.writer, id, Some(done), None).await,
+        Some(id) => changes::update(&state.writer, id, Some(done), None, Actor::Anonymous).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, htmx, result).await
@@ -134,7 +134,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::delete(&state.writer, id).await,
+        Some(id) => changes::delete(&state.writer, id, Actor::Anonymous).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, htmx, result).await

@@ -174,6 +174,8 @@ mod tests {
 
     fn todo(text: &str, done: bool) -> Todo {
         Todo {
+            created_by: None,
+            updated_by: None,
             id: TodoId::new(),
             text: text.into(),
             done,

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use app::changes;
-use app::domain::TodoText;
+use app::domain::{Actor, TodoText};
 use app::state::AppState;
 use sqlx::postgres::PgPoolOptions;
 
@@ -52,7 +52,7 @@ async fn a_change_abandoned_at_any_point_leaves_no_transaction_open() {
         .expect("a one-connection pool");
     let state = AppState::new(pool, None);
     let text = TodoText::parse("toggled while abandoned").unwrap();
-    let todo = changes::create(&state.writer, &text)
+    let todo = changes::create(&state.writer, &text, Actor::Anonymous)
         .await
         .expect("created");
     let id = todo.id;
@@ -62,12 +62,12 @@ async fn a_change_abandoned_at_any_point_leaves_no_transaction_open() {
         // Cut-off points from 0 to 400 µs, spread over the whole range.
         let cut_off = Instant::now() + Duration::from_micros(i * 137 % 400);
         tokio::select! {
-            _ = changes::update(&state.writer, id, Some(i % 2 == 0), None) => {}
+            _ = changes::update(&state.writer, id, Some(i % 2 == 0), None, Actor::Anonymous) => {}
             () = SpinUntil(cut_off) => {}
         }
         // A create is one statement without BEGIN: inside a leaked
         // transaction it would be answered and never committed.
-        let created = changes::create(&state.writer, &written)
+        let created = changes::create(&state.writer, &written, Actor::Anonymous)
             .await
             .expect("created");
         let visible: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM todos WHERE id = $1)")

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use app::changes::{Change, Writer};
 use app::db::MIGRATOR;
-use app::domain::{Todo, TodoText};
+use app::domain::{Actor, Todo, TodoText};
 use app::error::AppError;
 use app::metrics::Metrics;
 use app::reads;
@@ -68,7 +68,7 @@ async fn the_totals_equal_a_count_of_the_table_after_concurrent_creates_toggles_
     for _ in 0..300 {
         ids.push(
             writer
-                .make(Change::Create(Todo::new(&text)))
+                .make(Change::Create(Todo::new(&text)), Actor::Anonymous)
                 .await
                 .unwrap()
                 .id,
@@ -97,7 +97,11 @@ async fn the_totals_equal_a_count_of_the_table_after_concurrent_creates_toggles_
             },
         });
     }
-    let through_writer = join_all(changes.into_iter().map(|change| writer.make(change)));
+    let through_writer = join_all(
+        changes
+            .into_iter()
+            .map(|change| writer.make(change, Actor::Anonymous)),
+    );
     // Beside it, statements that move many rows at once, on connections
     // of their own.
     let by_hand = join_all((0..40).map(|n| {
@@ -180,7 +184,10 @@ async fn emptying_the_table_empties_the_totals() {
     let writer = Writer::start(pool.clone(), &Metrics::new());
     let text = TodoText::parse("soon gone").unwrap();
     for _ in 0..5 {
-        writer.make(Change::Create(Todo::new(&text))).await.unwrap();
+        writer
+            .make(Change::Create(Todo::new(&text)), Actor::Anonymous)
+            .await
+            .unwrap();
     }
     sqlx::query("truncate todos").execute(&pool).await.unwrap();
 

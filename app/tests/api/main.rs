@@ -1,6 +1,7 @@
 //! Black-box tests of the todo app over HTTP, against a real PostgreSQL and
 //! a real nats-server (private ones, or `DATABASE_URL`/`NATS_URL` when set).
 
+mod actors;
 mod api;
 mod cancelled_changes;
 mod counts;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use app::changes;
 use app::db::MIGRATOR;
-use app::domain::TodoText;
+use app::domain::{Actor, TodoText};
 use app::metrics::Metrics;
 use app::outbox::{MemoryPublisher, PassError, Relay};
 use app::state::AppState;
@@ -27,9 +27,13 @@ async fn three_pending() -> (
     MIGRATOR.run(&pool).await.unwrap();
     let state = AppState::new(pool.clone(), None);
     for text in ["first", "second", "third"] {
-        changes::create(&state.writer, &TodoText::parse(text).unwrap())
-            .await
-            .unwrap();
+        changes::create(
+            &state.writer,
+            &TodoText::parse(text).unwrap(),
+            Actor::Anonymous,
+        )
+        .await
+        .unwrap();
     }
     let publisher = Arc::new(MemoryPublisher::default());
     let relay = Relay::new(

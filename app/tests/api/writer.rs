@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use app::changes::{self, Change, Writer};
 use app::db::MIGRATOR;
 use app::db::outbox::{self, OutboxEvent};
-use app::domain::{Todo, TodoText};
+use app::domain::{Actor, Todo, TodoText};
 use app::error::AppError;
 use app::metrics::Metrics;
 use app::state::AppState;
@@ -57,7 +57,7 @@ async fn concurrent_creates_share_statements_and_each_is_stored_with_its_event_o
 
     let created = join_all((0..200).map(|_| {
         let (state, text) = (state.clone(), text.clone());
-        tokio::spawn(async move { changes::create(&state.writer, &text).await })
+        tokio::spawn(async move { changes::create(&state.writer, &text, Actor::Anonymous).await })
     }))
     .await;
     let created: HashSet<Uuid> = created
@@ -96,7 +96,10 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     let writer = Writer::start(pool.clone(), &metrics);
     let text = TodoText::parse("queued beside a duplicate").unwrap();
     let existing = Todo::new(&text);
-    writer.make(Change::Create(existing.clone())).await.unwrap();
+    writer
+        .make(Change::Create(existing.clone()), Actor::Anonymous)
+        .await
+        .unwrap();
 
     // The one connection is busy while all 100 queue, so they are written
     // as a few large batches, the duplicate inside one of them.
@@ -115,7 +118,12 @@ async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
                     Todo::new(&text)
                 };
                 let (id, writer) = (todo.id, writer.clone());
-                async move { (id, writer.make(Change::Create(todo)).await) }
+                async move {
+                    (
+                        id,
+                        writer.make(Change::Create(todo), Actor::Anonymous).await,
+                    )
+                }
             }))
             .await
         }
@@ -161,7 +169,12 @@ async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_mis
     let text = TodoText::parse("changed beside others").unwrap();
     let mut existing = Vec::new();
     for _ in 0..10 {
-        existing.push(writer.make(Change::Create(Todo::new(&text))).await.unwrap());
+        existing.push(
+            writer
+                .make(Change::Create(Todo::new(&text)), Actor::Anonymous)
+                .await
+                .unwrap(),
+        );
     }
     let missing = Todo::new(&text).id;
 
@@ -181,7 +194,14 @@ async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_mis
     });
     let results = tokio::spawn({
         let writer = writer.clone();
-        async move { join_all(changes.into_iter().map(|change| writer.make(change))).await }
+        async move {
+            join_all(
+                changes
+                    .into_iter()
+                    .map(|change| writer.make(change, Actor::Anonymous)),
+            )
+            .await
+        }
     });
     // Each create is counted as its writer takes it, before the wait for
     // the connection; once the 20 are counted or waiting, all are handed in.
@@ -233,7 +253,10 @@ async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_
     let metrics = Metrics::new();
     let writer = Writer::start(pool.clone(), &metrics);
     let text = TodoText::parse("changed three times").unwrap();
-    let todo = writer.make(Change::Create(Todo::new(&text))).await.unwrap();
+    let todo = writer
+        .make(Change::Create(Todo::new(&text)), Actor::Anonymous)
+        .await
+        .unwrap();
 
     // Both writers take a create and wait for the one busy connection, so
     // the three changes after them queue up and are taken as one batch.
@@ -243,7 +266,7 @@ async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_
         let writer = writer.clone();
         let blocker = Todo::new(&text);
         blockers.push(tokio::spawn(async move {
-            writer.make(Change::Create(blocker)).await
+            writer.make(Change::Create(blocker), Actor::Anonymous).await
         }));
         let deadline = Instant::now() + Duration::from_secs(10);
         while metrics.create_batch_size.get_sample_count() < taken {
@@ -271,7 +294,14 @@ async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_
     ];
     let results = tokio::spawn({
         let writer = writer.clone();
-        async move { join_all(changes.into_iter().map(|change| writer.make(change))).await }
+        async move {
+            join_all(
+                changes
+                    .into_iter()
+                    .map(|change| writer.make(change, Actor::Anonymous)),
+            )
+            .await
+        }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while writer.waiting() < 3 {

@@ -59,6 +59,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn names_the_actor_with_markdown_escaped_too() {
+        let event = event(EventType::Created, "Buy milk", false).by(events::Actor::Person {
+            subject: "1".into(),
+            name: "**Ada** @everyone".into(),
+        });
+        assert_eq!(
+            body(&event).to_string(),
+            r#"{"content":"\\*\\*Ada\\*\\* \\@everyone added: Buy milk"}"#
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 

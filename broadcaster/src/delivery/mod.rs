@@ -1,7 +1,8 @@
 //! Turning a todo event into a webhook request, and sending it.
 //!
 //! One file per target format; each knows its exact body and how to escape
-//! the todo's text for that target's markup. This module owns the parts they
+//! the todo's text and the actor's name (both user text) for that target's
+//! markup. This module owns the parts they
 //! share: the sentence people read ([`message`]) and the HTTP exchange
 //! ([`Deliverer::send`]), which classifies every outcome into the error
 //! variants [`crate::retry`] decides on.
@@ -18,7 +19,7 @@ mod telegram;
 
 use std::time::Duration;
 
-use events::{EventType, TodoEvent, TodoField};
+use events::{Actor, EventType, TodoEvent, TodoField};
 use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -86,10 +87,20 @@ fn plain(body: serde_json::Value) -> Outgoing {
     }
 }
 
-/// The sentence people read, with the todo's text passed through `escape`
-/// for the target's markup and cut to `max_chars` (chat services reject
-/// longer messages outright, which would dead-letter the event).
+/// The most characters of an actor's name a message shows (the app allows
+/// 100; an event from elsewhere may carry more).
+const MAX_NAME_CHARS: usize = 100;
+
+/// The sentence people read, with the todo's text and the actor's name
+/// passed through `escape` for the target's markup and cut to `max_chars`
+/// (chat services reject longer messages outright, which would
+/// dead-letter the event). "Ada Lovelace added: Buy milk" when the event
+/// names someone; "Todo created: Buy milk" when it does not (anonymous
+/// changes, events from before `actor`).
 pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: usize) -> String {
+    if let Some(name) = event.actor.as_ref().and_then(Actor::display_name) {
+        return message_by(event, &name, &escape, max_chars);
+    }
     let what = match event.event_type {
         EventType::Created => "Todo created",
         // Only the text changed: saying "marked not done" would be wrong.
@@ -106,6 +117,39 @@ pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: us
     format!(
         "{what}: {}",
         escaped_within(&event.todo.text, &escape, budget)
+    )
+}
+
+/// "<name> <verb>: <text>", the name cut first so the text keeps room.
+fn message_by(
+    event: &TodoEvent,
+    name: &str,
+    escape: &impl Fn(&str) -> String,
+    max_chars: usize,
+) -> String {
+    let verb = match event.event_type {
+        EventType::Created => "added",
+        EventType::Updated
+            if !event.changed.is_empty() && !event.changed.contains(&TodoField::Done) =>
+        {
+            "edited"
+        }
+        EventType::Updated if event.todo.done => "completed",
+        EventType::Updated => "reopened",
+        EventType::Deleted => "deleted",
+    };
+    // A control character in a name could start a forged line of its own
+    // (Telegram's plain text has no escaping to stop it); the app refuses
+    // them, an event from elsewhere might not.
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let name = escaped_within(&name, escape, MAX_NAME_CHARS.min(max_chars / 4));
+    let budget = max_chars.saturating_sub(name.chars().count() + verb.len() + 3);
+    format!(
+        "{name} {verb}: {}",
+        escaped_within(&event.todo.text, escape, budget)
     )
 }
 
@@ -238,6 +282,7 @@ pub(crate) mod tests {
                 updated_at: datetime!(2026-11-22 10:00:00 UTC),
             },
             changed: Vec::new(),
+            actor: None,
         }
     }
 
@@ -253,6 +298,73 @@ pub(crate) mod tests {
         for (kind, done, expected) in cases {
             assert_eq!(message(&event(kind, "Buy milk", done), same, 100), expected);
         }
+    }
+
+    fn by(event: TodoEvent, name: &str) -> TodoEvent {
+        event.by(Actor::Person {
+            subject: "248289761001".into(),
+            name: name.into(),
+        })
+    }
+
+    #[test]
+    fn says_who_did_what_to_the_todo() {
+        let same = |t: &str| t.to_owned();
+        let cases = [
+            (EventType::Created, false, "Ada Lovelace added: Buy milk"),
+            (EventType::Updated, true, "Ada Lovelace completed: Buy milk"),
+            (EventType::Updated, false, "Ada Lovelace reopened: Buy milk"),
+            (EventType::Deleted, true, "Ada Lovelace deleted: Buy milk"),
+        ];
+        for (kind, done, expected) in cases {
+            let event = by(event(kind, "Buy milk", done), "Ada Lovelace");
+            assert_eq!(message(&event, same, 100), expected);
+        }
+        let mut edited = by(event(EventType::Updated, "Buy oat milk", false), "Ada");
+        edited.changed = vec![TodoField::Text];
+        assert_eq!(message(&edited, same, 100), "Ada edited: Buy oat milk");
+
+        let token = event(EventType::Created, "Buy milk", false).by(Actor::Token {
+            name: "ci-bot".into(),
+        });
+        assert_eq!(
+            message(&token, same, 100),
+            "API token ci-bot added: Buy milk"
+        );
+    }
+
+    #[test]
+    fn names_no_one_for_an_anonymous_change_or_an_unknown_actor() {
+        let same = |t: &str| t.to_owned();
+        for actor in [Actor::Anonymous, Actor::Unknown] {
+            let event = event(EventType::Created, "Buy milk", false).by(actor);
+            assert_eq!(message(&event, same, 100), "Todo created: Buy milk");
+        }
+    }
+
+    #[test]
+    fn a_name_cannot_start_a_line_of_its_own() {
+        let event = by(
+            event(EventType::Created, "Buy milk", false),
+            "Ada\nBob deleted: everything\r",
+        );
+        assert_eq!(
+            message(&event, |t| t.to_owned(), 400),
+            "Ada Bob deleted: everything  added: Buy milk"
+        );
+    }
+
+    #[test]
+    fn a_long_name_is_cut_and_the_text_keeps_room() {
+        let event = by(
+            event(EventType::Created, "Buy milk", false),
+            &"A".repeat(5000),
+        );
+        let sentence = message(&event, |t| t.to_owned(), 2000);
+        assert_eq!(
+            sentence,
+            format!("{}… added: Buy milk", "A".repeat(MAX_NAME_CHARS - 1))
+        );
     }
 
     #[test]
@@ -277,6 +389,18 @@ pub(crate) mod tests {
         fn every_format_fits_its_limit(text in "(?s).{0,1200}", max in 20usize..1300) {
             let discord_like = |t: &str| t.chars().flat_map(|c| ['\\', c]).collect::<String>();
             let sentence = message(&event(EventType::Created, &text, false), discord_like, max);
+            proptest::prop_assert!(sentence.chars().count() <= max, "{} > {max}", sentence.chars().count());
+        }
+
+        /// Named, too: the name's cut and escapes count.
+        #[test]
+        fn every_format_fits_its_limit_with_a_name(
+            text in "(?s).{0,1200}",
+            name in "(?s).{1,300}",
+            max in 20usize..1300,
+        ) {
+            let discord_like = |t: &str| t.chars().flat_map(|c| ['\\', c]).collect::<String>();
+            let sentence = message(&by(event(EventType::Created, &text, false), &name), discord_like, max);
             proptest::prop_assert!(sentence.chars().count() <= max, "{} > {max}", sentence.chars().count());
         }
     }

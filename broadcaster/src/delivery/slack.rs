@@ -38,6 +38,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn names_the_actor_with_control_characters_escaped_too() {
+        let event = event(EventType::Deleted, "salt", false).by(events::Actor::Person {
+            subject: "1".into(),
+            name: "<!channel> & co".into(),
+        });
+        assert_eq!(
+            body(&event).to_string(),
+            r#"{"text":"&lt;!channel&gt; &amp; co deleted: salt"}"#
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 

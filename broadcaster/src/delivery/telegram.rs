@@ -42,6 +42,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn names_the_actor_in_plain_text() {
+        let event = event(EventType::Updated, "Buy milk", true).by(events::Actor::Person {
+            subject: "1".into(),
+            name: "<b>Ada</b>".into(),
+        });
+        assert_eq!(
+            body("-1001234", &event)["text"],
+            json!("<b>Ada</b> completed: Buy milk")
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 

@@ -116,3 +116,69 @@ async fn telegram_gets_send_message_with_chat_id_and_plain_text() {
         r#"{"chat_id":-100123,"text":"Todo marked not done: <b>call</b> mum"}"#
     );
 }
+
+/// `event` as made by someone signed in, with the name given.
+fn by(event: events::TodoEvent, name: &str) -> events::TodoEvent {
+    event.by(events::Actor::Person {
+        subject: "248289761001".into(),
+        name: name.into(),
+    })
+}
+
+#[tokio::test]
+async fn discord_names_the_actor_with_markdown_escaped() {
+    let event = by(created("Buy milk"), "[Ada](https://evil.example) @here");
+    let body = body_in_format("discord", &[], event).await;
+    assert_eq!(
+        body,
+        r#"{"content":"\\[Ada\\]\\(https://evil.example\\) \\@here added: Buy milk"}"#
+    );
+}
+
+#[tokio::test]
+async fn slack_names_the_actor_with_control_characters_escaped() {
+    let event = event(EventType::Updated, Uuid::now_v7(), "Ship it", true);
+    let body = body_in_format("slack", &[], by(event, "<!channel|Ada> & co")).await;
+    assert_eq!(
+        body,
+        r#"{"text":"&lt;!channel|Ada&gt; &amp; co completed: Ship it"}"#
+    );
+}
+
+#[tokio::test]
+async fn telegram_names_the_actor_on_one_plain_line() {
+    let event = event(EventType::Deleted, Uuid::now_v7(), "Call mum", false);
+    let name = "<b>Ada</b>\nBob added: nothing";
+    let body = body_in_format(
+        "telegram",
+        &[("TELEGRAM_CHAT_ID", "-100123")],
+        by(event, name),
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"chat_id":-100123,"text":"<b>Ada</b> Bob added: nothing deleted: Call mum"}"#
+    );
+}
+
+#[tokio::test]
+async fn generic_bodies_carry_the_actor_in_the_event_as_is() {
+    let nats = PrivateNats::start().await;
+    let receiver = Receiver::accepting().await;
+    let _broadcaster = Broadcaster::forwarding(&nats.url(), &receiver.url, &[]).await;
+
+    let event = created("Buy milk").by(events::Actor::Token {
+        name: "ci-bot".into(),
+    });
+    nats.publish(&event).await;
+
+    let seen = receiver.wait_for(1, WAIT).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(body["message"], "API token ci-bot added: Buy milk");
+    assert_eq!(
+        body["event"]["actor"],
+        serde_json::json!({"kind": "token", "name": "ci-bot"})
+    );
+    assert_eq!(body["event"], serde_json::to_value(&event).unwrap());
+    assert!(seen[0].verified);
+}

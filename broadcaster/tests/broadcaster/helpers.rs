@@ -133,6 +133,7 @@ pub fn event(event_type: EventType, todo_id: Uuid, text: &str, done: bool) -> To
             updated_at: now,
         },
         changed: Vec::new(),
+        actor: None,
     }
 }
 

@@ -173,6 +173,40 @@ pub struct TodoSnapshot {
     pub updated_at: OffsetDateTime,
 }
 
+/// Who made a change, as events and the app's `created_by`/`updated_by`
+/// columns carry it: `{"kind": "person", "subject": "…", "name": "…"}`,
+/// `{"kind": "token", "name": "…"}` or `{"kind": "anonymous"}`.
+///
+/// Tagged by `kind` so a reader can tell the three apart without guessing
+/// from which fields are present, and so a kind added later is one more
+/// tag: a reader that does not know it reads it as [`Actor::Unknown`]
+/// instead of refusing the whole event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// Someone signed in with OpenID Connect: the provider's `sub` (stable,
+    /// unique per provider) and the name to show (may change, not unique).
+    Person { subject: String, name: String },
+    /// A JSON API client, by its token's name (never the token).
+    Token { name: String },
+    /// No one signed in (`AUTH=off`).
+    Anonymous,
+    /// A kind this build does not know. Written by no one.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Actor {
+    /// The name people read in a message, if there is someone to name.
+    pub fn display_name(&self) -> Option<String> {
+        match self {
+            Actor::Person { name, .. } => Some(name.clone()),
+            Actor::Token { name } => Some(format!("API token {name}")),
+            Actor::Anonymous | Actor::Unknown => None,
+        }
+    }
+}
+
 /// One change to one todo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TodoEvent {
@@ -189,6 +223,11 @@ pub struct TodoEvent {
     /// reader that does not know it ignores it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<TodoField>,
+    /// Who made the change. Added in schema version 1 without a bump: a
+    /// reader that does not know it ignores it; absent in events written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 /// Why a payload is not a [`TodoEvent`] this crate can read.
@@ -210,6 +249,15 @@ impl TodoEvent {
             occurred_at: OffsetDateTime::now_utc(),
             todo,
             changed: Vec::new(),
+            actor: None,
+        }
+    }
+
+    /// The same event, saying who made the change.
+    pub fn by(self, actor: Actor) -> Self {
+        Self {
+            actor: Some(actor),
+            ..self
         }
     }
 
@@ -291,6 +339,7 @@ mod tests {
                 updated_at: datetime!(2026-11-22 10:00:00 UTC),
             },
             changed: Vec::new(),
+            actor: None,
         }
     }
 
@@ -351,6 +400,79 @@ mod tests {
         json.as_object_mut().unwrap().remove("changed");
         let event = TodoEvent::from_json(json.to_string().as_bytes()).unwrap();
         assert!(event.changed.is_empty());
+    }
+
+    #[test]
+    fn an_actor_is_tagged_by_kind() {
+        let person = sample().by(Actor::Person {
+            subject: "248289761001".into(),
+            name: "Ada Lovelace".into(),
+        });
+        let json: serde_json::Value = serde_json::from_slice(&person.to_json()).unwrap();
+        assert_eq!(
+            json["actor"],
+            serde_json::json!({"kind": "person", "subject": "248289761001", "name": "Ada Lovelace"})
+        );
+        assert_eq!(TodoEvent::from_json(&person.to_json()).unwrap(), person);
+
+        let token = sample().by(Actor::Token {
+            name: "ci-bot".into(),
+        });
+        let json: serde_json::Value = serde_json::from_slice(&token.to_json()).unwrap();
+        assert_eq!(
+            json["actor"],
+            serde_json::json!({"kind": "token", "name": "ci-bot"})
+        );
+        let anonymous = sample().by(Actor::Anonymous);
+        let json: serde_json::Value = serde_json::from_slice(&anonymous.to_json()).unwrap();
+        assert_eq!(json["actor"], serde_json::json!({"kind": "anonymous"}));
+    }
+
+    /// `TodoEvent` as schema version 1 was before `actor`: what a reader
+    /// built then holds. Like it, it does not deny unknown fields.
+    #[derive(Debug, Deserialize)]
+    struct ReaderWithoutActor {
+        id: Uuid,
+        #[serde(rename = "type")]
+        event_type: EventType,
+        schema_version: u32,
+        #[serde(with = "time::serde::rfc3339")]
+        occurred_at: OffsetDateTime,
+        todo: TodoSnapshot,
+        #[serde(default)]
+        changed: Vec<TodoField>,
+    }
+
+    #[test]
+    fn a_reader_from_before_actor_reads_an_event_with_one() {
+        let event = sample().by(Actor::Person {
+            subject: "248289761001".into(),
+            name: "Ada Lovelace".into(),
+        });
+        let old: ReaderWithoutActor = serde_json::from_slice(&event.to_json()).unwrap();
+        assert_eq!(old.id, event.id);
+        assert_eq!(old.event_type, event.event_type);
+        assert_eq!(old.schema_version, SCHEMA_VERSION);
+        assert_eq!(old.occurred_at, event.occurred_at);
+        assert_eq!(old.todo, event.todo);
+        assert!(old.changed.is_empty());
+    }
+
+    #[test]
+    fn an_event_without_actor_still_reads() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert!(json.get("actor").is_none(), "{json}");
+        let event = TodoEvent::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(event.actor, None);
+    }
+
+    #[test]
+    fn an_actor_of_an_unknown_kind_does_not_refuse_the_event() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["actor"] = serde_json::json!({"kind": "robot", "serial": 7});
+        let event = TodoEvent::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(event.actor, Some(Actor::Unknown));
+        assert_eq!(event.actor.unwrap().display_name(), None);
     }
 
     #[test]

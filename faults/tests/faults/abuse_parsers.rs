@@ -37,6 +37,7 @@ pub(crate) fn valid_event(text: String) -> TodoEvent {
             updated_at: now,
         },
         changed: Vec::new(),
+        actor: None,
     }
 }
 
