@@ -1,0 +1,8 @@
+//! Sign-in with an OpenID provider (`AUTH=oidc`): the settings, the
+//! session cookie, the authorization code flow and the forms' CSRF token.
+//! Nothing here knows about routes; `routes::auth` serves the flow and
+//! `routes::signed_in` enforces it.
+
+mod settings;
+
+pub use settings::{Auth, CALLBACK_PATH, DEFAULT_SESSION_LIFETIME, OidcSettings};
