@@ -3,6 +3,10 @@
 //! Nothing here knows about routes; `routes::auth` serves the flow and
 //! `routes::signed_in` enforces it.
 
+mod csrf;
+mod session;
 mod settings;
 
+pub use csrf::{CsrfTokens, FIELD as CSRF_FIELD};
+pub use session::{Jar, Session, SessionCookies};
 pub use settings::{Auth, CALLBACK_PATH, DEFAULT_SESSION_LIFETIME, OidcSettings};
