@@ -4,9 +4,11 @@
 //! `routes::signed_in` enforces it.
 
 mod csrf;
+mod flow;
 mod session;
 mod settings;
 
 pub use csrf::{CsrfTokens, FIELD as CSRF_FIELD};
+pub use flow::{Identity, PendingSignIn, Provider, SIGN_IN_TIMEOUT, SignInError};
 pub use session::{Jar, Session, SessionCookies};
 pub use settings::{Auth, CALLBACK_PATH, DEFAULT_SESSION_LIFETIME, OidcSettings};
