@@ -91,6 +91,15 @@ pub struct Provider {
     http: openidconnect::reqwest::Client,
 }
 
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.settings.issuer.as_str())
+            .field("discovered", &self.client.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Provider {
     pub fn new(settings: Arc<OidcSettings>) -> Provider {
         let http = openidconnect::reqwest::Client::builder()
