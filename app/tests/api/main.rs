@@ -19,5 +19,6 @@ mod relay;
 mod router;
 mod security;
 mod shutdown;
+mod sign_in;
 mod tokens;
 mod writer;
