@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
@@ -217,9 +217,18 @@ impl Provider {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| unverified(anyhow::anyhow!("the token response has no ID token")))?;
+        self.verify(id_token, &Nonce::new(pending.nonce))
+    }
+
+    /// Who `id_token` says signed in, if its signature (the provider's
+    /// JWKS), issuer, audience (this client), expiry and `nonce` hold.
+    pub fn verify(&self, id_token: &CoreIdToken, nonce: &Nonce) -> Result<Identity, SignInError> {
+        let client = self.client.get().ok_or(SignInError::Unavailable)?;
         let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-            .map_err(|e| unverified(anyhow::Error::new(e).context("verifying the ID token")))?;
+            .claims(&client.id_token_verifier(), nonce)
+            .map_err(|e| {
+                SignInError::Unverified(anyhow::Error::new(e).context("verifying the ID token"))
+            })?;
         let subject = claims.subject().as_str().to_owned();
         let name = claims
             .name()

@@ -3,14 +3,21 @@
 //! `/auth/login`, the provider's form and `/auth/callback`, then what a
 //! session, its absence, a forged one and a missing CSRF token may do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use app::auth::{Auth, OidcSettings};
+use app::auth::{Auth, OidcSettings, SignInError};
 use app::write_marker::CookieKey;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use secrecy::SecretString;
 use test_support::{OidcClient, OidcProvider, eventually, free_port};
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{DEADLINE, TestApp, spawn_app_adjusted};
 
@@ -465,4 +472,101 @@ async fn while_the_provider_is_down_the_app_serves_and_sign_in_is_503() {
         page.contains("identity provider has not answered"),
         "{page}"
     );
+}
+
+/// An ID token `client` gets for `user` from `provider`, and its nonce,
+/// through the same crate the app uses, as another relying party would.
+async fn id_token_for(
+    provider: &OidcProvider,
+    client: &OidcClient,
+    user: &str,
+) -> (CoreIdToken, Nonce) {
+    let http = openidconnect::reqwest::Client::builder()
+        .no_proxy()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = IssuerUrl::new(provider.issuer_url().to_owned()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .unwrap();
+    let relying_party = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client.client_id.clone()),
+        Some(ClientSecret::new(client.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(client.redirect_uris[0].clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = relying_party
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let user = provider.user(user);
+    let back = provider
+        .sign_in(&url, &user.username, &user.password)
+        .await
+        .unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .unwrap_or_else(|| panic!("no code in {back}"));
+    let tokens = relying_party
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    (tokens.id_token().unwrap().clone(), nonce)
+}
+
+#[tokio::test]
+async fn an_id_token_issued_to_another_client_is_refused() {
+    let docket = OidcClient {
+        redirect_uris: vec!["http://127.0.0.1:9/auth/callback".to_owned()],
+        ..OidcClient::default()
+    };
+    let other = OidcClient {
+        client_id: "another-app".to_owned(),
+        redirect_uris: vec!["http://127.0.0.1:9/another-app/callback".to_owned()],
+        ..OidcClient::default()
+    };
+    let provider = OidcProvider::start_with_others(docket.clone(), vec![other.clone()])
+        .await
+        .unwrap();
+    let Auth::Oidc(settings) = settings(provider.issuer_url(), 9, &docket, &Options::default())
+    else {
+        unreachable!("settings are for AUTH=oidc");
+    };
+    let app_side = app::auth::Provider::new(Arc::new(*settings));
+    // Returns once discovery has worked.
+    app_side.clone().discover(CancellationToken::new()).await;
+
+    let (own, nonce) = id_token_for(&provider, &docket, "ada").await;
+    let identity = app_side.verify(&own, &nonce).unwrap();
+    assert_eq!(
+        (identity.subject.as_str(), identity.name.as_str()),
+        ("ada", "Ada Lovelace")
+    );
+
+    let (foreign, nonce) = id_token_for(&provider, &other, "ada").await;
+    let error = app_side.verify(&foreign, &nonce).unwrap_err();
+    let SignInError::Unverified(cause) = &error else {
+        panic!("not refused as unverified: {error:?}");
+    };
+    assert!(
+        format!("{cause:#}").to_lowercase().contains("audience"),
+        "{cause:#}"
+    );
+    // And with the wrong nonce, its own token too.
+    assert!(matches!(
+        app_side.verify(&own, &Nonce::new("another".to_owned())),
+        Err(SignInError::Unverified(_))
+    ));
 }
