@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::extract::PageError;
+use super::extract::{PageError, PageForm};
 use super::middleware::{security, sign_in};
+use super::signed_in::Visitor;
 use crate::auth::{CALLBACK_PATH, Jar, Oidc, PendingSignIn, SIGN_IN_TIMEOUT, Session, SignInError};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -27,12 +28,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(CALLBACK_PATH, get(callback))
         .route(
             "/auth/logout",
-            post(logout)
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    sign_in::require_sign_in,
-                ))
-                .route_layer(axum::middleware::from_fn(security::reject_cross_site)),
+            post(logout).route_layer(axum::middleware::from_fn(security::reject_cross_site)),
         )
 }
 
@@ -123,10 +119,27 @@ async fn finish(
     ))
 }
 
-/// Drops the session cookie (checked for its CSRF token first, like any
-/// write: a cross-site page cannot sign people out).
-async fn logout(State(state): State<AppState>) -> Result<Response, PageError> {
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Drops the session cookie. A current session's form must carry its CSRF
+/// token, like any write, so a cross-site page cannot sign people out; a
+/// session that is already over (the button on a page left open past the
+/// lifetime) is simply cleared, not sent to sign in first.
+async fn logout(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<LogoutForm>,
+) -> Result<Response, PageError> {
     let oidc = oidc(&state)?;
+    if let Visitor::SignedIn(signed_in) = &visitor
+        && !signed_in.has_csrf(&form.csrf)
+    {
+        return Err(AppError::CsrfToken.into());
+    }
     Ok((
         [(header::SET_COOKIE, oidc.cookies.clear(Jar::Session))],
         Redirect::to("/"),

@@ -29,6 +29,11 @@ impl SignedIn {
     pub fn csrf(&self) -> &str {
         &self.csrf
     }
+
+    /// Whether `presented` is this session's CSRF token (constant time).
+    pub fn has_csrf(&self, presented: &str) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.csrf.as_bytes(), presented.trim().as_bytes()).into()
+    }
 }
 
 /// Whoever asks: the optional variant of [`SignedIn`].

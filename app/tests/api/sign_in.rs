@@ -570,3 +570,14 @@ async fn an_id_token_issued_to_another_client_is_refused() {
         Err(SignInError::Unverified(_))
     ));
 }
+
+#[tokio::test]
+async fn sign_out_needs_the_csrf_token_of_a_current_session() {
+    let app = spawn(Options::default()).await;
+    app.sign_in("ada").await;
+
+    let forged = app.post("/auth/logout", &[("csrf", "forged")]).await;
+
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(app.page().await.contains("Ada Lovelace"), "still signed in");
+}
