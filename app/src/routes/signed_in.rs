@@ -17,12 +17,22 @@ use crate::views::todos::Controls;
 /// Someone signed in: who they are at the provider and what to call them.
 /// With `AUTH=off` nobody is, and a handler that takes this answers 401;
 /// routes that serve both take [`Visitor`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub subject: String,
     pub name: String,
     /// The token this session's forms carry. Never logged.
     csrf: String,
+}
+
+/// Without the token: it must never reach a log.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("subject", &self.subject)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignedIn {

@@ -268,6 +268,36 @@ mod tests {
     }
 
     #[test]
+    fn signed_in_forms_carry_the_csrf_token_and_read_only_lists_have_no_forms() {
+        let lists = TodoLists {
+            open: vec![todo("Water plants", false)],
+            open_total: 1,
+            ..TodoLists::default()
+        };
+        let signed_in = Controls::SignedIn { csrf: "tok3n" };
+        let form = new_todo_form_with(&FormState::default(), signed_in).into_string();
+        assert!(form.contains(r#"name="csrf" value="tok3n""#), "{form}");
+        let html = lists_with(&lists, None, signed_in).into_string();
+        assert!(html.contains(r#"name="csrf" value="tok3n""#), "{html}");
+
+        let open = lists_with(&lists, None, Controls::Open).into_string();
+        assert!(open.contains("<form") && !open.contains("csrf"), "{open}");
+
+        let read_only = index_for(
+            &lists,
+            &FormState::default(),
+            false,
+            Controls::ReadOnly,
+            Account::SignInLink,
+        )
+        .into_string();
+        assert!(read_only.contains("Water plants"), "{read_only}");
+        assert!(!read_only.contains("<form"), "{read_only}");
+        assert!(!read_only.contains("<button"), "{read_only}");
+        assert!(read_only.contains(r#"href="/auth/login""#), "{read_only}");
+    }
+
+    #[test]
     fn a_rejected_form_keeps_the_text_and_shows_the_error() {
         let html = new_todo_form(&FormState {
             text: "too long",
