@@ -581,3 +581,31 @@ async fn sign_out_needs_the_csrf_token_of_a_current_session() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert!(app.page().await.contains("Ada Lovelace"), "still signed in");
 }
+
+#[tokio::test]
+async fn a_signed_in_htmx_press_on_a_todo_sends_the_token_from_its_form() {
+    let app = spawn(Options::default()).await;
+    app.sign_in("ada").await;
+    let id = app.app.create_todo("Water plants").await;
+    // What the page re-fetches and htmx posts from: the item's own form.
+    let fragment = app.get("/fragments/todo-lists").await.text().await.unwrap();
+    let token = csrf(&fragment);
+
+    let press = app
+        .browser
+        .post(app.app.url(&format!("/todos/{id}")))
+        .header("hx-request", "true")
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("_method", "put"), ("done", "true"), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(press.status(), StatusCode::NO_CONTENT);
+    let done: bool = sqlx::query_scalar("select done from todos where id = $1")
+        .bind(id)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert!(done);
+}
