@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use test_support::{OidcClient, OidcProvider, eventually, free_port};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{DEADLINE, TestApp, spawn_app_adjusted};
+use crate::helpers::{DEADLINE, TestApp, spawn_app_adjusted, spawn_binary};
 
 const KEY: &str = "sign-in-test-cookie-key-0123456789abcdef";
 
@@ -608,4 +608,87 @@ async fn a_signed_in_htmx_press_on_a_todo_sends_the_token_from_its_form() {
         .await
         .unwrap();
     assert!(done);
+}
+
+#[tokio::test]
+async fn the_client_secret_the_session_and_the_csrf_token_never_reach_the_log() {
+    let (port, admin) = (free_port(), free_port());
+    let client = OidcClient {
+        redirect_uris: vec![format!("http://127.0.0.1:{port}/auth/callback")],
+        ..OidcClient::default()
+    };
+    let provider = OidcProvider::start(client.clone()).await.unwrap();
+    let process = spawn_binary(&[
+        ("PORT", port.to_string()),
+        ("ADMIN_PORT", admin.to_string()),
+        ("AUTH", "oidc".to_owned()),
+        ("OIDC_ISSUER_URL", provider.issuer_url().to_owned()),
+        ("OIDC_CLIENT_ID", client.client_id.clone()),
+        ("OIDC_CLIENT_SECRET", client.client_secret.clone()),
+        ("PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+        ("COOKIE_KEY", KEY.to_owned()),
+        ("RUST_LOG", "info,app=debug,tower_http=debug".to_owned()),
+    ])
+    .await;
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let browser = browser();
+    let to_provider = eventually(DEADLINE, "sign-in to become available", || async {
+        let response = plain().get(url("/auth/login")).send().await.ok()?;
+        (response.status() == StatusCode::SEE_OTHER).then_some(())
+    });
+    to_provider.await.unwrap();
+
+    let response = browser.get(url("/auth/login")).send().await.unwrap();
+    let ada = provider.user("ada");
+    let back = provider
+        .sign_in(
+            &location(&response).parse().unwrap(),
+            &ada.username,
+            &ada.password,
+        )
+        .await
+        .unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .unwrap();
+    let response = browser.get(back).send().await.unwrap();
+    let session = session_cookie(&response);
+    let page = browser
+        .get(url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&page);
+    let write = browser
+        .post(url("/todos"))
+        .form(&[("text", "Buy milk"), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), StatusCode::SEE_OTHER);
+    let refused = browser
+        .post(url("/todos"))
+        .form(&[("text", "Buy milk"), ("csrf", &format!("{token}x"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let log = process.service.output();
+    assert!(log.contains("signed in"), "the log is captured: {log}");
+    let (_, session_value) = session.split_once('=').unwrap();
+    for (what, secret) in [
+        ("the client secret", client.client_secret.as_str()),
+        ("the session cookie", session_value),
+        ("the CSRF token", token.as_str()),
+        ("the authorization code", code.as_str()),
+        ("Ada's password", ada.password.as_str()),
+    ] {
+        assert!(!log.contains(secret), "{what} is in the log:\n{log}");
+    }
 }
