@@ -25,6 +25,13 @@
 //! | `PICTURE_SOURCE_URL` | no |        | an http(s) URL answering with an image, fetched for the page's picture; unset: no picture (see [`crate::picture`]) |
 //! | `PICTURE_MAX_AGE` | no    | `1h`    | how often the picture is fetched, by one replica for all: `<n>` with `ms`, `s`, `m`, `h` or `d` |
 //! | `PICTURE_FETCH_TIMEOUT` | no | `10s` | how long a fetch may take, body included, before the last picture stays |
+//! | `AUTH`         | no       | `off`   | `off` (anyone may read and write; local use) or `oidc` (page writes need a sign-in with an OpenID provider, see [`crate::auth`]) |
+//! | `OIDC_ISSUER_URL` | with `AUTH=oidc` |  | the provider's issuer; its discovery document is read at start-up (retried until it answers) |
+//! | `OIDC_CLIENT_ID` | with `AUTH=oidc` |   | the app's client id at the provider |
+//! | `OIDC_CLIENT_SECRET` or `OIDC_CLIENT_SECRET_FILE` | with `AUTH=oidc` | | its secret, or a file holding it |
+//! | `PUBLIC_URL`   | with `AUTH=oidc` |  | the app's address as browsers see it; the redirect URI is it + `/auth/callback`; `https`: cookies are `Secure` and `__Host-` |
+//! | `SESSION_LIFETIME` | no   | `12h`   | how long a sign-in lasts: `<n>` with `m`, `h` or `d` |
+//! | `ANONYMOUS_READ` | no     | `false` | `true`: visitors who have not signed in see the lists, read-only; `false`: a sign-in page |
 //! | `GIT_COMMIT`   | no       | build's | commit reported by `/version` and `todo_app_build_info` (overrides the build-time value) |
 //!
 //! `DOCKET_FAULT_*` are read only with the test-only `--test-faults` argument
@@ -42,6 +49,7 @@ use service_kit::{Env, EnvError, NatsSettings, env};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::api_tokens::TokenSource;
+use crate::auth::{Auth, DEFAULT_SESSION_LIFETIME, OidcSettings};
 use crate::client::ClientIp;
 use crate::domain::ApiTokens;
 use crate::open_streams::StreamLimits;
@@ -82,6 +90,8 @@ pub struct Config {
     pub stream_limits: StreamLimits,
     /// `None`: no picture on the page.
     pub picture: Option<PictureSettings>,
+    /// Whether people sign in, and with whom.
+    pub auth: Auth,
 }
 
 /// A whole number of at least 1.
@@ -211,6 +221,8 @@ impl Config {
                 fetch_timeout: picture_fetch_timeout,
             });
 
+        let auth = read_auth(env)?;
+
         Ok(Self {
             database,
             pool_size,
@@ -225,7 +237,71 @@ impl Config {
             page_cache_max_age,
             stream_limits,
             picture,
+            auth,
         })
+    }
+}
+
+/// `AUTH` and, with `oidc`, the provider's settings; the `OIDC_*` and
+/// session variables are not read at all with `off`.
+fn read_auth(env: &Env<'_>) -> Result<Auth, ConfigError> {
+    let mode = env.optional("AUTH").unwrap_or_else(|| "off".to_owned());
+    match mode.to_ascii_lowercase().as_str() {
+        "off" => return Ok(Auth::Off),
+        "oidc" => {}
+        _ => {
+            return Err(EnvError::invalid(
+                "AUTH",
+                format!("expected `off` or `oidc`, got `{mode}`"),
+            ));
+        }
+    }
+    let issuer = env.parse_optional("OIDC_ISSUER_URL", env::http_url)?;
+    let issuer = issuer.ok_or_else(|| missing_with_oidc("OIDC_ISSUER_URL"))?;
+    let client_id = env
+        .optional("OIDC_CLIENT_ID")
+        .ok_or_else(|| missing_with_oidc("OIDC_CLIENT_ID"))?;
+    let client_secret = env
+        .secret("OIDC_CLIENT_SECRET", "OIDC_CLIENT_SECRET_FILE")?
+        .ok_or_else(|| missing_with_oidc("OIDC_CLIENT_SECRET"))?;
+    let public_url = env
+        .parse_optional("PUBLIC_URL", env::http_url)?
+        .ok_or_else(|| missing_with_oidc("PUBLIC_URL"))?;
+    if public_url.query().is_some() || public_url.fragment().is_some() {
+        return Err(EnvError::invalid(
+            "PUBLIC_URL",
+            "must be a plain address, without `?` or `#`",
+        ));
+    }
+    let session_lifetime = env.parse_or(
+        "SESSION_LIFETIME",
+        &format!("{}h", DEFAULT_SESSION_LIFETIME.as_secs() / 3600),
+        |raw| match env::duration(raw)? {
+            lifetime if lifetime < Duration::from_secs(1) => Err("must be at least 1s".to_owned()),
+            lifetime => Ok(lifetime),
+        },
+    )?;
+    let anonymous_read = env.parse_or("ANONYMOUS_READ", "false", |raw| {
+        match raw.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("expected `true` or `false`"),
+        }
+    })?;
+    Ok(Auth::Oidc(Box::new(OidcSettings {
+        issuer,
+        client_id,
+        client_secret,
+        public_url,
+        session_lifetime,
+        anonymous_read,
+    })))
+}
+
+fn missing_with_oidc(variable: &'static str) -> EnvError {
+    EnvError::Missing {
+        variable,
+        hint: "AUTH=oidc needs it; see the configuration table in the README",
     }
 }
 
@@ -526,6 +602,117 @@ mod tests {
         };
         let (name, access) = tokens.find("s3cret").unwrap();
         assert_eq!((name.as_str(), access), ("default", Access::Write));
+    }
+
+    const OIDC: [(&str, &str); 5] = [
+        ("AUTH", "oidc"),
+        ("OIDC_ISSUER_URL", "https://id.example.test"),
+        ("OIDC_CLIENT_ID", "docket"),
+        ("OIDC_CLIENT_SECRET", "client-s3cret"),
+        ("PUBLIC_URL", "https://docket.example.test/"),
+    ];
+
+    /// The base, `AUTH=oidc` with its settings, and `extra`.
+    fn oidc(extra: &[(&str, &str)]) -> Result<OidcSettings, String> {
+        let mut vars: Vec<(&str, &str)> = BASE.into_iter().chain(OIDC).collect();
+        vars.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
+        vars.extend_from_slice(extra);
+        match config(&vars).map_err(|e| e.to_string())?.auth {
+            Auth::Oidc(settings) => Ok(*settings),
+            Auth::Off => Err("AUTH is off".to_owned()),
+        }
+    }
+
+    #[test]
+    fn auth_is_off_by_default_and_ignores_the_oidc_variables_then() {
+        assert!(config(&BASE).unwrap().auth.oidc().is_none());
+        assert!(with("AUTH", "off").unwrap().auth.oidc().is_none());
+        assert!(
+            with("OIDC_ISSUER_URL", "not a url")
+                .unwrap()
+                .auth
+                .oidc()
+                .is_none()
+        );
+        let error = with("AUTH", "saml").unwrap_err();
+        assert_eq!(
+            error,
+            "AUTH is not valid: expected `off` or `oidc`, got `saml`"
+        );
+    }
+
+    #[test]
+    fn auth_oidc_reads_the_provider_and_the_session_settings() {
+        let settings = oidc(&[]).unwrap();
+        assert_eq!(settings.issuer.as_str(), "https://id.example.test/");
+        assert_eq!(settings.client_id, "docket");
+        assert_eq!(
+            settings.redirect_uri(),
+            "https://docket.example.test/auth/callback"
+        );
+        assert!(settings.is_https());
+        assert_eq!(settings.session_lifetime, Duration::from_secs(12 * 3600));
+        assert!(!settings.anonymous_read);
+
+        let set = oidc(&[("SESSION_LIFETIME", "30m"), ("ANONYMOUS_READ", "TRUE")]).unwrap();
+        assert_eq!(set.session_lifetime, Duration::from_secs(1800));
+        assert!(set.anonymous_read);
+        let plain = oidc(&[("PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap();
+        assert!(!plain.is_https());
+        assert_eq!(plain.redirect_uri(), "http://127.0.0.1:8080/auth/callback");
+    }
+
+    #[test]
+    fn auth_oidc_names_each_missing_or_invalid_variable() {
+        for (name, _) in &OIDC[1..] {
+            let vars: Vec<(&str, &str)> = BASE
+                .into_iter()
+                .chain(OIDC)
+                .filter(|(other, _)| other != name)
+                .collect();
+            let error = config(&vars).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{name} is not set")), "{error}");
+        }
+        for (name, bad) in [
+            ("OIDC_ISSUER_URL", "ftp://id.example.test"),
+            ("PUBLIC_URL", "docket.example.test"),
+            ("PUBLIC_URL", "https://docket.example.test/?x=1"),
+            ("SESSION_LIFETIME", "12"),
+            ("SESSION_LIFETIME", "0s"),
+            ("ANONYMOUS_READ", "yes"),
+        ] {
+            let error = oidc(&[(name, bad)]).unwrap_err();
+            assert!(
+                error.starts_with(&format!("{name} is not valid")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_client_secret_may_come_from_a_file_and_is_never_printed() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "from-a-file\n").unwrap();
+        let path = file.path().to_str().unwrap();
+        let vars: Vec<(&str, &str)> = BASE
+            .into_iter()
+            .chain(OIDC)
+            .filter(|(name, _)| *name != "OIDC_CLIENT_SECRET")
+            .chain([("OIDC_CLIENT_SECRET_FILE", path)])
+            .collect();
+        let Auth::Oidc(settings) = config(&vars).unwrap().auth else {
+            panic!("AUTH=oidc");
+        };
+        use secrecy::ExposeSecret;
+        assert_eq!(settings.client_secret.expose_secret(), "from-a-file");
+        assert!(!format!("{settings:?}").contains("from-a-file"));
+
+        let both = oidc(&[("OIDC_CLIENT_SECRET_FILE", path)]).unwrap_err();
+        assert!(
+            both.starts_with("OIDC_CLIENT_SECRET_FILE is not valid"),
+            "{both}"
+        );
+        assert!(!both.contains("client-s3cret"), "{both}");
     }
 
     const TOKEN: &str = "ci-token-0123456789abcdef0123456789abcdef";

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::SignInError;
 use crate::domain::{Access, CursorError, IdempotencyKeyError, LimitError, TodoTextError};
 use crate::open_streams::Full;
 
@@ -58,6 +59,14 @@ pub enum AppError {
         Full::Client => "Your address has as many live-update streams open as one client may.",
     })]
     TooManyStreams(Full),
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
+    #[error("Sign in to see the todos.")]
+    SignInRequired,
+    #[error(
+        "This form is out of date or did not come from Docket's page; reload the page and try again."
+    )]
+    CsrfToken,
     #[error("The database is unavailable; please try again shortly.")]
     DatabaseUnavailable(#[source] sqlx::Error),
     #[error("Something went wrong on our side; please try again.")]
@@ -100,7 +109,12 @@ impl AppError {
             | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::CrossSiteRequest | AppError::ReadOnlyToken => StatusCode::FORBIDDEN,
+            AppError::CrossSiteRequest | AppError::ReadOnlyToken | AppError::CsrfToken => {
+                StatusCode::FORBIDDEN
+            }
+            AppError::SignInRequired => StatusCode::UNAUTHORIZED,
+            AppError::SignIn(SignInError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SignIn(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NoApiTokens(_)
@@ -147,6 +161,11 @@ impl AppError {
             AppError::DatabaseUnavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable")
             }
+            AppError::SignIn(SignInError::Unverified(e)) => {
+                tracing::warn!(error = format!("{e:#}"), "refused a sign-in")
+            }
+            AppError::SignIn(e) => tracing::info!(error = %e, "a sign-in did not finish"),
+            AppError::CsrfToken => tracing::warn!("refused a form without its CSRF token"),
             AppError::InvalidText(e) => {
                 tracing::warn!(todo.text.chars = e.rejected_chars(), "rejected todo text")
             }

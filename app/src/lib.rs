@@ -2,6 +2,7 @@
 //! and every change published to NATS JetStream through a transactional outbox.
 
 pub mod api_tokens;
+pub mod auth;
 pub mod build;
 pub mod changes;
 pub mod client;

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api_tokens::{self, CurrentTokens};
+use crate::auth::{Auth, Oidc};
 use crate::config::Config;
 use crate::db::MIGRATOR;
 use crate::faults::Faults;
@@ -23,6 +24,7 @@ use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::server;
 use crate::state::AppState;
+use crate::write_marker::CookieKey;
 
 /// How long in-flight requests may take to finish after SIGTERM. Together
 /// with the relay's grace this stays under the 10 s Kubernetes gives by default.
@@ -70,12 +72,16 @@ impl Application {
             .with_page_cache_max_age(config.page_cache_max_age);
         state = state.with_stream_limits(config.stream_limits);
         state.client_ip = config.client_ip.clone();
-        match config.cookie_key {
-            Some(key) => state = state.with_cookie_key(key),
-            None => tracing::info!(
+        let cookie_key = config.cookie_key.unwrap_or_else(|| {
+            tracing::info!(
                 "COOKIE_KEY is unset: cookies are signed with a key of this process, \
-                 so a writer's marker counts on this replica only"
-            ),
+                 so a writer's marker (and a session) counts on this replica only"
+            );
+            CookieKey::random()
+        });
+        state = state.with_cookie_key(cookie_key.clone());
+        if let Auth::Oidc(settings) = config.auth {
+            state.oidc = Some(Arc::new(Oidc::new(*settings, &cookie_key)));
         }
         if config.picture.is_some() {
             state = state.with_picture();
@@ -144,6 +150,11 @@ impl Application {
                 state.metrics.picture_fetches.clone(),
                 shutdown.clone(),
             ));
+        }
+
+        // Sign-in waits for this; nothing else does.
+        if let Some(oidc) = &state.oidc {
+            tokio::spawn(oidc.provider.clone().discover(shutdown.clone()));
         }
 
         // Feeds open pages from NATS; at shutdown it ends their event

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::api_tokens::CurrentTokens;
+use crate::auth::Oidc;
 use crate::changes::Writer;
 use crate::client::ClientIp;
 use crate::domain::{ApiTokens, TodoLists};
@@ -49,6 +50,8 @@ pub struct AppState {
     pub rendered: Arc<Rendered>,
     /// `None` when no `PICTURE_SOURCE_URL` is set: the page shows none.
     pub picture: Option<CurrentPicture>,
+    /// Sign-in, with `AUTH=oidc`; `None`: anyone reads and writes.
+    pub oidc: Option<Arc<Oidc>>,
     migrated: Arc<AtomicBool>,
 }
 
@@ -76,6 +79,7 @@ impl AppState {
             lists: Arc::default(),
             rendered: Arc::default(),
             picture: None,
+            oidc: None,
             migrated: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -44,6 +44,17 @@ impl CookieKey {
         Ok(CookieKey(SecretSlice::from(raw.as_bytes().to_vec())))
     }
 
+    /// A key for `purpose` alone, derived from this one (HMAC-SHA-256 of
+    /// the purpose): the session cookie and the CSRF tokens each get their
+    /// own, so none of them is the key the write marker is signed with.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes keys of any length");
+        mac.update(b"docket key derivation|");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// A key of this process alone.
     pub fn random() -> CookieKey {
         CookieKey(SecretSlice::from(rand::random::<[u8; 32]>().to_vec()))

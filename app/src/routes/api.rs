@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::conditional;
-use super::extract::{ApiJson, ApiQuery, ApiWriter, IdempotencyKeyHeader};
+use super::extract::{ApiJson, ApiQuery, ApiReadAccess, ApiWriter, IdempotencyKeyHeader};
 use crate::changes::{self, KeyedCreate};
 use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
@@ -93,10 +93,12 @@ struct TodoPage {
         (status = 200, body = TodoPage, headers(("etag" = String))),
         (status = 304, description = "The page named in If-None-Match is unchanged"),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "With AUTH=oidc: no valid API token", body = ErrorBody),
     )
 )]
 async fn list_todos(
     State(state): State<AppState>,
+    _: ApiReadAccess,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response> {
@@ -133,7 +135,11 @@ async fn list_todos(
     params(("id" = String, Path, description = "Todo id (UUID)")),
     responses((status = 200, body = Todo), (status = 404, body = ErrorBody))
 )]
-async fn get_todo(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Todo>> {
+async fn get_todo(
+    State(state): State<AppState>,
+    _: ApiReadAccess,
+    Path(id): Path<String>,
+) -> Result<Json<Todo>> {
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
     Ok(Json(reads::todo(&state, id).await?))
 }

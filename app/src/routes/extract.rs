@@ -127,14 +127,34 @@ pub struct ApiWriter(pub TokenName);
 /// Proof that the request carries an API token, `read` or `write`. Holds
 /// the token's name.
 #[derive(Debug)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the JSON API's reads take it once `AUTH=oidc` exists (issue 18)"
-    )
-)]
-pub struct ApiReader(pub TokenName);
+pub struct ApiReader(
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "reads only need the proof; the name is for recording who read"
+        )
+    )]
+    pub TokenName,
+);
+
+/// Proof that a JSON API read may go ahead: always with `AUTH=off`; with
+/// `AUTH=oidc`, when the pages need a sign-in, only with an API token
+/// ([`ApiReader`]).
+#[derive(Debug)]
+pub struct ApiReadAccess;
+
+impl FromRequestParts<AppState> for ApiReadAccess {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if state.oidc.is_none() {
+            return Ok(ApiReadAccess);
+        }
+        ApiReader::from_request_parts(parts, state).await?;
+        Ok(ApiReadAccess)
+    }
+}
 
 impl FromRequestParts<AppState> for ApiWriter {
     type Rejection = AppError;

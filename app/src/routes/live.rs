@@ -24,6 +24,7 @@ use futures::{StreamExt, stream};
 
 use super::extract::PageError;
 use super::pages::lists_section;
+use super::signed_in::Visitor;
 use crate::error::AppError;
 use crate::live::LiveEvent;
 use crate::open_streams::Full;
@@ -50,7 +51,12 @@ pub fn router() -> Router<AppState> {
 ///
 /// Each stream starts with a `refresh`: whatever changed between rendering
 /// the page (or the last connection) and subscribing now is picked up.
-async fn events(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+async fn events(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    request: Request,
+) -> Result<Response, AppError> {
+    visitor.reading()?;
     let client = state.client_ip.of(&request);
     let slot = state.open_streams.open(client).map_err(|full| {
         let cap = match full {
@@ -107,10 +113,10 @@ fn to_sse(event: LiveEvent) -> Event {
 }
 
 /// The lists section alone, as the page re-fetches it after an event.
-async fn lists(State(state): State<AppState>) -> Result<Response, PageError> {
+async fn lists(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        lists_section(&state, None).await?,
+        lists_section(&state, None, visitor.reading()?).await?,
     )
         .into_response())
 }

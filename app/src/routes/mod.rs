@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod auth;
 mod conditional;
 mod extract;
 mod health;
@@ -10,6 +11,7 @@ mod live;
 mod middleware;
 mod pages;
 mod picture;
+mod signed_in;
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use middleware::{metrics, rate_limit, security};
 
 pub use api::openapi;
 pub use extract::PageError;
+pub use signed_in::{SignedIn, Visitor};
 
 /// Request bodies larger than this answer 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -80,7 +83,8 @@ fn operational(state: &AppState) -> Router<AppState> {
 fn app(state: AppState, operational: Router<AppState>) -> Router {
     let (api, _) = api::router().split_for_parts();
     Router::new()
-        .merge(pages::router())
+        .merge(pages::router(&state))
+        .merge(auth::router(&state))
         .merge(api)
         .route("/api/openapi.json", get(api::openapi_json))
         .merge(assets::router())

@@ -16,16 +16,20 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::extract::{Htmx, PageError, PageForm};
-use super::middleware::security;
+use super::middleware::{security, sign_in};
+use super::signed_in::Visitor;
 use crate::changes;
 use crate::domain::{Actor, Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::Lookup;
 use crate::reads;
 use crate::state::AppState;
-use crate::views::todos::{self as view, FormState};
+use crate::views::layout;
+use crate::views::todos::{self as view, Controls, FormState};
 
-pub fn router() -> Router<AppState> {
+/// With `AUTH=oidc`, writes need a session and its CSRF token
+/// ([`sign_in::require_sign_in`]), after the origin checks.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/todos", post(create))
@@ -33,12 +37,42 @@ pub fn router() -> Router<AppState> {
             "/todos/{id}",
             post(method_override).put(update).delete(delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sign_in::require_sign_in,
+        ))
         .route_layer(axum::middleware::from_fn(security::reject_cross_site))
 }
 
 /// The page, from the page cache when it is known to be current for this
-/// reader (see [`page_cache`]).
-async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+/// reader (see [`page_cache`]). With `AUTH=oidc` the page is the
+/// visitor's own (their name, their token), rendered for them; a visitor
+/// who has not signed in gets the sign-in page, or the lists read-only
+/// with `ANONYMOUS_READ`.
+async fn index(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    if !matches!(visitor, Visitor::Anyone) {
+        let Some(controls) = visitor.controls() else {
+            return Ok(html_page(Bytes::from(layout::sign_in_page().into_string())));
+        };
+        let page = view::index_for(
+            &*reads::lists(&state).await?,
+            &FormState::default(),
+            state.picture.is_some(),
+            controls,
+            visitor.account(),
+        );
+        let mut response = html_page(Bytes::from(page.into_string()));
+        // Personal: no shared cache may keep it.
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        return Ok(response);
+    }
     let ticket = match state.page_cache.lookup(
         state
             .write_marker
@@ -67,6 +101,7 @@ struct NewTodoForm {
 
 async fn create(
     State(state): State<AppState>,
+    visitor: Visitor,
     Htmx(htmx): Htmx,
     PageForm(form): PageForm<NewTodoForm>,
 ) -> Result<Response, PageError> {
@@ -79,13 +114,16 @@ async fn create(
                 text: &form.text,
                 error: Some(error.public_message()),
             };
+            let controls = visitor.controls().unwrap_or_default();
             let body = if htmx {
-                view::new_todo_form(&form)
+                view::new_todo_form_with(&form, controls)
             } else {
-                view::index(
+                view::index_for(
                     &*reads::lists(&state).await?,
                     &form,
                     state.picture.is_some(),
+                    controls,
+                    visitor.account(),
                 )
             };
             return Ok(vary_on_htmx((error.status(), body)));
@@ -103,7 +141,10 @@ async fn create(
         &state,
         vary_on_htmx((
             changed_trigger(),
-            view::new_todo_form(&FormState::default()),
+            view::new_todo_form_with(
+                &FormState::default(),
+                visitor.controls().unwrap_or_default(),
+            ),
         )),
     ))
 }
@@ -116,6 +157,7 @@ struct DoneForm {
 
 async fn update(
     State(state): State<AppState>,
+    visitor: Visitor,
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
     PageForm(form): PageForm<DoneForm>,
@@ -125,11 +167,12 @@ async fn update(
         Some(id) => changes::update(&state.writer, id, Some(done), None, Actor::Anonymous).await,
         None => Err(AppError::TodoNotFound),
     };
-    after_change(&state, htmx, result).await
+    after_change(&state, &visitor, htmx, result).await
 }
 
 async fn delete(
     State(state): State<AppState>,
+    visitor: Visitor,
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
@@ -137,7 +180,7 @@ async fn delete(
         Some(id) => changes::delete(&state.writer, id, Actor::Anonymous).await,
         None => Err(AppError::TodoNotFound),
     };
-    after_change(&state, htmx, result).await
+    after_change(&state, &visitor, htmx, result).await
 }
 
 #[derive(Deserialize)]
@@ -151,13 +194,23 @@ struct OverrideForm {
 /// `POST /todos/{id}` with `_method=put|delete`: the no-JavaScript path.
 async fn method_override(
     state: State<AppState>,
+    visitor: Visitor,
     htmx: Htmx,
     id: Path<String>,
     PageForm(form): PageForm<OverrideForm>,
 ) -> Result<Response, PageError> {
     match form.method.to_ascii_lowercase().as_str() {
-        "put" => update(state, htmx, id, PageForm(DoneForm { done: form.done })).await,
-        "delete" => delete(state, htmx, id).await,
+        "put" => {
+            update(
+                state,
+                visitor,
+                htmx,
+                id,
+                PageForm(DoneForm { done: form.done }),
+            )
+            .await
+        }
+        "delete" => delete(state, visitor, htmx, id).await,
         _ => Err(AppError::BadRequest("_method must be `put` or `delete`".into()).into()),
     }
 }
@@ -181,6 +234,7 @@ fn parse_done(raw: &str) -> Result<bool> {
 /// refreshes the lists with a notice.
 async fn after_change(
     state: &AppState,
+    visitor: &Visitor,
     htmx: bool,
     result: Result<Todo>,
 ) -> Result<Response, PageError> {
@@ -195,7 +249,7 @@ async fn after_change(
             let notice = AppError::TodoNotFound.public_message();
             Ok(vary_on_htmx((
                 StatusCode::NOT_FOUND,
-                lists_section(state, Some(&notice)).await?,
+                lists_section(state, Some(&notice), visitor.controls().unwrap_or_default()).await?,
             )))
         }
         Err(e) => Err(e.into()),
@@ -204,11 +258,17 @@ async fn after_change(
 
 /// The lists section as it is now, with an optional notice: what htmx swaps
 /// in after a change and when the page re-fetches it after an event.
-pub(super) async fn lists_section(state: &AppState, notice: Option<&str>) -> Result<Html<Bytes>> {
+/// Only the open lists without a notice are shared; the others carry a
+/// visitor's token or lack the buttons, and are rendered for them.
+pub(super) async fn lists_section(
+    state: &AppState,
+    notice: Option<&str>,
+    controls: Controls<'_>,
+) -> Result<Html<Bytes>> {
     let lists = reads::lists(state).await?;
-    Ok(Html(match notice {
-        None => state.rendered.fragment(&lists),
-        Some(notice) => Bytes::from(view::lists(&lists, Some(notice)).into_string()),
+    Ok(Html(match (notice, controls) {
+        (None, Controls::Open) => state.rendered.fragment(&lists),
+        (notice, controls) => Bytes::from(view::lists_with(&lists, notice, controls).into_string()),
     }))
 }
 

@@ -3,7 +3,7 @@
 use maud::{Markup, Render, html};
 use uuid::Uuid;
 
-use super::layout;
+use super::layout::{self, Account};
 use crate::domain::{Todo, TodoId, TodoLists, TodoText};
 
 /// What the add form shows: the text as typed and, after a rejection, why.
@@ -11,6 +11,28 @@ use crate::domain::{Todo, TodoId, TodoLists, TodoText};
 pub struct FormState<'a> {
     pub text: &'a str,
     pub error: Option<String>,
+}
+
+/// What the visitor may do with the lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Controls<'a> {
+    /// Sign-in is off: the form and the buttons.
+    #[default]
+    Open,
+    /// Signed in: the form and the buttons, each form carrying the
+    /// session's CSRF token (htmx sends a form's inputs with it).
+    SignedIn { csrf: &'a str },
+    /// Reading without signing in (`ANONYMOUS_READ`): no form, no buttons.
+    ReadOnly,
+}
+
+impl Controls<'_> {
+    fn csrf(&self) -> Option<&str> {
+        match self {
+            Controls::SignedIn { csrf } => Some(csrf),
+            Controls::Open | Controls::ReadOnly => None,
+        }
+    }
 }
 
 /// Where the page re-fetches its lists from (see `routes::live`).
@@ -41,16 +63,28 @@ pub const CHANGED_TRIGGER: &str = "todos-changed";
 ///
 /// With `picture`, the page opens with the hourly picture ([`picture`]).
 pub fn index(lists: &TodoLists, form: &FormState<'_>, picture: bool) -> Markup {
-    layout::page(
+    index_for(lists, form, picture, Controls::Open, Account::None)
+}
+
+/// [`index`] for a visitor with `controls`, and `account` in the header.
+pub fn index_for(
+    lists: &TodoLists,
+    form: &FormState<'_>,
+    picture: bool,
+    controls: Controls<'_>,
+    account: Account<'_>,
+) -> Markup {
+    layout::page_for(
         "Docket",
+        account,
         html! {
             @if picture { (self::picture()) }
-            (new_todo_form(form))
+            @if !matches!(controls, Controls::ReadOnly) { (new_todo_form_with(form, controls)) }
             div #live hx-ext="sse, morph" sse-connect="/events"
                 hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
                 hx-target="#todo-lists" hx-swap=(MORPH)
                 hx-sync="this:queue last" hx-disinherit="*" {
-                (self::lists(lists, None))
+                (self::lists_with(lists, None, controls))
             }
         },
     )
@@ -75,9 +109,15 @@ fn picture() -> Markup {
 /// The add form. htmx replaces it with the answer to its own post: cleared
 /// after a success, with the text and the error after a rejection.
 pub fn new_todo_form(form: &FormState<'_>) -> Markup {
+    new_todo_form_with(form, Controls::Open)
+}
+
+/// [`new_todo_form`] with the CSRF token `controls` carries.
+pub fn new_todo_form_with(form: &FormState<'_>, controls: Controls<'_>) -> Markup {
     html! {
         form #new-todo .new-todo action="/todos" method="post"
             hx-post="/todos" hx-target="this" hx-swap="outerHTML" {
+            @if let Some(csrf) = controls.csrf() { input type="hidden" name="csrf" value=(csrf); }
             label for="todo-text" { "New todo" }
             @if form.error.is_some() {
                 input #todo-text type="text" name="text" value=(form.text) autocomplete="off"
@@ -99,6 +139,11 @@ pub fn new_todo_form(form: &FormState<'_>) -> Markup {
 /// Both lists and the counts: the fragment the page re-fetches after a
 /// change. The buttons inside swap it whole with their answer.
 pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
+    lists_with(lists, notice, Controls::Open)
+}
+
+/// [`lists`] for a visitor with `controls`.
+pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_>) -> Markup {
     html! {
         section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap=(MORPH) {
             @if let Some(notice) = notice {
@@ -110,14 +155,14 @@ pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
             }
             h2 #open-heading { "To do" }
             ul .todos #open-todos aria-labelledby="open-heading" data-test="open-list" {
-                @for todo in &lists.open { (item(todo)) }
+                @for todo in &lists.open { (item_with(todo, controls)) }
                 (more(lists.open_hidden()))
                 // Hidden by the stylesheet when an item precedes it.
                 li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
             }
             h2 #done-heading { "Done" }
             ul .todos #done-todos aria-labelledby="done-heading" data-test="done-list" {
-                @for todo in &lists.done { (item(todo)) }
+                @for todo in &lists.done { (item_with(todo, controls)) }
                 (more(lists.done_hidden()))
                 li .empty data-test="empty-done" { "Nothing done yet." }
             }
@@ -138,6 +183,11 @@ fn more(hidden: u64) -> Markup {
 /// JavaScript: the pressed button sends `_method`); htmx posts the same form
 /// with the pressed button's value.
 pub fn item(todo: &Todo) -> Markup {
+    item_with(todo, Controls::Open)
+}
+
+/// [`item`] for a visitor with `controls`: read-only, the text alone.
+pub fn item_with(todo: &Todo, controls: Controls<'_>) -> Markup {
     let (toggle_label, toggle_to) = if todo.done {
         ("Not done", "false")
     } else {
@@ -146,12 +196,15 @@ pub fn item(todo: &Todo) -> Markup {
     html! {
         li .done[todo.done] id={ "todo-" (todo.id) } data-todo-id=(todo.id) {
             span .text data-test="todo-text" { (todo.text) }
+            @if !matches!(controls, Controls::ReadOnly) {
             form action={ "/todos/" (todo.id) } method="post" hx-post={ "/todos/" (todo.id) } {
+                @if let Some(csrf) = controls.csrf() { input type="hidden" name="csrf" value=(csrf); }
                 input type="hidden" name="done" value=(toggle_to);
                 button name="_method" value="put" aria-label={ "Mark “" (todo.text) "” " (if todo.done { "not done" } else { "done" }) } {
                     (toggle_label)
                 }
                 button .danger name="_method" value="delete" aria-label={ "Delete “" (todo.text) "”" } { "Delete" }
+            }
             }
         }
     }
@@ -214,6 +267,36 @@ mod tests {
             html.contains("aria-label=\"Delete “Water plants”\""),
             "{html}"
         );
+    }
+
+    #[test]
+    fn signed_in_forms_carry_the_csrf_token_and_read_only_lists_have_no_forms() {
+        let lists = TodoLists {
+            open: vec![todo("Water plants", false)],
+            open_total: 1,
+            ..TodoLists::default()
+        };
+        let signed_in = Controls::SignedIn { csrf: "tok3n" };
+        let form = new_todo_form_with(&FormState::default(), signed_in).into_string();
+        assert!(form.contains(r#"name="csrf" value="tok3n""#), "{form}");
+        let html = lists_with(&lists, None, signed_in).into_string();
+        assert!(html.contains(r#"name="csrf" value="tok3n""#), "{html}");
+
+        let open = lists_with(&lists, None, Controls::Open).into_string();
+        assert!(open.contains("<form") && !open.contains("csrf"), "{open}");
+
+        let read_only = index_for(
+            &lists,
+            &FormState::default(),
+            false,
+            Controls::ReadOnly,
+            Account::SignInLink,
+        )
+        .into_string();
+        assert!(read_only.contains("Water plants"), "{read_only}");
+        assert!(!read_only.contains("<form"), "{read_only}");
+        assert!(!read_only.contains("<button"), "{read_only}");
+        assert!(read_only.contains(r#"href="/auth/login""#), "{read_only}");
     }
 
     #[test]

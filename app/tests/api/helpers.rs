@@ -135,6 +135,7 @@ pub async fn spawn_app_with(
         page_cache_max_age: app::page_cache::DEFAULT_MAX_AGE,
         stream_limits: app::open_streams::StreamLimits::DEFAULT,
         picture: None,
+        auth: app::auth::Auth::Off,
     };
     adjust(&mut config);
     let application = Application::build(config).await.expect("the app builds");

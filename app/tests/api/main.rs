@@ -20,5 +20,6 @@ mod relay;
 mod router;
 mod security;
 mod shutdown;
+mod sign_in;
 mod tokens;
 mod writer;

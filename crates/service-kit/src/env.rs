@@ -9,7 +9,10 @@
 //! process environment.
 
 use std::collections::HashMap;
+
+use secrecy::SecretString;
 use std::fmt::Display;
+use std::path::Path;
 use std::time::Duration;
 
 /// Where a missing variable is explained.
@@ -117,6 +120,26 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A secret given as `name`, or as a file named by `file_name` (a
+    /// mounted Secret: the whole file but one trailing line break), read
+    /// now; `None` when neither is set. Setting both is an error, and no
+    /// error quotes the secret.
+    pub fn secret(
+        &self,
+        name: &'static str,
+        file_name: &'static str,
+    ) -> Result<Option<SecretString>, EnvError> {
+        match (self.raw(name), self.optional(file_name)) {
+            (Some(_), Some(_)) => Err(EnvError::invalid(
+                file_name,
+                format!("{name} is set too; set only one of them"),
+            )),
+            (Some(secret), None) => Ok(Some(SecretString::from(secret))),
+            (None, Some(path)) => read_secret_file(file_name, Path::new(&path)).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The value parsed by `parse`, or `default` parsed the same way when
     /// unset. The error names the variable and quotes the value: use it
     /// for settings, not secrets.
@@ -143,6 +166,23 @@ impl<'a> Env<'a> {
             })
             .transpose()
     }
+}
+
+/// Reads a mounted secret: the whole file but a trailing line break.
+fn read_secret_file(variable: &'static str, path: &Path) -> Result<SecretString, EnvError> {
+    let contents = std::fs::read_to_string(path)
+        .map_err(|e| EnvError::invalid(variable, format!("cannot read {}: {e}", path.display())))?;
+    let secret = contents
+        .strip_suffix('\n')
+        .map(|rest| rest.strip_suffix('\r').unwrap_or(rest))
+        .unwrap_or(&contents);
+    if secret.is_empty() {
+        return Err(EnvError::invalid(
+            variable,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(SecretString::from(secret))
 }
 
 /// Parses `250ms`, `5s`, `2m`, `1h`, `7d`.

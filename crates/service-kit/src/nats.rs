@@ -18,7 +18,6 @@
 //! server without authorization (a developer's `nats-server -js`) accepts.
 
 use std::fmt;
-use std::path::Path;
 
 use async_nats::jetstream::stream;
 use async_nats::{Client, ConnectError, ConnectOptions, ServerAddr};
@@ -115,17 +114,7 @@ impl NatsSettings {
             })?;
 
         let user = get("NATS_USER").map(|user| user.trim().to_owned());
-        let password = match (get("NATS_PASSWORD"), get("NATS_PASSWORD_FILE")) {
-            (Some(_), Some(_)) => {
-                return Err(EnvError::Invalid {
-                    variable: "NATS_PASSWORD_FILE",
-                    reason: "NATS_PASSWORD is set too; set only one of them".into(),
-                });
-            }
-            (Some(password), None) => Some(SecretString::from(password)),
-            (None, Some(path)) => Some(read_password_file(Path::new(path.trim()))?),
-            (None, None) => None,
-        };
+        let password = env.secret("NATS_PASSWORD", "NATS_PASSWORD_FILE")?;
 
         let credentials = match (user, password) {
             (Some(user), Some(password)) => Some(Credentials { user, password }),
@@ -196,25 +185,6 @@ impl NatsSettings {
     pub async fn connect(&self, options: ConnectOptions) -> Result<Client, ConnectError> {
         self.apply(options).connect(self.url.clone()).await
     }
-}
-
-/// Reads a mounted password: the whole file but a trailing line break.
-fn read_password_file(path: &Path) -> Result<SecretString, EnvError> {
-    let contents = std::fs::read_to_string(path).map_err(|e| EnvError::Invalid {
-        variable: "NATS_PASSWORD_FILE",
-        reason: format!("cannot read {}: {e}", path.display()),
-    })?;
-    let password = contents
-        .strip_suffix('\n')
-        .map(|rest| rest.strip_suffix('\r').unwrap_or(rest))
-        .unwrap_or(&contents);
-    if password.is_empty() {
-        return Err(EnvError::Invalid {
-            variable: "NATS_PASSWORD_FILE",
-            reason: format!("{} is empty", path.display()),
-        });
-    }
-    Ok(SecretString::from(password))
 }
 
 /// The stream behind the key-value bucket `bucket`, with the settings

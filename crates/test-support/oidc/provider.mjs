@@ -1,12 +1,13 @@
 // A real OpenID provider for tests: panva's `oidc-provider` (OpenID
-// Certified), on 127.0.0.1 only, with one confidential client and a fixed
-// set of users. Started by `crates/test-support/src/oidc.rs`, which passes
+// Certified), on 127.0.0.1 only, with one confidential client (and any
+// others a test asks for) and a fixed set of users. Started by `crates/test-support/src/oidc.rs`, which passes
 // everything in the environment:
 //
 //   OIDC_PROVIDER_DIR     the npm prefix `oidc-provider` is installed in
 //                         (`target/tools/oidc-provider`, by `cargo xtask install`)
 //   OIDC_PROVIDER_CONFIG  JSON: { port, client: { client_id, client_secret,
 //                         redirect_uris, post_logout_redirect_uris },
+//                         other_clients: [ the same shape ] (optional),
 //                         users: [{ username, password, name, email }],
 //                         token_ttl_seconds, log_file }
 //
@@ -61,15 +62,15 @@ function signingKey() {
 
 const ttl = config.token_ttl_seconds;
 const provider = new Provider(issuer, {
-  clients: [{
-    client_id: config.client.client_id,
-    client_secret: config.client.client_secret,
-    redirect_uris: config.client.redirect_uris,
-    post_logout_redirect_uris: config.client.post_logout_redirect_uris,
+  clients: [config.client, ...(config.other_clients ?? [])].map((client) => ({
+    client_id: client.client_id,
+    client_secret: client.client_secret,
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris,
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',
-  }],
+  })),
   async findAccount(_ctx, id) {
     const user = users.get(id);
     if (!user) return undefined;

@@ -90,6 +90,7 @@ impl OidcUser {
 pub struct OidcProvider {
     issuer: String,
     client: OidcClient,
+    others: Vec<OidcClient>,
     users: Vec<OidcUser>,
     service: Service,
     dir: TempDir,
@@ -100,7 +101,17 @@ impl OidcProvider {
     /// users `ada` (Ada Lovelace) and `grace` (Grace Hopper), and returns
     /// once its discovery document is served.
     pub async fn start(client: OidcClient) -> anyhow::Result<OidcProvider> {
-        if client.redirect_uris.is_empty() {
+        OidcProvider::start_with_others(client, Vec::new()).await
+    }
+
+    /// Like [`OidcProvider::start`], with `others` registered too: relying
+    /// parties besides the app, whose tokens the app must refuse (their
+    /// audience is not the app).
+    pub async fn start_with_others(
+        client: OidcClient,
+        others: Vec<OidcClient>,
+    ) -> anyhow::Result<OidcProvider> {
+        if client.redirect_uris.is_empty() || others.iter().any(|o| o.redirect_uris.is_empty()) {
             bail!("the OpenID provider's client needs at least one redirect URI");
         }
         let package = oidc_provider_dir();
@@ -127,6 +138,12 @@ impl OidcProvider {
                     "redirect_uris": client.redirect_uris,
                     "post_logout_redirect_uris": client.post_logout_redirect_uris,
                 },
+                "other_clients": others.iter().map(|other| json!({
+                    "client_id": other.client_id,
+                    "client_secret": other.client_secret,
+                    "redirect_uris": other.redirect_uris,
+                    "post_logout_redirect_uris": other.post_logout_redirect_uris,
+                })).collect::<Vec<_>>(),
                 "users": users.iter().map(|user| json!({
                     "username": user.username,
                     "password": user.password,
@@ -155,6 +172,7 @@ impl OidcProvider {
         Ok(OidcProvider {
             issuer,
             client,
+            others,
             users,
             service,
             dir,
@@ -270,14 +288,14 @@ impl OidcProvider {
         Ok(url)
     }
 
-    /// Whether `url` is one of the client's redirect URIs (whatever its query).
+    /// Whether `url` is one of the clients' redirect URIs (whatever its query).
     fn is_redirect_uri(&self, url: &Url) -> bool {
         let mut bare = url.clone();
         bare.set_query(None);
         bare.set_fragment(None);
-        self.client
-            .redirect_uris
-            .iter()
+        std::iter::once(&self.client)
+            .chain(&self.others)
+            .flat_map(|client| &client.redirect_uris)
             .any(|uri| Url::parse(uri).is_ok_and(|uri| uri == bare))
     }
 }

@@ -4,3 +4,4 @@
 pub mod metrics;
 pub mod rate_limit;
 pub mod security;
+pub mod sign_in;
