@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::OidcSettings;
 use super::session::unix_seconds;
+use crate::domain::Person;
 
 /// How long a browser may take at the provider before the sign-in it
 /// started is stale.
@@ -238,6 +239,11 @@ impl Provider {
             .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
             .filter(|name| !name.trim().is_empty())
             .unwrap_or_else(|| subject.clone());
+        // Checked here, once: a session holds only claims every change it
+        // makes can record as its actor.
+        Person::parse(&subject, &name).map_err(|e| {
+            SignInError::Unverified(anyhow::Error::new(e).context("the ID token's claims"))
+        })?;
         Ok(Identity { subject, name })
     }
 }

@@ -19,7 +19,7 @@ use super::extract::{Htmx, PageError, PageForm};
 use super::middleware::{security, sign_in};
 use super::signed_in::Visitor;
 use crate::changes;
-use crate::domain::{Actor, Todo, TodoId, TodoText};
+use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::Lookup;
 use crate::reads;
@@ -129,7 +129,7 @@ async fn create(
             return Ok(vary_on_htmx((error.status(), body)));
         }
     };
-    changes::create(&state.writer, &text, Actor::Anonymous).await?;
+    changes::create(&state.writer, &text, visitor.actor()?).await?;
     if !htmx {
         return Ok(wrote(&state, see_other()));
     }
@@ -163,8 +163,9 @@ async fn update(
     PageForm(form): PageForm<DoneForm>,
 ) -> Result<Response, PageError> {
     let done = parse_done(&form.done)?;
+    let actor = visitor.actor()?;
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::update(&state.writer, id, Some(done), None, Actor::Anonymous).await,
+        Some(id) => changes::update(&state.writer, id, Some(done), None, actor).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, &visitor, htmx, result).await
@@ -176,8 +177,9 @@ async fn delete(
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    let actor = visitor.actor()?;
     let result = match TodoId::parse(&id) {
-        Some(id) => changes::delete(&state.writer, id, Actor::Anonymous).await,
+        Some(id) => changes::delete(&state.writer, id, actor).await,
         None => Err(AppError::TodoNotFound),
     };
     after_change(&state, &visitor, htmx, result).await

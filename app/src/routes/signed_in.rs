@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 
 use super::extract::PageError;
 use crate::auth::Session;
+use crate::domain::{Actor, Person};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::views::layout::Account;
@@ -59,6 +60,20 @@ pub enum Visitor {
 }
 
 impl Visitor {
+    /// Who a change this visitor makes is recorded as. A session's claims
+    /// were parsed as a [`Person`] when it was made (`auth::flow`), so
+    /// failing here means the rules changed under a live session.
+    pub fn actor(&self) -> Result<Actor, AppError> {
+        match self {
+            Visitor::SignedIn(signed_in) => Person::parse(&signed_in.subject, &signed_in.name)
+                .map(Actor::Person)
+                .map_err(|e| {
+                    AppError::Internal(anyhow::Error::new(e).context("the session's claims"))
+                }),
+            Visitor::Anyone | Visitor::Anonymous { .. } => Ok(Actor::Anonymous),
+        }
+    }
+
     /// What the lists offer this visitor; `None`: they may not see them.
     pub fn controls(&self) -> Option<Controls<'_>> {
         match self {

@@ -200,6 +200,22 @@ async fn ada_signs_in_writes_and_sees_her_name() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app.todo_count().await, 1);
     assert!(app.page().await.contains("Buy milk"));
+    // The change is hers: the row records the person her ID token named.
+    let created_by: serde_json::Value =
+        sqlx::query_scalar("select created_by from todos where text = 'Buy milk'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(created_by, ada());
+}
+
+/// How a change Ada made records her (`events::Actor`, as stored).
+fn ada() -> serde_json::Value {
+    serde_json::to_value(events::Actor::Person {
+        subject: "ada".into(),
+        name: "Ada Lovelace".into(),
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -602,12 +618,14 @@ async fn a_signed_in_htmx_press_on_a_todo_sends_the_token_from_its_form() {
         .unwrap();
 
     assert_eq!(press.status(), StatusCode::NO_CONTENT);
-    let done: bool = sqlx::query_scalar("select done from todos where id = $1")
-        .bind(id)
-        .fetch_one(&app.app.db)
-        .await
-        .unwrap();
+    let (done, updated_by): (bool, serde_json::Value) =
+        sqlx::query_as("select done, updated_by from todos where id = $1")
+            .bind(id)
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
     assert!(done);
+    assert_eq!(updated_by, ada());
 }
 
 #[tokio::test]
