@@ -11,8 +11,6 @@ use std::time::Duration;
 use async_nats::jetstream::stream;
 use time::OffsetDateTime;
 
-use crate::consumer::DURABLE;
-
 /// How long a scrape waits for the consumer's numbers.
 const READ_WITHIN: Duration = Duration::from_secs(2);
 
@@ -27,20 +25,28 @@ pub struct Lag {
     pub oldest_unacked_age: Duration,
 }
 
-/// Where the lag is read from, once the stream is set up.
+/// Where the lag is read from, once the stream and its consumer are set up.
 #[derive(Debug, Clone, Default)]
-pub struct LagSource(Arc<OnceLock<stream::Stream>>);
+pub struct LagSource(Arc<OnceLock<Watched>>);
+
+/// The stream and the name of the durable consumer whose lag is read.
+#[derive(Debug)]
+struct Watched {
+    stream: stream::Stream,
+    consumer: &'static str,
+}
 
 impl LagSource {
-    pub fn set(&self, stream: stream::Stream) {
-        let _ = self.0.set(stream);
+    /// From now on, the lag of `consumer` on `stream`.
+    pub fn set(&self, stream: stream::Stream, consumer: &'static str) {
+        let _ = self.0.set(Watched { stream, consumer });
     }
 
     /// The current lag; `None` before set-up or when NATS does not answer
     /// in time (the gauges then keep their last values).
     pub async fn read(&self) -> Option<Lag> {
-        let stream = self.0.get()?;
-        match tokio::time::timeout(READ_WITHIN, measure(stream)).await {
+        let watched = self.0.get()?;
+        match tokio::time::timeout(READ_WITHIN, measure(&watched.stream, watched.consumer)).await {
             Ok(Ok(lag)) => Some(lag),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "could not read the consumer's lag");
@@ -51,8 +57,8 @@ impl LagSource {
     }
 }
 
-async fn measure(stream: &stream::Stream) -> Result<Lag, async_nats::Error> {
-    let info = stream.consumer_info(DURABLE).await?;
+async fn measure(stream: &stream::Stream, consumer: &str) -> Result<Lag, async_nats::Error> {
+    let info = stream.consumer_info(consumer).await?;
     let ack_pending = info.num_ack_pending as u64;
     let oldest_unacked_age = if info.num_pending + ack_pending == 0 {
         Duration::ZERO

@@ -163,7 +163,7 @@ async fn set_up(js: &jetstream::Context, config: &Config, state: &AppState) -> R
     let consumer_config = consumer::consumer_config(config.ack_wait());
     let last_delivery = consumer::last_delivery(config.retry.attempts());
     let consumer = consumer::ensure_consumer(&stream, consumer_config.clone()).await?;
-    state.metrics.lag.set(stream.clone());
+    state.metrics.lag.set(stream.clone(), consumer::DURABLE);
     let sender = match &config.mode {
         Mode::Forward(target) => Some(Arc::new(Deliverer::new(
             target.clone(),

@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::install::{self, Tool};
+use crate::llvm_tools;
 use crate::stack::TestStack;
 use crate::workspace::{Workspace, run_checked};
 
@@ -46,9 +47,6 @@ const FLOORS: &[(&str, f64)] = &[
     // Developer commands: CI runs them, the tests check their parts.
     ("xtask", 26.0),
 ];
-
-/// The profiles' LLVM tools, when rustup's component is missing.
-const DEBIAN_LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -141,43 +139,8 @@ pub fn report(workspace: &Workspace) -> anyhow::Result<()> {
 fn llvm_cov(workspace: &Workspace) -> Command {
     let mut command = workspace.cargo();
     command.arg("llvm-cov");
-    if !rustup_llvm_tools(workspace) {
-        let bin = Path::new(DEBIAN_LLVM_BIN);
-        command
-            .env("LLVM_COV", bin.join("llvm-cov"))
-            .env("LLVM_PROFDATA", bin.join("llvm-profdata"));
-    }
+    command.envs(llvm_tools::cargo_llvm_cov_env(workspace));
     command
-}
-
-/// Whether rustup's `llvm-tools` component is installed for the toolchain.
-fn rustup_llvm_tools(workspace: &Workspace) -> bool {
-    let Ok(output) = workspace
-        .command("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-    else {
-        return false;
-    };
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    let Ok(host) = workspace
-        .command("rustc")
-        .args(["--print", "host-tuple"])
-        .output()
-    else {
-        return false;
-    };
-    let host = String::from_utf8_lossy(&host.stdout).trim().to_owned();
-    sysroot
-        .join("lib/rustlib")
-        .join(host)
-        .join("bin/llvm-cov")
-        .is_file()
-}
-
-/// Whether the LLVM tools are there, from rustup or from Debian.
-pub fn llvm_tools_present(workspace: &Workspace) -> bool {
-    rustup_llvm_tools(workspace) || Path::new(DEBIAN_LLVM_BIN).join("llvm-cov").is_file()
 }
 
 /// `llvm-cov export --summary-only`, the parts read here.

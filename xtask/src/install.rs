@@ -192,7 +192,7 @@ const REQUIREMENTS: &[Requirement] = &[
         // rustup's `llvm-tools` component when installed (CI on GitHub
         // adds it), else Debian's: rustup cannot always reach its server.
         name: "LLVM coverage tools (rustup llvm-tools, or Debian llvm-22)",
-        present: crate::coverage::llvm_tools_present,
+        present: crate::llvm_tools::present,
         install: Install::Apt(&["llvm-22"]),
     },
     Requirement {

@@ -34,6 +34,7 @@ mod coverage;
 mod fuzz;
 mod images;
 mod install;
+mod llvm_tools;
 mod prepare_sqlx;
 mod stack;
 mod tail;
