@@ -101,23 +101,44 @@ pub fn message(event: &TodoEvent, escape: impl Fn(&str) -> String, max_chars: us
     if let Some(name) = event.actor.as_ref().and_then(Actor::display_name) {
         return message_by(event, &name, &escape, max_chars);
     }
-    let what = match event.event_type {
-        EventType::Created => "Todo created",
-        // Only the text changed: saying "marked not done" would be wrong.
-        EventType::Updated
-            if !event.changed.is_empty() && !event.changed.contains(&TodoField::Done) =>
-        {
-            "Todo edited"
-        }
-        EventType::Updated if event.todo.done => "Todo marked done",
-        EventType::Updated => "Todo marked not done",
-        EventType::Deleted => "Todo deleted",
+    let what = match Change::of(event) {
+        Change::Created => "Todo created",
+        Change::Edited => "Todo edited",
+        Change::Done => "Todo marked done",
+        Change::NotDone => "Todo marked not done",
+        Change::Deleted => "Todo deleted",
     };
     let budget = max_chars.saturating_sub(what.len() + 2);
     format!(
         "{what}: {}",
         escaped_within(&event.todo.text, &escape, budget)
     )
+}
+
+/// What a message says happened; both wordings read it from here.
+enum Change {
+    Created,
+    /// Only the text changed: saying "marked not done" would be wrong.
+    Edited,
+    Done,
+    NotDone,
+    Deleted,
+}
+
+impl Change {
+    fn of(event: &TodoEvent) -> Change {
+        match event.event_type {
+            EventType::Created => Change::Created,
+            EventType::Updated
+                if !event.changed.is_empty() && !event.changed.contains(&TodoField::Done) =>
+            {
+                Change::Edited
+            }
+            EventType::Updated if event.todo.done => Change::Done,
+            EventType::Updated => Change::NotDone,
+            EventType::Deleted => Change::Deleted,
+        }
+    }
 }
 
 /// "<name> <verb>: <text>", the name cut first so the text keeps room.
@@ -127,16 +148,12 @@ fn message_by(
     escape: &impl Fn(&str) -> String,
     max_chars: usize,
 ) -> String {
-    let verb = match event.event_type {
-        EventType::Created => "added",
-        EventType::Updated
-            if !event.changed.is_empty() && !event.changed.contains(&TodoField::Done) =>
-        {
-            "edited"
-        }
-        EventType::Updated if event.todo.done => "completed",
-        EventType::Updated => "reopened",
-        EventType::Deleted => "deleted",
+    let verb = match Change::of(event) {
+        Change::Created => "added",
+        Change::Edited => "edited",
+        Change::Done => "completed",
+        Change::NotDone => "reopened",
+        Change::Deleted => "deleted",
     };
     // A control character in a name could start a forged line of its own
     // (Telegram's plain text has no escaping to stop it); the app refuses
