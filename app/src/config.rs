@@ -13,7 +13,7 @@
 //! | `ADMIN_PORT`   | no       |         | a second port for `/healthz`, `/readyz`, `/metrics` and `/version`, which then leave `PORT` (all but `/version`); unset: everything on `PORT` |
 //! | `API_TOKEN`    | no       |         | one bearer token for the JSON API, read-write, named `default` (local use); unset with no `API_TOKENS_FILE`: writes answer 503 |
 //! | `API_TOKENS_FILE` | no    |         | a file of named API tokens, one `<name> <read\|write> <token>` a line (`#` comments, tokens of 32 characters or more), read again when it changes, so tokens rotate without a restart (see [`crate::api_tokens`]); not with `API_TOKEN` |
-//! | `COOKIE_KEY`   | with more than one replica | random | signs the app's cookies (the write marker, [`crate::write_marker`]), at least 32 bytes; every replica needs the same; unset: a random key per process |
+//! | `COOKIE_KEY`   | with `AUTH=oidc` or more than one replica | random | signs the app's cookies (the write marker, [`crate::write_marker`]) and seals sessions, at least 32 bytes; every replica needs the same; unset (only with `AUTH=off`): a random key per process |
 //! | `LOG_FORMAT`   | no       | `json`  | `json` or `pretty` (read by `telemetry`) |
 //! | `RUST_LOG`     | no       | `info`  | log filter (read by `telemetry`) |
 //! | `WRITE_RATE_LIMIT` | no   | `300/minute` | writes (POST, PUT, DELETE) each client may make: `<count>/<second\|minute\|hour>`, or `off` |
@@ -222,6 +222,14 @@ impl Config {
             });
 
         let auth = read_auth(env)?;
+        // A key of the process's own would sign everyone out at each
+        // restart, and on every replica but the one that signed them in.
+        if auth.oidc().is_some() && cookie_key.is_none() {
+            return Err(EnvError::Missing {
+                variable: "COOKIE_KEY",
+                hint: "AUTH=oidc seals sessions with it; every replica needs the same",
+            });
+        }
 
         Ok(Self {
             database,
@@ -604,8 +612,9 @@ mod tests {
         assert_eq!((name.as_str(), access), ("default", Access::Write));
     }
 
-    const OIDC: [(&str, &str); 5] = [
+    const OIDC: [(&str, &str); 6] = [
         ("AUTH", "oidc"),
+        ("COOKIE_KEY", "cookie-key-0123456789abcdef0123456789"),
         ("OIDC_ISSUER_URL", "https://id.example.test"),
         ("OIDC_CLIENT_ID", "docket"),
         ("OIDC_CLIENT_SECRET", "client-s3cret"),
