@@ -33,6 +33,8 @@ struct Intended {
     overlay: &'static str,
     namespace: &'static str,
     host: String,
+    /// The app's `PUBLIC_URL`: https:// and the host.
+    public_url: String,
     broadcaster_mode: &'static str,
     /// `WEBHOOK_FORMAT` values this environment may use.
     broadcaster_formats: &'static [&'static str],
@@ -55,6 +57,7 @@ fn staging(settings: &Settings) -> Intended {
         overlay: "overlay/staging",
         namespace: "docket-staging",
         host: settings.staging_host.clone(),
+        public_url: format!("https://{}", settings.staging_host),
         broadcaster_mode: "log",
         broadcaster_formats: STAGING_FORMATS,
         nats_servers: 1,
@@ -66,6 +69,7 @@ fn production(settings: &Settings) -> Intended {
         overlay: "overlay/production",
         namespace: "docket-production",
         host: settings.production_host.clone(),
+        public_url: format!("https://{}", settings.production_host),
         broadcaster_mode: "forward",
         broadcaster_formats: CHAT_FORMATS,
         nats_servers: 3,
@@ -73,7 +77,8 @@ fn production(settings: &Settings) -> Intended {
 }
 
 /// Generated ConfigMaps whose content, and so whose name's hash, differs by
-/// intent (the broadcaster's mode; both services' stream replicas). Any
+/// intent (the broadcaster's mode; both services' stream replicas; the
+/// app's public address). Any
 /// other generated name must be the same in both environments.
 const HASH_MAY_DIFFER: &[&str] = &["broadcaster", "todo-app"];
 
@@ -81,6 +86,8 @@ const HASH_MAY_DIFFER: &[&str] = &["broadcaster", "todo-app"];
 const STREAM_REPLICAS: &str = "NATS_STREAM_REPLICAS";
 /// The ConfigMaps of the services that create streams, by generator name.
 const STREAM_CREATORS: &[&str] = &["todo-app", "broadcaster"];
+/// The app's address as browsers see it: its environment's host.
+const PUBLIC_URL: &str = "PUBLIC_URL";
 
 /// Objects only production has, with the component that brings them.
 const PRODUCTION_ONLY: &[(&str, &str)] = &[
@@ -290,6 +297,7 @@ fn mask(doc: &Value) -> Value {
         }
         "ConfigMap/todo-app" | "ConfigMap/todo-app-<hash>" => {
             remove(&mut doc, "/data", STREAM_REPLICAS);
+            placeholder(&mut doc, &format!("/data/{PUBLIC_URL}"), "<public url>");
         }
         "StatefulSet/nats" => mask_nats_cluster(&mut doc),
         "HorizontalPodAutoscaler/todo-app" => {
@@ -399,6 +407,8 @@ fn first_difference(left: &Value, right: &Value, at: String) -> Option<String> {
 struct Facts {
     namespaces: BTreeSet<String>,
     hosts: BTreeSet<String>,
+    /// The app's `PUBLIC_URL`.
+    public_url: Option<String>,
     broadcaster_mode: Option<String>,
     broadcaster_format: Option<String>,
     min_replicas: Option<u64>,
@@ -442,6 +452,12 @@ fn facts(docs: &[Value]) -> Facts {
                 facts.broadcaster_mode = data("BROADCASTER_MODE");
                 facts.broadcaster_format = data("WEBHOOK_FORMAT");
             }
+            "ConfigMap/todo-app" => {
+                facts.public_url = doc
+                    .pointer(&format!("/data/{PUBLIC_URL}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
             "HorizontalPodAutoscaler/todo-app" => {
                 facts.min_replicas = doc.pointer("/spec/minReplicas").and_then(Value::as_u64);
             }
@@ -483,6 +499,12 @@ impl Facts {
             errors.push(format!(
                 "{env}: the Ingress must serve {} only, found {:?}",
                 intended.host, self.hosts
+            ));
+        }
+        if self.public_url.as_deref() != Some(intended.public_url.as_str()) {
+            errors.push(format!(
+                "{env}: the app's {PUBLIC_URL} must be {}, found {:?}",
+                intended.public_url, self.public_url
             ));
         }
         if self.broadcaster_mode.as_deref() != Some(intended.broadcaster_mode) {
@@ -561,7 +583,7 @@ mod tests {
                    "spec": {"template": {"spec": {"containers": [{"name": "b", "image": image}]}}}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap",
                    "metadata": {"name": "todo-app", "namespace": namespace},
-                   "data": {"PORT": "8080"}}),
+                   "data": {"PORT": "8080", "PUBLIC_URL": format!("https://{host}")}}),
             nats_server(namespace),
         ]
     }
@@ -616,6 +638,7 @@ mod tests {
             staging_host: "staging.docket.example.com".to_owned(),
             production_host: "docket.example.com".to_owned(),
             production_backup_destination: "s3://b/production".to_owned(),
+            oidc_issuer: "https://id.example.test".to_owned(),
         }
     }
 
@@ -864,7 +887,22 @@ mod tests {
             "x",
             "info",
         );
-        assert_eq!(facts(&wrong).mismatches(&staging_intended()).len(), 2);
+        assert_eq!(facts(&wrong).mismatches(&staging_intended()).len(), 3);
+    }
+
+    #[test]
+    fn the_public_url_may_differ_but_must_be_its_own_host() {
+        let mut wrong = staging();
+        wrong[4]["data"]["PUBLIC_URL"] = json!("https://docket.example.com");
+        assert_eq!(compare(&wrong, &production()), Vec::<String>::new());
+        assert_eq!(
+            facts(&wrong).mismatches(&staging_intended()),
+            vec![
+                "overlay/staging: the app's PUBLIC_URL must be https://staging.docket.example.com, \
+                 found Some(\"https://docket.example.com\")"
+                    .to_owned()
+            ]
+        );
     }
 
     #[test]

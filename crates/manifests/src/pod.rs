@@ -536,6 +536,13 @@ pub enum VolumeSource {
     ConfigMap { name: String },
     /// A claim on durable storage.
     PersistentVolumeClaim { claim_name: String },
+    /// A Secret's keys as files: each of `items` (key, file name), read
+    /// with `default_mode` (octal, as written; the kubelet's 0644 when unset).
+    Secret {
+        secret_name: String,
+        items: Vec<(String, String)>,
+        default_mode: Option<u32>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -545,6 +552,24 @@ struct RawVolume {
     empty_dir: Option<EmptyDir>,
     config_map: Option<ConfigMapRef>,
     persistent_volume_claim: Option<ClaimRef>,
+    secret: Option<SecretVolume>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SecretVolume {
+    secret_name: String,
+    /// Without items every key would be a file: the smoke test could not
+    /// know which stand-ins to write, so the manifests name them.
+    items: Vec<KeyToPath>,
+    default_mode: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyToPath {
+    key: String,
+    path: String,
 }
 
 #[derive(Deserialize)]
@@ -563,15 +588,29 @@ impl TryFrom<RawVolume> for Volume {
     type Error = String;
 
     fn try_from(raw: RawVolume) -> Result<Self, Self::Error> {
-        let source = match (raw.empty_dir, raw.config_map, raw.persistent_volume_claim) {
-            (Some(empty_dir), None, None) => VolumeSource::EmptyDir {
+        let source = match (
+            raw.empty_dir,
+            raw.config_map,
+            raw.persistent_volume_claim,
+            raw.secret,
+        ) {
+            (Some(empty_dir), None, None, None) => VolumeSource::EmptyDir {
                 size_limit: empty_dir.size_limit,
             },
-            (None, Some(config_map), None) => VolumeSource::ConfigMap {
+            (None, Some(config_map), None, None) => VolumeSource::ConfigMap {
                 name: config_map.name,
             },
-            (None, None, Some(claim)) => VolumeSource::PersistentVolumeClaim {
+            (None, None, Some(claim), None) => VolumeSource::PersistentVolumeClaim {
                 claim_name: claim.claim_name,
+            },
+            (None, None, None, Some(secret)) => VolumeSource::Secret {
+                secret_name: secret.secret_name,
+                items: secret
+                    .items
+                    .into_iter()
+                    .map(|item| (item.key, item.path))
+                    .collect(),
+                default_mode: secret.default_mode,
             },
             _ => return Err(format!("volume {}: needs exactly one source", raw.name)),
         };

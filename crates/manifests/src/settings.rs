@@ -24,6 +24,9 @@ pub struct Settings {
     /// Where production's CloudNativePG backups go (the ObjectStore's
     /// destinationPath, replaced in by the production overlay).
     pub production_backup_destination: String,
+    /// The OpenID provider both environments sign people in with (the
+    /// app's `OIDC_ISSUER_URL`, replaced in by each overlay).
+    pub oidc_issuer: String,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +45,12 @@ impl Settings {
     fn parse(text: &str) -> anyhow::Result<Settings> {
         let document: Document = serde_yaml_ng::from_str(text)?;
         Ok(document.data)
+    }
+
+    /// The address browsers reach an environment at: its host over https
+    /// (the app's `PUBLIC_URL`).
+    pub fn public_url(&self, env: &str) -> Option<String> {
+        self.host(env).map(|host| format!("https://{host}"))
     }
 
     /// The host an environment's Ingress must serve, for the environments
@@ -70,7 +79,7 @@ mod tests {
     #[test]
     fn a_misspelt_setting_is_refused() {
         let text = "data:\n  configRepo: x\n  stagingHost: a\n  productionHost: b\n  \
-             productionBackupDestination: s3://b/p\n  stagingHots: c\n";
+             productionBackupDestination: s3://b/p\n  oidcIssuer: https://id\n  stagingHots: c\n";
         let err = Settings::parse(text).unwrap_err().to_string();
         assert!(err.contains("stagingHots"), "{err}");
     }

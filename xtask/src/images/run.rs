@@ -3,7 +3,8 @@
 //! the user and group of the security contexts, the read-only root, the
 //! dropped capabilities, no privilege escalation, the memory and CPU limits,
 //! emptyDir volumes as tmpfs, a persistent volume claim as a host folder
-//! standing in for its volume, `command`/`args` over ENTRYPOINT/CMD, and the
+//! standing in for its volume, a Secret volume as a read-only folder of
+//! stand-in files with the volume's mode, `command`/`args` over ENTRYPOINT/CMD, and the
 //! environment with the in-cluster Service addresses mapped to the private
 //! instances the smoke test starts.
 //!
@@ -12,7 +13,9 @@
 //! an added capability, a Service address with no private stand-in.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use manifests::pod::{Container, PodSpec, VolumeSource};
@@ -35,6 +38,9 @@ pub struct Placement<'a> {
     pub publish: &'a [(u16, u16)],
     /// Claim name → the host folder standing in for its volume.
     pub claims: &'a BTreeMap<String, PathBuf>,
+    /// Secret volume name → the host folder holding its files, written
+    /// with stand-in values ([`write_secret_volume`]).
+    pub secret_volumes: &'a BTreeMap<String, PathBuf>,
 }
 
 /// The `podman run` arguments (after `run`) for `container` of `pod`.
@@ -62,6 +68,13 @@ pub fn podman_args(
         (Some(user), None) => args.extend(["--user".into(), user.to_string()]),
         (None, Some(_)) => bail!("{}: runAsGroup without runAsUser", container.name),
         (None, None) => {}
+    }
+    // The kubelet adds the pod's fsGroup to every container's groups: it
+    // owns the volumes (a Secret's files are readable by it alone).
+    if let Some(fs_group) = pod.security_context.fs_group
+        && group != Some(fs_group)
+    {
+        args.extend(["--group-add".into(), fs_group.to_string()]);
     }
     let non_root = security
         .run_as_non_root
@@ -124,6 +137,19 @@ pub fn podman_args(
                     format!("{}:{}:{mode}", folder.display(), mount.mount_path),
                 ]);
             }
+            VolumeSource::Secret { secret_name, .. } => {
+                let folder = placement.secret_volumes.get(&mount.name).with_context(|| {
+                    format!(
+                        "{}: volume {} holds Secret {secret_name}, which has no stand-in folder",
+                        container.name, mount.name
+                    )
+                })?;
+                // A Secret volume is read-only whatever the mount says.
+                args.extend([
+                    "--volume".into(),
+                    format!("{}:{}:ro", folder.display(), mount.mount_path),
+                ]);
+            }
             other => bail!(
                 "{}: volume {} ({other:?}) is not supported by the smoke test",
                 container.name,
@@ -148,6 +174,41 @@ pub fn podman_args(
     args.push(placement.image.into());
     args.extend(trailing);
     Ok(args)
+}
+
+/// Writes a Secret volume's files into `folder` as the kubelet does: one
+/// file per item, holding `value(key)`, with the volume's mode (0644 when
+/// unset), owned by the pod's `fsGroup` when it has one. A key with no
+/// value is an error naming it: the pod would not start in a cluster
+/// either.
+pub fn write_secret_volume(
+    folder: &Path,
+    source: &VolumeSource,
+    fs_group: Option<u32>,
+    value: impl Fn(&str, &str) -> Option<String>,
+) -> anyhow::Result<()> {
+    let VolumeSource::Secret {
+        secret_name,
+        items,
+        default_mode,
+    } = source
+    else {
+        bail!("not a Secret volume: {source:?}");
+    };
+    fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    fs::set_permissions(folder, fs::Permissions::from_mode(0o755))?;
+    for (key, path) in items {
+        let value = value(secret_name, key)
+            .with_context(|| format!("Secret {secret_name} has no stand-in for key {key}"))?;
+        let file = folder.join(path);
+        fs::write(&file, value).with_context(|| format!("writing {}", file.display()))?;
+        if let Some(group) = fs_group {
+            std::os::unix::fs::chown(&file, Some(0), Some(group))
+                .with_context(|| format!("giving {} to group {group}", file.display()))?;
+        }
+        fs::set_permissions(&file, fs::Permissions::from_mode(default_mode.unwrap_or(0o644)))?;
+    }
+    Ok(())
 }
 
 /// The in-cluster addresses of the rendered Services, `name:port` for each
@@ -257,6 +318,7 @@ mod tests {
                 environment: &environment,
                 publish: &[(40001, 8081)],
                 claims: &BTreeMap::new(),
+                secret_volumes: &BTreeMap::new(),
             },
         )
         .unwrap();
@@ -285,10 +347,18 @@ mod tests {
     }
 
     /// The broadcaster of [`staging_like`] with its one volume replaced by
-    /// `volume`, run with `claims`.
+    /// `volume`, run with `claims` and `secret_volumes`.
     fn args_with_volume(
         volume: Value,
         claims: &BTreeMap<String, PathBuf>,
+    ) -> anyhow::Result<Vec<String>> {
+        args_with_volumes(volume, claims, &BTreeMap::new())
+    }
+
+    fn args_with_volumes(
+        volume: Value,
+        claims: &BTreeMap<String, PathBuf>,
+        secret_volumes: &BTreeMap<String, PathBuf>,
     ) -> anyhow::Result<Vec<String>> {
         let mut docs = staging_like();
         docs[0]["spec"]["template"]["spec"]["volumes"][0] = volume;
@@ -303,6 +373,7 @@ mod tests {
                 environment: &BTreeMap::new(),
                 publish: &[],
                 claims,
+                secret_volumes,
             },
         )
     }
@@ -328,6 +399,50 @@ mod tests {
         let args = args_with_volume(claim, &claims).unwrap().join(" ");
         assert!(args.contains("--volume /srv/data:/tmp:rw"), "{args}");
         assert!(!args.contains("--tmpfs"), "{args}");
+    }
+
+    fn secret_volume() -> Value {
+        json!({"name": "tmp", "secret": {"secretName": "docket-api", "defaultMode": 0o440,
+               "items": [{"key": "tokens", "path": "tokens"}]}})
+    }
+
+    #[test]
+    fn a_secret_volume_is_its_stand_in_folder_mounted_read_only() {
+        let error = args_with_volume(secret_volume(), &BTreeMap::new()).unwrap_err();
+        assert!(
+            error.to_string().contains("volume tmp holds Secret docket-api"),
+            "{error}"
+        );
+        let folders = BTreeMap::from([("tmp".to_owned(), PathBuf::from("/srv/secret"))]);
+        let args = args_with_volumes(secret_volume(), &BTreeMap::new(), &folders)
+            .unwrap()
+            .join(" ");
+        assert!(args.contains("--volume /srv/secret:/tmp:ro"), "{args}");
+    }
+
+    #[test]
+    fn a_secret_volumes_files_hold_the_stand_ins_with_its_mode() {
+        let docs = json!({"kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"metadata": {}, "spec": {"containers": [],
+                "volumes": [secret_volume()]}}}});
+        let workloads = manifests::pod::workloads(&[docs]).unwrap();
+        let source = workloads[0].pod.volume("tmp").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("api");
+        let value = |name: &str, key: &str| {
+            (name == "docket-api" && key == "tokens").then(|| "ci write x".to_owned())
+        };
+        write_secret_volume(&folder, source, None, value).unwrap();
+        let file = folder.join("tokens");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "ci write x");
+        let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o440);
+
+        let error = write_secret_volume(&folder, source, None, |_, _| None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Secret docket-api has no stand-in for key tokens"
+        );
     }
 
     #[test]

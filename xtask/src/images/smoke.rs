@@ -468,6 +468,24 @@ impl<'a> Overlay<'a> {
                 .map(|(name, value)| ((*name).to_owned(), value.clone())),
         );
         let environment = run::map_addresses(&environment, &self.services, &self.mapping)?;
+        let mut secret_volumes = BTreeMap::new();
+        for mount in &part.container.volume_mounts {
+            let source = part.workload.pod.volume(&mount.name)?;
+            if matches!(source, pod::VolumeSource::Secret { .. }) {
+                let folder = self
+                    .logs
+                    .with_file_name("secrets")
+                    .join(&part.container.name)
+                    .join(&mount.name);
+                run::write_secret_volume(
+                    &folder,
+                    source,
+                    part.workload.pod.security_context.fs_group,
+                    |name, key| self.stand_ins.get(name, key),
+                )?;
+                secret_volumes.insert(mount.name.clone(), folder);
+            }
+        }
         Running::start(
             self.podman,
             &part.workload.pod,
@@ -478,6 +496,7 @@ impl<'a> Overlay<'a> {
                 environment: &environment,
                 publish: &part.ports,
                 claims: &self.claims,
+                secret_volumes: &secret_volumes,
             },
             self.logs.clone(),
         )
@@ -542,6 +561,10 @@ fn host_port(ports: &[(u16, u16)], container_port: u16) -> anyhow::Result<u16> {
 /// operator creates in the cluster (see the README's "Secrets").
 struct Secrets {
     database_url: String,
+    /// The jobs' token (`docket-api` key `token`).
+    jobs_token: String,
+    /// The E2E suite's token, listed beside the jobs' in the app's tokens
+    /// file (`docket-api` key `tokens`), as the README tells operators.
     api_token: String,
     cookie_key: String,
     nats: BTreeMap<&'static str, String>,
@@ -560,7 +583,8 @@ impl Secrets {
                 "postgres://postgres@{HOST_FROM_CONTAINER}:{}/postgres",
                 postgres.port()
             ),
-            api_token: format!("smoke-{}", uuid::Uuid::new_v4().simple()),
+            jobs_token: format!("smoke-jobs-{}", uuid::Uuid::new_v4().simple()),
+            api_token: format!("smoke-e2e-{}", uuid::Uuid::new_v4().simple()),
             cookie_key: format!("smoke-cookie-key-{}", uuid::Uuid::new_v4().simple()),
             nats: BTreeMap::from([
                 ("app-password", password(Role::App)?),
@@ -573,7 +597,11 @@ impl Secrets {
     fn get(&self, name: &str, key: &str) -> Option<String> {
         match (name, key) {
             ("docket-database", "url") => Some(self.database_url.clone()),
-            ("docket-api", "token") => Some(self.api_token.clone()),
+            ("docket-api", "token") => Some(self.jobs_token.clone()),
+            ("docket-api", "tokens") => Some(format!(
+                "jobs write {}\ne2e write {}\n",
+                self.jobs_token, self.api_token
+            )),
             ("docket-api", "cookie-key") => Some(self.cookie_key.clone()),
             ("docket-nats", key) => self.nats.get(key).cloned(),
             _ => None,
