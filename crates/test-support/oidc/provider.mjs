@@ -5,7 +5,8 @@
 //
 //   OIDC_PROVIDER_DIR     the npm prefix `oidc-provider` is installed in
 //                         (`target/tools/oidc-provider`, by `cargo xtask install`)
-//   OIDC_PROVIDER_CONFIG  JSON: { port, client: { client_id, client_secret,
+//   OIDC_PROVIDER_CONFIG  JSON: { port, issuer (optional; default
+//                         http://127.0.0.1:<port>), client: { client_id, client_secret,
 //                         redirect_uris, post_logout_redirect_uris },
 //                         other_clients: [ the same shape ] (optional),
 //                         users: [{ username, password, name, email }],
@@ -27,7 +28,9 @@ import { generateKeyPairSync, randomBytes, timingSafeEqual, createHash } from 'n
 import { pathToFileURL } from 'node:url';
 
 const config = JSON.parse(required('OIDC_PROVIDER_CONFIG'));
-const issuer = `http://127.0.0.1:${config.port}`;
+// The issuer may name another host than the address it listens on, for a
+// relying party in a container (oidc.rs, `OidcProvider::start_named`).
+const issuer = config.issuer ?? `http://127.0.0.1:${config.port}`;
 const users = new Map(config.users.map((user) => [user.username, user]));
 
 // An ES module is resolved relative to the importing file; the package sits

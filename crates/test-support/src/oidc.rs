@@ -111,6 +111,23 @@ impl OidcProvider {
         client: OidcClient,
         others: Vec<OidcClient>,
     ) -> anyhow::Result<OidcProvider> {
+        OidcProvider::start_full(client, others, "127.0.0.1").await
+    }
+
+    /// Like [`OidcProvider::start`], with the issuer named `host` instead of
+    /// `127.0.0.1` (it still listens on 127.0.0.1 only): for a relying
+    /// party in a container, which reaches this machine's loopback under
+    /// another address, so both it and a browser here must resolve `host`,
+    /// each to its own way here (`--add-host`, `--host-resolver-rules`).
+    pub async fn start_named(client: OidcClient, host: &str) -> anyhow::Result<OidcProvider> {
+        OidcProvider::start_full(client, Vec::new(), host).await
+    }
+
+    async fn start_full(
+        client: OidcClient,
+        others: Vec<OidcClient>,
+        host: &str,
+    ) -> anyhow::Result<OidcProvider> {
         if client.redirect_uris.is_empty() || others.iter().any(|o| o.redirect_uris.is_empty()) {
             bail!("the OpenID provider's client needs at least one redirect URI");
         }
@@ -130,8 +147,10 @@ impl OidcProvider {
         let log_file = dir.path().join("provider.log");
         let script = workspace_root().join("crates/test-support/oidc/provider.mjs");
         let (issuer, service) = start_on_a_free_port_async("the OpenID provider", |port| {
+            let issuer = format!("http://{host}:{port}");
             let config = json!({
                 "port": port,
+                "issuer": issuer,
                 "client": {
                     "client_id": client.client_id,
                     "client_secret": client.client_secret,
@@ -153,13 +172,14 @@ impl OidcProvider {
                 "token_ttl_seconds": client.token_ttl.as_secs().max(1),
                 "log_file": log_file,
             });
-            let issuer = format!("http://127.0.0.1:{port}");
-            let mut command =
-                ServiceCommand::new("node", format!("{issuer}/.well-known/openid-configuration"))
-                    .arg(&script)
-                    .env("OIDC_PROVIDER_DIR", &package)
-                    .env("OIDC_PROVIDER_CONFIG", config.to_string())
-                    .stdin_lifeline();
+            let mut command = ServiceCommand::new(
+                "node",
+                format!("http://127.0.0.1:{port}/.well-known/openid-configuration"),
+            )
+            .arg(&script)
+            .env("OIDC_PROVIDER_DIR", &package)
+            .env("OIDC_PROVIDER_CONFIG", config.to_string())
+            .stdin_lifeline();
             if std::env::var_os("TEST_LOG").is_some() {
                 command = command.echo("oidc-provider");
             }
@@ -179,7 +199,8 @@ impl OidcProvider {
         })
     }
 
-    /// `http://127.0.0.1:<port>`, the `iss` of its tokens.
+    /// `http://127.0.0.1:<port>` (or the host it was started as), the `iss`
+    /// of its tokens.
     pub fn issuer_url(&self) -> &str {
         &self.issuer
     }

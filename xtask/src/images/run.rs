@@ -41,6 +41,10 @@ pub struct Placement<'a> {
     /// Secret volume name → the host folder holding its files, written
     /// with stand-in values ([`write_secret_volume`]).
     pub secret_volumes: &'a BTreeMap<String, PathBuf>,
+    /// Host names the container resolves to an address (`--add-host`), for
+    /// a service outside the cluster that the test serves on loopback
+    /// under its own name (the OpenID provider).
+    pub hosts: &'a BTreeMap<String, String>,
 }
 
 /// The `podman run` arguments (after `run`) for `container` of `pod`.
@@ -157,6 +161,9 @@ pub fn podman_args(
             ),
         }
     }
+    for (name, address) in placement.hosts {
+        args.extend(["--add-host".into(), format!("{name}:{address}")]);
+    }
     for (host, inside) in placement.publish {
         args.extend(["--publish".into(), format!("127.0.0.1:{host}:{inside}")]);
     }
@@ -206,7 +213,10 @@ pub fn write_secret_volume(
             std::os::unix::fs::chown(&file, Some(0), Some(group))
                 .with_context(|| format!("giving {} to group {group}", file.display()))?;
         }
-        fs::set_permissions(&file, fs::Permissions::from_mode(default_mode.unwrap_or(0o644)))?;
+        fs::set_permissions(
+            &file,
+            fs::Permissions::from_mode(default_mode.unwrap_or(0o644)),
+        )?;
     }
     Ok(())
 }
@@ -319,6 +329,10 @@ mod tests {
                 publish: &[(40001, 8081)],
                 claims: &BTreeMap::new(),
                 secret_volumes: &BTreeMap::new(),
+                hosts: &BTreeMap::from([(
+                    "id.smoke.test".to_owned(),
+                    HOST_FROM_CONTAINER.to_owned(),
+                )]),
             },
         )
         .unwrap();
@@ -333,6 +347,7 @@ mod tests {
             "--tmpfs /tmp:rw,mode=1777,size=16777216",
             "--publish 127.0.0.1:40001:8081",
             "--env LOG_FORMAT=json",
+            "--add-host id.smoke.test:10.0.2.2",
             "localhost/docket-broadcaster:abc --once",
         ] {
             assert!(
@@ -374,6 +389,7 @@ mod tests {
                 publish: &[],
                 claims,
                 secret_volumes,
+                hosts: &BTreeMap::new(),
             },
         )
     }
@@ -410,7 +426,9 @@ mod tests {
     fn a_secret_volume_is_its_stand_in_folder_mounted_read_only() {
         let error = args_with_volume(secret_volume(), &BTreeMap::new()).unwrap_err();
         assert!(
-            error.to_string().contains("volume tmp holds Secret docket-api"),
+            error
+                .to_string()
+                .contains("volume tmp holds Secret docket-api"),
             "{error}"
         );
         let folders = BTreeMap::from([("tmp".to_owned(), PathBuf::from("/srv/secret"))]);

@@ -6,11 +6,15 @@
 //! root, dropped capabilities, limits, environment from the ConfigMap and
 //! the Secrets (stand-in values), command and arguments. A private
 //! PostgreSQL and a nats-server with the shipped per-service users stand in
-//! for the in-cluster Services. The broadcaster's and `listen`'s pod
+//! for the in-cluster Services, and a real OpenID provider (panva's
+//! `oidc-provider`, as the tests run it) for staging's: its issuer and the
+//! app's public address are the two values set over the rendered ones. The
+//! Secret volumes are folders of stand-in files. The broadcaster's and `listen`'s pod
 //! templates are run the same way. Each container must pass its readiness
 //! probe as the kubelet checks it. A private Prometheus scrapes them as the
 //! monitoring component's PodMonitor says ([`super::scrape`]). Then:
-//! - the E2E suite runs against the app (`E2E_BASE_URL`);
+//! - the E2E suite runs against the app (`E2E_BASE_URL`), signing in
+//!   through the provider's form as it does against staging;
 //! - the Rollout's analysis steps judge the app as the canary on what
 //!   Prometheus scraped, and must pass;
 //! - the broadcaster, in staging's log mode, must log every event the suite
@@ -39,7 +43,8 @@ use manifests::pod::{self, Container, PodSpec, PortRef, ProbeAction, Workload};
 use manifests::render::{Render, describe};
 use test_support::articles::{Answer, ArticleServer};
 use test_support::{
-    Nats, Postgres, Prometheus, Role, eventually, free_port, postgres_bin_dir, stored_messages,
+    Nats, OidcClient, OidcProvider, Postgres, Prometheus, Role, eventually, free_port,
+    postgres_bin_dir, stored_messages,
 };
 use tokio::runtime::Runtime;
 
@@ -86,6 +91,14 @@ const WIKIPEDIA_TODO: Part = Part::new(
     "docket-cronjobs",
 );
 const BACKUP: Part = Part::new("CronJob/postgres-backup", "backup", "docket-cronjobs");
+
+/// The OpenID provider's host name. The app in its container and Chromium
+/// here both reach the provider on this machine's loopback, each its own
+/// way (`--add-host` to 10.0.2.2, `--host-resolver-rules` to 127.0.0.1), so
+/// both see one issuer URL, as they would a real provider's.
+const OIDC_HOST: &str = "oidc.smoke.test";
+/// Who the E2E suite signs in as.
+const E2E_USER: &str = "ada";
 
 /// Where the stand-in for `Special:Random` redirects.
 const ARTICLE: &str = "https://en.wikipedia.org/wiki/Smoke_testing";
@@ -146,7 +159,6 @@ pub fn run(
     let runtime = tokio::runtime::Runtime::new().context("starting a tokio runtime")?;
     let postgres = Postgres::start().context("starting the private PostgreSQL")?;
     let nats = Nats::start_secured().context("starting the private nats-server")?;
-    let stand_ins = Secrets::new(&postgres, &nats)?;
 
     let app = Prepared::new(&APP, &workloads, built)?;
     let broadcaster = Prepared::new(&BROADCASTER, &workloads, built)?;
@@ -154,6 +166,18 @@ pub fn run(
     let job = Prepared::new(&WIKIPEDIA_TODO, &workloads, built)?;
     let backup = Prepared::new(&BACKUP, &production_workloads, built)?;
     let http = app.host_port(&PortRef::Name("http".into()))?;
+    // Staging signs people in (AUTH=oidc): its provider is one on loopback
+    // that knows the app as a client at the address it is published on.
+    let public_url = format!("http://127.0.0.1:{http}");
+    let client = OidcClient {
+        redirect_uris: vec![format!("{public_url}/auth/callback")],
+        post_logout_redirect_uris: vec![format!("{public_url}/")],
+        ..OidcClient::default()
+    };
+    let provider = runtime
+        .block_on(OidcProvider::start_named(client, OIDC_HOST))
+        .context("starting the OpenID provider")?;
+    let stand_ins = Secrets::new(&postgres, &nats, &provider)?;
     let logs = images_dir(workspace).join("smoke").join("logs");
     let mapping = BTreeMap::from([
         (
@@ -165,13 +189,27 @@ pub fn run(
             format!("{HOST_FROM_CONTAINER}:{http}"),
         ),
     ]);
-    let overlay = Overlay::new(podman, staging, &logs, &mapping, &stand_ins)?;
+    let mut overlay = Overlay::new(podman, staging, &logs, &mapping, &stand_ins)?;
+    overlay
+        .hosts
+        .insert(OIDC_HOST.to_owned(), HOST_FROM_CONTAINER.to_owned());
+    // The two settings the overlay takes from kustomize/settings: where
+    // this run's provider and app are instead.
+    let app_settings = [
+        ("OIDC_ISSUER_URL", provider.issuer_url().to_owned()),
+        ("PUBLIC_URL", public_url.clone()),
+    ];
 
     let mut outcomes = Vec::new();
     let mut running = Vec::new();
     for part in [&app, &broadcaster, &listen] {
         let started = Instant::now();
-        let container = overlay.start(part, &[])?;
+        let overrides = if part.workload.name == APP.workload {
+            &app_settings[..]
+        } else {
+            &[]
+        };
+        let container = overlay.start(part, overrides)?;
         container.wait_ready(&runtime, part)?;
         let ready_after = started.elapsed();
         println!(
@@ -216,6 +254,12 @@ pub fn run(
         .env("SQLX_OFFLINE", "true")
         .env("E2E_BASE_URL", format!("http://127.0.0.1:{http}/"))
         .env("E2E_API_TOKEN", &stand_ins.api_token)
+        .env("E2E_USERNAME", E2E_USER)
+        .env("E2E_PASSWORD", &provider.user(E2E_USER).password)
+        .env(
+            "E2E_CHROMIUM_ARGS",
+            format!("--host-resolver-rules=MAP {OIDC_HOST} 127.0.0.1"),
+        )
         // This is staging's broadcaster, in log mode: the webhook story
         // reads its log line, as it does against staging.
         .env(
@@ -429,6 +473,8 @@ struct Overlay<'a> {
     stand_ins: &'a Secrets,
     /// Claim name → the folder standing in for its volume.
     claims: BTreeMap<String, PathBuf>,
+    /// Host names resolved inside the containers (`--add-host`).
+    hosts: BTreeMap<String, String>,
 }
 
 impl<'a> Overlay<'a> {
@@ -449,6 +495,7 @@ impl<'a> Overlay<'a> {
             mapping: mapping.clone(),
             stand_ins,
             claims: BTreeMap::new(),
+            hosts: BTreeMap::new(),
         })
     }
 
@@ -497,6 +544,7 @@ impl<'a> Overlay<'a> {
                 publish: &part.ports,
                 claims: &self.claims,
                 secret_volumes: &secret_volumes,
+                hosts: &self.hosts,
             },
             self.logs.clone(),
         )
@@ -568,10 +616,13 @@ struct Secrets {
     api_token: String,
     cookie_key: String,
     nats: BTreeMap<&'static str, String>,
+    /// `docket-oidc`: the app's client at the provider.
+    oidc_client_id: String,
+    oidc_client_secret: String,
 }
 
 impl Secrets {
-    fn new(postgres: &Postgres, nats: &Nats) -> anyhow::Result<Secrets> {
+    fn new(postgres: &Postgres, nats: &Nats, provider: &OidcProvider) -> anyhow::Result<Secrets> {
         let password = |role: Role| {
             nats.service_env(role)
                 .into_iter()
@@ -591,6 +642,8 @@ impl Secrets {
                 ("broadcaster-password", password(Role::Broadcaster)?),
                 ("jobs-password", password(Role::Jobs)?),
             ]),
+            oidc_client_id: provider.client_id().to_owned(),
+            oidc_client_secret: provider.client_secret().to_owned(),
         })
     }
 
@@ -604,6 +657,8 @@ impl Secrets {
             )),
             ("docket-api", "cookie-key") => Some(self.cookie_key.clone()),
             ("docket-nats", key) => self.nats.get(key).cloned(),
+            ("docket-oidc", "client-id") => Some(self.oidc_client_id.clone()),
+            ("docket-oidc", "client-secret") => Some(self.oidc_client_secret.clone()),
             _ => None,
         }
     }
