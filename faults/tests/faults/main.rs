@@ -14,6 +14,7 @@
 mod abuse_events;
 mod abuse_http;
 mod abuse_http_props;
+mod abuse_metrics;
 mod abuse_parsers;
 mod abuse_streams;
 mod app_sigterm;
