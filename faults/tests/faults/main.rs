@@ -11,6 +11,7 @@
 //!
 //! Needs the binaries: `cargo build -p app -p broadcaster`.
 
+mod abuse_cookies;
 mod abuse_events;
 mod abuse_http;
 mod abuse_http_props;
