@@ -52,7 +52,7 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("Cross-site form submissions are not accepted.")]
     CrossSiteRequest,
-    #[error("Too many changes from your address; try again in {} s.", retry_after_secs(*.retry_after))]
+    #[error("Too many changes from you; try again in {} s.", retry_after_secs(*.retry_after))]
     TooManyRequests { retry_after: Duration },
     #[error("{}", match .0 {
         Full::Replica => "This server has as many live-update streams open as it keeps; try again shortly.",

@@ -1,16 +1,22 @@
-//! Per-client limits on writes: a client that posts faster than
+//! Per-writer limits on writes: a writer who posts faster than
 //! `WRITE_RATE_LIMIT` gets 429 with `Retry-After`, and nothing is stored.
 //!
 //! The limiter is governor's GCRA (the generic cell rate algorithm): per
-//! client it keeps one instant, the time at which its allowance would be
+//! writer it keeps one instant, the time at which its allowance would be
 //! full again, so a burst of up to the whole allowance passes and then
 //! requests are let through at the steady rate. Reads are never limited.
-//! A client is an IPv4 address or an IPv6 /64 ([`crate::client`]).
+//!
+//! A writer ([`Writer`]) is the person signed in, with `AUTH=oidc`, and
+//! otherwise the client: an IPv4 address or an IPv6 /64
+//! ([`crate::client`]). Keyed on the address alone, colleagues behind one
+//! office proxy would share one allowance, and one person moving between
+//! networks would get a fresh one on each.
 
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::Request;
 use governor::clock::{Clock, DefaultClock};
@@ -18,9 +24,10 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::auth::SessionCookies;
 use crate::client::{Client, ClientIp};
 
-/// Above this many remembered clients, those whose allowance is full again
+/// Above this many remembered writers, those whose allowance is full again
 /// are forgotten (they would be let through anyway).
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -68,43 +75,81 @@ impl fmt::Display for RateLimit {
     }
 }
 
-/// The per-client allowances of one limit.
+/// Whom a write counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Writer {
+    /// Nobody is signed in (or the request is to the JSON API, whose
+    /// tokens name no person): the address it comes from.
+    Client(Client),
+    /// The subject of a current session, from any address.
+    Subject(Arc<str>),
+}
+
+impl From<Client> for Writer {
+    fn from(client: Client) -> Self {
+        Writer::Client(client)
+    }
+}
+
+/// The per-writer allowances of one limit.
 pub struct WriteLimiter<C: Clock = DefaultClock> {
     client_ip: ClientIp,
-    allowances: RateLimiter<Client, DashMapStateStore<Client>, C, NoOpMiddleware<C::Instant>>,
+    /// With `AUTH=oidc`: the session cookies, to key signed-in writes on
+    /// the person.
+    sessions: Option<SessionCookies>,
+    allowances: RateLimiter<Writer, DashMapStateStore<Writer>, C, NoOpMiddleware<C::Instant>>,
 }
 
 impl WriteLimiter {
-    pub fn new(limit: RateLimit, client_ip: ClientIp) -> Self {
-        Self::with_clock(limit, client_ip, DefaultClock::default())
+    pub fn new(limit: RateLimit, client_ip: ClientIp, sessions: Option<SessionCookies>) -> Self {
+        Self::with_clock(limit, client_ip, sessions, DefaultClock::default())
     }
 }
 
 impl<C: Clock> WriteLimiter<C> {
-    fn with_clock(limit: RateLimit, client_ip: ClientIp, clock: C) -> Self {
+    fn with_clock(
+        limit: RateLimit,
+        client_ip: ClientIp,
+        sessions: Option<SessionCookies>,
+        clock: C,
+    ) -> Self {
         let interval = limit.period / limit.count.get();
         let quota = Quota::with_period(interval)
             .expect("a period of at least a second over a u32 count is not zero")
             .allow_burst(limit.count);
         Self {
             client_ip,
+            sessions,
             allowances: RateLimiter::dashmap_with_clock(quota, clock),
         }
     }
 
-    /// The client a request counts against.
+    /// The client (address) a request comes from.
     pub fn client_of(&self, request: &Request) -> Client {
         self.client_ip.of(request)
     }
 
-    /// Takes one write from `client`'s allowance, or says how long until
+    /// Who a page write counts against: the person of a current session,
+    /// else the client. A cookie that does not open (made up, altered,
+    /// expired) is no session, so it cannot buy a fresh allowance.
+    pub fn writer_of(&self, request: &Request) -> Writer {
+        self.sessions
+            .as_ref()
+            .and_then(|sessions| sessions.session(request.headers(), SystemTime::now()))
+            .map_or_else(
+                || Writer::Client(self.client_of(request)),
+                |session| Writer::Subject(session.subject.into()),
+            )
+    }
+
+    /// Takes one write from `writer`'s allowance, or says how long until
     /// one is free.
-    pub fn check(&self, client: Client) -> Result<(), Duration> {
+    pub fn check(&self, writer: impl Into<Writer>) -> Result<(), Duration> {
         if self.allowances.len() > PRUNE_ABOVE {
             self.allowances.retain_recent();
         }
         self.allowances
-            .check_key(&client)
+            .check_key(&writer.into())
             .map_err(|not_until| not_until.wait_time_from(self.allowances.clock().now()))
     }
 }
@@ -113,7 +158,8 @@ impl<C: Clock> fmt::Debug for WriteLimiter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriteLimiter")
             .field("client_ip", &self.client_ip)
-            .field("clients", &self.allowances.len())
+            .field("signed_in", &self.sessions.is_some())
+            .field("writers", &self.allowances.len())
             .finish()
     }
 }
@@ -130,7 +176,7 @@ mod tests {
     fn limiter(limit: &str) -> (WriteLimiter<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
         let limiter =
-            WriteLimiter::with_clock(limit.parse().unwrap(), ClientIp::Peer, clock.clone());
+            WriteLimiter::with_clock(limit.parse().unwrap(), ClientIp::Peer, None, clock.clone());
         (limiter, clock)
     }
 
@@ -199,6 +245,119 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         assert_eq!(limiter.check(A), Ok(()));
         assert_eq!(limiter.allowances.len(), 1, "only the client just seen");
+    }
+
+    /// A limiter that keys signed-in writes on the person, and a request
+    /// from `address` with `cookie`.
+    mod signed_in {
+        use std::net::SocketAddr;
+
+        use axum::extract::ConnectInfo;
+        use axum::http::header::COOKIE;
+
+        use super::*;
+        use crate::auth::{Jar, Session};
+        use crate::write_marker::CookieKey;
+
+        pub fn limiter(limit: &str) -> (WriteLimiter<FakeRelativeClock>, SessionCookies) {
+            let sessions = SessionCookies::new(&CookieKey::random(), false);
+            let limiter = WriteLimiter::with_clock(
+                limit.parse().unwrap(),
+                ClientIp::Peer,
+                Some(sessions.clone()),
+                FakeRelativeClock::default(),
+            );
+            (limiter, sessions)
+        }
+
+        /// `name=value` of a current session cookie for `subject`.
+        pub fn cookie(sessions: &SessionCookies, subject: &str) -> String {
+            let session = Session::new(
+                subject.to_owned(),
+                subject.to_owned(),
+                SystemTime::now(),
+                Duration::from_secs(3600),
+            );
+            let set_cookie = sessions.seal(Jar::Session, &session, Duration::from_secs(3600));
+            let set_cookie = set_cookie.to_str().unwrap();
+            set_cookie.split(';').next().unwrap().to_owned()
+        }
+
+        pub fn request(address: &str, cookie: Option<&str>) -> Request {
+            let mut request = Request::new(axum::body::Body::empty());
+            if let Some(cookie) = cookie {
+                request
+                    .headers_mut()
+                    .insert(COOKIE, cookie.parse().unwrap());
+            }
+            let peer = SocketAddr::new(address.parse().unwrap(), 40_000);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        }
+    }
+
+    #[test]
+    fn two_people_behind_one_address_have_their_own_allowances() {
+        let (limiter, sessions) = signed_in::limiter("1/hour");
+        let (ada, grace) = (
+            signed_in::cookie(&sessions, "ada"),
+            signed_in::cookie(&sessions, "grace"),
+        );
+        let from_proxy = |cookie| limiter.writer_of(&signed_in::request("10.0.0.1", cookie));
+
+        assert_eq!(from_proxy(Some(&ada)), Writer::Subject("ada".into()));
+        assert_eq!(limiter.check(from_proxy(Some(&ada))), Ok(()));
+        assert_eq!(limiter.check(from_proxy(Some(&grace))), Ok(()));
+        assert!(limiter.check(from_proxy(Some(&ada))).is_err());
+        // Nobody signed in at that address: its own allowance, untouched
+        // by the two people's writes.
+        assert_eq!(from_proxy(None), Writer::Client(A));
+        assert_eq!(limiter.check(from_proxy(None)), Ok(()));
+        assert!(limiter.check(from_proxy(None)).is_err());
+    }
+
+    #[test]
+    fn one_person_from_two_addresses_shares_one_allowance() {
+        let (limiter, sessions) = signed_in::limiter("1/hour");
+        let ada = signed_in::cookie(&sessions, "ada");
+
+        let from_a = limiter.writer_of(&signed_in::request("10.0.0.1", Some(&ada)));
+        let from_b = limiter.writer_of(&signed_in::request("10.0.0.2", Some(&ada)));
+
+        assert_eq!(from_a, from_b);
+        assert_eq!(limiter.check(from_a), Ok(()));
+        assert!(limiter.check(from_b).is_err());
+    }
+
+    #[test]
+    fn a_cookie_that_does_not_open_counts_against_the_address() {
+        let (keyed, sessions) = signed_in::limiter("1/hour");
+        let ada = signed_in::cookie(&sessions, "ada");
+        let (name, value) = ada.split_once('=').unwrap();
+        // One base64 character changed: the sealed value no longer decrypts.
+        let flipped = if value.as_bytes()[10] == b'A' {
+            "B"
+        } else {
+            "A"
+        };
+        let altered = format!("{name}={}{flipped}{}", &value[..10], &value[11..]);
+        let other_key = signed_in::cookie(
+            &SessionCookies::new(&crate::write_marker::CookieKey::random(), false),
+            "mallory",
+        );
+        for cookie in [altered, other_key, format!("{name}=made-up")] {
+            assert_eq!(
+                keyed.writer_of(&signed_in::request("10.0.0.1", Some(&cookie))),
+                Writer::Client(A),
+                "{cookie}"
+            );
+        }
+        // Without sign-in (`AUTH=off`) a real session cookie is no person.
+        let (anonymous, _clock) = limiter("1/hour");
+        assert_eq!(
+            anonymous.writer_of(&signed_in::request("10.0.0.1", Some(&ada))),
+            Writer::Client(A)
+        );
     }
 
     #[test]

@@ -86,9 +86,10 @@ impl Application {
         if config.picture.is_some() {
             state = state.with_picture();
         }
+        let sessions = state.oidc.as_ref().map(|oidc| oidc.cookies.clone());
         state.write_limiter = config
             .write_limit
-            .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip)));
+            .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip, sessions)));
         let relay_wake = Arc::new(Notify::new());
         let relay = Relay::new(
             config.database,

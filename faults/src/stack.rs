@@ -124,3 +124,13 @@ pub async fn start_with_stream_env(env: &[(&str, &str)]) -> anyhow::Result<Stack
 pub async fn start_on_postgres(postgres: Postgres, url: String) -> anyhow::Result<Stack> {
     builder("info").on_postgres(postgres, url).start().await
 }
+
+/// As [`start_with_app`], with the app on `port` (chosen first, e.g. so an
+/// OpenID provider knows the app's redirect URI before the app starts).
+pub async fn start_with_app_on(port: u16, env: &[(&str, &str)]) -> anyhow::Result<Stack> {
+    let mut builder = builder("info").app_port(port);
+    for (key, value) in env {
+        builder = builder.app_env(key, *value);
+    }
+    builder.start().await
+}

@@ -6,15 +6,22 @@
 //! Discovery runs in the background from start-up, retried with backoff,
 //! so the app serves (and `/healthz` answers) while the provider is down;
 //! until it has worked, sign-in answers 503.
+//!
+//! The provider's signing keys are read at discovery, and again when an ID
+//! token names a key id they do not have (the provider rotated its keys),
+//! at most once a minute ([`super::key_refresh`]).
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet,
+    CoreProviderMetadata,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 use reqwest::Url;
 use secrecy::ExposeSecret;
@@ -22,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::OidcSettings;
+use super::key_refresh::KeyRefresh;
 use super::session::unix_seconds;
 use crate::domain::Person;
 
@@ -84,11 +92,23 @@ pub struct Identity {
     pub name: String,
 }
 
+/// What discovery found: the metadata (where the keys are) and the client
+/// made from it with the keys last read.
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    redirect: RedirectUrl,
+    /// Replaced whole when the keys are read again.
+    client: RwLock<Arc<DiscoveredClient>>,
+}
+
 /// The provider, once discovered.
 #[derive(Clone)]
 pub struct Provider {
     settings: Arc<OidcSettings>,
-    client: Arc<OnceLock<DiscoveredClient>>,
+    discovered: Arc<OnceLock<Discovered>>,
+    /// Held while the keys are read again, so that sign-ins waiting on the
+    /// same new key id wait for that one read instead of refusing.
+    key_refresh: Arc<tokio::sync::Mutex<KeyRefresh>>,
     http: openidconnect::reqwest::Client,
 }
 
@@ -96,7 +116,7 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("issuer", &self.settings.issuer.as_str())
-            .field("discovered", &self.client.get().is_some())
+            .field("discovered", &self.discovered.get().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -112,14 +132,15 @@ impl Provider {
             .expect("the TLS backend initializes");
         Provider {
             settings,
-            client: Arc::default(),
+            discovered: Arc::default(),
+            key_refresh: Arc::default(),
             http,
         }
     }
 
     /// Reads the discovery document and keys until it works (or shutdown).
-    /// Keys are read once: a provider that rotates its signing key is
-    /// picked up at the next start.
+    /// Keys the provider rotates in later are read when a token names one
+    /// ([`Provider::verify`]).
     pub async fn discover(self, shutdown: CancellationToken) {
         let issuer = match IssuerUrl::new(
             self.settings
@@ -162,23 +183,48 @@ impl Provider {
                 return;
             }
         };
-        let client = CoreClient::from_provider_metadata(
+        let client = self.client_for(metadata.clone(), redirect.clone());
+        let discovered = Discovered {
+            metadata,
+            redirect,
+            client: RwLock::new(Arc::new(client)),
+        };
+        if self.discovered.set(discovered).is_ok() {
+            tracing::info!(issuer = %issuer.as_str(), "OpenID provider discovered; sign-in is available");
+        }
+    }
+
+    /// This app as the provider's client, trusting the keys in `metadata`.
+    fn client_for(
+        &self,
+        metadata: CoreProviderMetadata,
+        redirect: RedirectUrl,
+    ) -> DiscoveredClient {
+        CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
             Some(ClientSecret::new(
                 self.settings.client_secret.expose_secret().to_owned(),
             )),
         )
-        .set_redirect_uri(redirect);
-        if self.client.set(client).is_ok() {
-            tracing::info!(issuer = %issuer.as_str(), "OpenID provider discovered; sign-in is available");
-        }
+        .set_redirect_uri(redirect)
+    }
+
+    /// The client with the keys last read; 503 until discovery has worked.
+    fn client(&self) -> Result<Arc<DiscoveredClient>, SignInError> {
+        let discovered = self.discovered.get().ok_or(SignInError::Unavailable)?;
+        Ok(Arc::clone(
+            &discovered
+                .client
+                .read()
+                .expect("the client lock is never poisoned"),
+        ))
     }
 
     /// Where to send the browser to sign in, and what to keep until it
     /// comes back.
     pub fn begin(&self, now: SystemTime) -> Result<(Url, PendingSignIn), SignInError> {
-        let client = self.client.get().ok_or(SignInError::Unavailable)?;
+        let client = self.client()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -206,7 +252,7 @@ impl Provider {
         pending: PendingSignIn,
         code: String,
     ) -> Result<Identity, SignInError> {
-        let client = self.client.get().ok_or(SignInError::Unavailable)?;
+        let client = self.client()?;
         let unverified = |e: anyhow::Error| SignInError::Unverified(e);
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -218,18 +264,30 @@ impl Provider {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| unverified(anyhow::anyhow!("the token response has no ID token")))?;
-        self.verify(id_token, &Nonce::new(pending.nonce))
+        self.verify(id_token, &Nonce::new(pending.nonce)).await
     }
 
     /// Who `id_token` says signed in, if its signature (the provider's
-    /// JWKS), issuer, audience (this client), expiry and `nonce` hold.
-    pub fn verify(&self, id_token: &CoreIdToken, nonce: &Nonce) -> Result<Identity, SignInError> {
-        let client = self.client.get().ok_or(SignInError::Unavailable)?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), nonce)
-            .map_err(|e| {
-                SignInError::Unverified(anyhow::Error::new(e).context("verifying the ID token"))
-            })?;
+    /// JWKS), issuer, audience (this client), expiry and `nonce` hold. A
+    /// key id the keys do not have makes them be read again first, at most
+    /// once per [`super::key_refresh::REREAD_INTERVAL`].
+    pub async fn verify(
+        &self,
+        id_token: &CoreIdToken,
+        nonce: &Nonce,
+    ) -> Result<Identity, SignInError> {
+        let claims = match self.claims(id_token, nonce)? {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                self.reread_keys().await;
+                self.claims(id_token, nonce)?
+            }
+            verified => verified,
+        }
+        .map_err(|e| {
+            SignInError::Unverified(anyhow::Error::new(e).context("verifying the ID token"))
+        })?;
         let subject = claims.subject().as_str().to_owned();
         let name = claims
             .name()
@@ -245,5 +303,47 @@ impl Provider {
             SignInError::Unverified(anyhow::Error::new(e).context("the ID token's claims"))
         })?;
         Ok(Identity { subject, name })
+    }
+
+    /// `id_token`'s claims checked against the keys last read.
+    fn claims(
+        &self,
+        id_token: &CoreIdToken,
+        nonce: &Nonce,
+    ) -> Result<Result<CoreIdTokenClaims, ClaimsVerificationError>, SignInError> {
+        let client = self.client()?;
+        Ok(id_token.claims(&client.id_token_verifier(), nonce).cloned())
+    }
+
+    /// Reads the provider's keys again, unless that was done less than
+    /// [`super::key_refresh::REREAD_INTERVAL`] ago. A failed read leaves the
+    /// keys as they were.
+    async fn reread_keys(&self) {
+        let Some(discovered) = self.discovered.get() else {
+            return;
+        };
+        let mut refresh = self.key_refresh.lock().await;
+        if !refresh.claim(Instant::now()) {
+            return;
+        }
+        match CoreJsonWebKeySet::fetch_async(discovered.metadata.jwks_uri(), &self.http).await {
+            Ok(keys) => {
+                let count = keys.keys().len();
+                let metadata = discovered.metadata.clone().set_jwks(keys);
+                let client = self.client_for(metadata, discovered.redirect.clone());
+                *discovered
+                    .client
+                    .write()
+                    .expect("the client lock is never poisoned") = Arc::new(client);
+                tracing::info!(
+                    oidc.keys = count,
+                    "an ID token named a key id not read yet; the OpenID provider's keys were read again"
+                );
+            }
+            Err(e) => tracing::warn!(
+                error = %service_kit::backoff::chain(&e),
+                "reading the OpenID provider's keys again failed; keeping the keys read before"
+            ),
+        }
     }
 }

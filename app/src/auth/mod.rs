@@ -5,6 +5,7 @@
 
 mod csrf;
 mod flow;
+mod key_refresh;
 mod session;
 mod settings;
 

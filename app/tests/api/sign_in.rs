@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::auth::{Auth, OidcSettings, SignInError};
+use app::rate_limit::RateLimit;
 use app::write_marker::CookieKey;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
 use openidconnect::{
@@ -36,6 +37,7 @@ struct Options {
     session_lifetime: Duration,
     anonymous_read: bool,
     cookie_key: &'static str,
+    write_limit: Option<RateLimit>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             session_lifetime: Duration::from_secs(3600),
             anonymous_read: false,
             cookie_key: KEY,
+            write_limit: None,
         }
     }
 }
@@ -80,6 +83,7 @@ async fn spawn(options: Options) -> SignInApp {
         config.listen = ([127, 0, 0, 1], port).into();
         config.cookie_key = Some(CookieKey::parse(options.cookie_key).unwrap());
         config.auth = auth;
+        config.write_limit = options.write_limit;
     })
     .await;
     let app = SignInApp {
@@ -565,14 +569,14 @@ async fn an_id_token_issued_to_another_client_is_refused() {
     app_side.clone().discover(CancellationToken::new()).await;
 
     let (own, nonce) = id_token_for(&provider, &docket, "ada").await;
-    let identity = app_side.verify(&own, &nonce).unwrap();
+    let identity = app_side.verify(&own, &nonce).await.unwrap();
     assert_eq!(
         (identity.subject.as_str(), identity.name.as_str()),
         ("ada", "Ada Lovelace")
     );
 
     let (foreign, nonce) = id_token_for(&provider, &other, "ada").await;
-    let error = app_side.verify(&foreign, &nonce).unwrap_err();
+    let error = app_side.verify(&foreign, &nonce).await.unwrap_err();
     let SignInError::Unverified(cause) = &error else {
         panic!("not refused as unverified: {error:?}");
     };
@@ -582,7 +586,9 @@ async fn an_id_token_issued_to_another_client_is_refused() {
     );
     // And with the wrong nonce, its own token too.
     assert!(matches!(
-        app_side.verify(&own, &Nonce::new("another".to_owned())),
+        app_side
+            .verify(&own, &Nonce::new("another".to_owned()))
+            .await,
         Err(SignInError::Unverified(_))
     ));
 }
@@ -709,4 +715,170 @@ async fn the_client_secret_the_session_and_the_csrf_token_never_reach_the_log() 
     ] {
         assert!(!log.contains(secret), "{what} is in the log:\n{log}");
     }
+}
+
+/// `user`'s session cookie (`name=value`), from a sign-in in a browser of
+/// its own.
+async fn session_of(app: &SignInApp, user: &str) -> String {
+    let browser = browser();
+    let response = browser
+        .get(app.app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let user = app.provider.user(user);
+    let back = app
+        .provider
+        .sign_in(
+            &location(&response).parse().unwrap(),
+            &user.username,
+            &user.password,
+        )
+        .await
+        .unwrap();
+    session_cookie(&browser.get(back).send().await.unwrap())
+}
+
+/// A client on this host whose requests come from `address` (any of 127/8).
+fn from_address(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(address))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A page write of `text` by the holder of `session` through `client`;
+/// the status code.
+async fn write_as(app: &SignInApp, client: &reqwest::Client, session: &str, text: &str) -> u16 {
+    let page = client
+        .get(app.app.url("/"))
+        .header(COOKIE, session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    client
+        .post(app.app.url("/todos"))
+        .header(COOKIE, session)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("text", text), ("csrf", &csrf(&page))])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn each_signed_in_person_has_their_own_write_allowance_wherever_they_write_from() {
+    let app = spawn(Options {
+        write_limit: Some("2/hour".parse().unwrap()),
+        ..Options::default()
+    })
+    .await;
+    let (ada, grace) = (
+        session_of(&app, "ada").await,
+        session_of(&app, "grace").await,
+    );
+    // Both behind one address, as behind an office proxy.
+    let proxy = from_address([127, 0, 0, 1]);
+
+    let ada_first = [
+        write_as(&app, &proxy, &ada, "Ada 1").await,
+        write_as(&app, &proxy, &ada, "Ada 2").await,
+    ];
+    let ada_over = write_as(&app, &proxy, &ada, "Ada 3").await;
+    let grace_writes = [
+        write_as(&app, &proxy, &grace, "Grace 1").await,
+        write_as(&app, &proxy, &grace, "Grace 2").await,
+    ];
+    // Ada again, from another address: still her allowance, used up.
+    let ada_elsewhere = write_as(&app, &from_address([127, 0, 0, 2]), &ada, "Ada 4").await;
+
+    assert_eq!(ada_first, [303, 303]);
+    assert_eq!(ada_over, 429);
+    assert_eq!(
+        grace_writes,
+        [303, 303],
+        "Grace does not share Ada's allowance"
+    );
+    assert_eq!(ada_elsewhere, 429, "a new address is no new allowance");
+    assert_eq!(app.app.todo_count().await, 4);
+    // Nobody signed in: the address's own allowance, which the two people's
+    // writes did not touch (the write itself is then sent to sign in).
+    let anonymous = || async {
+        proxy
+            .post(app.app.url("/todos"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("text", "Anonymous")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_ne!(anonymous().await, 429);
+    assert_ne!(anonymous().await, 429);
+    assert_eq!(anonymous().await, 429, "the address's allowance is its own");
+}
+
+#[tokio::test]
+async fn a_sign_in_after_the_provider_rotates_its_keys_works_without_a_restart() {
+    let mut app = spawn(Options::default()).await;
+    app.sign_in("ada").await;
+    let reads_before = app.provider.jwks_reads();
+
+    app.provider.rotate_keys().await.unwrap();
+    app.sign_in("grace").await;
+
+    assert!(app.page().await.contains("Grace Hopper"));
+    assert_eq!(
+        app.provider.jwks_reads(),
+        reads_before + 1,
+        "the app read the new keys once"
+    );
+}
+
+#[tokio::test]
+async fn a_token_signed_with_a_key_the_provider_does_not_publish_is_refused_without_another_read() {
+    let docket = OidcClient {
+        redirect_uris: vec!["http://127.0.0.1:9/auth/callback".to_owned()],
+        ..OidcClient::default()
+    };
+    let mut provider = OidcProvider::start(docket.clone()).await.unwrap();
+    let Auth::Oidc(settings) = settings(provider.issuer_url(), 9, &docket, &Options::default())
+    else {
+        unreachable!("settings are for AUTH=oidc");
+    };
+    let app_side = app::auth::Provider::new(Arc::new(*settings));
+    app_side.clone().discover(CancellationToken::new()).await;
+    let (retired, retired_nonce) = id_token_for(&provider, &docket, "ada").await;
+    assert!(app_side.verify(&retired, &retired_nonce).await.is_ok());
+
+    provider.rotate_keys().await.unwrap();
+    let (current, nonce) = id_token_for(&provider, &docket, "grace").await;
+    let reads = provider.jwks_reads();
+    let grace = app_side.verify(&current, &nonce).await.unwrap();
+    assert_eq!(grace.subject, "grace");
+    assert_eq!(provider.jwks_reads(), reads + 1, "the new key was read");
+
+    // Its key is no longer the provider's: as good as a made-up one.
+    let error = app_side.verify(&retired, &retired_nonce).await.unwrap_err();
+
+    let SignInError::Unverified(cause) = &error else {
+        panic!("not refused as unverified: {error:?}");
+    };
+    assert!(
+        format!("{cause:#}").contains("No matching key"),
+        "{cause:#}"
+    );
+    assert_eq!(
+        provider.jwks_reads(),
+        reads + 1,
+        "an unknown key id right after a read does not read the keys again"
+    );
 }

@@ -58,9 +58,13 @@ function log(event, fields = {}) {
 }
 
 // A fresh signing key per run: nothing outlives the test that started it.
+// Its key id is fresh too, as a real provider's is when it rotates keys, so
+// a test can restart the provider to rotate them (`OidcProvider::rotate_keys`)
+// and a relying party sees a key id it has not read.
 function signingKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
+  const kid = `test-rs256-${randomBytes(6).toString('hex')}`;
+  return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
 }
 
 const ttl = config.token_ttl_seconds;
@@ -223,9 +227,10 @@ async function interaction(req, res, uid, action) {
 
 const callback = provider.callback();
 const server = createServer((req, res) => {
-  const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/.exec(
-    new URL(req.url, issuer).pathname,
-  );
+  const { pathname } = new URL(req.url, issuer);
+  // Logged so a test can count how often a relying party reads the keys.
+  if (pathname === '/jwks') log('jwks.read');
+  const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/.exec(pathname);
   if (!match) {
     callback(req, res);
     return;

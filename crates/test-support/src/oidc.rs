@@ -6,7 +6,7 @@
 //! `cargo xtask install` (and `cargo xtask test`) puts the npm package in
 //! `target/tools/oidc-provider`, as it does the Playwright driver.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -89,6 +89,7 @@ impl OidcUser {
 /// A running provider; killed, and its folder removed, when dropped.
 pub struct OidcProvider {
     issuer: String,
+    port: u16,
     client: OidcClient,
     others: Vec<OidcClient>,
     users: Vec<OidcUser>,
@@ -118,7 +119,7 @@ impl OidcProvider {
     /// `127.0.0.1` (it still listens on 127.0.0.1 only): for a relying
     /// party in a container, which reaches this machine's loopback under
     /// another address, so both it and a browser here must resolve `host`,
-    /// each to its own way here (`--add-host`, `--host-resolver-rules`).
+    /// each its own way (`--add-host`, `--host-resolver-rules`).
     pub async fn start_named(client: OidcClient, host: &str) -> anyhow::Result<OidcProvider> {
         OidcProvider::start_full(client, Vec::new(), host).await
     }
@@ -144,59 +145,59 @@ impl OidcProvider {
             OidcUser::new("grace", "Grace Hopper"),
         ];
         let dir = TempDir::new().context("creating the OpenID provider's folder")?;
-        let log_file = dir.path().join("provider.log");
-        let script = workspace_root().join("crates/test-support/oidc/provider.mjs");
-        let (issuer, service) = start_on_a_free_port_async("the OpenID provider", |port| {
+        let (port, service) = start_on_a_free_port_async("the OpenID provider", |port| {
             let issuer = format!("http://{host}:{port}");
-            let config = json!({
-                "port": port,
-                "issuer": issuer,
-                "client": {
-                    "client_id": client.client_id,
-                    "client_secret": client.client_secret,
-                    "redirect_uris": client.redirect_uris,
-                    "post_logout_redirect_uris": client.post_logout_redirect_uris,
-                },
-                "other_clients": others.iter().map(|other| json!({
-                    "client_id": other.client_id,
-                    "client_secret": other.client_secret,
-                    "redirect_uris": other.redirect_uris,
-                    "post_logout_redirect_uris": other.post_logout_redirect_uris,
-                })).collect::<Vec<_>>(),
-                "users": users.iter().map(|user| json!({
-                    "username": user.username,
-                    "password": user.password,
-                    "name": user.name,
-                    "email": user.email,
-                })).collect::<Vec<_>>(),
-                "token_ttl_seconds": client.token_ttl.as_secs().max(1),
-                "log_file": log_file,
-            });
-            let mut command = ServiceCommand::new(
-                "node",
-                format!("http://127.0.0.1:{port}/.well-known/openid-configuration"),
-            )
-            .arg(&script)
-            .env("OIDC_PROVIDER_DIR", &package)
-            .env("OIDC_PROVIDER_CONFIG", config.to_string())
-            .stdin_lifeline();
-            if std::env::var_os("TEST_LOG").is_some() {
-                command = command.echo("oidc-provider");
-            }
+            let command = provider_command(port, &issuer, &client, &others, &users, dir.path());
             async move {
                 crate::process::ensure_port_free(port, "the OpenID provider")?;
-                Ok((issuer, command.spawn().await?))
+                Ok((port, command.spawn().await?))
             }
         })
         .await?;
         Ok(OidcProvider {
-            issuer,
+            issuer: format!("http://{host}:{port}"),
+            port,
             client,
             others,
             users,
             service,
             dir,
         })
+    }
+
+    /// Rotates the provider's signing keys, as a provider does on its own
+    /// schedule: restarts it on the same port, with the same clients and
+    /// users, and a new key under a new key id. The old key is no longer
+    /// published, so tokens signed with it no longer verify; sign-ins and
+    /// sessions at the provider are forgotten.
+    pub async fn rotate_keys(&mut self) -> anyhow::Result<()> {
+        self.service.terminate();
+        self.service
+            .wait(Duration::from_secs(10))
+            .await
+            .context("stopping the OpenID provider to rotate its keys")?;
+        crate::process::ensure_port_free(self.port, "the OpenID provider again")?;
+        self.service = provider_command(
+            self.port,
+            &self.issuer,
+            &self.client,
+            &self.others,
+            &self.users,
+            self.dir.path(),
+        )
+        .spawn()
+        .await
+        .context("restarting the OpenID provider with new keys")?;
+        Ok(())
+    }
+
+    /// How many times the provider's JWKS (its public keys) was read so far.
+    pub fn jwks_reads(&self) -> usize {
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(r#""event":"jwks.read""#))
+            .count()
     }
 
     /// `http://127.0.0.1:<port>` (or the host it was started as), the `iss`
@@ -319,6 +320,56 @@ impl OidcProvider {
             .flat_map(|client| &client.redirect_uris)
             .any(|uri| Url::parse(uri).is_ok_and(|uri| uri == bare))
     }
+}
+
+/// The provider script on `port` for `client`, `others` and `users`, logging
+/// into `dir`.
+fn provider_command(
+    port: u16,
+    issuer: &str,
+    client: &OidcClient,
+    others: &[OidcClient],
+    users: &[OidcUser],
+    dir: &Path,
+) -> ServiceCommand {
+    let config = json!({
+        "port": port,
+        "issuer": issuer,
+        "client": {
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        },
+        "other_clients": others.iter().map(|other| json!({
+            "client_id": other.client_id,
+            "client_secret": other.client_secret,
+            "redirect_uris": other.redirect_uris,
+            "post_logout_redirect_uris": other.post_logout_redirect_uris,
+        })).collect::<Vec<_>>(),
+        "users": users.iter().map(|user| json!({
+            "username": user.username,
+            "password": user.password,
+            "name": user.name,
+            "email": user.email,
+        })).collect::<Vec<_>>(),
+        "token_ttl_seconds": client.token_ttl.as_secs().max(1),
+        "log_file": dir.join("provider.log"),
+    });
+    let script = workspace_root().join("crates/test-support/oidc/provider.mjs");
+    // Polled here, where the provider listens, whatever its issuer's host.
+    let mut command = ServiceCommand::new(
+        "node",
+        format!("http://127.0.0.1:{port}/.well-known/openid-configuration"),
+    )
+    .arg(&script)
+    .env("OIDC_PROVIDER_DIR", oidc_provider_dir())
+    .env("OIDC_PROVIDER_CONFIG", config.to_string())
+    .stdin_lifeline();
+    if std::env::var_os("TEST_LOG").is_some() {
+        command = command.echo("oidc-provider");
+    }
+    command
 }
 
 /// The `action` of the provider's sign-in form, if `page` is that form

@@ -11,9 +11,11 @@
 //!
 //! Needs the binaries: `cargo build -p app -p broadcaster`.
 
+mod abuse_cookies;
 mod abuse_events;
 mod abuse_http;
 mod abuse_http_props;
+mod abuse_metrics;
 mod abuse_parsers;
 mod abuse_streams;
 mod app_sigterm;

@@ -1,4 +1,4 @@
-//! Middleware: the per-client write limit ([`crate::rate_limit`]) in front
+//! Middleware: the per-writer write limit ([`crate::rate_limit`]) in front
 //! of every unsafe request.
 
 use std::sync::Arc;
@@ -9,11 +9,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
-use crate::rate_limit::WriteLimiter;
+use crate::rate_limit::{WriteLimiter, Writer};
 use crate::routes::extract::PageError;
 
-/// Middleware: limits unsafe methods per client; answers the API in JSON
-/// and pages in HTML.
+/// Middleware: limits unsafe methods per writer (the API's per client);
+/// answers the API in JSON and pages in HTML.
 pub async fn limit_writes(
     State(limiter): State<Arc<WriteLimiter>>,
     request: Request,
@@ -25,12 +25,19 @@ pub async fn limit_writes(
     ) {
         return next.run(request).await;
     }
-    let client = limiter.client_of(&request);
-    match limiter.check(client) {
+    let api = request.uri().path().starts_with("/api/");
+    // The API authenticates with tokens, not sessions: a session cookie
+    // sent along must not move its writes off the address's allowance.
+    let writer = if api {
+        Writer::Client(limiter.client_of(&request))
+    } else {
+        limiter.writer_of(&request)
+    };
+    match limiter.check(writer) {
         Ok(()) => next.run(request).await,
         Err(retry_after) => {
             let error = AppError::TooManyRequests { retry_after };
-            if request.uri().path().starts_with("/api/") {
+            if api {
                 error.into_response()
             } else {
                 PageError(error).into_response()
