@@ -138,7 +138,7 @@ impl<C: Clock> WriteLimiter<C> {
             .and_then(|sessions| sessions.session(request.headers(), SystemTime::now()))
             .map_or_else(
                 || Writer::Client(self.client_of(request)),
-                |session| Writer::Subject(session.subject.into()),
+                |session| Writer::Subject(session.person.subject().into()),
             )
     }
 
@@ -273,8 +273,7 @@ mod tests {
         /// `name=value` of a current session cookie for `subject`.
         pub fn cookie(sessions: &SessionCookies, subject: &str) -> String {
             let session = Session::new(
-                subject.to_owned(),
-                subject.to_owned(),
+                crate::domain::Person::parse(subject, subject).unwrap(),
                 SystemTime::now(),
                 Duration::from_secs(3600),
             );

@@ -50,8 +50,9 @@ impl CsrfTokens {
     fn mac(&self, session: &Session) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
         // Lengths first, so no two (subject, expiry) pairs hash alike.
-        mac.update(&(session.subject.len() as u64).to_be_bytes());
-        mac.update(session.subject.as_bytes());
+        let subject = session.person.subject();
+        mac.update(&(subject.len() as u64).to_be_bytes());
+        mac.update(subject.as_bytes());
         mac.update(&session.expires.to_be_bytes());
         mac
     }
@@ -62,6 +63,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::domain::Person;
 
     fn tokens(key: &str) -> CsrfTokens {
         CsrfTokens::new(&CookieKey::parse(&key.repeat(32)).unwrap())
@@ -72,12 +74,13 @@ mod tests {
         let tokens = tokens("k");
         let now = SystemTime::now();
         let hour = Duration::from_secs(3600);
-        let ada = Session::new("ada".into(), "Ada".into(), now, hour);
+        let person = |subject: &str, name: &str| Person::parse(subject, name).unwrap();
+        let ada = Session::new(person("ada", "Ada"), now, hour);
         let token = tokens.token(&ada);
         assert!(tokens.is_valid(&ada, &token));
 
-        let grace = Session::new("grace".into(), "Grace".into(), now, hour);
-        let later = Session::new("ada".into(), "Ada".into(), now, hour * 2);
+        let grace = Session::new(person("grace", "Grace"), now, hour);
+        let later = Session::new(person("ada", "Ada"), now, hour * 2);
         assert!(!tokens.is_valid(&grace, &token));
         assert!(
             !tokens.is_valid(&later, &token),

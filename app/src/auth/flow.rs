@@ -84,14 +84,6 @@ impl PendingSignIn {
     }
 }
 
-/// Who the provider says signed in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub subject: String,
-    /// `name`, else `preferred_username`, else `email`, else the subject.
-    pub name: String,
-}
-
 /// What discovery found: the metadata (where the keys are) and the client
 /// made from it with the keys last read.
 struct Discovered {
@@ -251,7 +243,7 @@ impl Provider {
         &self,
         pending: PendingSignIn,
         code: String,
-    ) -> Result<Identity, SignInError> {
+    ) -> Result<Person, SignInError> {
         let client = self.client()?;
         let unverified = |e: anyhow::Error| SignInError::Unverified(e);
         let tokens = client
@@ -275,7 +267,7 @@ impl Provider {
         &self,
         id_token: &CoreIdToken,
         nonce: &Nonce,
-    ) -> Result<Identity, SignInError> {
+    ) -> Result<Person, SignInError> {
         let claims = match self.claims(id_token, nonce)? {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
@@ -297,12 +289,11 @@ impl Provider {
             .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
             .filter(|name| !name.trim().is_empty())
             .unwrap_or_else(|| subject.clone());
-        // Checked here, once: a session holds only claims every change it
+        // Parsed here, once: a session holds only a person every change it
         // makes can record as its actor.
         Person::parse(&subject, &name).map_err(|e| {
             SignInError::Unverified(anyhow::Error::new(e).context("the ID token's claims"))
-        })?;
-        Ok(Identity { subject, name })
+        })
     }
 
     /// `id_token`'s claims checked against the keys last read.

@@ -10,7 +10,7 @@ mod session;
 mod settings;
 
 pub use csrf::{CsrfTokens, FIELD as CSRF_FIELD};
-pub use flow::{Identity, PendingSignIn, Provider, SIGN_IN_TIMEOUT, SignInError};
+pub use flow::{PendingSignIn, Provider, SIGN_IN_TIMEOUT, SignInError};
 pub use session::{Jar, Session, SessionCookies};
 pub use settings::{Auth, CALLBACK_PATH, DEFAULT_SESSION_LIFETIME, OidcSettings};
 

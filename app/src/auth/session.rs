@@ -19,25 +19,25 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Person;
 use crate::write_marker::CookieKey;
 
 /// Who is signed in, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    /// The ID token's `sub`: who this is at the provider.
-    pub subject: String,
-    /// What the page calls them.
-    pub name: String,
+    /// Who signed in: stored as the `subject` and `name` fields beside
+    /// `expires`, and parsed again when the cookie is opened.
+    #[serde(flatten)]
+    pub person: Person,
     /// Unix seconds after which the session is over.
     pub expires: u64,
 }
 
 impl Session {
-    /// A session for `subject` called `name`, from `now` for `lifetime`.
-    pub fn new(subject: String, name: String, now: SystemTime, lifetime: Duration) -> Session {
+    /// A session for `person`, from `now` for `lifetime`.
+    pub fn new(person: Person, now: SystemTime, lifetime: Duration) -> Session {
         Session {
-            subject,
-            name,
+            person,
             expires: unix_seconds(now).saturating_add(lifetime.as_secs()),
         }
     }
@@ -178,7 +178,7 @@ mod tests {
     }
 
     fn ada(now: SystemTime) -> Session {
-        Session::new("ada".into(), "Ada Lovelace".into(), now, HOUR)
+        Session::new(Person::parse("ada", "Ada Lovelace").unwrap(), now, HOUR)
     }
 
     #[test]
@@ -250,6 +250,23 @@ mod tests {
             );
             assert_eq!(cookies.session(&headers, now), None, "{forged}");
         }
+    }
+
+    #[test]
+    fn a_sealed_person_is_parsed_again_when_opened() {
+        let cookies = cookies("k", false);
+        let now = SystemTime::now();
+        // The stored shape: the person's two claims beside the expiry.
+        let stored = serde_json::to_value(ada(now)).unwrap();
+        assert_eq!(stored["subject"], "ada");
+        assert_eq!(stored["name"], "Ada Lovelace");
+        // A session sealed with this key whose name breaks the rules (one
+        // made before they changed) opens as no session, not as a person
+        // no change could record.
+        let expires = unix_seconds(now) + 60;
+        let bad = serde_json::json!({"subject": "ada", "name": "Ada\nEvil", "expires": expires});
+        let set = cookies.seal(Jar::Session, &bad, HOUR);
+        assert_eq!(cookies.session(&sent(&set), now), None);
     }
 
     #[test]

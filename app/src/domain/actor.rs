@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::TokenName;
 
 /// Who made a change.
@@ -25,11 +27,28 @@ pub enum Actor {
     Anonymous,
 }
 
-/// A signed-in person, from their ID token's claims.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A signed-in person, from their ID token's claims. Read back (from the
+/// session cookie) through [`Person::parse`] like any other input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PersonClaims")]
 pub struct Person {
     subject: String,
     name: String,
+}
+
+/// A [`Person`]'s two claims as stored, before they are parsed.
+#[derive(Deserialize)]
+struct PersonClaims {
+    subject: String,
+    name: String,
+}
+
+impl TryFrom<PersonClaims> for Person {
+    type Error = PersonError;
+
+    fn try_from(claims: PersonClaims) -> Result<Person, PersonError> {
+        Person::parse(&claims.subject, &claims.name)
+    }
 }
 
 /// Why claims are not a [`Person`].

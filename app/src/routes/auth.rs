@@ -80,7 +80,7 @@ async fn callback(
         Ok(session) => session,
         Err(e) => return Ok((clear, PageError::from(e)).into_response()),
     };
-    tracing::info!(user.subject = %session.subject, "signed in");
+    tracing::info!(user.subject = %session.person.subject(), "signed in");
     let lifetime = oidc.settings.session_lifetime;
     let mut response = (clear, Redirect::to("/")).into_response();
     response.headers_mut().append(
@@ -110,13 +110,8 @@ async fn finish(
     if !pending.matches(&returned_state, now) {
         return Err(SignInError::StaleOrForeign);
     }
-    let identity = oidc.provider.finish(pending, code).await?;
-    Ok(Session::new(
-        identity.subject,
-        identity.name,
-        now,
-        oidc.settings.session_lifetime,
-    ))
+    let person = oidc.provider.finish(pending, code).await?;
+    Ok(Session::new(person, now, oidc.settings.session_lifetime))
 }
 
 #[derive(Deserialize)]

@@ -20,8 +20,7 @@ use crate::views::todos::Controls;
 /// routes that serve both take [`Visitor`].
 #[derive(Clone)]
 pub struct SignedIn {
-    pub subject: String,
-    pub name: String,
+    pub person: Person,
     /// The token this session's forms carry. Never logged.
     csrf: String,
 }
@@ -30,8 +29,7 @@ pub struct SignedIn {
 impl std::fmt::Debug for SignedIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedIn")
-            .field("subject", &self.subject)
-            .field("name", &self.name)
+            .field("person", &self.person)
             .finish_non_exhaustive()
     }
 }
@@ -60,17 +58,11 @@ pub enum Visitor {
 }
 
 impl Visitor {
-    /// Who a change this visitor makes is recorded as. A session's claims
-    /// were parsed as a [`Person`] when it was made (`auth::flow`), so
-    /// failing here means the rules changed under a live session.
-    pub fn actor(&self) -> Result<Actor, AppError> {
+    /// Who a change this visitor makes is recorded as.
+    pub fn actor(&self) -> Actor {
         match self {
-            Visitor::SignedIn(signed_in) => Person::parse(&signed_in.subject, &signed_in.name)
-                .map(Actor::Person)
-                .map_err(|e| {
-                    AppError::Internal(anyhow::Error::new(e).context("the session's claims"))
-                }),
-            Visitor::Anyone | Visitor::Anonymous { .. } => Ok(Actor::Anonymous),
+            Visitor::SignedIn(signed_in) => Actor::Person(signed_in.person.clone()),
+            Visitor::Anyone | Visitor::Anonymous { .. } => Actor::Anonymous,
         }
     }
 
@@ -91,7 +83,7 @@ impl Visitor {
         match self {
             Visitor::Anyone => Account::None,
             Visitor::SignedIn(signed_in) => Account::SignedIn {
-                name: &signed_in.name,
+                name: signed_in.person.name(),
                 csrf: &signed_in.csrf,
             },
             Visitor::Anonymous { .. } => Account::SignInLink,
@@ -124,8 +116,7 @@ fn signed_in(state: &AppState, session: Session) -> SignedIn {
         .map(|oidc| oidc.csrf.token(&session))
         .unwrap_or_default();
     SignedIn {
-        subject: session.subject,
-        name: session.name,
+        person: session.person,
         csrf,
     }
 }

@@ -571,7 +571,7 @@ async fn an_id_token_issued_to_another_client_is_refused() {
     let (own, nonce) = id_token_for(&provider, &docket, "ada").await;
     let identity = app_side.verify(&own, &nonce).await.unwrap();
     assert_eq!(
-        (identity.subject.as_str(), identity.name.as_str()),
+        (identity.subject(), identity.name()),
         ("ada", "Ada Lovelace")
     );
 
@@ -863,7 +863,7 @@ async fn a_token_signed_with_a_key_the_provider_does_not_publish_is_refused_with
     let (current, nonce) = id_token_for(&provider, &docket, "grace").await;
     let reads = provider.jwks_reads();
     let grace = app_side.verify(&current, &nonce).await.unwrap();
-    assert_eq!(grace.subject, "grace");
+    assert_eq!(grace.subject(), "grace");
     assert_eq!(provider.jwks_reads(), reads + 1, "the new key was read");
 
     // Its key is no longer the provider's: as good as a made-up one.
