@@ -111,6 +111,17 @@ impl OidcProvider {
         client: OidcClient,
         others: Vec<OidcClient>,
     ) -> anyhow::Result<OidcProvider> {
+        OidcProvider::start_adjusted(client, others, |command| command).await
+    }
+
+    /// Like [`OidcProvider::start_with_others`], with the command adjusted
+    /// first: the stack echoes it and gives it a process group of its own
+    /// under `cargo xtask up`, as it does the services.
+    pub(crate) async fn start_adjusted(
+        client: OidcClient,
+        others: Vec<OidcClient>,
+        adjust: impl Fn(ServiceCommand) -> ServiceCommand,
+    ) -> anyhow::Result<OidcProvider> {
         if client.redirect_uris.is_empty() || others.iter().any(|o| o.redirect_uris.is_empty()) {
             bail!("the OpenID provider's client needs at least one redirect URI");
         }
@@ -163,6 +174,7 @@ impl OidcProvider {
             if std::env::var_os("TEST_LOG").is_some() {
                 command = command.echo("oidc-provider");
             }
+            let command = adjust(command);
             async move {
                 crate::process::ensure_port_free(port, "the OpenID provider")?;
                 Ok((issuer, command.spawn().await?))
@@ -206,6 +218,12 @@ impl OidcProvider {
             .iter()
             .find(|user| user.username == username)
             .unwrap_or_else(|| panic!("the OpenID provider has no user `{username}`"))
+    }
+
+    /// The provider's process, for a supervisor (`cargo xtask up`) that
+    /// watches and stops it with the services.
+    pub fn service_mut(&mut self) -> &mut Service {
+        &mut self.service
     }
 
     /// The provider's log: one JSON object a line (sign-ins, failures, errors).
