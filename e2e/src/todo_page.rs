@@ -247,10 +247,21 @@ impl TodoPage {
         for _ in 0..CONSENT_STEPS {
             let back_or_asked = signed_in.or_(&consent).first();
             if let Err(error) = back_or_asked.wait_for(None).await {
+                // A provider refusing the password usually says so in an alert.
+                let alerts = self
+                    .page
+                    .get_by_role(AriaRole::Alert, None)
+                    .all_inner_texts()
+                    .await
+                    .unwrap_or_default();
                 bail!(
-                    "`{}` was not signed in: the browser is at {} ({error})",
+                    "`{}` was not signed in: the browser is at {}{} ({error})",
                     person.username,
-                    self.page.url()
+                    self.page.url(),
+                    match alerts.join(" ").trim() {
+                        "" => String::new(),
+                        said => format!(", which says \"{said}\""),
+                    }
                 );
             }
             if signed_in.count().await? > 0 {
