@@ -265,6 +265,12 @@ impl TodoPage {
                 );
             }
             if signed_in.count().await? > 0 {
+                // As `goto` does for a page a story opens: its deferred
+                // scripts (htmx) have run before the story acts on it.
+                self.page
+                    .wait_for_load_state(None)
+                    .await
+                    .context("waiting for the app's page to load after signing in")?;
                 return Ok(());
             }
             consent

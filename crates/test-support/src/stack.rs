@@ -312,9 +312,15 @@ impl StackBuilder {
     /// Starts PostgreSQL and NATS, then the receiver, the OpenID provider,
     /// the app and the broadcasters, each ready before the next.
     pub async fn start(mut self) -> anyhow::Result<Stack> {
-        if self.sign_in {
-            // The provider must know the redirect URI before the app runs.
-            self.settings.app_port = Some(self.settings.app_port.unwrap_or_else(free_port));
+        // The provider must know the redirect URI before the app runs, so
+        // the app's port is picked first, and held while the servers and
+        // the provider pick theirs: none of them can be handed it.
+        let mut app_port_held = None;
+        if self.sign_in && self.settings.app_port.is_none() {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .context("picking a port for the app")?;
+            self.settings.app_port = Some(listener.local_addr()?.port());
+            app_port_held = Some(listener);
         }
         let ((postgres, database, database_url), nats) =
             tokio::try_join!(start_database(self.database), start_nats(self.nats))?;
@@ -351,6 +357,7 @@ impl StackBuilder {
         if self.sign_in {
             stack.start_oidc_provider().await?;
         }
+        drop(app_port_held);
         if self.app {
             stack.start_app_first().await?;
             if stack.oidc.is_some() {
