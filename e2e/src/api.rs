@@ -79,9 +79,11 @@ impl Api {
             if let Some(cursor) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", cursor);
             }
+            // With `AUTH=oidc` reads need the token too.
             let response = self
                 .http
                 .get(url)
+                .bearer_auth(&self.token)
                 .send()
                 .await
                 .context("GET /api/todos failed")?;

@@ -6,6 +6,8 @@
 //! | `E2E_API_TOKEN`   | required with `E2E_BASE_URL` | bearer token for the JSON API calls that arrange and clean up test data |
 //! | `E2E_WEBHOOK_URL` | unset: no receiver checks against `E2E_BASE_URL` | a webhook receiver's `/messages` (e.g. `broadcaster sink`) for a broadcaster forwarding signed messages |
 //! | `E2E_BROADCASTER_LOG` | unset: no log checks against `E2E_BASE_URL` | a shell command printing the broadcaster's log, for an environment where it only logs (staging); see [`crate::broadcaster_log`] |
+//! | `E2E_USERNAME`    | unset: no sign-in against `E2E_BASE_URL` | someone to sign in as at the environment's OpenID provider (`AUTH=oidc`): stories that write through the page sign in when they open it, and the sign-in stories run (skipped without it) |
+//! | `E2E_PASSWORD`    | required with `E2E_USERNAME` | their password |
 //! | `E2E_CHROMIUM`    | `/usr/bin/chromium`  | the browser executable |
 //! | `E2E_TIMEOUT`     | `10`                 | seconds each expectation and browser action may wait |
 //!
@@ -52,6 +54,28 @@ pub struct Remote {
     /// A command printing the broadcaster's log, where it only logs.
     /// Without either, the webhook story is skipped.
     pub broadcaster_log: Option<String>,
+    /// Whom to sign in as, where the app runs with `AUTH=oidc`.
+    pub person: Option<Person>,
+}
+
+/// Someone a story signs in as at the OpenID provider.
+#[derive(Clone)]
+pub struct Person {
+    pub username: String,
+    pub password: String,
+    /// The name the app shows for them, when known beforehand (the local
+    /// provider's users); otherwise read from the page after signing in.
+    pub name: Option<String>,
+}
+
+/// Without the password: settings are printed when a run fails.
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("username", &self.username)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -77,6 +101,20 @@ impl Settings {
                     .map(|raw| http_url("E2E_WEBHOOK_URL", &raw))
                     .transpose()?,
                 broadcaster_log: get("E2E_BROADCASTER_LOG"),
+                person: match (get("E2E_USERNAME"), get("E2E_PASSWORD")) {
+                    (None, _) => None,
+                    (Some(username), Some(password)) => Some(Person {
+                        username: username.trim().to_owned(),
+                        password,
+                        name: None,
+                    }),
+                    (Some(_), None) => {
+                        return Err(Error::InvalidVariable {
+                            name: "E2E_PASSWORD",
+                            reason: "E2E_USERNAME is set, so its password is needed too".into(),
+                        });
+                    }
+                },
             })),
         };
         let timeout = match get("E2E_TIMEOUT") {
@@ -170,6 +208,40 @@ mod tests {
             "http://127.0.0.1:9000/messages"
         );
         assert_eq!(remote.broadcaster_log, None);
+        assert!(remote.person.is_none());
+    }
+
+    #[test]
+    fn a_remote_target_reads_whom_to_sign_in_as_and_never_prints_the_password() {
+        let settings = settings(&[
+            ("E2E_BASE_URL", "http://127.0.0.1:8080"),
+            ("E2E_API_TOKEN", "secret"),
+            ("E2E_USERNAME", " e2e-bot "),
+            ("E2E_PASSWORD", "hunter2 "),
+        ])
+        .unwrap();
+        let printed = format!("{settings:?}");
+        let Target::Remote(remote) = settings.target else {
+            panic!("expected a remote target")
+        };
+        let person = remote.person.unwrap();
+        assert_eq!(person.username, "e2e-bot");
+        assert_eq!(person.password, "hunter2 ", "a password is taken as given");
+        assert!(
+            printed.contains("e2e-bot") && !printed.contains("hunter2"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_username_without_a_password_names_the_missing_variable() {
+        let error = settings(&[
+            ("E2E_BASE_URL", "http://127.0.0.1:8080"),
+            ("E2E_API_TOKEN", "secret"),
+            ("E2E_USERNAME", "e2e-bot"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("E2E_PASSWORD"), "{error}");
     }
 
     #[test]

@@ -3,15 +3,17 @@
 //! The user stories live in `tests/e2e/`, one file per story; this library is
 //! what they stand on:
 //!
-//! - [`config`]: where the suite points (a private stack, or `E2E_BASE_URL`);
+//! - [`config`]: where the suite points (a private stack, or `E2E_BASE_URL`),
+//!   and whom it signs in as there (`E2E_USERNAME`);
 //! - [`webhook`] and [`broadcaster_log`]: where the webhook story looks for
 //!   an event: a receiver, or the broadcaster's log where it only logs;
 //! - [`stack`]: the private stack (PostgreSQL, NATS, the app, the broadcaster
-//!   and its receiver), started per test process;
+//!   and its receiver, the OpenID provider), started per test process;
 //! - [`driver`]: headless Chromium through the npm Playwright driver;
 //! - [`session`]: one story's run, with unique data, clean-up through the
 //!   JSON API, and screenshots plus HTML when it fails;
-//! - [`todo_page`]: the page as the user sees it, by role and `data-test`.
+//! - [`todo_page`]: the page as the user sees it, by role and `data-test`,
+//!   and signing in at any OpenID provider's form.
 //!
 //! A story reads:
 //!

@@ -22,10 +22,10 @@ use reqwest::Url;
 use crate::api::{Api, Todo};
 use crate::artifacts;
 use crate::broadcaster_log::BroadcasterLog;
-use crate::config::{Settings, Target};
+use crate::config::{Person, Settings, Target};
 use crate::driver::Chromium;
 use crate::expect::Expect;
-use crate::stack::Stack;
+use crate::stack::{Parts, Stack};
 use crate::todo_page::TodoPage;
 use crate::webhook::Receiver;
 
@@ -39,6 +39,24 @@ pub enum Needs {
     /// `E2E_WEBHOOK_URL` (a receiver) and/or `E2E_BROADCASTER_LOG` (the log,
     /// where it only logs), and is skipped without either.
     Webhook,
+    /// Sign-in, and someone to sign in as ([`Session::person`]): locally
+    /// the stack starts an OpenID provider and runs the app with
+    /// `AUTH=oidc`; against `E2E_BASE_URL` the story needs `E2E_USERNAME`
+    /// and `E2E_PASSWORD`, and is skipped without them. Pages open signed
+    /// out: signing in is what the story is about.
+    SignIn,
+    /// [`Needs::SignIn`] and [`Needs::Webhook`] both.
+    SignInAndWebhook,
+}
+
+impl Needs {
+    fn webhook(self) -> bool {
+        matches!(self, Needs::Webhook | Needs::SignInAndWebhook)
+    }
+
+    fn sign_in(self) -> bool {
+        matches!(self, Needs::SignIn | Needs::SignInAndWebhook)
+    }
 }
 
 /// Runs one story as test `test` (use [`test_name!`](crate::test_name)).
@@ -52,7 +70,19 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let settings = Settings::from_env().unwrap_or_else(|error| panic!("{test}: {error}"));
-    if let (Needs::Webhook, Target::Remote(remote)) = (needs, &settings.target)
+    if let Target::Remote(remote) = &settings.target
+        && needs.sign_in()
+        && remote.person.is_none()
+    {
+        eprintln!(
+            "{test}: skipped: E2E_USERNAME and E2E_PASSWORD are not set, so nobody can sign in \
+             to {}",
+            remote.base_url
+        );
+        return;
+    }
+    if let Target::Remote(remote) = &settings.target
+        && needs.webhook()
         && remote.webhook_messages.is_none()
         && remote.broadcaster_log.is_none()
     {
@@ -133,6 +163,11 @@ struct Inner {
     chromium: Mutex<Option<Chromium>>,
     pages: Mutex<Vec<Page>>,
     texts: AtomicUsize,
+    /// Whom [`Session::person`] signs in as.
+    person: Option<Person>,
+    /// Whether each page opened signs [`Inner::person`] in first: stories
+    /// that are not about signing in, against an environment with sign-in.
+    signs_in_on_open: bool,
     stack: Mutex<Option<Stack>>,
 }
 
@@ -142,7 +177,13 @@ impl Session {
         Chromium::check_installed(&settings)?;
         let stack = async {
             match settings.target {
-                Target::Local => Stack::start(needs == Needs::Webhook).await.map(Some),
+                Target::Local => {
+                    let parts = Parts {
+                        webhook: needs.webhook(),
+                        sign_in: needs.sign_in(),
+                    };
+                    Stack::start(parts).await.map(Some)
+                }
                 Target::Remote(_) => Ok(None),
             }
         };
@@ -171,6 +212,12 @@ impl Session {
             ),
             (None, Target::Local) => unreachable!("a local run always has a stack"),
         };
+        let person = match (&stack, &settings.target) {
+            (Some(stack), _) => stack.person(),
+            (None, Target::Remote(remote)) => remote.person.clone(),
+            (None, Target::Local) => None,
+        };
+        let signs_in_on_open = person.is_some() && !needs.sign_in();
         Ok(Session {
             inner: Arc::new(Inner {
                 test: test.to_owned(),
@@ -190,6 +237,8 @@ impl Session {
                 chromium: Mutex::new(Some(chromium)),
                 pages: Mutex::default(),
                 texts: AtomicUsize::new(0),
+                person,
+                signs_in_on_open,
                 stack: Mutex::new(stack),
             }),
         })
@@ -235,6 +284,16 @@ impl Session {
     /// production's Discord channel; remotely, `E2E_WEBHOOK_URL`'s.
     pub fn webhook_receiver(&self) -> Option<&Receiver> {
         self.inner.receiver.as_ref()
+    }
+
+    /// Whom to sign in as: locally the stack's provider's user, remotely
+    /// `E2E_USERNAME` (only for [`Needs::SignIn`] stories, and for others
+    /// against an environment with sign-in).
+    pub fn person(&self) -> anyhow::Result<&Person> {
+        self.inner
+            .person
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this story was not started with Needs::SignIn"))
     }
 
     /// The broadcaster's log (`E2E_BROADCASTER_LOG`), against an
@@ -314,6 +373,14 @@ impl Session {
             .push(page.clone());
         let page = TodoPage::new(page, context, self.inner.base_url.clone());
         page.goto_home().await?;
+        // The one place stories not about sign-in sign in, where the
+        // environment offers it; a tab beside a signed-in one already is.
+        if let Some(person) = &self.inner.person
+            && self.inner.signs_in_on_open
+            && page.sign_in_link().count().await? > 0
+        {
+            page.sign_in(person).await?;
+        }
         Ok(page)
     }
 

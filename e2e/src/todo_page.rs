@@ -1,10 +1,42 @@
-//! The todo page as a user sees it: the form, the two lists, and the buttons
-//! on each todo, found by role and accessible name or by `data-test` /
-//! `data-todo-id`, never by layout.
+//! The todo page as a user sees it: the form, the two lists, the buttons
+//! on each todo, and signing in and out, found by role and accessible name
+//! or by `data-test` / `data-todo-id`, never by layout.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use playwright_rs::{AriaRole, BrowserContext, FilterOptions, GetByRoleOptions, Locator, Page};
 use reqwest::Url;
+use serde::Deserialize;
+
+use crate::config::Person;
+
+/// The provider's username field, whatever the provider: OpenID leaves the
+/// sign-in form to it, and the common ones name the field one of these.
+const PROVIDER_USERNAME: &str = r#"input:is([name="username" i], [name="login" i], [name="email" i]):is([type="text" i], [type="email" i], :not([type]))"#;
+
+/// The provider's password field.
+const PROVIDER_PASSWORD: &str = r#"input[type="password" i]"#;
+
+/// What a consent (or "continue") button is called at common providers.
+const CONSENT_BUTTONS: &[&str] = &[
+    "Allow",
+    "Accept",
+    "Authorize",
+    "Continue",
+    "Consent",
+    "Grant access",
+    "Yes",
+];
+
+/// Sign-in steps after the password: a consent page, perhaps a second one.
+const CONSENT_STEPS: usize = 3;
+
+/// What the app answered a POST the page made by hand ([`TodoPage::post_new_todo`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Answer {
+    pub status: u16,
+    /// `HX-Redirect`: where the app sends an htmx page instead.
+    pub hx_redirect: Option<String>,
+}
 
 /// One browser tab on the app.
 pub struct TodoPage {
@@ -143,6 +175,162 @@ impl TodoPage {
     /// How many todos are done, as shown.
     pub fn done_count(&self) -> Locator {
         self.page.get_by_test_id("done-count")
+    }
+
+    /// The "Sign in" link (in the header, or on the sign-in page).
+    pub fn sign_in_link(&self) -> Locator {
+        self.page.get_by_test_id("sign-in").first()
+    }
+
+    /// The page visitors who have not signed in see instead of the lists.
+    pub fn sign_in_page(&self) -> Locator {
+        self.page.get_by_test_id("sign-in-page")
+    }
+
+    /// "Signed in as <name>": the name.
+    pub fn signed_in_as(&self) -> Locator {
+        self.page.get_by_test_id("signed-in-name")
+    }
+
+    /// The "Sign out" button.
+    pub fn sign_out_button(&self) -> Locator {
+        self.page.get_by_test_id("sign-out")
+    }
+
+    /// The name of whoever is signed in, as the page shows it now; `None`
+    /// when nobody is (or sign-in is off).
+    pub async fn signed_in_name(&self) -> anyhow::Result<Option<String>> {
+        let name = self.signed_in_as();
+        if name.count().await? == 0 {
+            return Ok(None);
+        }
+        let text = name.text_content().await?.unwrap_or_default();
+        Ok(Some(text.trim().to_owned()))
+    }
+
+    /// Signs `person` in as a person would: follows "Sign in" to the
+    /// OpenID provider, fills its form (a username, login or email field
+    /// and a password field; any provider's), submits it, gives consent if
+    /// a consent page asks, and waits until the app shows who is signed in.
+    pub async fn sign_in(&self, person: &Person) -> anyhow::Result<()> {
+        self.sign_in_link()
+            .click(None)
+            .await
+            .context("clicking Sign in")?;
+        let username = self.page.locator(PROVIDER_USERNAME).first();
+        username.wait_for(None).await.with_context(|| {
+            format!(
+                "no username field on the provider's sign-in page ({})",
+                self.page.url()
+            )
+        })?;
+        username
+            .fill(&person.username, None)
+            .await
+            .context("typing the username")?;
+        let password = self.page.locator(PROVIDER_PASSWORD).first();
+        password
+            .fill(&person.password, None)
+            .await
+            .context("typing the password")?;
+        password
+            .press("Enter", None)
+            .await
+            .context("submitting the sign-in form")?;
+
+        let signed_in = self.signed_in_as();
+        let consent = CONSENT_BUTTONS
+            .iter()
+            .map(|name| self.page.get_by_role(AriaRole::Button, Some(named(name))))
+            .reduce(|any, button| any.or_(&button))
+            .expect("at least one consent button name");
+        for _ in 0..CONSENT_STEPS {
+            let back_or_asked = signed_in.or_(&consent).first();
+            if let Err(error) = back_or_asked.wait_for(None).await {
+                // A provider refusing the password usually says so in an alert.
+                let alerts = self
+                    .page
+                    .get_by_role(AriaRole::Alert, None)
+                    .all_inner_texts()
+                    .await
+                    .unwrap_or_default();
+                bail!(
+                    "`{}` was not signed in: the browser is at {}{} ({error})",
+                    person.username,
+                    self.page.url(),
+                    match alerts.join(" ").trim() {
+                        "" => String::new(),
+                        said => format!(", which says \"{said}\""),
+                    }
+                );
+            }
+            if signed_in.count().await? > 0 {
+                // As `goto` does for a page a story opens: its deferred
+                // scripts (htmx) have run before the story acts on it.
+                self.page
+                    .wait_for_load_state(None)
+                    .await
+                    .context("waiting for the app's page to load after signing in")?;
+                return Ok(());
+            }
+            consent
+                .first()
+                .click(None)
+                .await
+                .context("giving consent at the provider")?;
+        }
+        bail!(
+            "`{}` was not signed in after {CONSENT_STEPS} consent pages: the browser is at {}",
+            person.username,
+            self.page.url()
+        )
+    }
+
+    /// Presses "Sign out".
+    pub async fn sign_out(&self) -> anyhow::Result<()> {
+        self.sign_out_button()
+            .click(None)
+            .await
+            .context("clicking Sign out")?;
+        Ok(())
+    }
+
+    /// The CSRF token the page's forms carry (signed in only).
+    pub async fn csrf_token(&self) -> anyhow::Result<String> {
+        self.page
+            .locator(r#"input[name="csrf"]"#)
+            .first()
+            .get_attribute("value")
+            .await
+            .context("reading the CSRF token")?
+            .context("the CSRF field has no value")
+    }
+
+    /// Adds a todo by hand, not through the form: a POST the page's own
+    /// script makes to the app as htmx would (same origin, the browser's
+    /// cookies, `HX-Request`), with `csrf` when given. What a forger gets
+    /// at best; the app must refuse it unless someone is signed in.
+    pub async fn post_new_todo(&self, text: &str, csrf: Option<&str>) -> anyhow::Result<Answer> {
+        let mut form = vec![("text", text)];
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
+        let form: std::collections::HashMap<&str, &str> = form.into_iter().collect();
+        self.page
+            .evaluate(
+                "async (form) => {
+                    const response = await fetch(new URL('todos', document.baseURI), {
+                        method: 'POST',
+                        headers: { 'HX-Request': 'true' },
+                        body: new URLSearchParams(form),
+                        redirect: 'manual',
+                    });
+                    return { status: response.status, hx_redirect: response.headers.get('HX-Redirect') };
+                }",
+                Some(&form),
+            )
+            .await
+            .context("posting a todo from the page")
     }
 
     fn button(&self, name: &str) -> Locator {

@@ -3,14 +3,17 @@
 //! Installs what is missing, builds the binaries with the same command as
 //! `cargo xtask test` (so one build serves both), starts PostgreSQL and
 //! nats-server (JetStream) with their data under `target/stack/` (kept
-//! between runs; `--fresh` wipes it), then the services from [`SERVICES`],
-//! each on a free loopback port and ready before the next one starts. Every
+//! between runs; `--fresh` wipes it), then a local OpenID provider (the
+//! tests' `OidcProvider`: users `ada` and `grace`, passwords made up per
+//! run and printed), then the services from [`SERVICES`], each on a free
+//! loopback port and ready before the next one starts; the app runs with
+//! `AUTH=oidc` against the provider, as staging and production do. Every
 //! process's output is shown prefixed by its name.
 //!
 //! Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order (services
-//! with SIGTERM so they drain, then NATS, then PostgreSQL) and exits 0. If a
-//! process dies, its last output is shown, the rest is stopped and the
-//! command fails.
+//! with SIGTERM so they drain, then the provider, NATS, then PostgreSQL)
+//! and exits 0. If a process dies, its last output is shown, the rest is
+//! stopped and the command fails.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use test_support::{Nats, Postgres, Role, Service, Stack, StackBuilder};
+use test_support::{Nats, OidcProvider, OidcUser, Postgres, Role, Service, Stack, StackBuilder};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::{JoinHandle, block_in_place};
 
@@ -54,7 +57,15 @@ const NAME_WIDTH: usize = 11;
 const SERVICE_STOP_DEADLINE: Duration = Duration::from_secs(15);
 
 pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
-    install::ensure(workspace, &[Tool::Postgres, Tool::NatsServer])?;
+    install::ensure(
+        workspace,
+        &[
+            Tool::Postgres,
+            Tool::NatsServer,
+            Tool::Node,
+            Tool::OidcProvider,
+        ],
+    )?;
 
     let stack_dir = workspace.stack_dir();
     let _lock = UpLock::acquire(&stack_dir, args.fresh)?;
@@ -87,6 +98,9 @@ async fn up(stack_dir: &Path) -> anyhow::Result<()> {
         .app_port(ports.take("app"))
         .sink(Some(ports.take("webhooks")), true)
         .broadcaster_port(ports.take("broadcaster"))
+        // Sign-in as deployed: the app's port is known, so the provider
+        // starts first with its redirect URI.
+        .sign_in()
         .logs("pretty", None)
         // The receiver's line per message is what people watch.
         .broadcaster_env("RUST_LOG", "warn")
@@ -151,6 +165,15 @@ async fn start_all(
         nats_log,
         nats_start,
     ));
+    if let Some(provider) = parts.oidc {
+        // It exits with this process too: its stdin is a pipe from here.
+        running.push(Process {
+            name: "oidc".to_owned(),
+            kind: Kind::Oidc(Box::new(provider)),
+            log: None,
+            pid_file: None,
+        });
+    }
     for (name, service) in parts.services {
         let pid_file = Some(stack_dir.join(format!("{name}.pid")));
         running.push(Process {
@@ -168,6 +191,10 @@ fn banner(stack: &Stack) -> String {
     let rule = "─".repeat(64);
     let mut lines = vec![String::new(), rule.clone()];
     lines.push(format!("  Docket is running:  {}", stack.app.url()));
+    if let Some(provider) = &stack.oidc {
+        lines.extend(sign_in_lines(provider.users()));
+        lines.push(format!("  OpenID provider:    {}", provider.issuer_url()));
+    }
     if let Some(sink) = &stack.sink {
         lines.push(format!("  webhooks: {}", sink.url()));
     }
@@ -200,6 +227,21 @@ fn banner(stack: &Stack) -> String {
     lines.push("  Press Ctrl-C to stop everything.".to_owned());
     lines.push(rule);
     lines.join("\n") + "\n"
+}
+
+/// Who can sign in, and with which password (made up for this run).
+fn sign_in_lines(users: &[OidcUser]) -> Vec<String> {
+    users
+        .iter()
+        .enumerate()
+        .map(|(n, user)| {
+            let label = if n == 0 { "sign in as:" } else { "or:" };
+            format!(
+                "  {label:<20}{}  password {}  ({})",
+                user.username, user.password, user.name
+            )
+        })
+        .collect()
 }
 
 /// Waits for a shutdown signal (then `Ok`) or for a process to die (then
@@ -251,6 +293,8 @@ struct Process {
 enum Kind {
     Postgres(Postgres),
     Nats(Nats),
+    /// Boxed: far larger than the others.
+    Oidc(Box<OidcProvider>),
     Service(Service),
 }
 
@@ -271,22 +315,16 @@ impl Process {
         match &mut self.kind {
             Kind::Postgres(postgres) => (!postgres.is_running()).then(|| "stopped".to_string()),
             Kind::Nats(nats) => (!nats.is_running()).then(|| "exited".to_string()),
-            Kind::Service(service) => match service.try_wait() {
-                Ok(Some(status)) => Some(format!("exited ({status})")),
-                Ok(None) => None,
-                Err(error) => Some(format!("could not be checked on: {error:#}")),
-            },
+            Kind::Oidc(provider) => service_exited(provider.service_mut()),
+            Kind::Service(service) => service_exited(service),
         }
     }
 
     fn last_output(&self, lines: usize) -> String {
         match (&self.kind, &self.log) {
             (_, Some((path, start, _))) => tail::last_lines(path, *start, lines),
-            (Kind::Service(service), None) => {
-                let output = service.output();
-                let all: Vec<&str> = output.lines().collect();
-                all[all.len().saturating_sub(lines)..].join("\n")
-            }
+            (Kind::Service(service), None) => last_lines(&service.output(), lines),
+            (Kind::Oidc(provider), None) => last_lines(&provider.log(), lines),
             _ => String::new(),
         }
     }
@@ -295,16 +333,8 @@ impl Process {
         let result = match &mut self.kind {
             Kind::Postgres(postgres) => block_in_place(|| postgres.stop()),
             Kind::Nats(nats) => block_in_place(|| nats.stop()),
-            Kind::Service(service) => {
-                service.terminate();
-                match service.wait(SERVICE_STOP_DEADLINE).await {
-                    Ok(_) => Ok(()),
-                    Err(error) => {
-                        service.kill();
-                        Err(error.context("killed it"))
-                    }
-                }
-            }
+            Kind::Oidc(provider) => stop_service(provider.service_mut()).await,
+            Kind::Service(service) => stop_service(service).await,
         };
         if let Some(pid_file) = self.pid_file.take() {
             let _ = fs::remove_file(pid_file);
@@ -316,6 +346,32 @@ impl Process {
         }
         result
     }
+}
+
+/// How a service ended, if it has.
+fn service_exited(service: &mut Service) -> Option<String> {
+    match service.try_wait() {
+        Ok(Some(status)) => Some(format!("exited ({status})")),
+        Ok(None) => None,
+        Err(error) => Some(format!("could not be checked on: {error:#}")),
+    }
+}
+
+/// SIGTERM, so it drains; SIGKILL after [`SERVICE_STOP_DEADLINE`].
+async fn stop_service(service: &mut Service) -> anyhow::Result<()> {
+    service.terminate();
+    match service.wait(SERVICE_STOP_DEADLINE).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            service.kill();
+            Err(error.context("killed it"))
+        }
+    }
+}
+
+fn last_lines(output: &str, lines: usize) -> String {
+    let all: Vec<&str> = output.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP (terminal closed), handled once installed.
@@ -414,4 +470,30 @@ async fn stop_leftover_service(pid_file: &Path, bin: &str) {
 
 fn file_len(path: &Path) -> u64 {
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_says_who_can_sign_in_with_which_password() {
+        let user = |username: &str, password: &str, name: &str| OidcUser {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            name: name.to_owned(),
+            email: format!("{username}@example.test"),
+        };
+        let lines = sign_in_lines(&[
+            user("ada", "pw-ada", "Ada Lovelace"),
+            user("grace", "pw-grace", "Grace Hopper"),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "  sign in as:         ada  password pw-ada  (Ada Lovelace)",
+                "  or:                 grace  password pw-grace  (Grace Hopper)",
+            ]
+        );
+    }
 }

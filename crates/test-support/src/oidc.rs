@@ -112,7 +112,18 @@ impl OidcProvider {
         client: OidcClient,
         others: Vec<OidcClient>,
     ) -> anyhow::Result<OidcProvider> {
-        OidcProvider::start_full(client, others, "127.0.0.1").await
+        OidcProvider::start_full(client, others, "127.0.0.1", |command| command).await
+    }
+
+    /// Like [`OidcProvider::start_with_others`], with the command adjusted
+    /// first: the stack echoes it and gives it a process group of its own
+    /// under `cargo xtask up`, as it does the services.
+    pub(crate) async fn start_adjusted(
+        client: OidcClient,
+        others: Vec<OidcClient>,
+        adjust: impl Fn(ServiceCommand) -> ServiceCommand,
+    ) -> anyhow::Result<OidcProvider> {
+        OidcProvider::start_full(client, others, "127.0.0.1", adjust).await
     }
 
     /// Like [`OidcProvider::start`], with the issuer named `host` instead of
@@ -121,13 +132,14 @@ impl OidcProvider {
     /// another address, so both it and a browser here must resolve `host`,
     /// each its own way (`--add-host`, `--host-resolver-rules`).
     pub async fn start_named(client: OidcClient, host: &str) -> anyhow::Result<OidcProvider> {
-        OidcProvider::start_full(client, Vec::new(), host).await
+        OidcProvider::start_full(client, Vec::new(), host, |command| command).await
     }
 
     async fn start_full(
         client: OidcClient,
         others: Vec<OidcClient>,
         host: &str,
+        adjust: impl Fn(ServiceCommand) -> ServiceCommand,
     ) -> anyhow::Result<OidcProvider> {
         if client.redirect_uris.is_empty() || others.iter().any(|o| o.redirect_uris.is_empty()) {
             bail!("the OpenID provider's client needs at least one redirect URI");
@@ -147,7 +159,14 @@ impl OidcProvider {
         let dir = TempDir::new().context("creating the OpenID provider's folder")?;
         let (port, service) = start_on_a_free_port_async("the OpenID provider", |port| {
             let issuer = format!("http://{host}:{port}");
-            let command = provider_command(port, &issuer, &client, &others, &users, dir.path());
+            let command = adjust(provider_command(
+                port,
+                &issuer,
+                &client,
+                &others,
+                &users,
+                dir.path(),
+            ));
             async move {
                 crate::process::ensure_port_free(port, "the OpenID provider")?;
                 Ok((port, command.spawn().await?))
@@ -228,6 +247,12 @@ impl OidcProvider {
             .iter()
             .find(|user| user.username == username)
             .unwrap_or_else(|| panic!("the OpenID provider has no user `{username}`"))
+    }
+
+    /// The provider's process, for a supervisor (`cargo xtask up`) that
+    /// watches and stops it with the services.
+    pub fn service_mut(&mut self) -> &mut Service {
+        &mut self.service
     }
 
     /// The provider's log: one JSON object a line (sign-ins, failures, errors).

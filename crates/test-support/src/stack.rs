@@ -1,6 +1,7 @@
 //! The whole Docket stack as real processes: PostgreSQL, nats-server,
 //! `todo-app`, and the broadcaster replicas delivering to a webhook
-//! receiver, each on a private loopback port.
+//! receiver, each on a private loopback port; with sign-in, the OpenID
+//! provider the app signs people in with.
 //!
 //! The one way to start it, for the E2E stories, the fault suite,
 //! `cargo xtask up` and `cargo xtask bench`: a [`StackBuilder`] says which
@@ -21,7 +22,8 @@ use tokio::task::spawn_blocking;
 
 use crate::webhook::{Receiver, Reply, SECRET};
 use crate::{
-    Nats, PORT_ATTEMPTS, Postgres, Role, ServiceCommand, TestDatabase, free_port, workspace_binary,
+    Nats, OidcClient, OidcProvider, PORT_ATTEMPTS, Postgres, Role, ServiceCommand, TestDatabase,
+    eventually, free_port, workspace_binary,
 };
 
 /// Where the database comes from.
@@ -93,6 +95,7 @@ pub struct StackBuilder {
     api_token: String,
     broadcasters: usize,
     webhook: Option<WebhookTo>,
+    sign_in: bool,
     settings: Settings,
 }
 
@@ -113,6 +116,7 @@ impl StackBuilder {
             api_token: uuid::Uuid::new_v4().simple().to_string(),
             broadcasters: 0,
             webhook: None,
+            sign_in: false,
             settings: Settings {
                 spawning: Spawning {
                     binaries: None,
@@ -246,6 +250,17 @@ impl StackBuilder {
         self
     }
 
+    /// Sign-in as production runs it: an [`OidcProvider`] starts before
+    /// the app, knowing the app's redirect URI
+    /// (`http://127.0.0.1:<app port>/auth/callback`), and the app runs with
+    /// `AUTH=oidc` against it (its `OIDC_*`, `PUBLIC_URL` and a new
+    /// `COOKIE_KEY`). The app's port is therefore chosen first and kept: a
+    /// start that loses it to another process fails instead of moving.
+    pub fn sign_in(mut self) -> Self {
+        self.sign_in = true;
+        self
+    }
+
     /// The first broadcaster's operations port (free by default).
     pub fn broadcaster_port(mut self, port: u16) -> Self {
         self.settings.broadcaster_port = Some(port);
@@ -294,9 +309,19 @@ impl StackBuilder {
         self
     }
 
-    /// Starts PostgreSQL and NATS, then the receiver, the app and the
-    /// broadcasters, each ready before the next.
-    pub async fn start(self) -> anyhow::Result<Stack> {
+    /// Starts PostgreSQL and NATS, then the receiver, the OpenID provider,
+    /// the app and the broadcasters, each ready before the next.
+    pub async fn start(mut self) -> anyhow::Result<Stack> {
+        // The provider must know the redirect URI before the app runs, so
+        // the app's port is picked first, and held while the servers and
+        // the provider pick theirs: none of them can be handed it.
+        let mut app_port_held = None;
+        if self.sign_in && self.settings.app_port.is_none() {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .context("picking a port for the app")?;
+            self.settings.app_port = Some(listener.local_addr()?.port());
+            app_port_held = Some(listener);
+        }
         let ((postgres, database, database_url), nats) =
             tokio::try_join!(start_database(self.database), start_nats(self.nats))?;
         let webhook_secret = match self.webhook {
@@ -311,6 +336,8 @@ impl StackBuilder {
             broadcasters: Vec::new(),
             sink: None,
             receiver: None,
+            oidc: None,
+            cookie_key: None,
             nats,
             database_url,
             _database: database,
@@ -327,8 +354,15 @@ impl StackBuilder {
             Some(WebhookTo::Sink { port }) => stack.start_sink(port).await?,
             None => {}
         }
+        if self.sign_in {
+            stack.start_oidc_provider().await?;
+        }
+        drop(app_port_held);
         if self.app {
             stack.start_app_first().await?;
+            if stack.oidc.is_some() {
+                stack.wait_for_sign_in().await?;
+            }
         }
         for _ in 0..self.broadcasters {
             let replica = stack.spawn_broadcaster().await?;
@@ -399,6 +433,10 @@ pub struct Stack {
     pub broadcasters: Vec<Option<Replica>>,
     pub sink: Option<Sink>,
     pub receiver: Option<Receiver>,
+    /// The OpenID provider, with [`StackBuilder::sign_in`].
+    pub oidc: Option<OidcProvider>,
+    /// The app's `COOKIE_KEY`, with [`StackBuilder::sign_in`].
+    pub cookie_key: Option<String>,
     pub nats: Nats,
     /// The app's `DATABASE_URL`.
     pub database_url: String,
@@ -416,6 +454,8 @@ pub struct Stack {
 pub struct Parts {
     pub postgres: Option<Postgres>,
     pub nats: Nats,
+    /// The OpenID provider, with [`StackBuilder::sign_in`].
+    pub oidc: Option<OidcProvider>,
     /// Each service's name and process, in start order.
     pub services: Vec<(String, crate::Service)>,
 }
@@ -540,6 +580,16 @@ impl Stack {
             ("PORT", self.app.port.to_string()),
             ("API_TOKEN", self.api_token.clone()),
         ]);
+        if let (Some(provider), Some(cookie_key)) = (&self.oidc, &self.cookie_key) {
+            env.extend([
+                ("AUTH", "oidc".to_owned()),
+                ("OIDC_ISSUER_URL", provider.issuer_url().to_owned()),
+                ("OIDC_CLIENT_ID", provider.client_id().to_owned()),
+                ("OIDC_CLIENT_SECRET", provider.client_secret().to_owned()),
+                ("PUBLIC_URL", self.app.url()),
+                ("COOKIE_KEY", cookie_key.clone()),
+            ]);
+        }
         let mut command = self.command(
             "app",
             "todo-app",
@@ -602,6 +652,60 @@ impl Stack {
             port,
             service,
         })
+    }
+
+    /// Starts the OpenID provider for the app on its (already chosen) port.
+    async fn start_oidc_provider(&mut self) -> anyhow::Result<()> {
+        let client = OidcClient {
+            redirect_uris: vec![format!("{}/auth/callback", self.app.url())],
+            post_logout_redirect_uris: vec![format!("{}/", self.app.url())],
+            ..OidcClient::default()
+        };
+        let spawning = self.settings.spawning.clone();
+        let provider = OidcProvider::start_adjusted(client, Vec::new(), |mut command| {
+            if spawning.echo {
+                command = command
+                    .echo(format!("{:<ECHO_WIDTH$}", "oidc"))
+                    .own_process_group();
+            }
+            if let Some(within) = spawning.ready_timeout {
+                command = command.ready_timeout(within);
+            }
+            command
+        })
+        .await
+        .context("the OpenID provider did not start")?;
+        self.oidc = Some(provider);
+        // 32 random bytes, hex: as long as production's key must be.
+        self.cookie_key = Some(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        Ok(())
+    }
+
+    /// Waits until the app offers sign-in: it reads the provider's
+    /// discovery document in the background after it is ready, and
+    /// `/auth/login` sends the browser to the provider only then.
+    async fn wait_for_sign_in(&self) -> anyhow::Result<()> {
+        let probe = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("building the sign-in probe")?;
+        let login = format!("{}/auth/login", self.app.url());
+        let within = self
+            .settings
+            .spawning
+            .ready_timeout
+            .unwrap_or(Duration::from_secs(30));
+        eventually(within, "the app to offer sign-in", || async {
+            let response = probe.get(&login).send().await.ok()?;
+            (response.status() == reqwest::StatusCode::SEE_OTHER).then_some(())
+        })
+        .await
     }
 
     async fn start_sink(&mut self, port: Option<u16>) -> anyhow::Result<()> {
@@ -702,6 +806,7 @@ impl Stack {
         Parts {
             postgres: self.postgres,
             nats: self.nats,
+            oidc: self.oidc,
             services,
         }
     }
@@ -728,6 +833,11 @@ impl Stack {
         }
         if let Some(sink) = &self.sink {
             add("broadcaster sink", &sink.service, 20);
+        }
+        if let Some(provider) = &self.oidc {
+            out.push_str("--- oidc-provider ---\n");
+            out.push_str(&crate::process::last_lines(&provider.log(), 20));
+            out.push('\n');
         }
         out
     }

@@ -23,7 +23,12 @@ async fn when_i_add_a_todo_the_team_hears_of_it_as_the_environment_delivers() {
             .to_be_visible()
             .await?;
 
-        let expected = format!("Todo created: {text}");
+        // Against an environment with sign-in the page signed in first
+        // (`E2E_USERNAME`), and the message names who added it.
+        let expected = match page.signed_in_name().await? {
+            Some(name) => format!("{name} added: {text}"),
+            None => format!("Todo created: {text}"),
+        };
         let mut checked = 0;
         if let Some(receiver) = t.webhook_receiver() {
             // The event goes app → outbox → JetStream → broadcaster →
@@ -52,7 +57,7 @@ async fn when_i_add_a_todo_the_team_hears_of_it_as_the_environment_delivers() {
 }
 
 /// Production's delivery: a Discord message the channel accepted (204).
-fn in_the_chat(received: &Received) -> anyhow::Result<()> {
+pub(crate) fn in_the_chat(received: &Received) -> anyhow::Result<()> {
     ensure!(
         received.body.get("content").is_some_and(|c| c.is_string()),
         "expected Discord's `{{\"content\": …}}`, got {}",
@@ -68,7 +73,7 @@ fn in_the_chat(received: &Received) -> anyhow::Result<()> {
 }
 
 /// A receiver of Standard Webhooks: the signature verifies.
-fn signed(received: &Received) -> anyhow::Result<()> {
+pub(crate) fn signed(received: &Received) -> anyhow::Result<()> {
     ensure!(
         received.signature_verified,
         "the message arrived, but its signature did not verify: {:?}",
@@ -77,7 +82,7 @@ fn signed(received: &Received) -> anyhow::Result<()> {
     event_type_is_created(&received.body)
 }
 
-fn event_type_is_created(body: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn event_type_is_created(body: &serde_json::Value) -> anyhow::Result<()> {
     let event_type = body
         .pointer("/event/type")
         .and_then(|v| v.as_str())
