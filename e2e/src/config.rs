@@ -9,11 +9,13 @@
 //! | `E2E_USERNAME`    | unset: no sign-in against `E2E_BASE_URL` | someone to sign in as at the environment's OpenID provider (`AUTH=oidc`): stories that write through the page sign in when they open it, and the sign-in stories run (skipped without it) |
 //! | `E2E_PASSWORD`    | required with `E2E_USERNAME` | their password |
 //! | `E2E_CHROMIUM`    | `/usr/bin/chromium`  | the browser executable |
+//! | `E2E_RESOLVE`     | unset: DNS as usual  | `<host>=<IP address>` pairs, comma-separated, that the browser resolves so (`--host-resolver-rules`): for an OpenID provider whose issuer names a host the app resolves its own way (the images smoke test) |
 //! | `E2E_TIMEOUT`     | `10`                 | seconds each expectation and browser action may wait |
 //!
 //! The driver is located through `PLAYWRIGHT_NODE_EXE` and `PLAYWRIGHT_CLI_JS`
 //! (see [`crate::driver`]).
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Settings {
     pub target: Target,
     pub chromium: PathBuf,
+    /// Host names the browser resolves to these addresses, not by DNS.
+    pub resolve: Vec<(String, IpAddr)>,
     /// How long an expectation or action waits before failing.
     pub timeout: Duration,
 }
@@ -129,14 +133,42 @@ impl Settings {
                 }
             },
         };
+        let resolve = match get("E2E_RESOLVE") {
+            None => Vec::new(),
+            Some(raw) => parse_resolve(&raw).map_err(|reason| Error::InvalidVariable {
+                name: "E2E_RESOLVE",
+                reason,
+            })?,
+        };
         Ok(Settings {
             target,
             chromium: get("E2E_CHROMIUM")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM)),
+            resolve,
             timeout,
         })
     }
+}
+
+/// `host=address,host=address`: a host is letters, digits, `-` and `.`.
+fn parse_resolve(raw: &str) -> Result<Vec<(String, IpAddr)>, String> {
+    raw.split(',')
+        .map(|pair| {
+            let expected = || format!("expected `<host>=<IP address>`, got `{}`", pair.trim());
+            let (host, address) = pair.split_once('=').ok_or_else(expected)?;
+            let host = host.trim();
+            let valid_host = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            let address = address.trim().parse::<IpAddr>().map_err(|_| expected())?;
+            if !valid_host {
+                return Err(expected());
+            }
+            Ok((host.to_ascii_lowercase(), address))
+        })
+        .collect()
 }
 
 fn http_url(name: &'static str, raw: &str) -> Result<Url, Error> {
@@ -182,6 +214,31 @@ mod tests {
         assert!(matches!(settings.target, Target::Local));
         assert_eq!(settings.chromium, PathBuf::from("/usr/bin/chromium"));
         assert_eq!(settings.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn hosts_to_resolve_are_pairs_of_a_host_and_an_address() {
+        assert!(settings(&[]).unwrap().resolve.is_empty());
+        let set = settings(&[("E2E_RESOLVE", "OIDC.smoke.test=127.0.0.1, b=::1")]).unwrap();
+        assert_eq!(
+            set.resolve,
+            vec![
+                ("oidc.smoke.test".to_owned(), IpAddr::from([127, 0, 0, 1])),
+                ("b".to_owned(), "::1".parse().unwrap()),
+            ]
+        );
+        for bad in [
+            "oidc.smoke.test",
+            "a=localhost",
+            "=127.0.0.1",
+            "a b=127.0.0.1",
+        ] {
+            let error = settings(&[("E2E_RESOLVE", bad)]).unwrap_err().to_string();
+            assert!(
+                error.contains("E2E_RESOLVE") && error.contains("expected `<host>=<IP address>`"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

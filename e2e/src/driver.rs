@@ -36,6 +36,21 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-quic",
 ];
 
+/// [`CHROMIUM_ARGS`], and the hosts `E2E_RESOLVE` names mapped to their
+/// addresses (every other name still resolves as usual).
+fn chromium_args(settings: &Settings) -> Vec<String> {
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect();
+    if !settings.resolve.is_empty() {
+        let rules: Vec<String> = settings
+            .resolve
+            .iter()
+            .map(|(host, address)| format!("MAP {host} {address}"))
+            .collect();
+        args.push(format!("--host-resolver-rules={}", rules.join(", ")));
+    }
+    args
+}
+
 /// A running driver and browser; [`Chromium::close`] stops both.
 pub struct Chromium {
     playwright: Playwright,
@@ -65,7 +80,7 @@ impl Chromium {
         let options = LaunchOptions::new()
             .headless(true)
             .executable_path(settings.chromium.display().to_string())
-            .args(CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect())
+            .args(chromium_args(settings))
             .timeout(30_000.0);
         let browser = match playwright.chromium().launch_with_options(options).await {
             Ok(browser) => browser,

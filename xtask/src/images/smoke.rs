@@ -256,10 +256,7 @@ pub fn run(
         .env("E2E_API_TOKEN", &stand_ins.api_token)
         .env("E2E_USERNAME", E2E_USER)
         .env("E2E_PASSWORD", &provider.user(E2E_USER).password)
-        .env(
-            "E2E_CHROMIUM_ARGS",
-            format!("--host-resolver-rules=MAP {OIDC_HOST} 127.0.0.1"),
-        )
+        .env("E2E_RESOLVE", format!("{OIDC_HOST}=127.0.0.1"))
         // This is staging's broadcaster, in log mode: the webhook story
         // reads its log line, as it does against staging.
         .env(
