@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -131,11 +131,18 @@ struct Shared {
 }
 
 /// A webhook receiver on loopback, stopped when dropped.
+///
+/// It serves from a thread and runtime of its own: it stands in for a
+/// service elsewhere, which a test blocking its own thread (`pg_ctl
+/// promote`, a server restart) must not stall. A stalled receiver makes
+/// senders time out and send again, and the test would count duplicates
+/// its own wait made.
 pub struct Receiver {
     /// Where to deliver: `http://127.0.0.1:<port>/hook`.
     pub url: String,
     shared: Shared,
-    task: JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Receiver {
@@ -159,16 +166,38 @@ impl Receiver {
                 standardwebhooks::Webhook::new(SECRET).context("the receiver's secret parses")?,
             ),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .context("failed to bind the webhook receiver")?;
+        listener.set_nonblocking(true)?;
         let url = format!("http://{}{BASE_PATH}", listener.local_addr()?);
         let app = Router::new().fallback(receive).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Receiver { url, shared, task })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the webhook receiver's runtime")?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("webhook-receiver".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    // Until dropped; the runtime's end then cuts off any
+                    // request still open, as a stopped server would.
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .context("starting the webhook receiver's thread")?;
+        Ok(Receiver {
+            url,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// A receiver answering 200 to everything.
@@ -228,7 +257,12 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
