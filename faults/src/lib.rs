@@ -9,6 +9,7 @@
 
 pub mod ledger;
 pub mod load;
+pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod stack;

@@ -11,7 +11,7 @@ use anyhow::ensure;
 use e2e::todo_page::Answer;
 use e2e::{Needs, Session, TodoPage, run, test_name};
 
-use crate::webhooks::{event_type_is_created, in_the_chat, signed};
+use crate::webhooks::the_team_hears;
 
 #[tokio::test]
 async fn a_visitor_who_has_not_signed_in_sees_the_sign_in_page_and_cannot_add_a_todo() {
@@ -83,29 +83,7 @@ async fn when_i_add_a_todo_signed_in_the_team_hears_it_was_me() {
             .to_be_visible()
             .await?;
 
-        let expected = format!("{name} added: {text}");
-        let mut checked = 0;
-        if let Some(receiver) = t.webhook_receiver() {
-            // app → outbox → JetStream → broadcaster → receiver.
-            let received = receiver.wait_for(&expected, t.timeout() * 3).await?;
-            if t.owns_the_app() {
-                in_the_chat(&received)?;
-            } else {
-                signed(&received)?;
-            }
-            checked += 1;
-        }
-        if let Some(log) = t.broadcaster_log() {
-            let body = log.wait_for(&expected, t.timeout() * 3).await?;
-            event_type_is_created(&body)?;
-            checked += 1;
-        }
-        // `run` skips the story when there is neither.
-        ensure!(
-            checked > 0,
-            "neither a receiver nor the broadcaster's log to check"
-        );
-        Ok(())
+        the_team_hears(&t, &format!("{name} added: {text}")).await
     })
     .await;
 }

@@ -10,7 +10,7 @@
 
 use anyhow::{Context, ensure};
 use e2e::webhook::Received;
-use e2e::{Needs, run, test_name};
+use e2e::{Needs, Session, run, test_name};
 
 #[tokio::test]
 async fn when_i_add_a_todo_the_team_hears_of_it_as_the_environment_delivers() {
@@ -29,31 +29,38 @@ async fn when_i_add_a_todo_the_team_hears_of_it_as_the_environment_delivers() {
             Some(name) => format!("{name} added: {text}"),
             None => format!("Todo created: {text}"),
         };
-        let mut checked = 0;
-        if let Some(receiver) = t.webhook_receiver() {
-            // The event goes app → outbox → JetStream → broadcaster →
-            // receiver: allow it a few expectation timeouts.
-            let received = receiver.wait_for(&expected, t.timeout() * 3).await?;
-            if t.owns_the_app() {
-                in_the_chat(&received)?;
-            } else {
-                signed(&received)?;
-            }
-            checked += 1;
-        }
-        if let Some(log) = t.broadcaster_log() {
-            let body = log.wait_for(&expected, t.timeout() * 3).await?;
-            event_type_is_created(&body)?;
-            checked += 1;
-        }
-        // `run` skips the story when there is neither.
-        ensure!(
-            checked > 0,
-            "neither a receiver nor the broadcaster's log to check"
-        );
-        Ok(())
+        the_team_hears(&t, &expected).await
     })
     .await;
+}
+
+/// Waits until `expected` reaches the team as the environment delivers it:
+/// the chat message at a receiver, or the broadcaster's log line, or both
+/// where both are there to check.
+pub(crate) async fn the_team_hears(t: &Session, expected: &str) -> anyhow::Result<()> {
+    let mut checked = 0;
+    if let Some(receiver) = t.webhook_receiver() {
+        // The event goes app → outbox → JetStream → broadcaster →
+        // receiver: allow it a few expectation timeouts.
+        let received = receiver.wait_for(expected, t.timeout() * 3).await?;
+        if t.owns_the_app() {
+            in_the_chat(&received)?;
+        } else {
+            signed(&received)?;
+        }
+        checked += 1;
+    }
+    if let Some(log) = t.broadcaster_log() {
+        let body = log.wait_for(expected, t.timeout() * 3).await?;
+        event_type_is_created(&body)?;
+        checked += 1;
+    }
+    // `run` skips the story when there is neither.
+    ensure!(
+        checked > 0,
+        "neither a receiver nor the broadcaster's log to check"
+    );
+    Ok(())
 }
 
 /// Production's delivery: a Discord message the channel accepted (204).

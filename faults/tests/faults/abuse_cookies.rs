@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use faults::eventually;
+use faults::metrics::metric;
 use faults::stack;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use test_support::{OidcClient, OidcProvider, free_port};
@@ -30,21 +31,6 @@ fn client() -> reqwest::Client {
         .timeout(WAIT)
         .build()
         .expect("a plain client builds")
-}
-
-/// The value of `series` in the app's `/metrics`.
-async fn metric(client: &reqwest::Client, base: &str, series: &str) -> anyhow::Result<f64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or("0");
-    Ok(value.trim().parse()?)
 }
 
 /// The page cache's counters: hits, misses, bypasses.

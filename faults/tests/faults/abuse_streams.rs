@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use faults::http;
+use faults::metrics::metric;
 use faults::stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,21 +46,6 @@ async fn open_stream(port: u16, client: &str) -> anyhow::Result<Opened> {
         head: String::from_utf8_lossy(&head).into_owned(),
         _connection: connection,
     })
-}
-
-/// The value of a series in the app's `/metrics`.
-async fn metric(client: &reqwest::Client, base: &str, series: &str) -> anyhow::Result<f64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or("0");
-    Ok(value.trim().parse()?)
 }
 
 #[tokio::test]
