@@ -2,7 +2,7 @@
 # The `dummysite` image: the DummySite controller (kustomize/components/dummysite).
 # Build from the workspace root:
 #   docker build -f docker/dummysite.Dockerfile -t docket-dummysite .
-# Same shape as app.Dockerfile: cargo-chef dependency layer, release build,
+# Same shape as services.Dockerfile: cargo-chef dependency layer, release build,
 # distroless runtime as uid 65532.
 
 ARG RUST_VERSION=1.95

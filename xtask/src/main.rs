@@ -16,7 +16,7 @@
 //!   report; `test` measures it on its own run of the tests).
 //! - `fuzz`: runs every cargo-fuzz target in `fuzz/` for N inputs
 //!   (`--runs N`, default 10,000); fails on a crash.
-//! - `images`: builds the three images from `docker/*.Dockerfile` with
+//! - `images`: builds the three images from `docker/services.Dockerfile` with
 //!   podman, exports them as OCI layouts (`--stand-ins`: make local
 //!   stand-ins for the base images instead of pulling them; `--smoke`: run
 //!   the app's image as the staging pod template says, and the E2E suite
@@ -80,7 +80,7 @@ enum Command {
     Coverage(coverage::Args),
     /// Run every fuzz target in fuzz/ for N inputs; fail on a crash.
     Fuzz(fuzz::Args),
-    /// Build the container images from docker/*.Dockerfile with podman.
+    /// Build the container images from docker/services.Dockerfile with podman.
     Images(images::Args),
     /// Write the OpenAPI document and its HTML rendering into target/api-docs/.
     ApiDocs,

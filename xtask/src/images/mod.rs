@@ -1,5 +1,5 @@
 //! `cargo xtask images [--stand-ins]`: the three images built from the
-//! unchanged `docker/*.Dockerfile` with podman, tagged with the commit,
+//! unchanged `docker/services.Dockerfile` with podman, tagged with the commit,
 //! exported as OCI layouts under `target/images/`, with their sizes.
 //!
 //! No Docker daemon is needed: podman builds the Dockerfiles as they are.
@@ -36,10 +36,13 @@ pub struct Args {
     pub smoke: bool,
 }
 
-/// An image this repository ships, and the Dockerfile it is built from.
+/// The Dockerfile of the three images, one target each.
+const DOCKERFILE: &str = "docker/services.Dockerfile";
+
+/// An image this repository ships, and its target in [`DOCKERFILE`].
 struct Image {
     name: &'static str,
-    dockerfile: &'static str,
+    target: &'static str,
 }
 
 /// The images the cluster runs in every overlay. `docket-dummysite` (an
@@ -50,15 +53,15 @@ struct Image {
 const IMAGES: [Image; 3] = [
     Image {
         name: "docket-app",
-        dockerfile: "docker/app.Dockerfile",
+        target: "app",
     },
     Image {
         name: "docket-broadcaster",
-        dockerfile: "docker/broadcaster.Dockerfile",
+        target: "broadcaster",
     },
     Image {
         name: "docket-cronjobs",
-        dockerfile: "docker/cronjobs.Dockerfile",
+        target: "cronjobs",
     },
 ];
 
@@ -135,16 +138,16 @@ pub fn build_all(
     stand_ins: bool,
 ) -> anyhow::Result<Vec<Built>> {
     let commit = commit(workspace)?;
-    for image in &IMAGES {
-        let path = workspace.root().join(image.dockerfile);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        for base in bases::bases_of(&text)? {
-            let origin = bases::ensure(workspace, podman, &base, stand_ins)?;
-            println!("images: base {base}: {}", describe(&origin));
-        }
+    let path = workspace.root().join(DOCKERFILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    for base in bases::bases_of(&text)? {
+        let origin = bases::ensure(workspace, podman, &base, stand_ins)?;
+        println!("images: base {base}: {}", describe(&origin));
     }
     let mut built = Vec::new();
+    // The first build compiles the three binaries in the shared builder
+    // stage; the others take its layers from the cache.
     for image in &IMAGES {
         let reference = format!("localhost/{}:{commit}", image.name);
         let started = Instant::now();
@@ -156,7 +159,9 @@ pub fn build_all(
                 "--network=host",
                 "--layers",
                 "--file",
-                image.dockerfile,
+                DOCKERFILE,
+                "--target",
+                image.target,
                 "--build-arg",
                 &format!("GIT_COMMIT={commit}"),
                 "--tag",
