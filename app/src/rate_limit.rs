@@ -132,10 +132,10 @@ impl<C: Clock> WriteLimiter<C> {
     /// Who a page write counts against: the person of a current session,
     /// else the client. A cookie that does not open (made up, altered,
     /// expired) is no session, so it cannot buy a fresh allowance.
-    pub fn writer_of(&self, request: &Request) -> Writer {
+    pub fn writer_of(&self, request: &mut Request) -> Writer {
         self.sessions
             .as_ref()
-            .and_then(|sessions| sessions.session(request.headers(), SystemTime::now()))
+            .and_then(|sessions| sessions.session_of(request, SystemTime::now()))
             .map_or_else(
                 || Writer::Client(self.client_of(request)),
                 |session| Writer::Subject(session.person.subject().into()),
@@ -302,7 +302,7 @@ mod tests {
             signed_in::cookie(&sessions, "ada"),
             signed_in::cookie(&sessions, "grace"),
         );
-        let from_proxy = |cookie| limiter.writer_of(&signed_in::request("10.0.0.1", cookie));
+        let from_proxy = |cookie| limiter.writer_of(&mut signed_in::request("10.0.0.1", cookie));
 
         assert_eq!(from_proxy(Some(&ada)), Writer::Subject("ada".into()));
         assert_eq!(limiter.check(from_proxy(Some(&ada))), Ok(()));
@@ -320,8 +320,8 @@ mod tests {
         let (limiter, sessions) = signed_in::limiter("1/hour");
         let ada = signed_in::cookie(&sessions, "ada");
 
-        let from_a = limiter.writer_of(&signed_in::request("10.0.0.1", Some(&ada)));
-        let from_b = limiter.writer_of(&signed_in::request("10.0.0.2", Some(&ada)));
+        let from_a = limiter.writer_of(&mut signed_in::request("10.0.0.1", Some(&ada)));
+        let from_b = limiter.writer_of(&mut signed_in::request("10.0.0.2", Some(&ada)));
 
         assert_eq!(from_a, from_b);
         assert_eq!(limiter.check(from_a), Ok(()));
@@ -346,7 +346,7 @@ mod tests {
         );
         for cookie in [altered, other_key, format!("{name}=made-up")] {
             assert_eq!(
-                keyed.writer_of(&signed_in::request("10.0.0.1", Some(&cookie))),
+                keyed.writer_of(&mut signed_in::request("10.0.0.1", Some(&cookie))),
                 Writer::Client(A),
                 "{cookie}"
             );
@@ -354,7 +354,7 @@ mod tests {
         // Without sign-in (`AUTH=off`) a real session cookie is no person.
         let (anonymous, _clock) = limiter("1/hour");
         assert_eq!(
-            anonymous.writer_of(&signed_in::request("10.0.0.1", Some(&ada))),
+            anonymous.writer_of(&mut signed_in::request("10.0.0.1", Some(&ada))),
             Writer::Client(A)
         );
     }

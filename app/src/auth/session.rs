@@ -14,6 +14,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use serde::de::DeserializeOwned;
@@ -46,6 +48,10 @@ impl Session {
         unix_seconds(now) < self.expires
     }
 }
+
+/// A request's session as it was first opened (none is a result too).
+#[derive(Clone)]
+struct Opened(Option<Session>);
 
 /// The two cookies sign-in uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +143,27 @@ impl SessionCookies {
             .filter(|session| session.is_current(now))
     }
 
+    /// The session of `request`, opened once per request and kept in its
+    /// extensions: a page write asks three times (its write limit, its CSRF
+    /// check, its handler), and each opening decrypts and parses the cookie.
+    pub fn session_of(&self, request: &mut Request, now: SystemTime) -> Option<Session> {
+        if let Some(Opened(session)) = request.extensions().get() {
+            return session.clone();
+        }
+        let session = self.session(request.headers(), now);
+        request.extensions_mut().insert(Opened(session.clone()));
+        session
+    }
+
+    /// The session in a request's `parts`: the one opened for it before
+    /// ([`Self::session_of`]), else opened now.
+    pub fn session_in(&self, parts: &Parts, now: SystemTime) -> Option<Session> {
+        match parts.extensions.get() {
+            Some(Opened(session)) => session.clone(),
+            None => self.session(&parts.headers, now),
+        }
+    }
+
     fn cookie(&self, jar: Jar, value: String, max_age: Duration) -> Cookie<'static> {
         let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
         Cookie::build((self.name(jar), value))
@@ -197,6 +224,29 @@ mod tests {
         let headers = sent(&set);
         assert_eq!(cookies.session(&headers, now), Some(ada(now)));
         assert_eq!(cookies.session(&headers, now + HOUR), None);
+    }
+
+    #[test]
+    fn a_request_opens_its_session_once_and_later_readers_get_that_one() {
+        let cookies = cookies("k", false);
+        let now = SystemTime::now();
+        let mut request = Request::new(axum::body::Body::empty());
+        *request.headers_mut() = sent(&cookies.seal(Jar::Session, &ada(now), HOUR));
+        assert_eq!(cookies.session_of(&mut request, now), Some(ada(now)));
+        // Had these asked the cookie again, the session would be over.
+        assert_eq!(cookies.session_of(&mut request, now + HOUR), Some(ada(now)));
+        let (parts, _) = request.into_parts();
+        assert_eq!(cookies.session_in(&parts, now + HOUR), Some(ada(now)));
+
+        // Not opened before: opened from the cookie, and none is kept too.
+        let mut fresh = Request::new(axum::body::Body::empty());
+        *fresh.headers_mut() = sent(&cookies.seal(Jar::Session, &ada(now), HOUR));
+        let (parts, _) = fresh.into_parts();
+        assert_eq!(cookies.session_in(&parts, now), Some(ada(now)));
+        let mut anonymous = Request::new(axum::body::Body::empty());
+        assert_eq!(cookies.session_of(&mut anonymous, now), None);
+        *anonymous.headers_mut() = sent(&cookies.seal(Jar::Session, &ada(now), HOUR));
+        assert_eq!(cookies.session_of(&mut anonymous, now), None);
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub(super) fn visitor(parts: &Parts, state: &AppState) -> Visitor {
     let Some(oidc) = &state.oidc else {
         return Visitor::Anyone;
     };
-    match oidc.cookies.session(&parts.headers, SystemTime::now()) {
+    match oidc.cookies.session_in(parts, SystemTime::now()) {
         Some(session) => Visitor::SignedIn(signed_in(state, session)),
         None => Visitor::Anonymous {
             may_read: oidc.settings.anonymous_read,

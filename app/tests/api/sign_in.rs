@@ -118,21 +118,16 @@ impl SignInApp {
         response.text().await.unwrap()
     }
 
-    /// `/auth/login` → the provider's form as `user` → the redirect back
-    /// (with `code` and `state`), not yet followed.
+    /// `/auth/login` → the provider's form as `user` → the redirect back,
+    /// not yet followed.
     async fn to_callback(&self, user: &str) -> Url {
-        let response = self.get("/auth/login").await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let to_provider: Url = location(&response).parse().unwrap();
-        assert!(
-            to_provider.as_str().starts_with(self.provider.issuer_url()),
-            "{to_provider}"
-        );
-        let user = self.provider.user(user);
-        self.provider
-            .sign_in(&to_provider, &user.username, &user.password)
-            .await
-            .unwrap()
+        to_callback(
+            &self.browser,
+            &self.app.url("/auth/login"),
+            &self.provider,
+            user,
+        )
+        .await
     }
 
     /// Signs `user` in; the browser keeps the session.
@@ -662,16 +657,7 @@ async fn the_client_secret_the_session_and_the_csrf_token_never_reach_the_log() 
     });
     to_provider.await.unwrap();
 
-    let response = browser.get(url("/auth/login")).send().await.unwrap();
-    let ada = provider.user("ada");
-    let back = provider
-        .sign_in(
-            &location(&response).parse().unwrap(),
-            &ada.username,
-            &ada.password,
-        )
-        .await
-        .unwrap();
+    let back = to_callback(&browser, &url("/auth/login"), &provider, "ada").await;
     let code = back
         .query_pairs()
         .find(|(name, _)| name == "code")
@@ -711,7 +697,7 @@ async fn the_client_secret_the_session_and_the_csrf_token_never_reach_the_log() 
         ("the session cookie", session_value),
         ("the CSRF token", token.as_str()),
         ("the authorization code", code.as_str()),
-        ("Ada's password", ada.password.as_str()),
+        ("Ada's password", provider.user("ada").password.as_str()),
     ] {
         assert!(!log.contains(secret), "{what} is in the log:\n{log}");
     }
@@ -721,22 +707,30 @@ async fn the_client_secret_the_session_and_the_csrf_token_never_reach_the_log() 
 /// its own.
 async fn session_of(app: &SignInApp, user: &str) -> String {
     let browser = browser();
-    let response = browser
-        .get(app.app.url("/auth/login"))
-        .send()
-        .await
-        .unwrap();
-    let user = app.provider.user(user);
-    let back = app
-        .provider
-        .sign_in(
-            &location(&response).parse().unwrap(),
-            &user.username,
-            &user.password,
-        )
-        .await
-        .unwrap();
+    let back = to_callback(&browser, &app.app.url("/auth/login"), &app.provider, user).await;
     session_cookie(&browser.get(back).send().await.unwrap())
+}
+
+/// `browser` opens the app's `login` → the provider's form as `user` → the
+/// redirect back (with `code` and `state`), not yet followed.
+async fn to_callback(
+    browser: &reqwest::Client,
+    login: &str,
+    provider: &OidcProvider,
+    user: &str,
+) -> Url {
+    let response = browser.get(login).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to_provider: Url = location(&response).parse().unwrap();
+    assert!(
+        to_provider.as_str().starts_with(provider.issuer_url()),
+        "{to_provider}"
+    );
+    let user = provider.user(user);
+    provider
+        .sign_in(&to_provider, &user.username, &user.password)
+        .await
+        .unwrap()
 }
 
 /// A client on this host whose requests come from `address` (any of 127/8).

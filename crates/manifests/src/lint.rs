@@ -117,7 +117,9 @@ fn unbuilt_copies(dockerfile: &str, bins: &[&str]) -> Vec<String> {
     }
     for bin in copied {
         if !built.contains(&bin) {
-            errors.push(format!("copies {bin} but does not build it with --bin {bin}"));
+            errors.push(format!(
+                "copies {bin} but does not build it with --bin {bin}"
+            ));
         }
         if !bins.contains(&bin) {
             errors.push(format!("copies {bin}, which no workspace crate builds"));

@@ -16,7 +16,7 @@ use crate::routes::extract::PageError;
 /// answers the API in JSON and pages in HTML.
 pub async fn limit_writes(
     State(limiter): State<Arc<WriteLimiter>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if matches!(
@@ -31,7 +31,7 @@ pub async fn limit_writes(
     let writer = if api {
         Writer::Client(limiter.client_of(&request))
     } else {
-        limiter.writer_of(&request)
+        limiter.writer_of(&mut request)
     };
     match limiter.check(writer) {
         Ok(()) => next.run(request).await,

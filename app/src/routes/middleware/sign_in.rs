@@ -22,7 +22,7 @@ pub const LOGIN_PATH: &str = "/auth/login";
 
 pub async fn require_sign_in(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(oidc) = state.oidc.as_ref() else {
@@ -34,7 +34,7 @@ pub async fn require_sign_in(
     ) {
         return next.run(request).await;
     }
-    let Some(session) = oidc.cookies.session(request.headers(), SystemTime::now()) else {
+    let Some(session) = oidc.cookies.session_of(&mut request, SystemTime::now()) else {
         return to_sign_in(request.headers().contains_key("hx-request"));
     };
     // The token is in the form body: read it (bounded as every body is),
