@@ -9,10 +9,11 @@
 //! when wrk stops mid-request; `tests/api/cancelled_changes.rs` reproduces
 //! it.
 //!
-//! Once a change is committed, the writer moves the replica's
-//! [`Generation`] before it answers: whoever made the change, and anyone
-//! after, is never answered from a read made before it (the page cache, the
-//! API's known tags), without waiting for the `NOTIFY` to come back.
+//! Once a change is committed (or its commit failed, which may still have
+//! happened), the writer moves the replica's [`Generation`] before it
+//! answers: whoever made the change, and anyone after, is never answered
+//! from a read made before it (the page cache, the API's known tags), with
+//! no wait for the `NOTIFY` to come back.
 //!
 //! Changes that arrive while others are being written are taken together
 //! (group commit). Under load a change's cost is mostly per statement, not
@@ -304,8 +305,9 @@ fn by_id(todos: Vec<Todo>) -> HashMap<TodoId, Todo> {
 /// [`AppError::TodoNotFound`] if there was none to change. If
 /// storing them together fails, nothing of it is stored, and each is tried
 /// alone: one change that cannot be stored must not fail the others that
-/// happened to share its statement. Moves `generation` after each commit,
-/// before answering.
+/// happened to share its statement. Moves `generation` after each attempt,
+/// before answering: after a commit, and after a failure too, since a
+/// commit whose answer was lost on the way may still have happened.
 async fn store_together<C: Together>(
     pool: &PgPool,
     changes: Vec<(C, Reply)>,
@@ -316,9 +318,10 @@ async fn store_together<C: Together>(
         return;
     }
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
-    match C::store(pool, &changes, metrics).await {
+    let stored = C::store(pool, &changes, metrics).await;
+    generation.bump();
+    match stored {
         Ok(todos) => {
-            generation.bump();
             for ((todo, reply), change) in todos.into_iter().zip(replies).zip(&changes) {
                 answer(
                     reply,
@@ -341,17 +344,17 @@ async fn store_together<C: Together>(
                     .iter()
                     .zip(replies)
                     .map(|(change, reply)| async move {
-                        let result = C::store(pool, slice::from_ref(change), metrics)
+                        let stored = C::store(pool, slice::from_ref(change), metrics)
                             .instrument(reply.span.clone())
-                            .await
-                            .inspect(|_| generation.bump())
-                            .and_then(|todos| {
-                                todos
-                                    .into_iter()
-                                    .flatten()
-                                    .next()
-                                    .ok_or(AppError::TodoNotFound)
-                            });
+                            .await;
+                        generation.bump();
+                        let result = stored.and_then(|todos| {
+                            todos
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .ok_or(AppError::TodoNotFound)
+                        });
                         answer(reply, result, change.by(), metrics, C::stored);
                     }),
             )
