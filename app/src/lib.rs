@@ -1,6 +1,7 @@
 //! Docket's todo app: HTML pages with htmx, a JSON API, PostgreSQL storage,
 //! and every change published to NATS JetStream through a transactional outbox.
 
+pub mod api_tags;
 pub mod api_tokens;
 pub mod auth;
 pub mod build;
@@ -11,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod faults;
+pub mod generation;
 pub mod live;
 pub mod metrics;
 pub mod open_streams;

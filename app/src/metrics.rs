@@ -21,6 +21,10 @@ pub struct Metrics {
     pub page_cache_hits: IntCounter,
     pub page_cache_misses: IntCounter,
     pub page_cache_bypasses: IntCounter,
+    /// `GET /api/todos` answered 304 from the tags known current, without
+    /// a database read, or after reading the page (see `api_tags`).
+    pub api_not_modified_from_memory: IntCounter,
+    pub api_not_modified_from_database: IntCounter,
     /// Live-update streams open now (see `open_streams`).
     pub live_streams_open: IntGauge,
     /// Streams refused, by the cap that refused them.
@@ -77,6 +81,14 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let api_not_modified = IntCounterVec::new(
+            Opts::new(
+                "api_not_modified_total",
+                "GET /api/todos answered 304, by where the tag was known from: memory (no database read) or database",
+            ),
+            &["answered_from"],
+        )
+        .expect("valid metric");
 
         let live_streams_open = IntGauge::new(
             "live_streams_open",
@@ -125,6 +137,7 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(events_published.clone()),
             Box::new(page_cache.clone()),
+            Box::new(api_not_modified.clone()),
             Box::new(live_streams_open.clone()),
             Box::new(live_streams_refused.clone()),
             Box::new(picture_fetches.clone()),
@@ -147,6 +160,8 @@ impl Metrics {
             page_cache_hits: page_cache.with_label_values(&["hit"]),
             page_cache_misses: page_cache.with_label_values(&["miss"]),
             page_cache_bypasses: page_cache.with_label_values(&["bypass"]),
+            api_not_modified_from_memory: api_not_modified.with_label_values(&["memory"]),
+            api_not_modified_from_database: api_not_modified.with_label_values(&["database"]),
             live_streams_open,
             live_streams_refused,
             picture_fetches,

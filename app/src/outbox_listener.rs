@@ -1,6 +1,7 @@
 //! One `LISTEN outbox` connection per replica, for everything that wants to
-//! hear of a committed change: it wakes the outbox relay and invalidates the
-//! page cache.
+//! hear of a committed change: it wakes the outbox relay and moves the
+//! replica's [`Generation`], so the page cache and the API's known tags
+//! stop answering from what was read before.
 //!
 //! PostgreSQL signals every listening backend at each commit that notifies,
 //! and each of them then writes to its client: a second listener per
@@ -14,7 +15,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::page_cache::PageCache;
+use crate::generation::Generation;
 
 /// The channel the outbox trigger notifies at commit.
 const CHANNEL: &str = "outbox";
@@ -24,20 +25,20 @@ const RELISTEN_DELAY: Duration = Duration::from_secs(1);
 /// Who is told of a change.
 pub struct Listeners {
     pub relay: Arc<Notify>,
-    pub page_cache: PageCache,
+    pub generation: Generation,
 }
 
 impl Listeners {
     /// Something changed, or may have (notifications were lost).
     fn changed(&self) {
-        self.page_cache.invalidate();
+        self.generation.bump();
         self.relay.notify_one();
     }
 }
 
 /// Listens until `shutdown`, telling `listeners` of every notification,
 /// and of every connection loss (notifications sent meanwhile are lost; the
-/// relay's slow poll and the page cache's maximum age bound what that costs).
+/// relay's slow poll and the caches' maximum age bound what that costs).
 pub async fn listen(pool: PgPool, listeners: Listeners, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         match listen_once(&pool, &listeners, &shutdown).await {
@@ -77,7 +78,7 @@ async fn listen_once(
             () = shutdown.cancelled() => return Ok(Ended::Shutdown),
             // `None`: the connection dropped. The next `try_recv` would
             // reconnect on its own, but without telling us when, and the
-            // page must be invalidated after LISTEN is back, not before.
+            // generation must move after LISTEN is back, not before.
             notification = listener.try_recv() => match notification? {
                 Some(_) => listeners.changed(),
                 None => return Ok(Ended::ConnectionLost),

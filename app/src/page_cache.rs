@@ -6,10 +6,11 @@
 //!
 //! - **Nothing changed since.** Every change writes an outbox row, whose
 //!   trigger sends `NOTIFY outbox` at commit, to every replica. Each
-//!   replica's listener ([`crate::outbox_listener`]) bumps a generation
-//!   counter on every notification (and when its connection drops, since
-//!   notifications can be lost then); a page is served only if it was
-//!   rendered from a read that started after the current generation began.
+//!   replica's listener ([`crate::outbox_listener`]) bumps its
+//!   [`Generation`] on every notification (and when its connection drops,
+//!   since notifications can be lost then), and its writer bumps it after
+//!   each commit of its own; a page is served only if it was rendered from
+//!   a read that started after the current generation began.
 //! - **It is young.** A page older than its maximum age (`PAGE_CACHE_MAX_AGE`,
 //!   1 s by default) is rendered again, whatever the listener heard; while
 //!   one request does that, the others get the aged page for up to a second
@@ -29,7 +30,7 @@
 //! told of every change over its event stream anyway, and re-fetches the
 //! lists from the database (`/fragments/todo-lists` is never cached).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::Instant;
 
+use crate::generation::{Generation, Ticket};
 use crate::write_marker;
 
 /// The default `PAGE_CACHE_MAX_AGE`.
@@ -55,8 +57,8 @@ pub struct PageCache {
 
 struct Inner {
     max_age: Duration,
-    /// Bumped on every change heard of, and whenever changes may have gone unheard.
-    generation: AtomicU64,
+    /// Moves on every change heard of, and whenever changes may have gone unheard.
+    generation: Generation,
     page: RwLock<Option<Arc<Cached>>>,
     /// A request is reading the lists again for a page that only aged.
     refreshing: AtomicBool,
@@ -72,13 +74,6 @@ struct Cached {
     body: Bytes,
 }
 
-/// Taken before reading the lists: says which generation the read belongs to.
-#[derive(Debug, Clone, Copy)]
-pub struct Ticket {
-    generation: u64,
-    taken_at: Instant,
-}
-
 /// What a request for the page is to get.
 pub enum Lookup {
     /// The cached page, still current.
@@ -91,8 +86,10 @@ pub enum Lookup {
 
 impl PageCache {
     /// A cache keeping a page at most `max_age` (capped at
-    /// [`write_marker::MAX_AGE`]); `hits`, `misses` and `bypasses` count lookups.
+    /// [`write_marker::MAX_AGE`]) while `generation` stays; `hits`,
+    /// `misses` and `bypasses` count lookups.
     pub fn new(
+        generation: Generation,
         max_age: Duration,
         hits: IntCounter,
         misses: IntCounter,
@@ -101,7 +98,7 @@ impl PageCache {
         Self {
             inner: Arc::new(Inner {
                 max_age: max_age.min(write_marker::MAX_AGE),
-                generation: AtomicU64::new(0),
+                generation,
                 page: RwLock::new(None),
                 refreshing: AtomicBool::new(false),
                 hits,
@@ -117,8 +114,7 @@ impl PageCache {
             self.inner.bypasses.inc();
             return Lookup::Bypass;
         }
-        let now = Instant::now();
-        let generation = self.inner.generation.load(Ordering::Acquire);
+        let ticket = self.inner.generation.ticket();
         let cached = self
             .inner
             .page
@@ -126,9 +122,9 @@ impl PageCache {
             .expect("the page lock is never poisoned")
             .clone();
         if let Some(cached) = cached
-            && cached.generation == generation
+            && cached.generation == ticket.generation
         {
-            let age = now.duration_since(cached.read_at);
+            let age = ticket.taken_at.duration_since(cached.read_at);
             // Never past the cookie's life: the writer's guarantee rests on it.
             let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(write_marker::MAX_AGE);
             if age < self.inner.max_age
@@ -139,17 +135,14 @@ impl PageCache {
             }
         }
         self.inner.misses.inc();
-        Lookup::Miss(Ticket {
-            generation,
-            taken_at: now,
-        })
+        Lookup::Miss(ticket)
     }
 
     /// Keeps a page rendered from a read that started after `ticket` was taken.
     pub fn store(&self, ticket: Ticket, body: Bytes) {
         // Whoever stores ends a refresh (also one whose reader failed).
         self.inner.refreshing.store(false, Ordering::Release);
-        if self.inner.generation.load(Ordering::Acquire) != ticket.generation {
+        if !self.inner.generation.is_current(ticket) {
             return; // Something changed during the read: this page is already old.
         }
         let mut page = self
@@ -169,11 +162,6 @@ impl PageCache {
             }));
         }
     }
-
-    /// Something changed, or may have: no page read before now is served again.
-    pub fn invalidate(&self) {
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
-    }
 }
 
 #[cfg(test)]
@@ -182,7 +170,13 @@ mod tests {
 
     fn cache(max_age: Duration) -> PageCache {
         let counter = || IntCounter::new("c", "c").unwrap();
-        PageCache::new(max_age, counter(), counter(), counter())
+        PageCache::new(
+            Generation::default(),
+            max_age,
+            counter(),
+            counter(),
+            counter(),
+        )
     }
 
     fn stored(cache: &PageCache, body: &'static str) {
@@ -206,7 +200,7 @@ mod tests {
         stored(&cache, "page one");
         assert_eq!(hit(&cache).as_deref(), Some(&b"page one"[..]));
 
-        cache.invalidate();
+        cache.inner.generation.bump();
 
         assert!(hit(&cache).is_none());
     }
@@ -217,7 +211,7 @@ mod tests {
         let Lookup::Miss(ticket) = cache.lookup(false) else {
             panic!("expected a miss");
         };
-        cache.invalidate(); // committed while the lists were being read
+        cache.inner.generation.bump(); // committed while the lists were being read
         cache.store(ticket, Bytes::from_static(b"maybe old"));
         assert!(hit(&cache).is_none());
     }
@@ -261,7 +255,7 @@ mod tests {
     async fn a_changed_page_is_never_served_while_it_is_read_again() {
         let cache = cache(Duration::from_secs(60));
         stored(&cache, "page");
-        cache.invalidate();
+        cache.inner.generation.bump();
         assert!(matches!(cache.lookup(false), Lookup::Miss(_)));
         assert!(
             hit(&cache).is_none(),

@@ -170,7 +170,7 @@ impl Application {
             state.pool.clone(),
             Listeners {
                 relay: relay_wake,
-                page_cache: state.page_cache.clone(),
+                generation: state.generation.clone(),
             },
             shutdown.clone(),
         ));

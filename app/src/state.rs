@@ -7,12 +7,14 @@ use std::time::Duration;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use crate::api_tags::ApiTags;
 use crate::api_tokens::CurrentTokens;
 use crate::auth::Oidc;
 use crate::changes::Writer;
 use crate::client::ClientIp;
 use crate::domain::{ApiTokens, TodoLists};
 use crate::faults::Faults;
+use crate::generation::Generation;
 use crate::live::{self, LiveUpdates};
 use crate::metrics::Metrics;
 use crate::open_streams::{OpenStreams, StreamLimits};
@@ -41,7 +43,11 @@ pub struct AppState {
     pub faults: Option<Faults>,
     /// `None` when `WRITE_RATE_LIMIT=off`.
     pub write_limiter: Option<Arc<WriteLimiter>>,
+    /// Moves whenever the todos change: what says a kept read is current.
+    pub generation: Generation,
     pub page_cache: PageCache,
+    /// The JSON list's tags known current, for 304s without a read.
+    pub api_tags: ApiTags,
     /// Signs and checks the cookie that sends a writer past the page cache.
     pub write_marker: WriteMarker,
     /// Reads of the lists, shared by the requests that want them at once.
@@ -61,11 +67,14 @@ impl AppState {
     /// writers of changes, so it must run inside a tokio runtime.
     pub fn new(pool: PgPool, api_token: Option<SecretString>) -> Self {
         let metrics = Metrics::new();
+        let generation = Generation::default();
         Self {
-            writer: Writer::start(pool.clone(), &metrics),
+            writer: Writer::start(pool.clone(), &metrics, generation.clone()),
             pool,
             api_tokens: api_token.map(|token| CurrentTokens::fixed(ApiTokens::single(&token))),
-            page_cache: page_cache_for(&metrics, page_cache::DEFAULT_MAX_AGE),
+            page_cache: page_cache_for(&metrics, &generation, page_cache::DEFAULT_MAX_AGE),
+            api_tags: ApiTags::new(generation.clone(), page_cache::DEFAULT_MAX_AGE),
+            generation,
             write_marker: WriteMarker::new(CookieKey::random()),
             open_streams: OpenStreams::new(
                 StreamLimits::DEFAULT,
@@ -90,9 +99,10 @@ impl AppState {
         self
     }
 
-    /// Keeps the page at most `max_age` (zero: no cache).
+    /// Keeps the page, and the API's tags, at most `max_age` (zero: no cache).
     pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
-        self.page_cache = page_cache_for(&self.metrics, max_age);
+        self.page_cache = page_cache_for(&self.metrics, &self.generation, max_age);
+        self.api_tags = ApiTags::new(self.generation.clone(), max_age);
         self
     }
 
@@ -125,8 +135,9 @@ impl AppState {
     }
 }
 
-fn page_cache_for(metrics: &Metrics, max_age: Duration) -> PageCache {
+fn page_cache_for(metrics: &Metrics, generation: &Generation, max_age: Duration) -> PageCache {
     PageCache::new(
+        generation.clone(),
         max_age,
         metrics.page_cache_hits.clone(),
         metrics.page_cache_misses.clone(),

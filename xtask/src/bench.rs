@@ -466,9 +466,15 @@ impl Measure<'_> {
             }
             _ => None,
         };
+        // Taken after the reset above, so it names the page as it stands.
+        let etag = match scenario {
+            Scenario::ApiNotModified => Some(api_etag(self.client, url).await?),
+            _ => None,
+        };
         let inputs = Inputs {
             ids,
             cursor: self.cursor,
+            etag: etag.as_deref(),
             tag: server.name(),
             write_marker: marker.as_deref(),
         };
@@ -864,6 +870,37 @@ async fn write_marker(client: &reqwest::Client, base_url: &str) -> anyhow::Resul
         .unwrap_or_default()
         .to_owned();
     Ok(pair)
+}
+
+/// The first API page's current `ETag`, checked to be answered 304.
+async fn api_etag(client: &reqwest::Client, base_url: &str) -> anyhow::Result<String> {
+    let url = format!("{base_url}/api/todos?limit=50");
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .context("reading the first API page")?;
+    let etag = response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .with_context(|| {
+            format!(
+                "the API page answered {} without an ETag",
+                response.status()
+            )
+        })?
+        .to_str()?
+        .to_owned();
+    let again = client
+        .get(&url)
+        .header(reqwest::header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .context("asking for the API page again")?;
+    if again.status() != reqwest::StatusCode::NOT_MODIFIED {
+        bail!("the API page's own ETag was answered {}", again.status());
+    }
+    Ok(etag)
 }
 
 /// Waits until the app's relay has published every outbox row, so a run

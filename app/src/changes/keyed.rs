@@ -6,7 +6,8 @@
 //! todo of a batch in one statement, and a keyed create must first learn
 //! whether its key is free. Each runs alone, in its own task like the
 //! writer's (so a caller that stops waiting cannot cut it off inside
-//! `BEGIN`, sqlx#4393; see [`super::writer`]), on the writer's pool.
+//! `BEGIN`, sqlx#4393; see [`super::writer`]), on the writer's pool, and
+//! moves the replica's [`Generation`] after its commit as the writer does.
 //!
 //! Expired keys are deleted here, opportunistically: each keyed create
 //! deletes up to `db::idempotency::EXPIRED_PER_CREATE` of them in its
@@ -23,6 +24,7 @@ use crate::db::idempotency::{self, NewKey};
 use crate::db::outbox::{self, OutboxEvent};
 use crate::domain::{Actor, IdempotencyKey, Todo, TodoId, TodoText, TokenName};
 use crate::error::{AppError, Result};
+use crate::generation::Generation;
 use crate::metrics::Metrics;
 
 /// The status of a create's first answer.
@@ -54,12 +56,19 @@ pub struct KeyedAnswer {
 pub async fn create_once(
     pool: &PgPool,
     metrics: &Metrics,
+    generation: &Generation,
     text: &TodoText,
     keyed: KeyedCreate,
 ) -> Result<KeyedAnswer> {
     let task = tokio::spawn(
-        store_once(pool.clone(), metrics.clone(), Todo::new(text), keyed)
-            .instrument(tracing::Span::current()),
+        store_once(
+            pool.clone(),
+            metrics.clone(),
+            generation.clone(),
+            Todo::new(text),
+            keyed,
+        )
+        .instrument(tracing::Span::current()),
     );
     task.await.map_err(|e| {
         AppError::Internal(anyhow::Error::new(e).context("the keyed create's task failed"))
@@ -69,6 +78,7 @@ pub async fn create_once(
 async fn store_once(
     pool: PgPool,
     metrics: Metrics,
+    generation: Generation,
     todo: Todo,
     keyed: KeyedCreate,
 ) -> Result<KeyedAnswer> {
@@ -95,7 +105,10 @@ async fn store_once(
         if idempotency::claim(&mut tx, &new_key).await? {
             outbox::enqueue_created(&mut *tx, &[(&todo, &by)], slice::from_ref(&event)).await?;
             let expired = idempotency::delete_expired(&mut tx).await?;
-            tx.commit().await?;
+            let committed = tx.commit().await;
+            // Also after a failure: a commit whose answer was lost may have happened.
+            generation.bump();
+            committed?;
             metrics.todos_created.inc();
             tracing::info!(todo.id = %todo.id, actor = %by, idempotency.expired_deleted = expired, "todo created");
             return Ok(KeyedAnswer {

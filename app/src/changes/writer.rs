@@ -9,6 +9,12 @@
 //! when wrk stops mid-request; `tests/api/cancelled_changes.rs` reproduces
 //! it.
 //!
+//! Once a change is committed (or its commit failed, which may still have
+//! happened), the writer moves the replica's [`Generation`] before it
+//! answers: whoever made the change, and anyone after, is never answered
+//! from a read made before it (the page cache, the API's known tags), with
+//! no wait for the `NOTIFY` to come back.
+//!
 //! Changes that arrive while others are being written are taken together
 //! (group commit). Under load a change's cost is mostly per statement, not
 //! per row: PostgreSQL's parse, commit and outbox trigger, the NOTIFY that
@@ -34,6 +40,7 @@ use crate::db::outbox::{self, OutboxEvent};
 use crate::db::todos::{self, Edit};
 use crate::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use crate::error::{AppError, Result};
+use crate::generation::Generation;
 use crate::metrics::Metrics;
 
 /// Batches written at once. Two keep PostgreSQL's two cores busy while the
@@ -84,11 +91,12 @@ impl Reply {
 }
 
 impl Writer {
-    /// Starts the writers on the current tokio runtime. They stop once
-    /// every clone of the writer is dropped and the queue is empty.
-    pub fn start(pool: PgPool, metrics: &Metrics) -> Self {
+    /// Starts the writers on the current tokio runtime, moving
+    /// `generation` after each commit. They stop once every clone of the
+    /// writer is dropped and the queue is empty.
+    pub fn start(pool: PgPool, metrics: &Metrics, generation: Generation) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(dispatch(receiver, pool, metrics.clone()));
+        tokio::spawn(dispatch(receiver, pool, metrics.clone(), generation));
         Self { sender }
     }
 
@@ -117,7 +125,12 @@ fn stopped() -> AppError {
 }
 
 /// Takes a batch from the queue whenever a writer is free.
-async fn dispatch(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, metrics: Metrics) {
+async fn dispatch(
+    mut receiver: mpsc::Receiver<Pending>,
+    pool: PgPool,
+    metrics: Metrics,
+    generation: Generation,
+) {
     let writers = Arc::new(Semaphore::new(WRITERS));
     loop {
         let writer = Arc::clone(&writers)
@@ -128,13 +141,25 @@ async fn dispatch(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, metrics: 
         if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        tokio::spawn(write(pool.clone(), batch, metrics.clone(), writer));
+        tokio::spawn(write(
+            pool.clone(),
+            batch,
+            metrics.clone(),
+            generation.clone(),
+            writer,
+        ));
     }
 }
 
 /// Writes a batch: its creates together, its updates together and its
 /// deletes together, each kind in one statement.
-async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: OwnedSemaphorePermit) {
+async fn write(
+    pool: PgPool,
+    batch: Vec<Pending>,
+    metrics: Metrics,
+    generation: Generation,
+    _writer: OwnedSemaphorePermit,
+) {
     let mut creates = Vec::new();
     let mut updates = Vec::new();
     let mut deletes = Vec::new();
@@ -147,11 +172,11 @@ async fn write(pool: PgPool, batch: Vec<Pending>, metrics: Metrics, _writer: Own
             Change::Delete(id) => deletes.push((Delete(id, by), reply)),
         }
     }
-    let (pool, metrics) = (&pool, &metrics);
+    let (pool, metrics, generation) = (&pool, &metrics, &generation);
     tokio::join!(
-        store_together(pool, creates, metrics),
-        store_together(pool, updates, metrics),
-        store_together(pool, deletes, metrics),
+        store_together(pool, creates, metrics, generation),
+        store_together(pool, updates, metrics, generation),
+        store_together(pool, deletes, metrics, generation),
     );
 }
 
@@ -280,13 +305,22 @@ fn by_id(todos: Vec<Todo>) -> HashMap<TodoId, Todo> {
 /// [`AppError::TodoNotFound`] if there was none to change. If
 /// storing them together fails, nothing of it is stored, and each is tried
 /// alone: one change that cannot be stored must not fail the others that
-/// happened to share its statement.
-async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, metrics: &Metrics) {
+/// happened to share its statement. Moves `generation` after each attempt,
+/// before answering: after a commit, and after a failure too, since a
+/// commit whose answer was lost on the way may still have happened.
+async fn store_together<C: Together>(
+    pool: &PgPool,
+    changes: Vec<(C, Reply)>,
+    metrics: &Metrics,
+    generation: &Generation,
+) {
     if changes.is_empty() {
         return;
     }
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
-    match C::store(pool, &changes, metrics).await {
+    let stored = C::store(pool, &changes, metrics).await;
+    generation.bump();
+    match stored {
         Ok(todos) => {
             for ((todo, reply), change) in todos.into_iter().zip(replies).zip(&changes) {
                 answer(
@@ -310,16 +344,17 @@ async fn store_together<C: Together>(pool: &PgPool, changes: Vec<(C, Reply)>, me
                     .iter()
                     .zip(replies)
                     .map(|(change, reply)| async move {
-                        let result = C::store(pool, slice::from_ref(change), metrics)
+                        let stored = C::store(pool, slice::from_ref(change), metrics)
                             .instrument(reply.span.clone())
-                            .await
-                            .and_then(|todos| {
-                                todos
-                                    .into_iter()
-                                    .flatten()
-                                    .next()
-                                    .ok_or(AppError::TodoNotFound)
-                            });
+                            .await;
+                        generation.bump();
+                        let result = stored.and_then(|todos| {
+                            todos
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .ok_or(AppError::TodoNotFound)
+                        });
                         answer(reply, result, change.by(), metrics, C::stored);
                     }),
             )

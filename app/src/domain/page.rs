@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::TodoId;
 
 /// How many todos one page of the JSON list holds: 1 to [`Limit::MAX`], default [`Limit::DEFAULT`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limit(u16);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +37,7 @@ impl Limit {
 /// Ids are time-ordered, so "newest first, after this one" is `id < cursor`:
 /// a walk sees every row that existed when it started exactly once, even
 /// while todos are added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor(TodoId);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

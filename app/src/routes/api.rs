@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::conditional;
 use super::extract::{ApiJson, ApiQuery, ApiReadAccess, ApiWriter, IdempotencyKeyHeader};
+use crate::api_tags::PageKey;
 use crate::changes::{self, KeyedCreate};
 use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
@@ -85,7 +86,10 @@ struct TodoPage {
 /// List todos, newest first, one page at a time.
 ///
 /// Each page carries an `ETag`; sent back in `If-None-Match`, it is
-/// answered `304` (no body) while the page is unchanged.
+/// answered `304` (no body) while the page is unchanged. A change made
+/// through the same replica shows at once; one made through another
+/// replica as soon as this one hears of it (milliseconds), at worst after
+/// `PAGE_CACHE_MAX_AGE` (1 s by default).
 #[utoipa::path(
     get, path = "/api/todos", tag = "todos",
     params(ListQuery),
@@ -104,8 +108,14 @@ async fn list_todos(
 ) -> Result<Response> {
     let limit = Limit::parse(query.limit.as_deref())?;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-    // Read every time: an API client has no cookie to say it just wrote,
-    // so a kept page could hide its own create from it.
+    let page = PageKey { limit, cursor };
+    let lookup = state.api_tags.lookup(page);
+    if let Some(etag) = lookup.current
+        && conditional::not_modified(&headers, &etag)
+    {
+        state.metrics.api_not_modified_from_memory.inc();
+        return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
+    }
     let (todos, next) = reads::page(&state, limit, cursor).await?;
     let body = serde_json::to_vec(&TodoPage {
         todos,
@@ -113,20 +123,25 @@ async fn list_todos(
     })
     .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a page")))?;
     let etag = conditional::etag(&body);
-    let not_modified = conditional::not_modified(&headers, &etag);
-    // Clients may keep the page but must ask again before using it.
-    let validators = [
-        (header::ETAG, etag),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-    ];
-    if not_modified {
-        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
+    state.api_tags.keep(page, lookup.ticket, etag.clone());
+    if conditional::not_modified(&headers, &etag) {
+        state.metrics.api_not_modified_from_database.inc();
+        return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
     }
     let content_type = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    Ok((content_type, validators, body).into_response())
+    Ok((content_type, validators(etag), body).into_response())
+}
+
+/// A list page's validators: clients may keep the page but must ask again
+/// before using it.
+fn validators(etag: HeaderValue) -> [(HeaderName, HeaderValue); 2] {
+    [
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ]
 }
 
 /// Get one todo.
@@ -193,7 +208,8 @@ async fn create_todo(
         key,
         request_hash: request_hash(&body)?,
     };
-    let answer = changes::create_once(&state.pool, &state.metrics, &text, keyed).await?;
+    let answer =
+        changes::create_once(&state.pool, &state.metrics, &state.generation, &text, keyed).await?;
     let status = StatusCode::from_u16(answer.status).map_err(|e| {
         AppError::Internal(anyhow::Error::new(e).context("a stored answer's status"))
     })?;

@@ -8,6 +8,7 @@ use app::changes::{Change, Writer};
 use app::db::MIGRATOR;
 use app::domain::{Actor, Todo, TodoText};
 use app::error::AppError;
+use app::generation::Generation;
 use app::metrics::Metrics;
 use app::reads;
 use app::state::AppState;
@@ -62,7 +63,7 @@ impl Dice {
 async fn the_totals_equal_a_count_of_the_table_after_concurrent_creates_toggles_and_deletes() {
     let (_database, pool) = migrated(8).await;
     let metrics = Metrics::new();
-    let writer = Writer::start(pool.clone(), &metrics);
+    let writer = Writer::start(pool.clone(), &metrics, Generation::default());
     let text = TodoText::parse("counted").unwrap();
     let mut ids = Vec::new();
     for _ in 0..300 {
@@ -181,7 +182,7 @@ async fn todos_stored_before_the_totals_were_maintained_are_counted() {
 #[tokio::test]
 async fn emptying_the_table_empties_the_totals() {
     let (_database, pool) = migrated(2).await;
-    let writer = Writer::start(pool.clone(), &Metrics::new());
+    let writer = Writer::start(pool.clone(), &Metrics::new(), Generation::default());
     let text = TodoText::parse("soon gone").unwrap();
     for _ in 0..5 {
         writer

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod live;
+mod not_modified;
 mod openapi;
 mod outbox;
 mod page_cache;

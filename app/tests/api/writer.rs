@@ -12,6 +12,7 @@ use app::db::MIGRATOR;
 use app::db::outbox::{self, OutboxEvent};
 use app::domain::{Actor, Todo, TodoText};
 use app::error::AppError;
+use app::generation::Generation;
 use app::metrics::Metrics;
 use app::state::AppState;
 use events::{EventType, TodoEvent, TodoField};
@@ -93,7 +94,7 @@ async fn concurrent_creates_share_statements_and_each_is_stored_with_its_event_o
 async fn a_create_that_cannot_be_stored_fails_alone_not_its_batch() {
     let (_database, pool) = one_connection().await;
     let metrics = Metrics::new();
-    let writer = Writer::start(pool.clone(), &metrics);
+    let writer = Writer::start(pool.clone(), &metrics, Generation::default());
     let text = TodoText::parse("queued beside a duplicate").unwrap();
     let existing = Todo::new(&text);
     writer
@@ -165,7 +166,7 @@ async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_mis
  {
     let (_database, pool) = one_connection().await;
     let metrics = Metrics::new();
-    let writer = Writer::start(pool.clone(), &metrics);
+    let writer = Writer::start(pool.clone(), &metrics, Generation::default());
     let text = TodoText::parse("changed beside others").unwrap();
     let mut existing = Vec::new();
     for _ in 0..10 {
@@ -251,7 +252,7 @@ async fn every_kind_of_change_queued_together_is_stored_with_its_event_and_a_mis
 async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_its_event() {
     let (_database, pool) = one_connection().await;
     let metrics = Metrics::new();
-    let writer = Writer::start(pool.clone(), &metrics);
+    let writer = Writer::start(pool.clone(), &metrics, Generation::default());
     let text = TodoText::parse("changed three times").unwrap();
     let todo = writer
         .make(Change::Create(Todo::new(&text)), Actor::Anonymous)

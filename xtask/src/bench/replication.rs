@@ -146,6 +146,7 @@ async fn measure_one(
     let inputs = Inputs {
         ids: &[],
         cursor: None,
+        etag: None,
         tag: "docket",
         write_marker: None,
     };

@@ -28,6 +28,9 @@ pub enum Scenario {
     Delete,
     /// `GET /api/todos?limit=50`: the first page, as any client reads it.
     ApiList,
+    /// `GET /api/todos?limit=50` with `If-None-Match` naming the page's
+    /// current tag: a client polling an unchanged page, answered 304.
+    ApiNotModified,
     /// `GET /api/todos?limit=50&cursor=…` half way down the list, read from
     /// the database each time.
     ApiDeep,
@@ -39,6 +42,9 @@ pub struct Inputs<'a> {
     pub ids: &'a [Uuid],
     /// The cursor of the deep API page.
     pub cursor: Option<&'a str>,
+    /// The first API page's current `ETag`, quotes included, for the
+    /// conditional GETs.
+    pub etag: Option<&'a str>,
     /// Goes into created todos' text, so the two servers' rows can be told apart.
     pub tag: &'a str,
     /// The cookie a change answers with (`docket_wrote=...`), for the reads
@@ -47,13 +53,14 @@ pub struct Inputs<'a> {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Page,
         Scenario::PageUncached,
         Scenario::Create,
         Scenario::Toggle,
         Scenario::Delete,
         Scenario::ApiList,
+        Scenario::ApiNotModified,
         Scenario::ApiDeep,
     ];
 
@@ -68,6 +75,7 @@ impl Scenario {
             Scenario::Toggle => "PUT /todos/{id}",
             Scenario::Delete => "DELETE /todos/{id}",
             Scenario::ApiList => "GET /api/todos",
+            Scenario::ApiNotModified => "GET /api/todos 304",
             Scenario::ApiDeep => "GET /api deep",
         }
     }
@@ -125,6 +133,14 @@ wrk.headers["Sec-Fetch-Site"] = "same-origin"
         Scenario::ApiList => {
             "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n".to_string()
         }
+        // A tag is `"` base64url `"`: no `'` or `\` to escape in Lua.
+        Scenario::ApiNotModified => format!(
+            "{}wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n",
+            inputs
+                .etag
+                .map(|tag| format!("wrk.headers[\"If-None-Match\"] = '{tag}'\n"))
+                .unwrap_or_default()
+        ),
         Scenario::ApiDeep => format!(
             "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50{}\"\n",
             inputs
@@ -310,6 +326,7 @@ mod tests {
         Inputs {
             ids,
             cursor: Some("a-cursor"),
+            etag: Some("\"a-tag\""),
             tag: "docket",
             write_marker: Some("docket_wrote=123.c2lnbmVk"),
         }
@@ -347,5 +364,11 @@ mod tests {
         );
         let cached = script(Scenario::Page, &inputs(&[]), 64);
         assert!(!cached.contains("Cookie"));
+        let not_modified = script(Scenario::ApiNotModified, &inputs(&[]), 64);
+        assert!(
+            not_modified.contains(r#"wrk.headers["If-None-Match"] = '"a-tag"'"#),
+            "{not_modified}"
+        );
+        assert!(!script(Scenario::ApiList, &inputs(&[]), 64).contains("If-None-Match"));
     }
 }
