@@ -312,3 +312,44 @@ async fn only_the_same_page_with_its_current_tag_is_304() {
     assert_eq!(not_modified(&app, "memory").await, memory);
     assert_eq!(list(&app, "?limit=5", Some(&tag)).await.status(), 304);
 }
+
+#[tokio::test]
+async fn an_api_page_the_client_holds_is_304_on_either_replica_until_a_todo_changes() {
+    let database = test_database().await.unwrap();
+    let nats = test_nats().unwrap();
+    let a = replica(&database.url, &nats.url).await;
+    let b = replica(&database.url, &nats.url).await;
+    a.create_todo("listed").await;
+    let first = list(&a, "?limit=5", None).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()[CACHE_CONTROL], "no-cache");
+    let tag = etag(&first);
+    assert!(first.text().await.unwrap().contains("listed"));
+
+    // The tag is a digest of the bytes, so the other replica honours it too.
+    for app in [&a, &b] {
+        let not_modified = list(app, "?limit=5", Some(&tag)).await;
+        assert_eq!(not_modified.status(), 304);
+        assert_eq!(etag(&not_modified), tag);
+        assert!(
+            not_modified.bytes().await.unwrap().is_empty(),
+            "a 304 has no body"
+        );
+    }
+
+    // A change makes the tag old at once on the replica that made it, and
+    // on the other once it hears of it.
+    a.create_todo("added since").await;
+    let changed = list(&a, "?limit=5", Some(&tag)).await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(etag(&changed), tag);
+    assert!(changed.text().await.unwrap().contains("added since"));
+    let changed = eventually(DEADLINE, "the other replica to hear of it", || async {
+        let response = list(&b, "?limit=5", Some(&tag)).await;
+        (response.status() == 200).then_some(response)
+    })
+    .await
+    .unwrap();
+    assert_ne!(etag(&changed), tag);
+    assert!(changed.text().await.unwrap().contains("added since"));
+}
