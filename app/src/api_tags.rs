@@ -29,20 +29,13 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use tokio::time::Instant;
 
-use crate::domain::{Cursor, Limit};
+use crate::domain::PageKey;
 use crate::generation::{Generation, Ticket};
 use crate::write_marker;
 
 /// The most pages remembered at once. Clients walk a few pages; a few
 /// hundred covers them, and bounds what made-up cursors can cost.
 pub const MAX_PAGES: usize = 256;
-
-/// Which page a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PageKey {
-    pub limit: Limit,
-    pub cursor: Option<Cursor>,
-}
 
 /// One replica's record of tags. Cheap to clone; clones share it.
 #[derive(Clone)]
@@ -150,6 +143,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::domain::{Cursor, Limit};
 
     const TAG: HeaderValue = HeaderValue::from_static("\"one\"");
 

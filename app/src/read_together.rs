@@ -9,8 +9,13 @@
 //! it arrived, reading itself only when there is none. However many
 //! requests wait, the database sees at most one read in flight and one
 //! queued behind it.
+//!
+//! [`KeyedReads`] does the same for each of many things (the pages of the
+//! JSON list): a request shares only reads of what it asked for.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -55,6 +60,46 @@ impl<T> ReadTogether<T> {
         let newest = self.newest.lock().expect("never poisoned");
         let (started, value) = newest.as_ref()?;
         (*started >= arrived).then(|| Arc::clone(value))
+    }
+}
+
+/// A [`ReadTogether`] for each key, for at most `max_keys` keys at once:
+/// past that the record starts over, which costs only some sharing, so
+/// keys a client makes up cannot grow it.
+pub struct KeyedReads<K, T> {
+    max_keys: usize,
+    readers: Mutex<HashMap<K, Arc<ReadTogether<T>>>>,
+}
+
+impl<K: Eq + Hash, T> KeyedReads<K, T> {
+    pub fn new(max_keys: usize) -> Self {
+        Self {
+            max_keys,
+            readers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The value of `key` as of now: from a read of `key` that started
+    /// after this call, the caller's own (`read`) or one it shares.
+    pub async fn read<E, F, Fut>(&self, key: K, read: F) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let together = {
+            let mut readers = self.readers.lock().expect("never poisoned");
+            if readers.len() >= self.max_keys && !readers.contains_key(&key) {
+                readers.clear();
+            }
+            Arc::clone(readers.entry(key).or_default())
+        };
+        together.read(read).await
+    }
+
+    /// Keys with a reader now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.readers.lock().expect("never poisoned").len()
     }
 }
 
@@ -138,5 +183,34 @@ mod tests {
             *again, 8,
             "a read that ended before the request is not shared"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_key_shares_only_its_own_reads_and_the_keys_kept_are_bounded() {
+        let reads = KeyedReads::<u32, u32>::new(4);
+        let (release, released) = oneshot::channel::<()>();
+        let running = AtomicU32::new(0);
+        // A read of key 1 is held open; key 2 is read meanwhile, alone.
+        let held = reads.read(1, || async {
+            running.fetch_add(1, Ordering::SeqCst);
+            released.await.map_err(|_| ())?;
+            Ok::<_, ()>(10)
+        });
+        let other = async {
+            while running.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            let two = reads.read(2, || async { Ok::<_, ()>(20) }).await.unwrap();
+            release.send(()).unwrap();
+            *two
+        };
+        let (held, other) = tokio::join!(held, other);
+        assert_eq!((*held.unwrap(), other), (10, 20));
+
+        for key in 100..200 {
+            let value = reads.read(key, || async move { Ok::<_, ()>(key) }).await;
+            assert_eq!(*value.unwrap(), key);
+            assert!(reads.len() <= 4, "{} keys kept", reads.len());
+        }
     }
 }

@@ -4,9 +4,21 @@
 use std::sync::Arc;
 
 use crate::db::todos;
-use crate::domain::{Cursor, Limit, Todo, TodoId, TodoLists};
+use crate::domain::{Cursor, PageKey, Todo, TodoId, TodoLists};
 use crate::error::{AppError, Result};
+use crate::read_together::KeyedReads;
 use crate::state::AppState;
+
+/// A page of the JSON list, newest first, and where the next one starts.
+pub type Page = (Vec<Todo>, Option<Cursor>);
+
+/// The JSON list's pages, each read once for the requests that want it at once.
+pub type Pages = KeyedReads<PageKey, Page>;
+
+/// The most pages whose reads are shared at once. Clients mostly ask for
+/// the first page; a cursor is the client's to choose, so the record is
+/// bounded (see [`KeyedReads`]).
+pub const SHARED_PAGES: usize = 256;
 
 /// What the page shows: the newest todos of each list and each list's
 /// total, from a read that started after this call (one shared with the
@@ -25,11 +37,14 @@ pub async fn todo(state: &AppState, id: TodoId) -> Result<Todo> {
         .ok_or(AppError::TodoNotFound)
 }
 
-/// One page of the JSON list, newest first, and where the next one starts.
-pub async fn page(
-    state: &AppState,
-    limit: Limit,
-    cursor: Option<Cursor>,
-) -> Result<(Vec<Todo>, Option<Cursor>)> {
-    Ok(todos::page(&state.pool, limit, cursor).await?)
+/// One page of the JSON list, from a read that started after this call
+/// (one shared with the requests that want the same page at the same time,
+/// as the lists are).
+pub async fn page(state: &AppState, page: PageKey) -> Result<Arc<Page>> {
+    state
+        .pages
+        .read(page, || async {
+            Ok(todos::page(&state.pool, page.limit, page.cursor).await?)
+        })
+        .await
 }

@@ -22,6 +22,7 @@ use crate::page_cache::{self, PageCache};
 use crate::picture::CurrentPicture;
 use crate::rate_limit::WriteLimiter;
 use crate::read_together::ReadTogether;
+use crate::reads::{self, Pages};
 use crate::views::rendered::Rendered;
 use crate::write_marker::{CookieKey, WriteMarker};
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub write_marker: WriteMarker,
     /// Reads of the lists, shared by the requests that want them at once.
     pub lists: Arc<ReadTogether<TodoLists>>,
+    /// Reads of the JSON list's pages, shared alike, page by page.
+    pub pages: Arc<Pages>,
     /// The page and the lists fragment, rendered once per shared read.
     pub rendered: Arc<Rendered>,
     /// `None` when no `PICTURE_SOURCE_URL` is set: the page shows none.
@@ -86,6 +89,7 @@ impl AppState {
             faults: None,
             write_limiter: None,
             lists: Arc::default(),
+            pages: Arc::new(Pages::new(reads::SHARED_PAGES)),
             rendered: Arc::default(),
             picture: None,
             oidc: None,

@@ -64,6 +64,13 @@ impl Cursor {
     }
 }
 
+/// Which page of the JSON list a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub limit: Limit,
+    pub cursor: Option<Cursor>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

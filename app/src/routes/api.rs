@@ -17,9 +17,8 @@ use utoipa_axum::routes;
 
 use super::conditional;
 use super::extract::{ApiJson, ApiQuery, ApiReadAccess, ApiWriter, IdempotencyKeyHeader};
-use crate::api_tags::PageKey;
 use crate::changes::{self, KeyedCreate};
-use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoText};
+use crate::domain::{Actor, Cursor, Limit, PageKey, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::reads;
 use crate::state::AppState;
@@ -76,9 +75,9 @@ struct ListQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-struct TodoPage {
+struct TodoPage<'a> {
     /// Newest first.
-    todos: Vec<Todo>,
+    todos: &'a [Todo],
     /// Pass as `cursor` to get the next page; absent on the last page.
     next_cursor: Option<String>,
 }
@@ -94,7 +93,7 @@ struct TodoPage {
     get, path = "/api/todos", tag = "todos",
     params(ListQuery),
     responses(
-        (status = 200, body = TodoPage, headers(("etag" = String))),
+        (status = 200, body = TodoPage<'static>, headers(("etag" = String))),
         (status = 304, description = "The page named in If-None-Match is unchanged"),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
         (status = 401, description = "With AUTH=oidc: no valid API token", body = ErrorBody),
@@ -116,7 +115,8 @@ async fn list_todos(
         state.metrics.api_not_modified_from_memory.inc();
         return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
     }
-    let (todos, next) = reads::page(&state, limit, cursor).await?;
+    let read = reads::page(&state, page).await?;
+    let (todos, next) = read.as_ref();
     let body = serde_json::to_vec(&TodoPage {
         todos,
         next_cursor: next.map(Cursor::encode),
