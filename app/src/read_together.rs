@@ -65,13 +65,16 @@ impl<T> ReadTogether<T> {
 
 /// A [`ReadTogether`] for each key, for at most `max_keys` keys at once:
 /// past that the record starts over, which costs only some sharing, so
-/// keys a client makes up cannot grow it.
+/// keys a client makes up cannot grow it. A key's reader is dropped, with
+/// the value it last read, once no request wants that key: a value is
+/// shared only with requests that arrived before its read started, so
+/// kept longer it would only hold memory.
 pub struct KeyedReads<K, T> {
     max_keys: usize,
     readers: Mutex<HashMap<K, Arc<ReadTogether<T>>>>,
 }
 
-impl<K: Eq + Hash, T> KeyedReads<K, T> {
+impl<K: Eq + Hash + Clone, T> KeyedReads<K, T> {
     pub fn new(max_keys: usize) -> Self {
         Self {
             max_keys,
@@ -91,15 +94,43 @@ impl<K: Eq + Hash, T> KeyedReads<K, T> {
             if readers.len() >= self.max_keys && !readers.contains_key(&key) {
                 readers.clear();
             }
-            Arc::clone(readers.entry(key).or_default())
+            Arc::clone(readers.entry(key.clone()).or_default())
         };
-        together.read(read).await
+        // Dropped when this request is done with the key, answered or not.
+        let visit = Visit {
+            reads: self,
+            key,
+            together,
+        };
+        visit.together.read(read).await
     }
-
     /// Keys with a reader now.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.readers.lock().expect("never poisoned").len()
+    }
+}
+
+/// A request's use of a key's reader; the last one to leave drops it.
+struct Visit<'a, K: Eq + Hash, T> {
+    reads: &'a KeyedReads<K, T>,
+    key: K,
+    together: Arc<ReadTogether<T>>,
+}
+
+impl<K: Eq + Hash, T> Drop for Visit<'_, K, T> {
+    fn drop(&mut self) {
+        let mut readers = self.reads.readers.lock().expect("never poisoned");
+        // The map's reference and this one: nobody else wants the key. A
+        // request taking it now would wait on this lock, and then make a
+        // new reader, as it would have read anyway.
+        if readers
+            .get(&self.key)
+            .is_some_and(|kept| Arc::ptr_eq(kept, &self.together))
+            && Arc::strong_count(&self.together) == 2
+        {
+            readers.remove(&self.key);
+        }
     }
 }
 
@@ -186,7 +217,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn each_key_shares_only_its_own_reads_and_the_keys_kept_are_bounded() {
+    async fn each_key_shares_only_its_own_reads_and_is_forgotten_when_nobody_wants_it() {
         let reads = KeyedReads::<u32, u32>::new(4);
         let (release, released) = oneshot::channel::<()>();
         let running = AtomicU32::new(0);
@@ -206,11 +237,35 @@ mod tests {
         };
         let (held, other) = tokio::join!(held, other);
         assert_eq!((*held.unwrap(), other), (10, 20));
+        assert_eq!(reads.len(), 0, "nothing is kept once no request wants it");
+    }
 
-        for key in 100..200 {
-            let value = reads.read(key, || async move { Ok::<_, ()>(key) }).await;
-            assert_eq!(*value.unwrap(), key);
-            assert!(reads.len() <= 4, "{} keys kept", reads.len());
+    #[tokio::test]
+    async fn keys_wanted_at_once_are_bounded() {
+        let reads = Arc::new(KeyedReads::<u32, u32>::new(4));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let started = Arc::new(AtomicU32::new(0));
+        let mut tasks = Vec::new();
+        for key in 0..10 {
+            let (reads, started) = (Arc::clone(&reads), Arc::clone(&started));
+            let mut released = released.clone();
+            tasks.push(tokio::spawn(async move {
+                let read = reads.read(key, || async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    released.wait_for(|go| *go).await.map_err(|_| ())?;
+                    Ok::<_, ()>(key)
+                });
+                read.await.map(|value| *value)
+            }));
         }
+        while started.load(Ordering::SeqCst) < 10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(reads.len() <= 4, "{} keys kept", reads.len());
+        release.send(true).unwrap();
+        for (key, task) in (0..).zip(tasks) {
+            assert_eq!(task.await.unwrap(), Ok(key));
+        }
+        assert_eq!(reads.len(), 0);
     }
 }
