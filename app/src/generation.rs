@@ -36,6 +36,15 @@ impl Generation {
         self.0.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Awaits `write`, which may commit a change, then moves the
+    /// generation whatever came of it: a commit whose answer was lost on
+    /// the way may still have happened.
+    pub async fn bump_after<T>(&self, write: impl Future<Output = T>) -> T {
+        let outcome = write.await;
+        self.bump();
+        outcome
+    }
+
     /// The generation now.
     pub fn current(&self) -> u64 {
         self.0.load(Ordering::Acquire)
@@ -67,5 +76,22 @@ mod tests {
         generation.clone().bump();
         assert!(!generation.is_current(ticket));
         assert!(generation.is_current(generation.ticket()));
+    }
+
+    #[tokio::test]
+    async fn a_write_moves_the_generation_once_it_ends_even_if_it_failed() {
+        let generation = Generation::default();
+        let ticket = generation.ticket();
+        let failed: Result<(), &str> = generation
+            .bump_after(async {
+                assert!(
+                    generation.is_current(ticket),
+                    "moved before the write ended"
+                );
+                Err("the commit's answer was lost")
+            })
+            .await;
+        assert!(failed.is_err());
+        assert!(!generation.is_current(ticket));
     }
 }

@@ -105,10 +105,7 @@ async fn store_once(
         if idempotency::claim(&mut tx, &new_key).await? {
             outbox::enqueue_created(&mut *tx, &[(&todo, &by)], slice::from_ref(&event)).await?;
             let expired = idempotency::delete_expired(&mut tx).await?;
-            let committed = tx.commit().await;
-            // Also after a failure: a commit whose answer was lost may have happened.
-            generation.bump();
-            committed?;
+            generation.bump_after(tx.commit()).await?;
             metrics.todos_created.inc();
             tracing::info!(todo.id = %todo.id, actor = %by, idempotency.expired_deleted = expired, "todo created");
             return Ok(KeyedAnswer {

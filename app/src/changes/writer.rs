@@ -306,8 +306,7 @@ fn by_id(todos: Vec<Todo>) -> HashMap<TodoId, Todo> {
 /// storing them together fails, nothing of it is stored, and each is tried
 /// alone: one change that cannot be stored must not fail the others that
 /// happened to share its statement. Moves `generation` after each attempt,
-/// before answering: after a commit, and after a failure too, since a
-/// commit whose answer was lost on the way may still have happened.
+/// before answering ([`Generation::bump_after`]).
 async fn store_together<C: Together>(
     pool: &PgPool,
     changes: Vec<(C, Reply)>,
@@ -318,8 +317,9 @@ async fn store_together<C: Together>(
         return;
     }
     let (changes, replies): (Vec<C>, Vec<Reply>) = changes.into_iter().unzip();
-    let stored = C::store(pool, &changes, metrics).await;
-    generation.bump();
+    let stored = generation
+        .bump_after(C::store(pool, &changes, metrics))
+        .await;
     match stored {
         Ok(todos) => {
             for ((todo, reply), change) in todos.into_iter().zip(replies).zip(&changes) {
@@ -344,10 +344,12 @@ async fn store_together<C: Together>(
                     .iter()
                     .zip(replies)
                     .map(|(change, reply)| async move {
-                        let stored = C::store(pool, slice::from_ref(change), metrics)
-                            .instrument(reply.span.clone())
+                        let stored = generation
+                            .bump_after(
+                                C::store(pool, slice::from_ref(change), metrics)
+                                    .instrument(reply.span.clone()),
+                            )
                             .await;
-                        generation.bump();
                         let result = stored.and_then(|todos| {
                             todos
                                 .into_iter()
