@@ -4,16 +4,15 @@
 use std::sync::Arc;
 
 use crate::db::todos;
-use crate::domain::{Cursor, PageKey, Todo, TodoId, TodoLists};
+use crate::domain::{PageKey, Todo, TodoId, TodoLists};
 use crate::error::{AppError, Result};
 use crate::read_together::KeyedReads;
 use crate::state::AppState;
+use crate::views::json_page::JsonPage;
 
-/// A page of the JSON list, newest first, and where the next one starts.
-pub type Page = (Vec<Todo>, Option<Cursor>);
-
-/// The JSON list's pages, each read once for the requests that want it at once.
-pub type Pages = KeyedReads<PageKey, Page>;
+/// The JSON list's pages, each read and encoded once for the requests that
+/// want it at once.
+pub type Pages = KeyedReads<PageKey, JsonPage>;
 
 /// The most pages whose reads are shared at once. Clients mostly ask for
 /// the first page; a cursor is the client's to choose, so the record is
@@ -37,14 +36,17 @@ pub async fn todo(state: &AppState, id: TodoId) -> Result<Todo> {
         .ok_or(AppError::TodoNotFound)
 }
 
-/// One page of the JSON list, from a read that started after this call
-/// (one shared with the requests that want the same page at the same time,
-/// as the lists are).
-pub async fn page(state: &AppState, page: PageKey) -> Result<Arc<Page>> {
+/// One page of the JSON list, as sent, from a read that started after this
+/// call (one shared with the requests that want the same page at the same
+/// time, as the lists are, and encoded once for all of them).
+pub async fn page(state: &AppState, page: PageKey) -> Result<Arc<JsonPage>> {
     state
         .pages
         .read(page, || async {
-            Ok(todos::page(&state.pool, page.limit, page.cursor).await?)
+            let (todos, next) = todos::page(&state.pool, page.limit, page.cursor).await?;
+            JsonPage::encode(&todos, next).map_err(|e| {
+                AppError::Internal(anyhow::Error::new(e).context("serializing a page"))
+            })
         })
         .await
 }

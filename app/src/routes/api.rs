@@ -22,6 +22,7 @@ use crate::domain::{Actor, Cursor, Limit, PageKey, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::reads;
 use crate::state::AppState;
+use crate::views::json_page::TodoPage;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -74,14 +75,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-struct TodoPage<'a> {
-    /// Newest first.
-    todos: &'a [Todo],
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    next_cursor: Option<String>,
-}
-
 /// List todos, newest first, one page at a time.
 ///
 /// Each page carries an `ETag`; sent back in `If-None-Match`, it is
@@ -116,23 +109,21 @@ async fn list_todos(
         return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
     }
     let read = reads::page(&state, page).await?;
-    let (todos, next) = read.as_ref();
-    let body = serde_json::to_vec(&TodoPage {
-        todos,
-        next_cursor: next.map(Cursor::encode),
-    })
-    .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a page")))?;
-    let etag = conditional::etag(&body);
-    state.api_tags.keep(page, lookup.ticket, etag.clone());
-    if conditional::not_modified(&headers, &etag) {
+    state.api_tags.keep(page, lookup.ticket, read.etag.clone());
+    if conditional::not_modified(&headers, &read.etag) {
         state.metrics.api_not_modified_from_database.inc();
-        return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, validators(read.etag.clone())).into_response());
     }
     let content_type = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    Ok((content_type, validators(etag), body).into_response())
+    Ok((
+        content_type,
+        validators(read.etag.clone()),
+        read.body.clone(),
+    )
+        .into_response())
 }
 
 /// A list page's validators: clients may keep the page but must ask again
