@@ -27,10 +27,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use tokio::time::Instant;
 
 use crate::domain::PageKey;
-use crate::generation::{Generation, Ticket};
+use crate::generation::{Generation, Kept, Ticket};
 use crate::write_marker;
 
 /// The most pages remembered at once. Clients walk a few pages; a few
@@ -53,12 +52,7 @@ struct Inner {
 #[derive(Default)]
 struct Known {
     generation: u64,
-    pages: HashMap<PageKey, Tag>,
-}
-
-struct Tag {
-    etag: HeaderValue,
-    read_at: Instant,
+    pages: HashMap<PageKey, Kept<HeaderValue>>,
 }
 
 /// What a request for a page learns before reading it.
@@ -86,11 +80,11 @@ impl ApiTags {
     pub fn lookup(&self, page: PageKey) -> Lookup {
         let ticket = self.inner.generation.ticket();
         let known = self.inner.known.read().expect("the lock is never poisoned");
-        let current = (known.generation == ticket.generation)
-            .then(|| known.pages.get(&page))
-            .flatten()
-            .filter(|tag| ticket.taken_at.duration_since(tag.read_at) < self.inner.max_age)
-            .map(|tag| tag.etag.clone());
+        let current = known
+            .pages
+            .get(&page)
+            .filter(|tag| tag.age(ticket).is_some_and(|age| age < self.inner.max_age))
+            .map(|tag| tag.value.clone());
         Lookup { current, ticket }
     }
 
@@ -105,9 +99,9 @@ impl ApiTags {
             .known
             .write()
             .expect("the lock is never poisoned");
-        if !self.inner.generation.is_current(ticket) {
+        let Some(tag) = self.inner.generation.keep(ticket, etag) else {
             return; // Something changed during the read: this tag may be old.
-        }
+        };
         if known.generation != ticket.generation {
             known.pages.clear();
             known.generation = ticket.generation;
@@ -115,14 +109,8 @@ impl ApiTags {
         if known.pages.len() >= MAX_PAGES && !known.pages.contains_key(&page) {
             known.pages.clear();
         }
-        // A slower read that started earlier must not replace a newer tag.
-        if known
-            .pages
-            .get(&page)
-            .is_none_or(|tag| tag.read_at <= ticket.taken_at)
-        {
-            let read_at = ticket.taken_at;
-            known.pages.insert(page, Tag { etag, read_at });
+        if tag.replaces(known.pages.get(&page)) {
+            known.pages.insert(page, tag);
         }
     }
 

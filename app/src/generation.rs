@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -62,6 +63,37 @@ impl Generation {
     pub fn is_current(&self, ticket: Ticket) -> bool {
         self.current() == ticket.generation
     }
+
+    /// `value`, read after `ticket` was taken, to keep; `None` if
+    /// something changed since, as the value may be old already.
+    pub fn keep<T>(&self, ticket: Ticket, value: T) -> Option<Kept<T>> {
+        self.is_current(ticket).then_some(Kept {
+            read: ticket,
+            value,
+        })
+    }
+}
+
+/// Something read and kept ([`Generation::keep`]): worth handing out only
+/// while nothing has changed since its read started, and while young.
+pub struct Kept<T> {
+    read: Ticket,
+    pub value: T,
+}
+
+impl<T> Kept<T> {
+    /// How old the value is for a request that took `now`, if nothing
+    /// changed since it was read; `None` once something has.
+    pub fn age(&self, now: Ticket) -> Option<Duration> {
+        (self.read.generation == now.generation)
+            .then(|| now.taken_at.duration_since(self.read.taken_at))
+    }
+
+    /// Whether it may replace `kept`: a slower read that started earlier
+    /// must not replace a newer one.
+    pub fn replaces(&self, kept: Option<&Kept<T>>) -> bool {
+        kept.is_none_or(|kept| kept.read.taken_at <= self.read.taken_at)
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +125,26 @@ mod tests {
             .await;
         assert!(failed.is_err());
         assert!(!generation.is_current(ticket));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_value_ages_within_its_generation_and_an_older_read_never_replaces_it() {
+        let generation = Generation::default();
+        let older = generation.ticket();
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let newer = generation.keep(generation.ticket(), "newer").unwrap();
+        let slower = generation.keep(older, "older").unwrap();
+        assert!(!slower.replaces(Some(&newer)));
+        assert!(newer.replaces(Some(&slower)));
+        assert!(newer.replaces(None));
+
+        tokio::time::advance(Duration::from_millis(7)).await;
+        assert_eq!(
+            newer.age(generation.ticket()),
+            Some(Duration::from_millis(7))
+        );
+        generation.bump();
+        assert_eq!(newer.age(generation.ticket()), None);
+        assert!(generation.keep(older, "read before the change").is_none());
     }
 }

@@ -36,9 +36,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prometheus::IntCounter;
-use tokio::time::Instant;
 
-use crate::generation::{Generation, Ticket};
+use crate::generation::{Generation, Kept, Ticket};
 use crate::write_marker;
 
 /// The default `PAGE_CACHE_MAX_AGE`.
@@ -59,19 +58,12 @@ struct Inner {
     max_age: Duration,
     /// Moves on every change heard of, and whenever changes may have gone unheard.
     generation: Generation,
-    page: RwLock<Option<Arc<Cached>>>,
+    page: RwLock<Option<Arc<Kept<Bytes>>>>,
     /// A request is reading the lists again for a page that only aged.
     refreshing: AtomicBool,
     hits: IntCounter,
     misses: IntCounter,
     bypasses: IntCounter,
-}
-
-struct Cached {
-    /// The generation when the read behind this page started.
-    generation: u64,
-    read_at: Instant,
-    body: Bytes,
 }
 
 /// What a request for the page is to get.
@@ -122,16 +114,15 @@ impl PageCache {
             .expect("the page lock is never poisoned")
             .clone();
         if let Some(cached) = cached
-            && cached.generation == ticket.generation
+            && let Some(age) = cached.age(ticket)
         {
-            let age = ticket.taken_at.duration_since(cached.read_at);
             // Never past the cookie's life: the writer's guarantee rests on it.
             let grace_ends = (self.inner.max_age + REFRESH_GRACE).min(write_marker::MAX_AGE);
             if age < self.inner.max_age
                 || (age < grace_ends && self.inner.refreshing.swap(true, Ordering::AcqRel))
             {
                 self.inner.hits.inc();
-                return Lookup::Hit(cached.body.clone());
+                return Lookup::Hit(cached.value.clone());
             }
         }
         self.inner.misses.inc();
@@ -142,24 +133,16 @@ impl PageCache {
     pub fn store(&self, ticket: Ticket, body: Bytes) {
         // Whoever stores ends a refresh (also one whose reader failed).
         self.inner.refreshing.store(false, Ordering::Release);
-        if !self.inner.generation.is_current(ticket) {
+        let Some(fresh) = self.inner.generation.keep(ticket, body) else {
             return; // Something changed during the read: this page is already old.
-        }
+        };
         let mut page = self
             .inner
             .page
             .write()
             .expect("the page lock is never poisoned");
-        // A slower read that started earlier must not replace a newer page.
-        if page
-            .as_ref()
-            .is_none_or(|cached| cached.read_at <= ticket.taken_at)
-        {
-            *page = Some(Arc::new(Cached {
-                generation: ticket.generation,
-                read_at: ticket.taken_at,
-                body,
-            }));
+        if fresh.replaces(page.as_deref()) {
+            *page = Some(Arc::new(fresh));
         }
     }
 }
