@@ -859,38 +859,19 @@ async fn write_marker(client: &reqwest::Client, base_url: &str) -> anyhow::Resul
         .send()
         .await
         .context("posting a todo for a write marker")?;
-    let set_cookie = response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .with_context(|| format!("a change answered {} without a cookie", response.status()))?;
-    let pair = set_cookie
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    Ok(pair)
+    let set_cookie = header(&response, reqwest::header::SET_COOKIE, "a change")?;
+    Ok(set_cookie.split(';').next().unwrap_or_default().to_owned())
 }
 
 /// The first API page's current `ETag`, checked to be answered 304.
 async fn api_etag(client: &reqwest::Client, base_url: &str) -> anyhow::Result<String> {
-    let url = format!("{base_url}/api/todos?limit=50");
+    let url = format!("{base_url}{}", wrk::FIRST_API_PAGE);
     let response = client
         .get(&url)
         .send()
         .await
         .context("reading the first API page")?;
-    let etag = response
-        .headers()
-        .get(reqwest::header::ETAG)
-        .with_context(|| {
-            format!(
-                "the API page answered {} without an ETag",
-                response.status()
-            )
-        })?
-        .to_str()?
-        .to_owned();
+    let etag = header(&response, reqwest::header::ETAG, "the API page")?;
     let again = client
         .get(&url)
         .header(reqwest::header::IF_NONE_MATCH, &etag)
@@ -901,6 +882,19 @@ async fn api_etag(client: &reqwest::Client, base_url: &str) -> anyhow::Result<St
         bail!("the API page's own ETag was answered {}", again.status());
     }
     Ok(etag)
+}
+
+/// `name` of `response`, which `what` must have answered with.
+fn header(
+    response: &reqwest::Response,
+    name: reqwest::header::HeaderName,
+    what: &str,
+) -> anyhow::Result<String> {
+    let value = response
+        .headers()
+        .get(&name)
+        .with_context(|| format!("{what} answered {} without {name}", response.status()))?;
+    Ok(value.to_str()?.to_owned())
 }
 
 /// Waits until the app's relay has published every outbox row, so a run

@@ -108,6 +108,19 @@ fn threads(connections: u32) -> u32 {
     connections.min(2)
 }
 
+/// The API page the reads ask for, as any client would first.
+pub const FIRST_API_PAGE: &str = "/api/todos?limit=50";
+
+/// A script that sends the same `GET path` each time, with `header` if
+/// given. Its value goes in Lua's single quotes: tags (`"` base64url `"`)
+/// and cookies (`name=value`) hold no `'` or `\` to escape.
+fn get(path: &str, header: Option<(&str, &str)>) -> String {
+    let header = header
+        .map(|(name, value)| format!("wrk.headers[\"{name}\"] = '{value}'\n"))
+        .unwrap_or_default();
+    format!("{header}wrk.method = \"GET\"\nwrk.path = \"{path}\"\n")
+}
+
 /// The Lua script for `scenario` run with `connections`.
 pub fn script(scenario: Scenario, inputs: &Inputs, connections: u32) -> String {
     // htmx sends HX-Request; browsers send Sec-Fetch-Site, which Docket's
@@ -122,31 +135,22 @@ wrk.headers["Sec-Fetch-Site"] = "same-origin"
     };
     let tag = inputs.tag;
     let body = match scenario {
-        Scenario::Page => "wrk.method = \"GET\"\nwrk.path = \"/\"\n".to_string(),
-        Scenario::PageUncached => format!(
-            "{}wrk.method = \"GET\"\nwrk.path = \"/\"\n",
-            inputs
-                .write_marker
-                .map(|cookie| format!("wrk.headers[\"Cookie\"] = \"{cookie}\"\n"))
-                .unwrap_or_default()
+        Scenario::Page => get("/", None),
+        Scenario::PageUncached => get("/", inputs.write_marker.map(|cookie| ("Cookie", cookie))),
+        Scenario::ApiList => get(FIRST_API_PAGE, None),
+        Scenario::ApiNotModified => get(
+            FIRST_API_PAGE,
+            inputs.etag.map(|etag| ("If-None-Match", etag)),
         ),
-        Scenario::ApiList => {
-            "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n".to_string()
-        }
-        // A tag is `"` base64url `"`: no `'` or `\` to escape in Lua.
-        Scenario::ApiNotModified => format!(
-            "{}wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50\"\n",
-            inputs
-                .etag
-                .map(|tag| format!("wrk.headers[\"If-None-Match\"] = '{tag}'\n"))
-                .unwrap_or_default()
-        ),
-        Scenario::ApiDeep => format!(
-            "wrk.method = \"GET\"\nwrk.path = \"/api/todos?limit=50{}\"\n",
-            inputs
-                .cursor
-                .map(|c| format!("&cursor={c}"))
-                .unwrap_or_default()
+        Scenario::ApiDeep => get(
+            &format!(
+                "{FIRST_API_PAGE}{}",
+                inputs
+                    .cursor
+                    .map(|c| format!("&cursor={c}"))
+                    .unwrap_or_default()
+            ),
+            None,
         ),
         Scenario::Create => format!(
             r#"{HTMX_FORM}local n = 0
@@ -354,7 +358,7 @@ mod tests {
     fn the_uncached_page_reads_carry_the_write_marker_they_are_given() {
         let uncached = script(Scenario::PageUncached, &inputs(&[]), 64);
         assert!(
-            uncached.contains(r#"wrk.headers["Cookie"] = "docket_wrote=123.c2lnbmVk""#),
+            uncached.contains(r#"wrk.headers["Cookie"] = 'docket_wrote=123.c2lnbmVk'"#),
             "{uncached}"
         );
         let deep = script(Scenario::ApiDeep, &inputs(&[]), 64);
