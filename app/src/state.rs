@@ -12,7 +12,7 @@ use crate::api_tokens::CurrentTokens;
 use crate::auth::Oidc;
 use crate::changes::Writer;
 use crate::client::ClientIp;
-use crate::domain::{ApiTokens, TodoLists};
+use crate::domain::ApiTokens;
 use crate::faults::Faults;
 use crate::generation::Generation;
 use crate::live::{self, LiveUpdates};
@@ -21,8 +21,7 @@ use crate::open_streams::{OpenStreams, StreamLimits};
 use crate::page_cache::{self, PageCache};
 use crate::picture::CurrentPicture;
 use crate::rate_limit::WriteLimiter;
-use crate::read_together::ReadTogether;
-use crate::reads::{self, Pages};
+use crate::reads::Reads;
 use crate::views::rendered::Rendered;
 use crate::write_marker::{CookieKey, WriteMarker};
 
@@ -51,10 +50,8 @@ pub struct AppState {
     pub api_tags: ApiTags,
     /// Signs and checks the cookie that sends a writer past the page cache.
     pub write_marker: WriteMarker,
-    /// Reads of the lists, shared by the requests that want them at once.
-    pub lists: Arc<ReadTogether<TodoLists>>,
-    /// Reads of the JSON list's pages, shared alike, page by page.
-    pub pages: Arc<Pages>,
+    /// What the app shows, each read shared by the requests that want it at once.
+    pub reads: Arc<Reads>,
     /// The page and the lists fragment, rendered once per shared read.
     pub rendered: Arc<Rendered>,
     /// `None` when no `PICTURE_SOURCE_URL` is set: the page shows none.
@@ -73,6 +70,7 @@ impl AppState {
         let generation = Generation::default();
         Self {
             writer: Writer::start(pool.clone(), &metrics, generation.clone()),
+            reads: Arc::new(Reads::new(pool.clone())),
             pool,
             api_tokens: api_token.map(|token| CurrentTokens::fixed(ApiTokens::single(&token))),
             page_cache: page_cache_for(&metrics, &generation, page_cache::DEFAULT_MAX_AGE),
@@ -88,8 +86,6 @@ impl AppState {
             client_ip: ClientIp::Peer,
             faults: None,
             write_limiter: None,
-            lists: Arc::default(),
-            pages: Arc::new(Pages::new(reads::SHARED_PAGES)),
             rendered: Arc::default(),
             picture: None,
             oidc: None,

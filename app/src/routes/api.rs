@@ -20,7 +20,6 @@ use super::extract::{ApiJson, ApiQuery, ApiReadAccess, ApiWriter, IdempotencyKey
 use crate::changes::{self, KeyedCreate};
 use crate::domain::{Actor, Cursor, Limit, PageKey, Todo, TodoId, TodoText};
 use crate::error::{AppError, ErrorBody, Result};
-use crate::reads;
 use crate::state::AppState;
 use crate::views::json_page::TodoPage;
 
@@ -108,7 +107,7 @@ async fn list_todos(
         state.metrics.api_not_modified_from_memory.inc();
         return Ok((StatusCode::NOT_MODIFIED, validators(etag)).into_response());
     }
-    let read = reads::page(&state, page).await?;
+    let read = state.reads.page(page).await?;
     state.api_tags.keep(page, lookup.ticket, read.etag.clone());
     if conditional::not_modified(&headers, &read.etag) {
         state.metrics.api_not_modified_from_database.inc();
@@ -147,7 +146,7 @@ async fn get_todo(
     Path(id): Path<String>,
 ) -> Result<Json<Todo>> {
     let id = TodoId::parse(&id).ok_or(AppError::TodoNotFound)?;
-    Ok(Json(reads::todo(&state, id).await?))
+    Ok(Json(state.reads.todo(id).await?))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]

@@ -22,7 +22,6 @@ use crate::changes;
 use crate::domain::{Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::Lookup;
-use crate::reads;
 use crate::state::AppState;
 use crate::views::layout;
 use crate::views::todos::{self as view, Controls, FormState};
@@ -59,7 +58,7 @@ async fn index(
             return Ok(html_page(Bytes::from(layout::sign_in_page().into_string())));
         };
         let page = view::index_for(
-            &*reads::lists(&state).await?,
+            &*state.reads.lists().await?,
             &FormState::default(),
             state.picture.is_some(),
             controls,
@@ -82,7 +81,7 @@ async fn index(
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
-    let page = state.rendered.page(&reads::lists(&state).await?);
+    let page = state.rendered.page(&state.reads.lists().await?);
     if let Some(ticket) = ticket {
         state.page_cache.store(ticket, page.clone());
     }
@@ -119,7 +118,7 @@ async fn create(
                 view::new_todo_form_with(&form, controls)
             } else {
                 view::index_for(
-                    &*reads::lists(&state).await?,
+                    &*state.reads.lists().await?,
                     &form,
                     state.picture.is_some(),
                     controls,
@@ -267,7 +266,7 @@ pub(super) async fn lists_section(
     notice: Option<&str>,
     controls: Controls<'_>,
 ) -> Result<Html<Bytes>> {
-    let lists = reads::lists(state).await?;
+    let lists = state.reads.lists().await?;
     Ok(Html(match (notice, controls) {
         (None, Controls::Open) => state.rendered.fragment(&lists),
         (notice, controls) => Bytes::from(view::lists_with(&lists, notice, controls).into_string()),

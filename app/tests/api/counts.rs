@@ -10,8 +10,7 @@ use app::domain::{Actor, Todo, TodoText};
 use app::error::AppError;
 use app::generation::Generation;
 use app::metrics::Metrics;
-use app::reads;
-use app::state::AppState;
+use app::reads::Reads;
 use futures::future::join_all;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -32,9 +31,7 @@ async fn migrated(connections: u32) -> (TestDatabase, PgPool) {
 
 /// (open, done) as the page shows them, and as a count of the table says.
 async fn totals(pool: &PgPool) -> ((u64, u64), (u64, u64)) {
-    let lists = reads::lists(&AppState::new(pool.clone(), None))
-        .await
-        .unwrap();
+    let lists = Reads::new(pool.clone()).lists().await.unwrap();
     let (open, done): (i64, i64) = sqlx::query_as(
         "select count(*) filter (where not done), count(*) filter (where done) from todos",
     )
