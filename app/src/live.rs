@@ -108,6 +108,9 @@ pub async fn feed_from_nats(
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     message = subscriber.next() => match message {
+                        // No page open: nobody to tell, so nothing to
+                        // decode (the cost of every change, on every replica).
+                        Some(_) if live.connections() == 0 => {}
                         Some(message) => live.publish(decode(&message.payload)),
                         None => {
                             tracing::warn!("the live-update subscription ended; subscribing again");
