@@ -293,14 +293,23 @@ impl Worker {
         }
     }
 
-    /// Acks and waits for JetStream to confirm, then counts the outcome.
+    /// Acks, then counts the outcome.
+    ///
+    /// A plain ack, not one JetStream confirms: the confirmation cost a
+    /// round trip per event (a reply from the server, and the task held its
+    /// slot and its todo's turn until it came), and all it changed was
+    /// whether a warning was written: an ack lost either way brings the
+    /// event back. A delivered event then finds its id in the bucket and is
+    /// acked without sending; a dead-lettered one is handled again, as it
+    /// was when its confirmation never came. Acks still in the client's
+    /// buffer at shutdown are flushed before the process ends (`startup`).
     async fn ack(&self, message: &Message, outcome: Outcome) {
-        match message.double_ack().await {
+        match message.ack().await {
             Ok(()) => self.metrics.processed(outcome),
             Err(error) => tracing::warn!(
                 error = %error,
                 outcome = outcome.as_str(),
-                "ack not confirmed; a redelivery will be recognised as a duplicate"
+                "could not send the ack; a redelivery will be recognised as a duplicate"
             ),
         }
     }
