@@ -617,6 +617,15 @@ async fn event_path(
         client,
     )
     .await?;
+    // The broadcaster's histograms (webhook attempts, delivery lag) and
+    // counters, for whoever wants to know where a slow run spent its time.
+    let metrics = client
+        .get(format!("{}/metrics", broadcaster.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    fs::write(dirs.logs.join("broadcaster-metrics.txt"), metrics)?;
     drain_outbox(pool).await?;
     let all_delivered = backlog.drained
         && events::handled(client, &broadcaster.url).await?
