@@ -14,7 +14,7 @@
 //! | `WEBHOOK_RETRY_SCHEDULE` | `5s,30s,2m,10m,30m` | waits between attempts; one attempt more than entries |
 //! | `WEBHOOK_BREAKER_THRESHOLD` | `5` | consecutive failures that open the circuit |
 //! | `WEBHOOK_BREAKER_COOLDOWN` | `30s` | how long the circuit stays open before a probe |
-//! | `BROADCASTER_MAX_IN_FLIGHT` | `128` | events one replica handles at once |
+//! | `BROADCASTER_MAX_IN_FLIGHT` | `32` | events one replica handles at once |
 //! | `BROADCASTER_DEDUPE_TTL` | `7d` | how long delivered event ids are remembered |
 //! | `NATS_STREAM_REPLICAS` | `1` | copies of each stream and the bucket: 1 on one server, 3 on a three-node cluster (`events::StreamReplicas`) |
 //! | `NATS_DUPLICATE_WINDOW` | `2m` | how long `TODOS` drops a republished event id; set the app's the same (`events::DuplicateWindow`) |
@@ -99,14 +99,7 @@ impl Config {
                 threshold: env.parse_or("WEBHOOK_BREAKER_THRESHOLD", "5", positive)?,
                 cooldown: env.parse_or("WEBHOOK_BREAKER_COOLDOWN", "30s", duration)?,
             },
-            // 128, not 32: with more events in flight the NATS client and
-            // server put several acks and bucket reads and writes in one
-            // system call, and nearly half of the broadcaster's CPU was
-            // socket writes (perf). Delivering a backlog took 64 µs of CPU
-            // per event instead of 74-97 µs, and nats-server 39 µs instead
-            // of 56-73 (`cargo xtask bench --events-only` on a shared
-            // 2-core machine, one run against three).
-            max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "128", positive)? as usize,
+            max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "32", positive)? as usize,
             dedupe_ttl: env.parse_or("BROADCASTER_DEDUPE_TTL", "7d", duration)?,
             todos_stream: TodosStream {
                 replicas: env.parse_or(
@@ -195,7 +188,6 @@ mod tests {
         assert_eq!(config.port, 8081);
         assert_eq!(config.webhook_timeout, Duration::from_secs(5));
         assert_eq!(config.retry.attempts(), 6);
-        assert_eq!(config.max_in_flight, 128);
         assert!(matches!(
             config.mode,
             Mode::Forward(Target {
