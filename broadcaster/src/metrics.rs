@@ -7,6 +7,7 @@
 //! | `broadcaster_webhook_duration_seconds` | histogram | one webhook attempt, any outcome |
 //! | `broadcaster_delivery_lag_seconds` | histogram | event `occurred_at` to the 2xx |
 //! | `broadcaster_nats_connected` | gauge | 1 while the NATS connection is up |
+//! | `broadcaster_nats_messages_total` | counter | `direction` = `sent`, `received`: messages exchanged with NATS (events, bucket reads and writes, acks, pull requests), read from the client at each scrape |
 //! | `broadcaster_consumer_pending` | gauge | events not yet delivered to any replica (read at each scrape) |
 //! | `broadcaster_consumer_ack_pending` | gauge | events delivered, not yet acknowledged |
 //! | `broadcaster_oldest_unacked_age_seconds` | gauge | age of the oldest event not yet acknowledged; 0 when none waits |
@@ -14,6 +15,10 @@
 //! A registry per [`Metrics`] rather than the process-global default, so
 //! unit tests can build several without clashing.
 
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use async_nats::Statistics;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::lag::LagSource;
@@ -47,6 +52,9 @@ pub struct Metrics {
     pub webhook_duration: Histogram,
     pub delivery_lag: Histogram,
     pub nats_connected: IntGauge,
+    nats_messages: IntCounterVec,
+    /// The NATS client's own counts, once connected; read at each scrape.
+    nats_statistics: Arc<OnceLock<Arc<Statistics>>>,
     /// Read at each scrape (see `lag`).
     pub lag: LagSource,
     consumer_pending: IntGauge,
@@ -95,6 +103,14 @@ impl Metrics {
         .unwrap();
         let nats_connected =
             IntGauge::new("broadcaster_nats_connected", "1 while connected to NATS.").unwrap();
+        let nats_messages = IntCounterVec::new(
+            Opts::new(
+                "broadcaster_nats_messages_total",
+                "Messages exchanged with NATS, by direction.",
+            ),
+            &["direction"],
+        )
+        .unwrap();
         let consumer_pending = IntGauge::new(
             "broadcaster_consumer_pending",
             "Events on TODOS not yet delivered to any broadcaster replica.",
@@ -119,6 +135,7 @@ impl Metrics {
             Box::new(webhook_duration.clone()),
             Box::new(delivery_lag.clone()),
             Box::new(nats_connected.clone()),
+            Box::new(nats_messages.clone()),
         ] {
             registry
                 .register(collector)
@@ -136,6 +153,9 @@ impl Metrics {
         for reason in ["timeout", "connect", "request"] {
             webhook_errors.with_label_values(&[reason]);
         }
+        for direction in ["sent", "received"] {
+            nats_messages.with_label_values(&[direction]);
+        }
         Metrics {
             registry,
             processed,
@@ -143,6 +163,8 @@ impl Metrics {
             webhook_duration,
             delivery_lag,
             nats_connected,
+            nats_messages,
+            nats_statistics: Arc::default(),
             lag: LagSource::default(),
             consumer_pending,
             consumer_ack_pending,
@@ -157,6 +179,26 @@ impl Metrics {
     pub fn webhook_error(&self, reason: &str) {
         self.webhook_errors.with_label_values(&[reason]).inc();
     }
+
+    /// Counts the messages `client` exchanges with NATS from now on (the
+    /// first client given; later calls change nothing).
+    pub fn count_messages_of(&self, client: &async_nats::Client) {
+        let _ = self.nats_statistics.set(client.statistics());
+    }
+
+    /// Brings `broadcaster_nats_messages_total` up to the client's counts.
+    fn read_nats_statistics(&self) {
+        let Some(statistics) = self.nats_statistics.get() else {
+            return;
+        };
+        for (direction, count) in [
+            ("sent", &statistics.out_messages),
+            ("received", &statistics.in_messages),
+        ] {
+            let counter = self.nats_messages.with_label_values(&[direction]);
+            counter.inc_by(count.load(Ordering::Relaxed).saturating_sub(counter.get()));
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -168,6 +210,7 @@ impl Default for Metrics {
 /// `/metrics`: every metric in the Prometheus text format.
 impl service_kit::ops::Metrics for Metrics {
     async fn render(&self) -> String {
+        self.read_nats_statistics();
         if let Some(lag) = self.lag.read().await {
             self.consumer_pending
                 .set(i64::try_from(lag.pending).unwrap_or(i64::MAX));
@@ -200,6 +243,8 @@ mod tests {
             "broadcaster_webhook_duration_seconds_count 1",
             "broadcaster_delivery_lag_seconds_count 1",
             "broadcaster_nats_connected 1",
+            r#"broadcaster_nats_messages_total{direction="sent"} 0"#,
+            r#"broadcaster_nats_messages_total{direction="received"} 0"#,
         ] {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }

@@ -47,6 +47,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let metrics = Metrics::new();
         let nats = connect(&config.nats, metrics.clone()).await?;
+        metrics.count_messages_of(&nats);
         let js = jetstream::new(nats.clone());
         match &config.mode {
             Mode::Forward(target) => {

@@ -69,6 +69,12 @@ pub struct Args {
     /// `target/bench/replication.md`.
     #[arg(long, conflicts_with = "rows")]
     replication_only: bool,
+    /// Only the event path, on a backlog of its own: the three write
+    /// scenarios for a few seconds each, then the broadcaster's delivery
+    /// of their events and the commit → webhook latency, as in the full
+    /// run. Printed and written to `target/bench/events.md`.
+    #[arg(long, conflicts_with_all = ["rows", "replication_only", "quick"])]
+    events_only: bool,
 }
 
 /// How much to measure.
@@ -92,6 +98,18 @@ const FULL: Plan = Plan {
     event_rate: 2000,
     event_seconds: 10,
     rows: &[50, 1_000_000],
+};
+
+/// `--events-only`: writes for a backlog of a few hundred thousand events
+/// (the full run's mix: creates, the toggles of the same 50 todos, deletes),
+/// and the full run's rate for the latency.
+const EVENTS: Plan = Plan {
+    mode: "events",
+    connections: &[64],
+    per_run: Duration::from_secs(5),
+    event_rate: 2000,
+    event_seconds: 10,
+    rows: &[50],
 };
 
 const QUICK: Plan = Plan {
@@ -136,13 +154,20 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
         ]),
         "building the services with --release",
     )?;
-    let plan = if args.quick { QUICK } else { FULL };
+    let plan = match (args.quick, args.events_only) {
+        (true, _) => QUICK,
+        (_, true) => EVENTS,
+        _ => FULL,
+    };
     let rows = args
         .rows
         .map_or_else(|| plan.rows.to_vec(), |rows| vec![rows]);
     let runtime = tokio::runtime::Runtime::new().context("failed to start a tokio runtime")?;
     if args.replication_only {
         return runtime.block_on(replication_only(workspace.root(), &plan));
+    }
+    if args.events_only {
+        return runtime.block_on(events_only(workspace.root(), &plan));
     }
     runtime.block_on(bench(workspace.root(), &plan, rows))
 }
@@ -158,6 +183,42 @@ async fn replication_only(root: &Path, plan: &Plan) -> anyhow::Result<()> {
         replication::markdown(&runs)
     );
     let path = dirs.out.join("replication.md");
+    fs::write(&path, &md).with_context(|| format!("failed to write {}", path.display()))?;
+    println!("\n{md}\nwrote {}", path.display());
+    Ok(())
+}
+
+/// `--events-only`: the write scenarios against Docket alone, for their
+/// backlog, then the event path.
+async fn events_only(root: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let dirs = Dirs::prepare(root)?;
+    let client = reqwest::Client::new();
+    let stack = start_stack(root).await?;
+    let app = start_app(&stack, &dirs, &client, &[]).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&stack.database_url)
+        .await
+        .context("connecting to the bench database")?;
+    let seeds = seed::seed(&pool, plan.rows[0]).await?;
+    let measure = Measure {
+        app: &app,
+        reference: None,
+        pool: &pool,
+        seeds: &seeds,
+        cursor: None,
+        plan,
+        dirs: &dirs,
+        client: &client,
+    };
+    measure
+        .runs(&Scenario::WRITES, Durability::FsyncOff)
+        .await?;
+    let (events, broadcaster) = event_path(&stack, &app, &pool, plan, &dirs, &client).await?;
+    broadcaster.stop().await?;
+    app.proc.stop().await?;
+    let md = format!("# Event path ({} run)\n\n{}", plan.mode, events.markdown());
+    let path = dirs.out.join("events.md");
     fs::write(&path, &md).with_context(|| format!("failed to write {}", path.display()))?;
     println!("\n{md}\nwrote {}", path.display());
     Ok(())
@@ -187,7 +248,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
         let cursor = seed::deep_cursor(&client, &app.url, n).await?;
         let measure = Measure {
             app: &app,
-            reference: &reference,
+            reference: Some(&reference),
             pool: &pool,
             seeds: &seeds,
             cursor: cursor.as_deref(),
@@ -397,7 +458,8 @@ async fn commit_with(pool: &PgPool, durability: Durability) -> anyhow::Result<()
 /// What the HTTP runs at one table size share.
 struct Measure<'a> {
     app: &'a App,
-    reference: &'a Reference,
+    /// `None` measures Docket alone.
+    reference: Option<&'a Reference>,
     pool: &'a PgPool,
     seeds: &'a Seeds,
     cursor: Option<&'a str>,
@@ -418,7 +480,9 @@ impl Measure<'_> {
         for &scenario in scenarios {
             for &connections in self.plan.connections {
                 for server in [Server::Docket, Server::Reference] {
-                    if server == Server::Reference && !scenario.runs_on_reference() {
+                    if server == Server::Reference
+                        && (self.reference.is_none() || !scenario.runs_on_reference())
+                    {
                         continue;
                     }
                     let point = Point {
@@ -444,7 +508,10 @@ impl Measure<'_> {
         } = point;
         let (url, pid) = match server {
             Server::Docket => (&self.app.url, self.app.proc.pid()),
-            Server::Reference => (&self.reference.url, self.reference.proc.pid()),
+            Server::Reference => {
+                let reference = self.reference.context("no reference server in this run")?;
+                (&reference.url, reference.proc.pid())
+            }
         };
         drain_outbox(self.pool).await?;
         seed::reset(self.pool, self.seeds).await?;
@@ -537,9 +604,11 @@ async fn event_path(
         .context("the bench stack runs the sink")?
         .url();
     let broadcaster = Broadcaster::start(stack, &sink_url, dirs, client, &[]).await?;
+    let nats_before = nats_cpu_s(&stack.nats)?;
     let backlog = broadcaster.deliver_backlog(client, written).await?;
+    let nats_cpu_s = nats_cpu_s(&stack.nats)? - nats_before;
 
-    let (sent, failed, latency) = commit_to_webhook(
+    let latency = commit_to_webhook(
         stack,
         app,
         &broadcaster,
@@ -548,6 +617,15 @@ async fn event_path(
         client,
     )
     .await?;
+    // The broadcaster's histograms (webhook attempts, delivery lag) and
+    // counters, for whoever wants to know where a slow run spent its time.
+    let metrics = client
+        .get(format!("{}/metrics", broadcaster.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    fs::write(dirs.logs.join("broadcaster-metrics.txt"), metrics)?;
     drain_outbox(pool).await?;
     let all_delivered = backlog.drained
         && events::handled(client, &broadcaster.url).await?
@@ -557,11 +635,14 @@ async fn event_path(
         creates,
         delivered_per_s: backlog.delivered_per_s,
         broadcaster_cpu_s: backlog.broadcaster_cpu_s,
+        nats_cpu_s,
         all_delivered,
         rate_per_s: plan.event_rate,
-        sent,
-        failed,
-        latency,
+        sent: latency.sent,
+        failed: latency.failed,
+        latency: latency.total,
+        to_stream: latency.to_stream,
+        from_stream: latency.from_stream,
     };
     Ok((events, broadcaster.proc))
 }
@@ -647,9 +728,21 @@ impl Broadcaster {
     }
 }
 
+/// What [`commit_to_webhook`] measured.
+pub(crate) struct Latency {
+    pub sent: usize,
+    pub failed: usize,
+    /// Commit → webhook received.
+    pub total: Option<stats::Summary>,
+    /// Its two parts: commit → stored in the stream (the app's relay), and
+    /// stored → webhook received (the broadcaster).
+    pub to_stream: Option<stats::Summary>,
+    pub from_stream: Option<stats::Summary>,
+}
+
 /// Creates todos at a steady `rate` for the plan's event seconds and reads
-/// each one's commit → webhook latency from the sink: how many were sent,
-/// how many failed, and the latency summary.
+/// each one's commit → webhook latency from the sink, split at the moment
+/// the stream stored the event.
 async fn commit_to_webhook(
     stack: &Stack,
     app: &App,
@@ -657,8 +750,9 @@ async fn commit_to_webhook(
     sink_url: &str,
     (plan, rate): (&Plan, u32),
     client: &reqwest::Client,
-) -> anyhow::Result<(usize, usize, Option<stats::Summary>)> {
+) -> anyhow::Result<Latency> {
     let base = events::handled(client, &broadcaster.url).await?;
+    let first_sequence = last_sequence(&stack.nats).await? + 1;
     let count = (rate * plan.event_seconds) as usize;
     println!("creating {count} todos at {rate}/s for the commit → webhook latency");
     let failed = events::create_at_rate(
@@ -684,8 +778,28 @@ async fn commit_to_webhook(
         .json()
         .await
         .context("reading the sink's /messages")?;
-    let latency = stats::summarize(events::latencies(&messages, EVENT_PREFIX)?);
-    Ok((count, failed, latency))
+    let stored = events::stored_at(&app_stream(&stack.nats).await?, first_sequence).await?;
+    let split = events::latencies(&messages, EVENT_PREFIX, &stored)?;
+    let latency = Latency {
+        sent: count,
+        failed,
+        total: stats::summarize(split.total),
+        to_stream: stats::summarize(split.to_stream),
+        from_stream: stats::summarize(split.from_stream),
+    };
+    for (what, summary) in [
+        ("commit → webhook", &latency.total),
+        ("commit → stream", &latency.to_stream),
+        ("stream → webhook", &latency.from_stream),
+    ] {
+        if let Some(s) = summary {
+            println!(
+                "{what:<18} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
+                s.p50_ms, s.p99_ms, s.max_ms
+            );
+        }
+    }
+    Ok(latency)
 }
 
 /// Writes `results.json` and `summary.md`, prints the table, the targets
@@ -923,6 +1037,19 @@ async fn app_stream(nats: &Nats) -> anyhow::Result<async_nats::jetstream::stream
         .get_stream(STREAM)
         .await
         .context("the app's stream")
+}
+
+/// The CPU time nats-server has used so far.
+fn nats_cpu_s(nats: &Nats) -> anyhow::Result<f64> {
+    let pid = nats.pid().context("nats-server is not running")?;
+    Ok(usage(pid)?.cpu_s)
+}
+
+/// The sequence of the last message the app's stream stored.
+async fn last_sequence(nats: &Nats) -> anyhow::Result<u64> {
+    let mut stream = app_stream(nats).await?;
+    let info = stream.info().await.context("the app's stream info")?;
+    Ok(info.state.last_sequence)
 }
 
 /// Every event the app has published: the messages in its JetStream

@@ -12,4 +12,5 @@ mod log_mode;
 mod ordering;
 mod replicas;
 mod retries;
+mod round_trips;
 mod through_the_app;

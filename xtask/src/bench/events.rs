@@ -5,9 +5,14 @@
 //! (stamped by the app in the writing transaction, just before commit):
 //! both come from this machine's clock, so no skew enters.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::OrderedConfig;
+use async_nats::jetstream::stream::Stream;
+use futures::StreamExt;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -120,13 +125,65 @@ pub async fn wait_handled(
     }
 }
 
-/// Commit → received latencies (ms) of the sink's messages for todos whose
-/// text starts with `prefix`.
-pub fn latencies(messages: &Value, prefix: &str) -> anyhow::Result<Vec<f64>> {
+/// When the stream stored each event from `first_sequence` on, by event
+/// id (the relay's `Nats-Msg-Id`), read with an ordered consumer.
+pub async fn stored_at(
+    stream: &Stream,
+    first_sequence: u64,
+) -> anyhow::Result<HashMap<String, OffsetDateTime>> {
+    let last = stream.get_info().await?.state.last_sequence;
+    let mut stored = HashMap::new();
+    if last < first_sequence {
+        return Ok(stored);
+    }
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: first_sequence,
+            },
+            ..Default::default()
+        })
+        .await
+        .context("an ordered consumer on the app's stream")?;
+    let mut messages = consumer.messages().await?;
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let info = message.info().map_err(anyhow::Error::msg)?;
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get("Nats-Msg-Id"))
+            .map(|id| id.as_str().to_owned())
+            .context("a stored event without a Nats-Msg-Id")?;
+        stored.insert(id, info.published);
+        if info.stream_sequence >= last {
+            break;
+        }
+    }
+    Ok(stored)
+}
+
+/// Latencies (ms) of the sink's messages for todos whose text starts with
+/// a prefix: commit → received, and its parts on either side of the stream.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub total: Vec<f64>,
+    pub to_stream: Vec<f64>,
+    pub from_stream: Vec<f64>,
+}
+
+/// Commit → received latencies of the sink's messages for todos whose text
+/// starts with `prefix`, split at `stored` (by event id) where known.
+pub fn latencies(
+    messages: &Value,
+    prefix: &str,
+    stored: &HashMap<String, OffsetDateTime>,
+) -> anyhow::Result<Split> {
     let messages = messages
         .as_array()
         .context("the sink's /messages is not a JSON array")?;
-    let mut out = Vec::new();
+    let mut out = Split::default();
+    let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
     for message in messages {
         let event = &message["body"]["event"];
         let is_ours = event["todo"]["text"]
@@ -141,7 +198,11 @@ pub fn latencies(messages: &Value, prefix: &str) -> anyhow::Result<Vec<f64>> {
         };
         let received = at(&message["received_at"], "received_at")?;
         let occurred = at(&event["occurred_at"], "event.occurred_at")?;
-        out.push((received - occurred).as_seconds_f64() * 1000.0);
+        out.total.push(ms(received - occurred));
+        if let Some(stored) = event["id"].as_str().and_then(|id| stored.get(id)) {
+            out.to_stream.push(ms(*stored - occurred));
+            out.from_stream.push(ms(received - *stored));
+        }
     }
     Ok(out)
 }
@@ -153,17 +214,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn latency_is_received_minus_occurred_for_our_todos_only() {
+    fn latency_is_received_minus_occurred_for_our_todos_only_split_where_stored() {
         let messages = json!([
             {"received_at": "2026-11-22T10:00:00.012500Z",
-             "body": {"event": {"occurred_at": "2026-11-22T10:00:00.000Z", "todo": {"text": "ev-1"}}}},
+             "body": {"event": {"id": "0192f0c4-0000-7000-8000-000000000001",
+                               "occurred_at": "2026-11-22T10:00:00.000Z", "todo": {"text": "ev-1"}}}},
             {"received_at": "2026-11-22T10:00:01Z",
              "body": {"event": {"occurred_at": "2026-11-22T10:00:00Z", "todo": {"text": "seed"}}}},
             {"received_at": "2026-11-22T10:00:00.1Z", "body": "not json"},
         ]);
-        let latencies = latencies(&messages, "ev-").unwrap();
-        assert_eq!(latencies.len(), 1);
-        assert!((latencies[0] - 12.5).abs() < 1e-9, "{latencies:?}");
+        let stored = HashMap::from([(
+            "0192f0c4-0000-7000-8000-000000000001".to_owned(),
+            OffsetDateTime::parse("2026-11-22T10:00:00.002Z", &Rfc3339).unwrap(),
+        )]);
+        let split = latencies(&messages, "ev-", &stored).unwrap();
+        assert_eq!(split.total.len(), 1);
+        assert!((split.total[0] - 12.5).abs() < 1e-9, "{split:?}");
+        assert!((split.to_stream[0] - 2.0).abs() < 1e-9, "{split:?}");
+        assert!((split.from_stream[0] - 10.5).abs() < 1e-9, "{split:?}");
     }
 
     #[test]

@@ -171,7 +171,12 @@ async fn measure_one(
         .url();
     let broadcaster = Broadcaster::start(&stack, &sink_url, dirs, client, &[replicas]).await?;
     let delivered = broadcaster.deliver_backlog(client, backlog).await?;
-    let (sent, failed, latency) = commit_to_webhook(
+    let super::Latency {
+        sent,
+        failed,
+        total: latency,
+        ..
+    } = commit_to_webhook(
         &stack,
         &app,
         &broadcaster,

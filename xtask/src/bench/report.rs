@@ -169,6 +169,8 @@ pub struct Events {
     /// How fast a freshly started broadcaster delivered that backlog.
     pub delivered_per_s: f64,
     pub broadcaster_cpu_s: f64,
+    /// nats-server's CPU time while the broadcaster delivered the backlog.
+    pub nats_cpu_s: f64,
     /// Whether every event the app ever wrote reached the sink.
     pub all_delivered: bool,
     pub rate_per_s: u32,
@@ -176,6 +178,51 @@ pub struct Events {
     pub failed: usize,
     /// Commit → webhook received.
     pub latency: Option<Summary>,
+    /// Commit → stored in the stream, and stored → webhook received.
+    pub to_stream: Option<Summary>,
+    pub from_stream: Option<Summary>,
+}
+
+impl Events {
+    /// The event path's figures, one list item each.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        match &self.latency {
+            Some(l) => {
+                let _ = writeln!(
+                    md,
+                    "- commit → webhook received, {} events at {}/s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} failed to create)",
+                    l.count, self.rate_per_s, l.p50_ms, l.p99_ms, l.max_ms, self.failed
+                );
+            }
+            None => {
+                let _ = writeln!(md, "- commit → webhook received: no events arrived");
+            }
+        }
+        for (what, part) in [
+            ("commit → stored in the stream", &self.to_stream),
+            ("stored → webhook received", &self.from_stream),
+        ] {
+            if let Some(l) = part {
+                let _ = writeln!(
+                    md,
+                    "  - {what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "- broadcaster delivering a backlog of {} events ({} creates; the rest toggles of the same 50 todos, each todo's events in order, one at a time, and deletes) to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s, nats-server {:.1} CPU s meanwhile); every event the app wrote was delivered: {}",
+            self.backlog,
+            self.creates,
+            self.delivered_per_s,
+            self.broadcaster_cpu_s,
+            self.nats_cpu_s,
+            if self.all_delivered { "yes" } else { "NO" }
+        );
+        md
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -381,29 +428,7 @@ impl Results {
             cells.extend(run.figures());
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
-        let e = &self.events;
-        let _ = writeln!(md, "\n## Event path\n");
-        match &e.latency {
-            Some(l) => {
-                let _ = writeln!(
-                    md,
-                    "- commit → webhook received, {} events at {}/s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} failed to create)",
-                    l.count, e.rate_per_s, l.p50_ms, l.p99_ms, l.max_ms, e.failed
-                );
-            }
-            None => {
-                let _ = writeln!(md, "- commit → webhook received: no events arrived");
-            }
-        }
-        let _ = writeln!(
-            md,
-            "- broadcaster delivering a backlog of {} events ({} creates; the rest toggles of the same 50 todos, each todo's events in order, one at a time, and deletes) to a receiver that answers at once: {:.0} deliveries/s ({:.1} CPU s); every event the app wrote was delivered: {}",
-            e.backlog,
-            e.creates,
-            e.delivered_per_s,
-            e.broadcaster_cpu_s,
-            if e.all_delivered { "yes" } else { "NO" }
-        );
+        let _ = write!(md, "\n## Event path\n\n{}", self.events.markdown());
         let _ = writeln!(
             md,
             "\n## App\n\n- ready (`/readyz` 200) {:.0} ms after start with migrations applied ({:.0} ms on a fresh database)\n\
@@ -576,11 +601,14 @@ mod tests {
                 creates: 0,
                 delivered_per_s: 0.0,
                 broadcaster_cpu_s: 0.0,
+                nats_cpu_s: 0.0,
                 all_delivered: true,
                 rate_per_s: 1,
                 sent: 0,
                 failed: 0,
                 latency: None,
+                to_stream: None,
+                from_stream: None,
             },
             app_at_end: Usage {
                 cpu_s: 0.0,
