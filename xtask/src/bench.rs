@@ -195,11 +195,7 @@ async fn events_only(root: &Path, plan: &Plan) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let stack = start_stack(root).await?;
     let app = start_app(&stack, &dirs, &client, &[]).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&stack.database_url)
-        .await
-        .context("connecting to the bench database")?;
+    let pool = connect(&stack).await?;
     let seeds = seed::seed(&pool, plan.rows[0]).await?;
     let measure = Measure {
         app: &app,
@@ -224,6 +220,16 @@ async fn events_only(root: &Path, plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bench's own connections to the stack's database: seeding, and
+/// checks between runs.
+async fn connect(stack: &Stack) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&stack.database_url)
+        .await
+        .context("connecting to the bench database")
+}
+
 /// Where `cargo build --release` put the services.
 fn release_dir(root: &Path) -> PathBuf {
     root.join("target/release")
@@ -235,11 +241,7 @@ async fn bench(root: &Path, plan: &Plan, rows: Vec<u64>) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let stack = start_stack(root).await?;
     let app = start_app(&stack, &dirs, &client, &[]).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&stack.database_url)
-        .await
-        .context("connecting to the bench database")?;
+    let pool = connect(&stack).await?;
     let reference = start_reference(&stack, &dirs, &client).await?;
 
     let mut runs = Vec::new();

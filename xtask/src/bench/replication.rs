@@ -15,13 +15,12 @@ use std::fs;
 
 use anyhow::Context;
 use serde::Serialize;
-use sqlx::postgres::PgPoolOptions;
 use test_support::{Nats, StackBuilder, start_secured_cluster};
 
 use super::stats::Summary;
 use super::wrk::{self, Inputs, Scenario, WrkResult};
 use super::{
-    Broadcaster, Dirs, Plan, commit_to_webhook, drain_outbox, events_published, start_app,
+    Broadcaster, Dirs, Plan, commit_to_webhook, connect, drain_outbox, events_published, start_app,
 };
 
 /// The variable every service reads its streams' replica count from
@@ -137,11 +136,7 @@ async fn measure_one(
         .await?;
     let replicas = (REPLICAS_VARIABLE, engine.replicas().to_string());
     let app = start_app(&stack, dirs, client, std::slice::from_ref(&replicas)).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&stack.database_url)
-        .await
-        .context("connecting to the bench database")?;
+    let pool = connect(&stack).await?;
 
     let inputs = Inputs {
         ids: &[],
