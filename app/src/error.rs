@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::SignInError;
-use crate::domain::{Access, CursorError, IdempotencyKeyError, LimitError, TodoTextError};
+use crate::domain::{
+    Access, CursorError, IdempotencyKeyError, LimitError, ShownError, TodoTextError,
+};
 use crate::open_streams::Full;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -25,6 +27,8 @@ pub enum AppError {
     InvalidLimit(#[from] LimitError),
     #[error(transparent)]
     InvalidCursor(#[from] CursorError),
+    #[error(transparent)]
+    InvalidShown(#[from] ShownError),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -105,6 +109,7 @@ impl AppError {
             | AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::InvalidLimit(_)
             | AppError::InvalidCursor(_)
+            | AppError::InvalidShown(_)
             | AppError::InvalidIdempotencyKey(_)
             | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TodoNotFound | AppError::PageNotFound => StatusCode::NOT_FOUND,

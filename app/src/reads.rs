@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::db::todos;
-use crate::domain::{PageKey, Todo, TodoId, TodoLists};
+use crate::domain::{PageKey, Shown, Todo, TodoId, TodoLists};
 use crate::error::{AppError, Result};
 use crate::read_together::{KeyedReads, ReadTogether};
 use crate::views::json_page::JsonPage;
@@ -16,11 +16,18 @@ use crate::views::json_page::JsonPage;
 /// bounded (see [`KeyedReads`]).
 pub const SHARED_PAGES: usize = 256;
 
+/// The most lists of other lengths than the first ([`Shown`]) whose reads
+/// are shared at once; bounded as [`SHARED_PAGES`] is.
+pub const SHARED_LONGER_LISTS: usize = 64;
+
 /// The reads, each shared by the requests that want the same thing at the
 /// same time ([`crate::read_together`]).
 pub struct Reads {
     pool: PgPool,
+    /// The lists as a page first shows them: what nearly every request wants.
     lists: ReadTogether<TodoLists>,
+    /// The lists of a page whose visitor asked to see more.
+    longer_lists: KeyedReads<Shown, TodoLists>,
     /// The JSON list's pages, each read and encoded once for the requests
     /// that want it at once.
     pages: KeyedReads<PageKey, JsonPage>,
@@ -31,16 +38,21 @@ impl Reads {
         Self {
             pool,
             lists: ReadTogether::default(),
+            longer_lists: KeyedReads::new(SHARED_LONGER_LISTS),
             pages: KeyedReads::new(SHARED_PAGES),
         }
     }
 
-    /// What the page shows: the newest todos of each list and each list's
-    /// total, from a read that started after this call.
-    pub async fn lists(&self) -> Result<Arc<TodoLists>> {
-        self.lists
-            .read(|| async { Ok(todos::lists(&self.pool).await?) })
-            .await
+    /// What the page shows: the newest todos of each list, as many as
+    /// `shown` asks for, and each list's total, from a read that started
+    /// after this call.
+    pub async fn lists(&self, shown: Shown) -> Result<Arc<TodoLists>> {
+        let read = || async { Ok(todos::lists(&self.pool, shown).await?) };
+        if shown.is_first() {
+            self.lists.read(read).await
+        } else {
+            self.longer_lists.read(shown, read).await
+        }
     }
 
     /// One todo, or [`AppError::TodoNotFound`].

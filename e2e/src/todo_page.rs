@@ -167,6 +167,11 @@ impl TodoPage {
         self.page.get_by_test_id("empty-done")
     }
 
+    /// The link under `list` that shows more of its older todos.
+    pub fn show_more(&self, list: &Locator) -> Locator {
+        list.get_by_test_id("show-more")
+    }
+
     /// How many todos are open, as shown.
     pub fn open_count(&self) -> Locator {
         self.page.get_by_test_id("open-count")

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Actor, Cursor, Limit, Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Actor, Cursor, Limit, Shown, Todo, TodoId, TodoLists, TodoText};
 
 struct TodoRow {
     id: Uuid,
@@ -95,9 +95,9 @@ pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
     Ok(row.map(Todo::from))
 }
 
-/// The newest [`TodoLists::SHOWN`] todos of each list and each list's total,
-/// in one round trip: what the page shows.
-pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
+/// The newest todos of each list, as many as `shown` asks for, and each
+/// list's total, in one round trip: what the page shows.
+pub async fn lists(pool: &PgPool, shown: Shown) -> sqlx::Result<TodoLists> {
     let rows = sqlx::query!(
         // Two index scans (todos_done_id_idx) merged in id order; each list's
         // total is the sum of its maintained slots (see the migration that
@@ -112,13 +112,17 @@ pub async fn lists(pool: &PgPool) -> sqlx::Result<TodoLists> {
                   from todos where not done order by id desc limit $1)
                  union all
                  (select id, text, done, created_at, updated_at, created_by, updated_by
-                  from todos where done order by id desc limit $1)) as shown
+                  from todos where done order by id desc limit $2)) as shown
            order by id desc"#,
-        i64::from(TodoLists::SHOWN),
+        i64::from(shown.open()),
+        i64::from(shown.done()),
     )
     .fetch_all(pool)
     .await?;
-    let mut lists = TodoLists::default();
+    let mut lists = TodoLists {
+        shown,
+        ..TodoLists::default()
+    };
     for row in rows {
         let total = u64::try_from(row.total).unwrap_or_default();
         let todo = Todo {

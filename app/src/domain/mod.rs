@@ -16,7 +16,7 @@ mod todo_text;
 pub use actor::{Actor, Person, PersonError};
 pub use api_tokens::{Access, ApiTokens, LineProblem, TokenName, TokensFileError};
 pub use idempotency_key::{IdempotencyKey, IdempotencyKeyError};
-pub use lists::TodoLists;
+pub use lists::{Shown, ShownError, TodoLists};
 pub use page::{Cursor, CursorError, Limit, LimitError, PageKey};
 pub use picture::{ImageType, Picture, PictureError};
 pub use todo::{Todo, TodoId, storage_now};

@@ -83,6 +83,11 @@ impl From<JsonRejection> for AppError {
     }
 }
 
+/// A page's query parameters; malformed ones are a 400 page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PageError))]
+pub struct PageQuery<T>(pub T);
+
 /// Query parameters; malformed ones are a JSON 400.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(AppError))]

@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{StreamExt, stream};
 
-use super::extract::PageError;
-use super::pages::lists_section;
+use super::extract::{PageError, PageQuery};
+use super::pages::{ShownQuery, lists_section};
 use super::signed_in::Visitor;
 use crate::error::AppError;
 use crate::live::LiveEvent;
@@ -112,11 +112,17 @@ fn to_sse(event: LiveEvent) -> Event {
     }
 }
 
-/// The lists section alone, as the page re-fetches it after an event.
-async fn lists(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+/// The lists section alone, as the page re-fetches it after an event, as
+/// long as the page shows them (`?show_open=`, `?show_done=`).
+async fn lists(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageQuery(query): PageQuery<ShownQuery>,
+) -> Result<Response, PageError> {
+    let shown = query.parse()?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        lists_section(&state, None, visitor.reading()?).await?,
+        lists_section(&state, None, visitor.reading()?, shown).await?,
     )
         .into_response())
 }

@@ -15,11 +15,11 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::extract::{Htmx, PageError, PageForm};
+use super::extract::{Htmx, PageError, PageForm, PageQuery};
 use super::middleware::{security, sign_in};
 use super::signed_in::Visitor;
 use crate::changes;
-use crate::domain::{Todo, TodoId, TodoText};
+use crate::domain::{Shown, Todo, TodoId, TodoText};
 use crate::error::{AppError, Result};
 use crate::page_cache::Lookup;
 use crate::state::AppState;
@@ -52,13 +52,15 @@ async fn index(
     State(state): State<AppState>,
     visitor: Visitor,
     headers: HeaderMap,
+    PageQuery(query): PageQuery<ShownQuery>,
 ) -> Result<Response, PageError> {
+    let shown = query.parse()?;
     if !matches!(visitor, Visitor::Anyone) {
         let Some(controls) = visitor.controls() else {
             return Ok(html_page(Bytes::from(layout::sign_in_page().into_string())));
         };
         let page = view::index_for(
-            &*state.reads.lists().await?,
+            &*state.reads.lists(shown).await?,
             &FormState::default(),
             state.picture.is_some(),
             controls,
@@ -72,6 +74,12 @@ async fn index(
         );
         return Ok(response);
     }
+    if !shown.is_first() {
+        // Longer lists than most pages show: neither cached nor kept rendered.
+        let lists = state.reads.lists(shown).await?;
+        let page = view::index(&lists, &FormState::default(), state.picture.is_some());
+        return Ok(html_page(Bytes::from(page.into_string())));
+    }
     let ticket = match state.page_cache.lookup(
         state
             .write_marker
@@ -81,11 +89,27 @@ async fn index(
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
-    let page = state.rendered.page(&state.reads.lists().await?);
+    let page = state.rendered.page(&state.reads.lists(shown).await?);
     if let Some(ticket) = ticket {
         state.page_cache.store(ticket, page.clone());
     }
     Ok(html_page(page))
+}
+
+/// How many of each list a page or its lists section shows (see [`Shown`]).
+#[derive(Deserialize)]
+pub(super) struct ShownQuery {
+    show_open: Option<String>,
+    show_done: Option<String>,
+}
+
+impl ShownQuery {
+    pub(super) fn parse(&self) -> Result<Shown> {
+        Ok(Shown::parse(
+            self.show_open.as_deref(),
+            self.show_done.as_deref(),
+        )?)
+    }
 }
 
 fn html_page(page: Bytes) -> Response {
@@ -118,7 +142,7 @@ async fn create(
                 view::new_todo_form_with(&form, controls)
             } else {
                 view::index_for(
-                    &*state.reads.lists().await?,
+                    &*state.reads.lists(Shown::default()).await?,
                     &form,
                     state.picture.is_some(),
                     controls,
@@ -250,7 +274,13 @@ async fn after_change(
             let notice = AppError::TodoNotFound.public_message();
             Ok(vary_on_htmx((
                 StatusCode::NOT_FOUND,
-                lists_section(state, Some(&notice), visitor.controls().unwrap_or_default()).await?,
+                lists_section(
+                    state,
+                    Some(&notice),
+                    visitor.controls().unwrap_or_default(),
+                    Shown::default(),
+                )
+                .await?,
             )))
         }
         Err(e) => Err(e.into()),
@@ -259,16 +289,18 @@ async fn after_change(
 
 /// The lists section as it is now, with an optional notice: what htmx swaps
 /// in after a change and when the page re-fetches it after an event.
-/// Only the open lists without a notice are shared; the others carry a
-/// visitor's token or lack the buttons, and are rendered for them.
+/// Only the first lists, open, without a notice are shared; the others
+/// carry a visitor's token, lack the buttons or are longer, and are
+/// rendered for them.
 pub(super) async fn lists_section(
     state: &AppState,
     notice: Option<&str>,
     controls: Controls<'_>,
+    shown: Shown,
 ) -> Result<Html<Bytes>> {
-    let lists = state.reads.lists().await?;
+    let lists = state.reads.lists(shown).await?;
     Ok(Html(match (notice, controls) {
-        (None, Controls::Open) => state.rendered.fragment(&lists),
+        (None, Controls::Open) if shown.is_first() => state.rendered.fragment(&lists),
         (notice, controls) => Bytes::from(view::lists_with(&lists, notice, controls).into_string()),
     }))
 }

@@ -4,7 +4,7 @@ use maud::{Markup, Render, html};
 use uuid::Uuid;
 
 use super::layout::{self, Account};
-use crate::domain::{Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Shown, Todo, TodoId, TodoLists, TodoText};
 
 /// What the add form shows: the text as typed and, after a rejection, why.
 #[derive(Default)]
@@ -51,9 +51,11 @@ pub const CHANGED_TRIGGER: &str = "todos-changed";
 /// The wrapper around the lists holds the page's one event stream
 /// (`/events`): on a `todo` or `refresh` event, or after this page changed a
 /// todo ([`CHANGED_TRIGGER`]), it re-fetches the lists and swaps them whole,
-/// so an item this page just added is never shown twice. It lives as long
-/// as the page (the lists inside are swapped, it is not), so its listener is
-/// registered once. A burst of events costs at most one request in flight
+/// so an item this page just added is never shown twice. The re-fetch asks
+/// for as many of each list as the lists show now (the section's
+/// [`SHOWN_INPUTS`]), so a list the visitor lengthened stays so. The wrapper
+/// lives as long as the page (the lists inside are swapped, it is not), so
+/// its listener is registered once. A burst of events costs at most one request in flight
 /// and one queued (`hx-sync`); `hx-disinherit` keeps that queue and the swap
 /// settings off the buttons inside.
 ///
@@ -82,7 +84,7 @@ pub fn index_for(
             @if !matches!(controls, Controls::ReadOnly) { (new_todo_form_with(form, controls)) }
             div #live hx-ext="sse, morph" sse-connect="/events"
                 hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
-                hx-target="#todo-lists" hx-swap=(MORPH)
+                hx-include=(SHOWN_INPUTS) hx-target="#todo-lists" hx-swap=(MORPH)
                 hx-sync="this:queue last" hx-disinherit="*" {
                 (self::lists_with(lists, None, controls))
             }
@@ -136,6 +138,9 @@ pub fn new_todo_form_with(form: &FormState<'_>, controls: Controls<'_>) -> Marku
     }
 }
 
+/// The inputs in the lists section that say how many of each list it shows.
+const SHOWN_INPUTS: &str = "#todo-lists input.shown";
+
 /// Both lists and the counts: the fragment the page re-fetches after a
 /// change. The buttons inside swap it whole with their answer.
 pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
@@ -146,6 +151,9 @@ pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
 pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_>) -> Markup {
     html! {
         section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap=(MORPH) {
+            // Outside any form: only the page's re-fetch sends them.
+            input .shown type="hidden" name="show_open" value=(lists.shown.open());
+            input .shown type="hidden" name="show_done" value=(lists.shown.done());
             @if let Some(notice) = notice {
                 p .notice role="status" data-test="notice" { (notice) }
             }
@@ -156,27 +164,43 @@ pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_
             h2 #open-heading { "To do" }
             ul .todos #open-todos aria-labelledby="open-heading" data-test="open-list" {
                 @for todo in &lists.open { (item_with(todo, controls)) }
-                (more(lists.open_hidden()))
+                (more(lists.open_hidden(), lists.shown.more_open()))
                 // Hidden by the stylesheet when an item precedes it.
                 li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
             }
             h2 #done-heading { "Done" }
             ul .todos #done-todos aria-labelledby="done-heading" data-test="done-list" {
                 @for todo in &lists.done { (item_with(todo, controls)) }
-                (more(lists.done_hidden()))
+                (more(lists.done_hidden(), lists.shown.more_done()))
                 li .empty data-test="empty-done" { "Nothing done yet." }
             }
         }
     }
 }
 
-/// The line under a list that shows only its newest todos.
-fn more(hidden: u64) -> Markup {
+/// The line under a list that shows only its newest todos, with a link to
+/// show more of them while the list may grow: htmx swaps in the longer
+/// lists, and without JavaScript the link opens the page showing them.
+fn more(hidden: u64, longer: Option<Shown>) -> Markup {
     html! {
         @if hidden > 0 {
-            li .more data-test="more" { "and " (hidden) " older" }
+            li .more data-test="more" {
+                "and " (hidden) " older"
+                @if let Some(longer) = longer {
+                    " · "
+                    a href={ "/" (query(longer)) } hx-get={ (LISTS_PATH) (query(longer)) }
+                        data-test="show-more" {
+                        "Show " (hidden.min(u64::from(Shown::STEP))) " more"
+                    }
+                }
+            }
         }
     }
+}
+
+/// `shown` as the page's and the fragment's query.
+fn query(shown: Shown) -> String {
+    format!("?show_open={}&show_done={}", shown.open(), shown.done())
 }
 
 /// One todo with its two buttons, in one real form (works without

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use app::changes::{Change, Writer};
 use app::db::MIGRATOR;
-use app::domain::{Actor, Todo, TodoText};
+use app::domain::{Actor, Shown, Todo, TodoText};
 use app::error::AppError;
 use app::generation::Generation;
 use app::metrics::Metrics;
@@ -31,7 +31,10 @@ async fn migrated(connections: u32) -> (TestDatabase, PgPool) {
 
 /// (open, done) as the page shows them, and as a count of the table says.
 async fn totals(pool: &PgPool) -> ((u64, u64), (u64, u64)) {
-    let lists = Reads::new(pool.clone()).lists().await.unwrap();
+    let lists = Reads::new(pool.clone())
+        .lists(Shown::default())
+        .await
+        .unwrap();
     let (open, done): (i64, i64) = sqlx::query_as(
         "select count(*) filter (where not done), count(*) filter (where done) from todos",
     )

@@ -69,9 +69,8 @@ async fn an_htmx_post_answers_a_cleared_form_and_the_page_re_fetches_the_lists()
     assert_eq!(app.todo_count().await, 2);
 }
 
-#[tokio::test]
-async fn the_page_shows_the_newest_hundred_of_each_list_with_exact_counts() {
-    let app = spawn_app().await;
+/// 130 old open todos, 20 done, and one new open todo.
+async fn seed_long_lists(app: &crate::helpers::TestApp) {
     sqlx::query(
         "insert into todos (id, text, done)
          select ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
@@ -83,6 +82,12 @@ async fn the_page_shows_the_newest_hundred_of_each_list_with_exact_counts() {
     .unwrap();
     let newest = app.post_form("/todos", &[("text", "The newest one")]).await;
     assert_eq!(newest.status(), 303);
+}
+
+#[tokio::test]
+async fn the_page_shows_the_newest_twenty_of_each_list_with_exact_counts_and_a_link_to_more() {
+    let app = spawn_app().await;
+    seed_long_lists(&app).await;
 
     let html = app.get("/").await.text().await.unwrap();
 
@@ -94,9 +99,81 @@ async fn the_page_shows_the_newest_hundred_of_each_list_with_exact_counts() {
         html.contains(r#"<span data-test="done-count">20</span>"#),
         "{html}"
     );
-    assert_eq!(html.matches("data-todo-id=").count(), 100 + 20, "{html}");
+    assert_eq!(html.matches("data-todo-id=").count(), 20 + 20, "{html}");
     assert!(html.contains("The newest one"), "{html}");
-    assert!(html.contains(">and 31 older<"), "{html}");
+    // The done list is whole: only the open list offers more.
+    assert_eq!(html.matches(r#"data-test="more""#).count(), 1, "{html}");
+    assert!(html.contains("and 111 older"), "{html}");
+    assert!(
+        html.contains(
+            r#"<a href="/?show_open=40&amp;show_done=20" hx-get="/fragments/todo-lists?show_open=40&amp;show_done=20" data-test="show-more">Show 20 more</a>"#
+        ),
+        "{html}"
+    );
+    // What the page's re-fetch after a change sends along.
+    assert!(
+        html.contains(r##"hx-include="#todo-lists input.shown""##),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<input class="shown" type="hidden" name="show_open" value="20">"#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn asking_for_more_shows_more_of_that_list_in_the_page_and_the_fragment() {
+    let app = spawn_app().await;
+    seed_long_lists(&app).await;
+
+    let page = app.get("/?show_open=40&show_done=20").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert_eq!(html.matches("data-todo-id=").count(), 40 + 20, "{html}");
+    assert!(html.contains("and 91 older"), "{html}");
+    assert!(
+        html.contains(r#"href="/?show_open=60&amp;show_done=20""#),
+        "{html}"
+    );
+
+    // The re-fetch keeps the length it is asked for; past the end of the
+    // list there is nothing more to offer.
+    let fragment = app
+        .get("/fragments/todo-lists?show_open=500&show_done=20")
+        .await;
+    assert_eq!(fragment.status(), 200);
+    let html = fragment.text().await.unwrap();
+    assert_eq!(html.matches("data-todo-id=").count(), 131 + 20, "{html}");
+    assert!(!html.contains(r#"data-test="more""#), "{html}");
+    assert!(html.contains("Old todo 1<"), "{html}");
+    assert!(
+        html.contains(r#"<input class="shown" type="hidden" name="show_open" value="500">"#),
+        "{html}"
+    );
+    // The counts are the same whatever the length shown.
+    assert!(
+        html.contains(r#"<span data-test="open-count">131</span>"#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_list_length_out_of_range_is_a_400_page_naming_it() {
+    let app = spawn_app().await;
+
+    for (path, name) in [
+        ("/?show_open=0", "show_open"),
+        ("/?show_done=501", "show_done"),
+        ("/fragments/todo-lists?show_open=ten", "show_open"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(&format!("`{name}` must be a whole number from 1 to 500")),
+            "{path}: {html}"
+        );
+    }
 }
 
 #[tokio::test]

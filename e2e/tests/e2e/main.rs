@@ -11,6 +11,7 @@ mod deleting;
 mod escaping;
 mod live_updates;
 mod no_javascript;
+mod older_todos;
 mod signing_in;
 mod validation;
 mod viewing;
