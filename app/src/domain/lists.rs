@@ -1,6 +1,7 @@
 //! What the page shows: the newest todos of each list and how many there are.
 
 use super::Todo;
+use super::count_param::count_param;
 
 /// The open and done lists as the page shows them: the newest
 /// [`Shown`] of each, with exact totals, so a page (and the fragment every
@@ -94,13 +95,7 @@ fn count(name: &'static str, input: Option<&str>) -> Result<u16, ShownError> {
     let Some(raw) = input else {
         return Ok(Shown::FIRST);
     };
-    match raw.trim().parse::<u16>() {
-        Ok(n) if (1..=Shown::MAX).contains(&n) => Ok(n),
-        _ => Err(ShownError {
-            name,
-            got: raw.chars().take(40).collect(),
-        }),
-    }
+    count_param(raw, Shown::MAX).map_err(|got| ShownError { name, got })
 }
 
 fn more(shown: u16) -> Option<u16> {

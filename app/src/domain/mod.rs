@@ -6,6 +6,7 @@
 
 mod actor;
 mod api_tokens;
+mod count_param;
 mod idempotency_key;
 mod lists;
 mod page;

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::TodoId;
+use super::count_param::count_param;
 
 /// How many todos one page of the JSON list holds: 1 to [`Limit::MAX`], default [`Limit::DEFAULT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,10 +22,7 @@ impl Limit {
         let Some(raw) = input else {
             return Ok(Self(Self::DEFAULT));
         };
-        match raw.trim().parse::<u16>() {
-            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(LimitError(raw.chars().take(40).collect())),
-        }
+        count_param(raw, Self::MAX).map(Self).map_err(LimitError)
     }
 
     pub fn get(self) -> u16 {
