@@ -20,6 +20,7 @@
 //! broadcaster sink --port 9000 --secret whsec_... --accept discord
 //! ```
 
+mod printer;
 mod verify;
 
 use std::collections::VecDeque;
@@ -38,6 +39,8 @@ use time::format_description::well_known::Rfc3339;
 use tokio::net::TcpListener;
 
 pub use verify::Verifier;
+
+use printer::Printer;
 
 /// Messages kept for `GET /messages`; the oldest are dropped beyond this.
 const KEEP: usize = 100_000;
@@ -90,6 +93,8 @@ pub struct Received {
 struct Sink {
     verifier: Verifier,
     accept: Accept,
+    /// One readable line per message, off the request path.
+    printer: Printer,
     /// A ring: dropping the oldest must not move the rest (a `Vec`'s
     /// `remove(0)` did, and held the sink to a few hundred messages per
     /// second once full).
@@ -110,6 +115,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let sink = Sink {
         verifier,
         accept: args.accept,
+        printer: Printer::start(),
         received: Arc::default(),
     };
     axum::serve(listener, router(sink))
@@ -177,7 +183,7 @@ async fn receive(
         refused,
         body: parsed,
     };
-    println!("{}", line(&received, sink.accept, now));
+    sink.printer.print(line(&received, sink.accept, now));
     let mut all = sink.received.lock().unwrap();
     if all.len() >= KEEP {
         all.pop_front();
@@ -245,6 +251,7 @@ mod tests {
         Sink {
             verifier: Verifier::new(SECRET).unwrap(),
             accept,
+            printer: Printer::start(),
             received: Arc::default(),
         }
     }

@@ -13,4 +13,5 @@ mod ordering;
 mod replicas;
 mod retries;
 mod round_trips;
+mod sink;
 mod through_the_app;
