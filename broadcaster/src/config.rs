@@ -14,7 +14,7 @@
 //! | `WEBHOOK_RETRY_SCHEDULE` | `5s,30s,2m,10m,30m` | waits between attempts; one attempt more than entries |
 //! | `WEBHOOK_BREAKER_THRESHOLD` | `5` | consecutive failures that open the circuit |
 //! | `WEBHOOK_BREAKER_COOLDOWN` | `30s` | how long the circuit stays open before a probe |
-//! | `BROADCASTER_MAX_IN_FLIGHT` | `32` | events one replica handles at once |
+//! | `BROADCASTER_MAX_IN_FLIGHT` | `128` | events one replica handles at once |
 //! | `BROADCASTER_DEDUPE_TTL` | `7d` | how long delivered event ids are remembered |
 //! | `NATS_STREAM_REPLICAS` | `1` | copies of each stream and the bucket: 1 on one server, 3 on a three-node cluster (`events::StreamReplicas`) |
 //! | `NATS_DUPLICATE_WINDOW` | `2m` | how long `TODOS` drops a republished event id; set the app's the same (`events::DuplicateWindow`) |
@@ -99,7 +99,7 @@ impl Config {
                 threshold: env.parse_or("WEBHOOK_BREAKER_THRESHOLD", "5", positive)?,
                 cooldown: env.parse_or("WEBHOOK_BREAKER_COOLDOWN", "30s", duration)?,
             },
-            max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "32", positive)? as usize,
+            max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "128", positive)? as usize,
             dedupe_ttl: env.parse_or("BROADCASTER_DEDUPE_TTL", "7d", duration)?,
             todos_stream: TodosStream {
                 replicas: env.parse_or(

@@ -9,8 +9,8 @@ use faults::stack;
 use tokio::time::{Instant, sleep};
 
 const OUTAGE: Duration = Duration::from_secs(30);
-/// Events all replicas together may have in flight (3 × the default 32).
-const MAX_IN_FLIGHT: usize = 96;
+/// Events all replicas together may have in flight (3 × the default 128).
+const MAX_IN_FLIGHT: usize = 384;
 
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
