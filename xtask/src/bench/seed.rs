@@ -93,12 +93,7 @@ pub async fn seed(pool: &PgPool, rows: u64) -> anyhow::Result<Seeds> {
     .context("seeding the reference's table")?;
     // Alone: VACUUM cannot run in the transaction a multi-statement query is.
     // `todo_counts` too: the earlier size's writes left it full of dead rows.
-    sqlx::raw_sql(&format!(
-        "vacuum analyze todos, todo_counts, {REFERENCE_TABLE}"
-    ))
-    .execute(pool)
-    .await
-    .context("vacuuming")?;
+    vacuum(pool).await?;
     let seeds = Seeds {
         rows,
         toggled,
@@ -131,11 +126,16 @@ pub async fn reset(pool: &PgPool, seeds: &Seeds) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("resetting {table}"))?;
     }
-    // Dead rows from the last run would otherwise slow the next one's scans:
-    // `todo_counts` takes an update per change, and a page read after 300,000
-    // toggles took 0.57 ms to sum it against 0.16 ms before them and 0.23 ms
-    // after a vacuum (PostgreSQL 15, a million todos). A simple-protocol
-    // query: VACUUM cannot be prepared.
+    vacuum(pool).await
+}
+
+/// Clears the dead rows the last run left, so the next measurement starts
+/// from the same tables and not amid autovacuum's work on them:
+/// `todo_counts` takes an update per change, and a page read after 300,000
+/// toggles took 0.57 ms to sum it against 0.16 ms before them and 0.23 ms
+/// after a vacuum (PostgreSQL 15, a million todos).
+pub async fn vacuum(pool: &PgPool) -> anyhow::Result<()> {
+    // A simple-protocol query: VACUUM cannot be prepared.
     sqlx::raw_sql(&format!(
         "vacuum analyze todos, outbox, todo_counts, {REFERENCE_TABLE}"
     ))
