@@ -39,6 +39,10 @@ use events::{DuplicateWindow, StreamReplicas, TodosStream};
 use crate::delivery::{Format, SigningSecret, Target};
 use crate::retry::RetrySchedule;
 
+/// Events one replica handles at once unless `BROADCASTER_MAX_IN_FLIGHT`
+/// says otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+
 /// Everything the service needs, typed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -99,7 +103,11 @@ impl Config {
                 threshold: env.parse_or("WEBHOOK_BREAKER_THRESHOLD", "5", positive)?,
                 cooldown: env.parse_or("WEBHOOK_BREAKER_COOLDOWN", "30s", duration)?,
             },
-            max_in_flight: env.parse_or("BROADCASTER_MAX_IN_FLIGHT", "128", positive)? as usize,
+            max_in_flight: env.parse_or(
+                "BROADCASTER_MAX_IN_FLIGHT",
+                &DEFAULT_MAX_IN_FLIGHT.to_string(),
+                positive,
+            )? as usize,
             dedupe_ttl: env.parse_or("BROADCASTER_DEDUPE_TTL", "7d", duration)?,
             todos_stream: TodosStream {
                 replicas: env.parse_or(

@@ -9,8 +9,8 @@ use faults::stack;
 use tokio::time::{Instant, sleep};
 
 const OUTAGE: Duration = Duration::from_secs(30);
-/// Events all replicas together may have in flight (3 × the default 128).
-const MAX_IN_FLIGHT: usize = 384;
+/// Events all replicas together may have in flight.
+const MAX_IN_FLIGHT: usize = stack::REPLICAS * broadcaster::config::DEFAULT_MAX_IN_FLIGHT;
 
 #[tokio::test]
 #[ignore = "fault suite: cargo xtask test --faults"]
