@@ -612,7 +612,7 @@ async fn event_path(
 
     // Like every run, the latency run starts from vacuumed tables. Right
     // after the write runs it did not: in seven `--events-only` runs its p99
-    // was 25-81 ms, and 14 and 21 ms in two runs that vacuumed first.
+    // was 25-81 ms, and 14-21 ms in three runs that vacuumed first.
     seed::vacuum(pool).await?;
     let latency = commit_to_webhook(
         stack,

@@ -91,7 +91,6 @@ pub async fn seed(pool: &PgPool, rows: u64) -> anyhow::Result<Seeds> {
     .execute(pool)
     .await
     .context("seeding the reference's table")?;
-    // Alone: VACUUM cannot run in the transaction a multi-statement query is.
     // `todo_counts` too: the earlier size's writes left it full of dead rows.
     vacuum(pool).await?;
     let seeds = Seeds {
@@ -135,7 +134,8 @@ pub async fn reset(pool: &PgPool, seeds: &Seeds) -> anyhow::Result<()> {
 /// toggles took 0.57 ms to sum it against 0.16 ms before them and 0.23 ms
 /// after a vacuum (PostgreSQL 15, a million todos).
 pub async fn vacuum(pool: &PgPool) -> anyhow::Result<()> {
-    // A simple-protocol query: VACUUM cannot be prepared.
+    // Alone and over the simple protocol: VACUUM cannot run in a
+    // transaction, nor be prepared.
     sqlx::raw_sql(&format!(
         "vacuum analyze todos, outbox, todo_counts, {REFERENCE_TABLE}"
     ))
