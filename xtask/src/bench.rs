@@ -654,6 +654,7 @@ async fn event_path(
         &sink_url,
         (plan, plan.event_rate),
         client,
+        &dirs.logs.join("latency.csv"),
     )
     .await?;
     // The broadcaster's histograms (webhook attempts, delivery lag) and
@@ -781,7 +782,7 @@ pub(crate) struct Latency {
 
 /// Creates todos at a steady `rate` for the plan's event seconds and reads
 /// each one's commit → webhook latency from the sink, split at the moment
-/// the stream stored the event.
+/// the stream stored the event; every event's timings go to `csv`.
 async fn commit_to_webhook(
     stack: &Stack,
     app: &App,
@@ -789,6 +790,7 @@ async fn commit_to_webhook(
     sink_url: &str,
     (plan, rate): (&Plan, u32),
     client: &reqwest::Client,
+    csv: &Path,
 ) -> anyhow::Result<Latency> {
     let base = events::handled(client, &broadcaster.url).await?;
     let first_sequence = last_sequence(&stack.nats).await? + 1;
@@ -818,13 +820,15 @@ async fn commit_to_webhook(
         .await
         .context("reading the sink's /messages")?;
     let stored = events::stored_at(&app_stream(&stack.nats).await?, first_sequence).await?;
-    let split = events::latencies(&messages, EVENT_PREFIX, &stored)?;
+    let timings = events::latencies(&messages, EVENT_PREFIX, &stored)?;
+    fs::write(csv, events::timings_csv(&timings))
+        .with_context(|| format!("failed to write {}", csv.display()))?;
     let latency = Latency {
         sent: count,
         failed,
-        total: stats::summarize(split.total),
-        to_stream: stats::summarize(split.to_stream),
-        from_stream: stats::summarize(split.from_stream),
+        total: stats::summarize(timings.iter().map(|timing| timing.total).collect()),
+        to_stream: stats::summarize(timings.iter().filter_map(|t| Some(t.split?.0)).collect()),
+        from_stream: stats::summarize(timings.iter().filter_map(|t| Some(t.split?.1)).collect()),
     };
     for (what, summary) in [
         ("commit → webhook", &latency.total),

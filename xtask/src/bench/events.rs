@@ -6,6 +6,7 @@
 //! both come from this machine's clock, so no skew enters.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -163,13 +164,15 @@ pub async fn stored_at(
     Ok(stored)
 }
 
-/// Latencies (ms) of the sink's messages for todos whose text starts with
-/// a prefix: commit → received, and its parts on either side of the stream.
-#[derive(Debug, Default)]
-pub struct Split {
-    pub total: Vec<f64>,
-    pub to_stream: Vec<f64>,
-    pub from_stream: Vec<f64>,
+/// How long one of our events took (ms): commit → received, and its parts
+/// on either side of the stream where the stream's copy was found.
+#[derive(Debug)]
+pub struct Timing {
+    /// When it was committed (the event's `occurred_at`).
+    pub occurred: OffsetDateTime,
+    pub total: f64,
+    /// Commit → stored, stored → received.
+    pub split: Option<(f64, f64)>,
 }
 
 /// Commit → received latencies of the sink's messages for todos whose text
@@ -178,11 +181,11 @@ pub fn latencies(
     messages: &Value,
     prefix: &str,
     stored: &HashMap<String, OffsetDateTime>,
-) -> anyhow::Result<Split> {
+) -> anyhow::Result<Vec<Timing>> {
     let messages = messages
         .as_array()
         .context("the sink's /messages is not a JSON array")?;
-    let mut out = Split::default();
+    let mut out = Vec::new();
     let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
     for message in messages {
         let event = &message["body"]["event"];
@@ -198,13 +201,39 @@ pub fn latencies(
         };
         let received = at(&message["received_at"], "received_at")?;
         let occurred = at(&event["occurred_at"], "event.occurred_at")?;
-        out.total.push(ms(received - occurred));
-        if let Some(stored) = event["id"].as_str().and_then(|id| stored.get(id)) {
-            out.to_stream.push(ms(*stored - occurred));
-            out.from_stream.push(ms(received - *stored));
-        }
+        let split = event["id"]
+            .as_str()
+            .and_then(|id| stored.get(id))
+            .map(|stored| (ms(*stored - occurred), ms(received - *stored)));
+        out.push(Timing {
+            occurred,
+            total: ms(received - occurred),
+            split,
+        });
     }
     Ok(out)
+}
+
+/// The timings as CSV in the order they were committed: a slow run's
+/// slow events, and whether they came together, at a glance.
+pub fn timings_csv(timings: &[Timing]) -> String {
+    let mut in_order: Vec<&Timing> = timings.iter().collect();
+    in_order.sort_by_key(|timing| timing.occurred);
+    let mut csv =
+        String::from("occurred_at,commit_to_webhook_ms,commit_to_stream_ms,stream_to_webhook_ms\n");
+    for timing in in_order {
+        let occurred = timing.occurred.format(&Rfc3339).unwrap_or_default();
+        let (to_stream, from_stream) = timing.split.map_or_else(
+            || (String::new(), String::new()),
+            |(to, from)| (format!("{to:.3}"), format!("{from:.3}")),
+        );
+        let _ = writeln!(
+            csv,
+            "{occurred},{:.3},{to_stream},{from_stream}",
+            timing.total
+        );
+    }
+    csv
 }
 
 #[cfg(test)]
@@ -227,11 +256,35 @@ mod tests {
             "0192f0c4-0000-7000-8000-000000000001".to_owned(),
             OffsetDateTime::parse("2026-11-22T10:00:00.002Z", &Rfc3339).unwrap(),
         )]);
-        let split = latencies(&messages, "ev-", &stored).unwrap();
-        assert_eq!(split.total.len(), 1);
-        assert!((split.total[0] - 12.5).abs() < 1e-9, "{split:?}");
-        assert!((split.to_stream[0] - 2.0).abs() < 1e-9, "{split:?}");
-        assert!((split.from_stream[0] - 10.5).abs() < 1e-9, "{split:?}");
+        let timings = latencies(&messages, "ev-", &stored).unwrap();
+        assert_eq!(timings.len(), 1, "{timings:?}");
+        assert!((timings[0].total - 12.5).abs() < 1e-9, "{timings:?}");
+        let (to_stream, from_stream) = timings[0].split.unwrap();
+        assert!((to_stream - 2.0).abs() < 1e-9, "{timings:?}");
+        assert!((from_stream - 10.5).abs() < 1e-9, "{timings:?}");
+    }
+
+    #[test]
+    fn the_csv_lists_timings_in_commit_order_with_blanks_where_not_split() {
+        let at = |text| OffsetDateTime::parse(text, &Rfc3339).unwrap();
+        let timings = [
+            Timing {
+                occurred: at("2026-11-22T10:00:01Z"),
+                total: 3.25,
+                split: None,
+            },
+            Timing {
+                occurred: at("2026-11-22T10:00:00.5Z"),
+                total: 12.5,
+                split: Some((2.0, 10.5)),
+            },
+        ];
+        assert_eq!(
+            timings_csv(&timings),
+            "occurred_at,commit_to_webhook_ms,commit_to_stream_ms,stream_to_webhook_ms\n\
+             2026-11-22T10:00:00.5Z,12.500,2.000,10.500\n\
+             2026-11-22T10:00:01Z,3.250,,\n"
+        );
     }
 
     #[test]

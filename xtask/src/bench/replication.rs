@@ -178,6 +178,9 @@ async fn measure_one(
         &sink_url,
         (plan, EVENT_RATE),
         client,
+        &dirs
+            .logs
+            .join(format!("latency-r{}.csv", engine.replicas())),
     )
     .await?;
     if let Some(latency) = &latency {
