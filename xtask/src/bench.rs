@@ -185,8 +185,8 @@ pub fn run(workspace: &Workspace, args: Args) -> anyhow::Result<()> {
 /// that needed the rest: every part of the event path waited for a core,
 /// and the commit -> webhook p99 measured 17.9 and 25.6 ms in two
 /// `--events-only` runs (14.2-21.3 ms in three the day before) against
-/// 13.0, 14.1 and 17.1 ms in three from the release build, whose creates
-/// need about 20 % of a core.
+/// 10.8-17.1 ms in six from the release build, whose creates need about
+/// 20 % of a core.
 fn run_from_release_build(workspace: &Workspace) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
 
