@@ -85,11 +85,6 @@ impl Application {
         let api_tokens = config
             .api_tokens
             .map(|source| CurrentTokens::from_source(source, api_tokens::RELOAD_EVERY));
-        let mut state = AppState::new(pool.clone(), None)
-            .with_api_tokens(api_tokens)
-            .with_page_cache_max_age(config.page_cache_max_age);
-        state = state.with_stream_limits(config.stream_limits);
-        state.client_ip = config.client_ip.clone();
         let cookie_key = config.cookie_key.unwrap_or_else(|| {
             tracing::info!(
                 "COOKIE_KEY is unset: cookies are signed with a key of this process, \
@@ -97,17 +92,22 @@ impl Application {
             );
             CookieKey::random()
         });
-        state = state.with_cookie_key(cookie_key.clone());
+        let mut state = AppState::new(pool.clone(), None)
+            .with_api_tokens(api_tokens)
+            .with_page_cache_max_age(config.page_cache_max_age)
+            .with_stream_limits(config.stream_limits)
+            .with_client_ip(config.client_ip.clone())
+            .with_cookie_key(cookie_key.clone());
         if let Auth::Oidc(settings) = config.auth {
-            state.oidc = Some(Arc::new(Oidc::new(*settings, &cookie_key)));
+            state = state.with_oidc(Oidc::new(*settings, &cookie_key));
         }
         if config.picture.is_some() {
             state = state.with_picture();
         }
-        let sessions = state.oidc.as_ref().map(|oidc| oidc.cookies.clone());
-        state.write_limiter = config
-            .write_limit
-            .map(|limit| Arc::new(WriteLimiter::new(limit, config.client_ip, sessions)));
+        if let Some(limit) = config.write_limit {
+            let sessions = state.oidc.as_ref().map(|oidc| oidc.cookies.clone());
+            state = state.with_write_limiter(WriteLimiter::new(limit, config.client_ip, sessions));
+        }
         let relay_wake = Arc::new(Notify::new());
         let relay = Relay::new(
             config.database,
@@ -128,7 +128,7 @@ impl Application {
 
     /// Turns on test-only faults (see [`crate::faults`]).
     pub fn with_faults(mut self, faults: Option<Faults>) -> Self {
-        self.state.faults = faults;
+        self.state = self.state.with_faults(faults);
         self
     }
 

@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -79,15 +79,6 @@ impl Deref for AppState {
     }
 }
 
-/// Changing a part while the state is set up (`startup`, tests) changes
-/// this handle's copy only: a clone taken before keeps what it had, as it
-/// did when the state was a plain struct.
-impl DerefMut for AppState {
-    fn deref_mut(&mut self) -> &mut Shared {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
 impl AppState {
     /// State with the page cache at its default maximum age, and
     /// `api_token` as the one read-write token (`default`). Starts the
@@ -122,35 +113,71 @@ impl AppState {
 
     /// Takes the API's tokens from `tokens` instead (`None`: no API writes).
     pub fn with_api_tokens(mut self, tokens: Option<CurrentTokens>) -> Self {
-        self.api_tokens = tokens;
+        self.parts().api_tokens = tokens;
         self
     }
 
     /// Keeps the page, and the API's tags, at most `max_age` (zero: no cache).
     pub fn with_page_cache_max_age(mut self, max_age: Duration) -> Self {
-        self.page_cache = page_cache_for(&self.metrics, &self.generation, max_age);
-        self.api_tags = ApiTags::new(self.generation.clone(), max_age);
+        let parts = self.parts();
+        parts.page_cache = page_cache_for(&parts.metrics, &parts.generation, max_age);
+        parts.api_tags = ApiTags::new(parts.generation.clone(), max_age);
         self
     }
 
     /// Caps live-update streams at `limits` instead of the defaults.
     pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
-        self.open_streams = OpenStreams::new(limits, self.metrics.live_streams_open.clone());
+        let parts = self.parts();
+        parts.open_streams = OpenStreams::new(limits, parts.metrics.live_streams_open.clone());
+        self
+    }
+
+    /// Takes each request's client address from `client_ip` instead of the peer.
+    pub fn with_client_ip(mut self, client_ip: ClientIp) -> Self {
+        self.parts().client_ip = client_ip;
         self
     }
 
     /// Signs write markers with `key` (shared by every replica) instead of
     /// this process's random one.
     pub fn with_cookie_key(mut self, key: CookieKey) -> Self {
-        self.write_marker = WriteMarker::new(key);
+        self.parts().write_marker = WriteMarker::new(key);
+        self
+    }
+
+    /// Asks for sign-in through `oidc`.
+    pub fn with_oidc(mut self, oidc: Oidc) -> Self {
+        self.parts().oidc = Some(Arc::new(oidc));
+        self
+    }
+
+    /// Limits writes per client with `limiter`.
+    pub fn with_write_limiter(mut self, limiter: WriteLimiter) -> Self {
+        self.parts().write_limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    /// Turns on test-only faults (see [`crate::faults`]).
+    pub fn with_faults(mut self, faults: Option<Faults>) -> Self {
+        self.parts().faults = faults;
         self
     }
 
     /// Shows the picture on the page and serves it at `/picture`.
     pub fn with_picture(mut self) -> Self {
-        self.picture = Some(CurrentPicture::default());
-        self.rendered = Arc::new(Rendered::with_picture());
+        let parts = self.parts();
+        parts.picture = Some(CurrentPicture::default());
+        parts.rendered = Arc::new(Rendered::with_picture());
         self
+    }
+
+    /// The parts, to set one up. Only the `with_*` methods change them, so
+    /// a handler holding the state cannot. They run before a router holds
+    /// it, when the `Arc` is not shared and nothing is copied; on a state
+    /// already cloned, the change is this handle's alone, as it would be
+    /// with a plain struct.
+    fn parts(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
     }
 
     pub fn mark_migrated(&self) {
