@@ -1,6 +1,6 @@
 //! Reads and writes of the `todos` table.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -97,9 +97,10 @@ pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {
 
 /// The newest todos of each list, as many as `shown` asks for, and each
 /// list's total, in one round trip: what the page shows.
-pub async fn lists(pool: &PgPool, shown: Shown) -> sqlx::Result<TodoLists> {
+pub async fn lists(db: impl PgExecutor<'_>, shown: Shown) -> sqlx::Result<TodoLists> {
     let rows = sqlx::query!(
-        // Two index scans (todos_done_id_idx) merged in id order; each list's
+        // Two index scans (todos_open_idx, todos_done_idx: one per list, see
+        // the migration that makes them) merged in id order; each list's
         // total is the sum of its maintained slots (see the migration that
         // creates `todo_counts`), read once, as an init plan.
         r#"select id as "id!", text as "text!", done as "done!",
@@ -117,7 +118,7 @@ pub async fn lists(pool: &PgPool, shown: Shown) -> sqlx::Result<TodoLists> {
         i64::from(shown.open()),
         i64::from(shown.done()),
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let mut lists = TodoLists {
         shown,

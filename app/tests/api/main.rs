@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod helpers;
 mod idempotency;
+mod list_reads;
 mod live;
 mod not_modified;
 mod openapi;

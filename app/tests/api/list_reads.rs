@@ -1,0 +1,84 @@
+//! Reading the lists costs what they show, not what the table holds: the
+//! page's read must not step over rows it does not show, however the
+//! table's rows fall between the lists.
+
+use app::db::{MIGRATOR, todos};
+use app::domain::Shown;
+use sqlx::postgres::PgPoolOptions;
+use test_support::test_database;
+
+/// Todos written over time, a third of them done, then a run of newer
+/// open ones (a busy week nobody ticked off): the newest done todo is
+/// behind all of those.
+const KEPT: i64 = 30_000;
+const NEWER_OPEN: i64 = 10_000;
+
+#[tokio::test]
+async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hide_the_done_ones() {
+    let database = test_database().await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&database.url)
+        .await
+        .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    // Ids in creation order, as the app makes them (UUIDv7): the n-th
+    // todo's id sorts after every earlier one.
+    sqlx::query(
+        "insert into todos (id, text, done)
+         select ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid,
+                'todo ' || n, n <= $1 and n % 3 = 0
+         from generate_series(1, $1 + $2) as n",
+    )
+    .bind(KEPT)
+    .bind(NEWER_OPEN)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // The planner's statistics, as autovacuum would leave them.
+    sqlx::query("analyze todos").execute(&pool).await.unwrap();
+
+    // The rows a statement fetched are counted per transaction until it
+    // ends, so the reads and the counts share one. The app's connections
+    // keep the statement prepared, and after five reads PostgreSQL may
+    // plan it once for any limits (a generic plan), so the read measured
+    // is the seventh.
+    let mut tx = pool.begin().await.unwrap();
+    let shown = Shown::default();
+    for _ in 0..6 {
+        todos::lists(&mut *tx, shown).await.unwrap();
+    }
+    let before = fetched_and_scanned(&mut tx).await;
+    let lists = todos::lists(&mut *tx, shown).await.unwrap();
+    let after = fetched_and_scanned(&mut tx).await;
+    tx.rollback().await.unwrap();
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+
+    let rows_shown = lists.open.len() + lists.done.len();
+    assert_eq!(
+        (lists.open.len(), lists.done.len()),
+        (usize::from(shown.open()), usize::from(shown.done())),
+        "both lists full"
+    );
+    assert_eq!(
+        (lists.open_total, lists.done_total),
+        ((KEPT - KEPT / 3 + NEWER_OPEN) as u64, (KEPT / 3) as u64)
+    );
+    assert!(
+        fetched <= rows_shown as i64 && scanned == 0,
+        "the read fetched {fetched} rows by index and scanned {scanned} to show {rows_shown}"
+    );
+}
+
+/// Rows of `todos` this transaction has fetched through its indexes
+/// (counted per index), and read by scanning the table.
+async fn fetched_and_scanned(tx: &mut sqlx::PgConnection) -> (i64, i64) {
+    sqlx::query_as(
+        "select (select sum(pg_stat_get_xact_tuples_fetched(indexrelid))::bigint
+                 from pg_index where indrelid = 'todos'::regclass),
+                pg_stat_get_xact_tuples_returned('todos'::regclass)",
+    )
+    .fetch_one(tx)
+    .await
+    .unwrap()
+}
