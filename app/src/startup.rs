@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api_tokens::{self, CurrentTokens};
 use crate::auth::{Auth, Oidc};
 use crate::config::Config;
-use crate::db::MIGRATOR;
+use crate::db::{self, MIGRATOR};
 use crate::faults::Faults;
 use crate::live;
 use crate::outbox::{JetStreamPublisher, Relay};
@@ -67,7 +67,7 @@ impl Application {
                     Ok(true)
                 })
             })
-            .connect_lazy_with(config.database.clone());
+            .connect_lazy_with(db::connect_options(&config.database));
         let nats = config
             .nats
             .connect(NatsSettings::service_options("todo-app"))

@@ -154,15 +154,19 @@ pub async fn page(
     cursor: Option<Cursor>,
 ) -> sqlx::Result<(Vec<Todo>, Option<Cursor>)> {
     let wanted = usize::from(limit.get());
+    // No cursor: below the greatest uuid, which no todo has (the app
+    // makes v7 ids). A bound in both cases keeps it an index condition
+    // in the one plan the statement gets (`super::connect_options`).
+    let below = cursor.map_or(Uuid::max(), |c| c.todo_id().as_uuid());
     let rows = sqlx::query_as!(
         TodoRow,
         r#"select id, text, done, created_at, updated_at,
                   created_by as "created_by?", updated_by as "updated_by?"
            from todos
-           where $1::uuid is null or id < $1
+           where id < $1
            order by id desc
            limit $2"#,
-        cursor.map(|c| c.todo_id().as_uuid()),
+        below,
         i64::from(limit.get()) + 1,
     )
     .fetch_all(pool)

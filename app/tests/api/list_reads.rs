@@ -1,8 +1,9 @@
 //! Reading the lists costs what they show, not what the table holds: the
 //! page's read must not step over rows it does not show, however the
-//! table's rows fall between the lists.
+//! table's rows fall between the lists, nor be planned again each time
+//! because the table grew.
 
-use app::db::{MIGRATOR, todos};
+use app::db::{self, MIGRATOR, todos};
 use app::domain::Shown;
 use sqlx::postgres::PgPoolOptions;
 use test_support::test_database;
@@ -16,9 +17,10 @@ const NEWER_OPEN: i64 = 10_000;
 #[tokio::test]
 async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hide_the_done_ones() {
     let database = test_database().await.unwrap();
+    // Connected as the app's pool connects.
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect(&database.url)
+        .connect_with(db::connect_options(&database.url.parse().unwrap()))
         .await
         .unwrap();
     MIGRATOR.run(&pool).await.unwrap();
@@ -51,6 +53,14 @@ async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hid
     let before = fetched_and_scanned(&mut tx).await;
     let lists = todos::lists(&mut *tx, shown).await.unwrap();
     let after = fetched_and_scanned(&mut tx).await;
+    // How the connection planned the seven reads of the lists.
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "select sum(generic_plans)::bigint, sum(custom_plans)::bigint from pg_prepared_statements
+         where statement like '%from todos where done order by id desc limit $2%'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
 
@@ -63,6 +73,10 @@ async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hid
     assert_eq!(
         (lists.open_total, lists.done_total),
         ((KEPT - KEPT / 3 + NEWER_OPEN) as u64, (KEPT / 3) as u64)
+    );
+    assert!(
+        custom == 0 && generic > 0,
+        "planned again for {custom} of the seven reads ({generic} generic plans)"
     );
     assert!(
         fetched <= rows_shown as i64 && scanned == 0,
