@@ -49,6 +49,8 @@ impl Application {
     /// Binds the port and prepares connections. Neither Postgres nor NATS has
     /// to be up yet: the app serves (and reports not ready) until they are.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // The pool and the relay's own connection alike.
+        let database = db::connect_options(&config.database);
         let pool = PgPoolOptions::new()
             .max_connections(config.pool_size)
             .acquire_timeout(Duration::from_secs(3))
@@ -67,7 +69,7 @@ impl Application {
                     Ok(true)
                 })
             })
-            .connect_lazy_with(db::connect_options(&config.database));
+            .connect_lazy_with(database.clone());
         let nats = config
             .nats
             .connect(NatsSettings::service_options("todo-app"))
@@ -110,7 +112,7 @@ impl Application {
         }
         let relay_wake = Arc::new(Notify::new());
         let relay = Relay::new(
-            config.database,
+            database,
             Arc::clone(&relay_wake),
             JetStreamPublisher::new(jetstream::new(nats.clone()), config.todos_stream),
             state.metrics.clone(),

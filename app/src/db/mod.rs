@@ -11,7 +11,8 @@ pub mod todos;
 /// so replicas starting together apply them once, one after another.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// `database` as the app's pool connects to it: each statement the app
+/// `database` as the app connects to it (its pool and the outbox relay's
+/// connection): each statement the app
 /// prepares is planned once per connection and the plan kept
 /// (`plan_cache_mode = force_generic_plan`). Left to choose, PostgreSQL
 /// re-plans a statement whose kept plan it costs above a fresh one, and a
