@@ -20,6 +20,7 @@ mod forwarder;
 mod nats;
 mod nats_users;
 mod oidc;
+mod ports;
 mod postgres;
 mod process;
 mod prometheus;
@@ -27,8 +28,6 @@ mod service;
 mod stack;
 pub mod webhook;
 mod workspace;
-
-use std::net::TcpListener;
 
 pub use database::{TestDatabase, ensure_database, test_database};
 pub use eventually::eventually;
@@ -42,6 +41,7 @@ pub use oidc::{
     OIDC_PROVIDER_VERSION, OidcClient, OidcProvider, OidcUser, installed_oidc_provider_version,
     oidc_provider_dir,
 };
+pub use ports::free_port;
 pub use postgres::{Postgres, postgres_bin_dir};
 pub use process::{port_is_free, process_is_running};
 pub use prometheus::{Prometheus, ScrapeTarget};
@@ -50,26 +50,14 @@ pub use service_kit::Credentials;
 pub use stack::{App, Parts, Replica, Sink, Stack, StackBuilder};
 pub use workspace::{workspace_binary, workspace_root};
 
-/// A loopback TCP port that was free a moment ago.
-///
-/// The operating system picks it, so parallel tests do not collide; another
-/// process could still take it before it is used, which the servers here
-/// report as "port is taken".
-pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("the OS should hand out a free loopback port")
-}
-
 /// How many free ports a start is tried on before its error counts.
 pub(crate) const PORT_ATTEMPTS: usize = 3;
 
 /// Starts a server with `start` on a [`free_port`], and again on another one
-/// if it fails: between being picked and being bound the port can be taken
-/// by any process on the machine (parallel tests connect from the same
-/// range), which is no fault of the server. A real fault fails every time
-/// and is reported with the last attempt's error.
+/// if it fails: no test is handed the port again, but a process outside the
+/// tests can still take it between being picked and being bound, which is
+/// no fault of the server. A real fault fails every time and is reported
+/// with the last attempt's error.
 pub(crate) fn start_on_a_free_port<T>(
     what: &str,
     mut start: impl FnMut(u16) -> anyhow::Result<T>,
