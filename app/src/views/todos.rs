@@ -181,6 +181,12 @@ pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_
 /// The line under a list that shows only its newest todos, with a link to
 /// show more of them while the list may grow: htmx swaps in the longer
 /// lists, and without JavaScript the link opens the page showing them.
+///
+/// The link's request takes the place of the page's re-fetch in flight, if
+/// any (`hx-sync` on `#live`, see [`index`]): that re-fetch asked for the
+/// lists as long as they were, and landing after the longer ones it would
+/// shorten them again (every page re-fetches as it opens, so a quick click
+/// met one). Re-fetches after it queue behind it and ask for the new lengths.
 fn more(hidden: u64, longer: Option<Shown>) -> Markup {
     html! {
         @if hidden > 0 {
@@ -189,7 +195,7 @@ fn more(hidden: u64, longer: Option<Shown>) -> Markup {
                 @if let Some(longer) = longer {
                     " · "
                     a href={ "/" (query(longer)) } hx-get={ (LISTS_PATH) (query(longer)) }
-                        data-test="show-more" {
+                        hx-sync="#live:replace" data-test="show-more" {
                         "Show " (hidden.min(u64::from(Shown::STEP))) " more"
                     }
                 }

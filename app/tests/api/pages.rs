@@ -106,7 +106,7 @@ async fn the_page_shows_the_newest_twenty_of_each_list_with_exact_counts_and_a_l
     assert!(html.contains("and 111 older"), "{html}");
     assert!(
         html.contains(
-            r#"<a href="/?show_open=40&amp;show_done=20" hx-get="/fragments/todo-lists?show_open=40&amp;show_done=20" data-test="show-more">Show 20 more</a>"#
+            r##"<a href="/?show_open=40&amp;show_done=20" hx-get="/fragments/todo-lists?show_open=40&amp;show_done=20" hx-sync="#live:replace" data-test="show-more">Show 20 more</a>"##
         ),
         "{html}"
     );

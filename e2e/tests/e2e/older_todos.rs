@@ -1,7 +1,12 @@
 //! Story 11: the page shows the newest todos of each list; I ask for more
 //! and see older ones, and they stay shown as the lists change.
 
-use e2e::{Needs, run, test_name};
+use std::time::Duration;
+
+use e2e::api::Todo;
+use e2e::{Needs, Session, TodoPage, run, test_name};
+use playwright_rs::Page;
+use tokio::sync::{mpsc, watch};
 
 /// The page's first length of a list (`Shown::FIRST` in the app).
 const FIRST: usize = 20;
@@ -9,18 +14,9 @@ const FIRST: usize = 20;
 #[tokio::test]
 async fn i_show_older_todos_and_they_stay_shown_when_the_lists_change() {
     run(test_name!(), Needs::Browser, |t| async move {
-        // Arrange: one todo more than the page shows at first, the oldest
-        // of them made first.
-        let oldest = t.api().create(&t.unique("Oldest of many")).await?;
-        for n in 1..=FIRST {
-            t.api()
-                .create(&t.unique(&format!("Newer todo {n}")))
-                .await?;
-        }
-        let page = t.open().await?;
+        let (oldest, page) = one_more_than_shown(&t).await?;
         let open = page.open_list();
         let oldest_shown = || page.todo_with_id(&open, &oldest.id);
-        t.expect(page.show_more(&open)).to_be_visible().await?;
         t.expect(oldest_shown()).to_be_hidden().await?;
 
         page.show_more(&open).click(None).await?;
@@ -34,4 +30,95 @@ async fn i_show_older_todos_and_they_stay_shown_when_the_lists_change() {
         Ok(())
     })
     .await;
+}
+
+/// A re-fetch of the lists can be on its way when I ask for more (every
+/// page asks for one as it opens, and again at each change). Asking for more
+/// replaces it: the re-fetch asked for the shorter lists, and had it landed
+/// after my longer ones it would have taken the older todos away again.
+#[tokio::test]
+async fn asking_for_more_while_the_lists_are_being_re_fetched_keeps_them_shown() {
+    run(test_name!(), Needs::Browser, |t| async move {
+        // Arrange: the page's re-fetches of the first lengths are held
+        // until let go.
+        let (oldest, page) = one_more_than_shown(&t).await?;
+        let open = page.open_list();
+        let oldest_shown = || page.todo_with_id(&open, &oldest.id);
+        let mut held = HeldRefetches::on(page.page()).await?;
+
+        // A change elsewhere: the page re-fetches the lists, and is held.
+        t.api().create(&t.unique("Added elsewhere")).await?;
+        held.wait_for_one().await?;
+        page.show_more(&open).click(None).await?;
+        t.expect(oldest_shown()).to_be_visible().await?;
+        held.let_go();
+
+        // Another change: its re-fetch comes after the held one (the page
+        // sends one at a time), as long as the lists are now.
+        let later = t.unique("Added elsewhere later");
+        t.api().create(&later).await?;
+        t.expect(page.todo_in(&open, &later))
+            .to_be_visible()
+            .await?;
+        t.expect(oldest_shown()).to_be_visible().await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// One todo more than the page shows at first, the oldest of them made
+/// first, and the page open with its link to show more.
+async fn one_more_than_shown(t: &Session) -> anyhow::Result<(Todo, TodoPage)> {
+    let oldest = t.api().create(&t.unique("Oldest of many")).await?;
+    for n in 1..=FIRST {
+        t.api()
+            .create(&t.unique(&format!("Newer todo {n}")))
+            .await?;
+    }
+    let page = t.open().await?;
+    t.expect(page.show_more(&page.open_list()))
+        .to_be_visible()
+        .await?;
+    Ok((oldest, page))
+}
+
+/// Holds the page's re-fetches of the lists at their first lengths
+/// (`show_open=20`) until [`HeldRefetches::let_go`].
+struct HeldRefetches {
+    arrived: mpsc::UnboundedReceiver<()>,
+    go: watch::Sender<bool>,
+}
+
+impl HeldRefetches {
+    async fn on(page: &Page) -> anyhow::Result<HeldRefetches> {
+        let (arrival, arrived) = mpsc::unbounded_channel();
+        let (go, gone) = watch::channel(false);
+        let first_lengths = format!("show_open={FIRST}&");
+        page.route("**/fragments/todo-lists*", move |route| {
+            let held = route.request().url().contains(&first_lengths);
+            let (arrival, mut gone) = (arrival.clone(), gone.clone());
+            async move {
+                if held {
+                    let _ = arrival.send(());
+                    let _ = gone.wait_for(|&go| go).await;
+                }
+                // A request the page gave up on can no longer be continued.
+                let _ = route.continue_(None).await;
+                Ok(())
+            }
+        })
+        .await?;
+        Ok(HeldRefetches { arrived, go })
+    }
+
+    async fn wait_for_one(&mut self) -> anyhow::Result<()> {
+        tokio::time::timeout(Duration::from_secs(10), self.arrived.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("the page did not re-fetch its lists within 10 s"))?;
+        Ok(())
+    }
+
+    fn let_go(&self) {
+        self.go.send_replace(true);
+    }
 }
