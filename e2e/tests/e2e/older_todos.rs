@@ -48,7 +48,7 @@ async fn asking_for_more_while_the_lists_are_being_re_fetched_keeps_them_shown()
 
         // A change elsewhere: the page re-fetches the lists, and is held.
         t.api().create(&t.unique("Added elsewhere")).await?;
-        held.wait_for_one().await?;
+        held.wait_for_one(t.timeout()).await?;
         page.show_more(&open).click(None).await?;
         t.expect(oldest_shown()).to_be_visible().await?;
         held.let_go();
@@ -111,10 +111,14 @@ impl HeldRefetches {
         Ok(HeldRefetches { arrived, go })
     }
 
-    async fn wait_for_one(&mut self) -> anyhow::Result<()> {
-        tokio::time::timeout(Duration::from_secs(10), self.arrived.recv())
+    /// Waits, as long as the story waits for anything, for a re-fetch to
+    /// be held.
+    async fn wait_for_one(&mut self, within: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(within, self.arrived.recv())
             .await
-            .map_err(|_| anyhow::anyhow!("the page did not re-fetch its lists within 10 s"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("the page did not re-fetch its lists within {within:?}")
+            })?;
         Ok(())
     }
 
