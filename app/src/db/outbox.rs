@@ -119,7 +119,10 @@ pub async fn enqueue_edited(
                        from unnest($1::uuid[], $2::text[], $3::bool[], $4::timestamptz[],
                                    $8::text[])
                             as edited (id, text, done, updated_at, by)
-                       where t.id = edited.id)
+                       -- The ids again, as an index condition: a join
+                       -- alone may be planned (once, on a small table) as a
+                       -- walk of the whole table.
+                       where t.id = edited.id and t.id = any($1))
          insert into outbox (event_id, subject, payload)
          select event_id, subject, payload::json
          from unnest($5::uuid[], $6::text[], $7::text[])

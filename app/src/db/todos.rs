@@ -65,14 +65,16 @@ pub async fn lock_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<
 }
 
 /// Deletes the todos in one statement, locking them in id order as
-/// [`lock_many`] does; returns those that existed, as they were.
+/// [`lock_many`] does; returns those that existed, as they were. The ids
+/// bound the delete as well as the lock, so neither side of the join is
+/// ever planned as a walk of the whole table.
 pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
     let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     let rows = sqlx::query_as!(
         TodoRow,
         r#"with doomed as (select id from todos where id = any($1) order by id for update)
          delete from todos as t using doomed
-         where t.id = doomed.id
+         where t.id = doomed.id and t.id = any($1)
          returning t.id, t.text, t.done, t.created_at, t.updated_at,
                    t.created_by as "created_by?", t.updated_by as "updated_by?""#,
         &ids,

@@ -20,6 +20,21 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// A migrated database of its own and one connection to it, made as the
+/// app makes its connections ([`app::db::connect_options`]): for tests of
+/// how the app's statements are planned and what they read. Keep the
+/// database while the pool is used.
+pub async fn connected_as_the_app() -> (TestDatabase, PgPool) {
+    let database = test_database().await.unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(app::db::connect_options(&database.url.parse().unwrap()))
+        .await
+        .unwrap();
+    app::db::MIGRATOR.run(&pool).await.unwrap();
+    (database, pool)
+}
+
 pub const API_TOKEN: &str = "test-token-0123456789";
 /// How long anything asynchronous may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -3,10 +3,10 @@
 //! table's rows fall between the lists, nor be planned again each time
 //! because the table grew.
 
-use app::db::{self, MIGRATOR, todos};
+use app::db::todos;
 use app::domain::Shown;
-use sqlx::postgres::PgPoolOptions;
-use test_support::test_database;
+
+use crate::helpers::connected_as_the_app;
 
 /// Todos written over time, a third of them done, then a run of newer
 /// open ones (a busy week nobody ticked off): the newest done todo is
@@ -16,14 +16,7 @@ const NEWER_OPEN: i64 = 10_000;
 
 #[tokio::test]
 async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hide_the_done_ones() {
-    let database = test_database().await.unwrap();
-    // Connected as the app's pool connects.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(db::connect_options(&database.url.parse().unwrap()))
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
+    let (_database, pool) = connected_as_the_app().await;
     // Ids in creation order, as the app makes them (UUIDv7): the n-th
     // todo's id sorts after every earlier one.
     sqlx::query(

@@ -24,4 +24,5 @@ mod security;
 mod shutdown;
 mod sign_in;
 mod tokens;
+mod write_reads;
 mod writer;
