@@ -35,6 +35,20 @@ pub async fn connected_as_the_app() -> (TestDatabase, PgPool) {
     (database, pool)
 }
 
+/// What this transaction has read of `table`: rows fetched through its
+/// indexes (counted per index), and rows read by scanning the table.
+pub async fn rows_read(conn: &mut sqlx::PgConnection, table: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "select (select sum(pg_stat_get_xact_tuples_fetched(indexrelid))::bigint
+                 from pg_index where indrelid = $1::regclass),
+                pg_stat_get_xact_tuples_returned($1::regclass)",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
 pub const API_TOKEN: &str = "test-token-0123456789";
 /// How long anything asynchronous may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -6,7 +6,7 @@
 use app::db::todos;
 use app::domain::Shown;
 
-use crate::helpers::connected_as_the_app;
+use crate::helpers::{connected_as_the_app, rows_read};
 
 /// Todos written over time, a third of them done, then a run of newer
 /// open ones (a busy week nobody ticked off): the newest done todo is
@@ -43,9 +43,9 @@ async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hid
     for _ in 0..6 {
         todos::lists(&mut *tx, shown).await.unwrap();
     }
-    let before = fetched_and_scanned(&mut tx).await;
+    let before = rows_read(&mut tx, "todos").await;
     let lists = todos::lists(&mut *tx, shown).await.unwrap();
-    let after = fetched_and_scanned(&mut tx).await;
+    let after = rows_read(&mut tx, "todos").await;
     // How the connection planned the seven reads of the lists.
     let (generic, custom): (i64, i64) = sqlx::query_as(
         "select sum(generic_plans)::bigint, sum(custom_plans)::bigint from pg_prepared_statements
@@ -75,17 +75,4 @@ async fn reading_the_lists_fetches_only_the_rows_shown_when_newer_open_todos_hid
         fetched <= rows_shown as i64 && scanned == 0,
         "the read fetched {fetched} rows by index and scanned {scanned} to show {rows_shown}"
     );
-}
-
-/// Rows of `todos` this transaction has fetched through its indexes
-/// (counted per index), and read by scanning the table.
-async fn fetched_and_scanned(tx: &mut sqlx::PgConnection) -> (i64, i64) {
-    sqlx::query_as(
-        "select (select sum(pg_stat_get_xact_tuples_fetched(indexrelid))::bigint
-                 from pg_index where indrelid = 'todos'::regclass),
-                pg_stat_get_xact_tuples_returned('todos'::regclass)",
-    )
-    .fetch_one(tx)
-    .await
-    .unwrap()
 }

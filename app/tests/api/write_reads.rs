@@ -10,7 +10,7 @@ use app::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use events::TodoEvent;
 use sqlx::PgConnection;
 
-use crate::helpers::connected_as_the_app;
+use crate::helpers::{connected_as_the_app, rows_read};
 
 /// Todos in the table when the plans are made.
 const FEW: usize = 50;
@@ -144,15 +144,8 @@ struct Reads {
 }
 
 async fn reads(conn: &mut PgConnection) -> Reads {
-    let (fetched_todos, scanned_todos, scanned_outbox) = sqlx::query_as(
-        "select (select sum(pg_stat_get_xact_tuples_fetched(indexrelid))::bigint
-                 from pg_index where indrelid = 'todos'::regclass),
-                pg_stat_get_xact_tuples_returned('todos'::regclass),
-                pg_stat_get_xact_tuples_returned('outbox'::regclass)",
-    )
-    .fetch_one(conn)
-    .await
-    .unwrap();
+    let (fetched_todos, scanned_todos) = rows_read(conn, "todos").await;
+    let (_, scanned_outbox) = rows_read(conn, "outbox").await;
     Reads {
         fetched_todos,
         scanned_todos,
