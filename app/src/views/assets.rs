@@ -13,6 +13,8 @@ const HTMX_SSE: &[u8] = include_bytes!("../../static/htmx-ext-sse-2.2.4.min.js")
 pub const IDIOMORPH_VERSION: &str = "0.8.0";
 const IDIOMORPH: &[u8] = include_bytes!("../../static/idiomorph-ext-0.8.0.min.js");
 const CSS: &[u8] = include_bytes!("../../static/app.css");
+/// The page's own script: "Show more" (see `views::todos`).
+const SHOW_MORE: &[u8] = include_bytes!("../../static/show-more.js");
 
 pub struct Asset {
     pub path: &'static str,
@@ -23,7 +25,13 @@ pub struct Asset {
 /// The stylesheet's URL carries a hash of its content.
 pub fn css_path() -> &'static str {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| format!("/static/app-{:016x}.css", fnv1a(CSS)))
+    PATH.get_or_init(|| hashed("app", "css", CSS))
+}
+
+/// The page's script's URL carries a hash of its content.
+pub fn show_more_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| hashed("show-more", "js", SHOW_MORE))
 }
 
 pub fn htmx_path() -> &'static str {
@@ -58,6 +66,12 @@ pub fn find(path: &str) -> Option<Asset> {
             content_type: "text/javascript; charset=utf-8",
             body: IDIOMORPH,
         })
+    } else if path == show_more_path() {
+        Some(Asset {
+            path: show_more_path(),
+            content_type: "text/javascript; charset=utf-8",
+            body: SHOW_MORE,
+        })
     } else if path == css_path() {
         Some(Asset {
             path: css_path(),
@@ -67,6 +81,11 @@ pub fn find(path: &str) -> Option<Asset> {
     } else {
         None
     }
+}
+
+/// `/static/{stem}-{hash of body}.{extension}`.
+fn hashed(stem: &str, extension: &str, body: &[u8]) -> String {
+    format!("/static/{stem}-{:016x}.{extension}", fnv1a(body))
 }
 
 /// FNV-1a: a tiny, stable content hash; collisions only cost a cache miss.
@@ -86,7 +105,9 @@ mod tests {
         assert!(find(css_path()).is_some());
         assert!(find(htmx_sse_path()).is_some());
         assert!(find(idiomorph_path()).is_some());
+        assert!(find(show_more_path()).is_some());
         assert!(find("/static/app.css").is_none());
+        assert!(find("/static/show-more.js").is_none());
         assert!(htmx_path().contains(HTMX_VERSION));
         assert!(htmx_sse_path().contains(HTMX_SSE_VERSION));
         assert!(idiomorph_path().contains(IDIOMORPH_VERSION));

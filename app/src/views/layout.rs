@@ -40,6 +40,7 @@ pub fn page_for(title: &str, account: Account<'_>, body: Markup) -> Markup {
                 // Deferred scripts run in order: the extensions after htmx.
                 script src=(assets::htmx_sse_path()) defer {}
                 script src=(assets::idiomorph_path()) defer {}
+                script src=(assets::show_more_path()) defer {}
             }
             body {
                 main {

@@ -52,8 +52,9 @@ pub const CHANGED_TRIGGER: &str = "todos-changed";
 /// (`/events`): on a `todo` or `refresh` event, or after this page changed a
 /// todo ([`CHANGED_TRIGGER`]), it re-fetches the lists and swaps them whole,
 /// so an item this page just added is never shown twice. The re-fetch asks
-/// for as many of each list as the lists show now (the section's
-/// [`SHOWN_INPUTS`]), so a list the visitor lengthened stays so. The wrapper
+/// for as many of each list as the page shows ([`SHOWN_INPUTS`], beside the
+/// lists: the page's state, which no answer replaces), so a list the visitor
+/// lengthened stays so ([`more`]). The wrapper
 /// lives as long as the page (the lists inside are swapped, it is not), so
 /// its listener is registered once. A burst of events costs at most one request in flight
 /// and one queued (`hx-sync`); `hx-disinherit` keeps that queue and the swap
@@ -83,9 +84,11 @@ pub fn index_for(
             @if picture { (self::picture()) }
             @if !matches!(controls, Controls::ReadOnly) { (new_todo_form_with(form, controls)) }
             div #live hx-ext="sse, morph" sse-connect="/events"
-                hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body" }
+                hx-get=(LISTS_PATH) hx-trigger={ "sse:todo, sse:refresh, " (CHANGED_TRIGGER) " from:body, " (LENGTHENED_TRIGGER) }
                 hx-include=(SHOWN_INPUTS) hx-target="#todo-lists" hx-swap=(MORPH)
                 hx-sync="this:queue last" hx-disinherit="*" {
+                input .shown type="hidden" name=(SHOW_OPEN) value=(lists.shown.open());
+                input .shown type="hidden" name=(SHOW_DONE) value=(lists.shown.done());
                 (self::lists_with(lists, None, controls))
             }
         },
@@ -138,8 +141,18 @@ pub fn new_todo_form_with(form: &FormState<'_>, controls: Controls<'_>) -> Marku
     }
 }
 
-/// The inputs in the lists section that say how many of each list it shows.
-const SHOWN_INPUTS: &str = "#todo-lists input.shown";
+/// The inputs that say how many of each list the page shows: outside the
+/// lists section, so that no answer (a re-fetch sent before the visitor asked
+/// for more, a button's) shortens what the visitor asked for.
+const SHOWN_INPUTS: &str = "#live > input.shown";
+
+/// The query parameters (and the inputs' names) of the lists' lengths.
+const SHOW_OPEN: &str = "show_open";
+const SHOW_DONE: &str = "show_done";
+
+/// Raised on `#live` by the page's script after a "Show more" click
+/// lengthened a list (see [`more`]).
+const LENGTHENED_TRIGGER: &str = "lists-lengthened";
 
 /// Both lists and the counts: the fragment the page re-fetches after a
 /// change. The buttons inside swap it whole with their answer.
@@ -151,9 +164,6 @@ pub fn lists(lists: &TodoLists, notice: Option<&str>) -> Markup {
 pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_>) -> Markup {
     html! {
         section #todo-lists aria-live="polite" hx-target="#todo-lists" hx-swap=(MORPH) {
-            // Outside any form: only the page's re-fetch sends them.
-            input .shown type="hidden" name="show_open" value=(lists.shown.open());
-            input .shown type="hidden" name="show_done" value=(lists.shown.done());
             @if let Some(notice) = notice {
                 p .notice role="status" data-test="notice" { (notice) }
             }
@@ -164,14 +174,14 @@ pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_
             h2 #open-heading { "To do" }
             ul .todos #open-todos aria-labelledby="open-heading" data-test="open-list" {
                 @for todo in &lists.open { (item_with(todo, controls)) }
-                (more(lists.open_hidden(), lists.shown.more_open()))
+                (more(lists.open_hidden(), lists.shown.more_open().map(|longer| (SHOW_OPEN, longer))))
                 // Hidden by the stylesheet when an item precedes it.
                 li .empty data-test="empty-open" { "Nothing to do. Add a todo above." }
             }
             h2 #done-heading { "Done" }
             ul .todos #done-todos aria-labelledby="done-heading" data-test="done-list" {
                 @for todo in &lists.done { (item_with(todo, controls)) }
-                (more(lists.done_hidden(), lists.shown.more_done()))
+                (more(lists.done_hidden(), lists.shown.more_done().map(|longer| (SHOW_DONE, longer))))
                 li .empty data-test="empty-done" { "Nothing done yet." }
             }
         }
@@ -179,23 +189,24 @@ pub fn lists_with(lists: &TodoLists, notice: Option<&str>, controls: Controls<'_
 }
 
 /// The line under a list that shows only its newest todos, with a link to
-/// show more of them while the list may grow: htmx swaps in the longer
-/// lists, and without JavaScript the link opens the page showing them.
+/// show more of them while the list may grow.
 ///
-/// The link's request takes the place of the page's re-fetch in flight, if
-/// any (`hx-sync` on `#live`, see [`index`]): that re-fetch asked for the
-/// lists as long as they were, and landing after the longer ones it would
-/// shorten them again (every page re-fetches as it opens, so a quick click
-/// met one). Re-fetches after it queue behind it and ask for the new lengths.
-fn more(hidden: u64, longer: Option<Shown>) -> Markup {
+/// The link is handled by the page's script (`static/show-more.js`): it
+/// raises the list's length in the page's [`SHOWN_INPUTS`], gives up the
+/// re-fetch in flight and raises [`LENGTHENED_TRIGGER`], so the page's one
+/// re-fetch asks for the longer lists, and so does every re-fetch queued
+/// after it. (A request of the link's own would race the page's re-fetches:
+/// one sent before the click, landing after, shortened the lists again, and
+/// one queued behind it took the click's place.) Without JavaScript the link
+/// opens the page showing the longer lists.
+fn more(hidden: u64, longer: Option<(&'static str, Shown)>) -> Markup {
     html! {
         @if hidden > 0 {
             li .more data-test="more" {
                 "and " (hidden) " older"
-                @if let Some(longer) = longer {
+                @if let Some((lengthens, longer)) = longer {
                     " · "
-                    a href={ "/" (query(longer)) } hx-get={ (LISTS_PATH) (query(longer)) }
-                        hx-sync="#live:replace" data-test="show-more" {
+                    a href={ "/" (query(longer)) } data-lengthens=(lengthens) data-test="show-more" {
                         "Show " (hidden.min(u64::from(Shown::STEP))) " more"
                     }
                 }
@@ -204,9 +215,9 @@ fn more(hidden: u64, longer: Option<Shown>) -> Markup {
     }
 }
 
-/// `shown` as the page's and the fragment's query.
+/// `shown` as the page's query.
 fn query(shown: Shown) -> String {
-    format!("?show_open={}&show_done={}", shown.open(), shown.done())
+    format!("?{SHOW_OPEN}={}&{SHOW_DONE}={}", shown.open(), shown.done())
 }
 
 /// One todo with its two buttons, in one real form (works without

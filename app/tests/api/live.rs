@@ -268,7 +268,9 @@ async fn the_page_subscribes_with_the_vendored_sse_extension_and_morphs_its_list
 
     assert!(html.contains(r#"sse-connect="/events""#), "{html}");
     assert!(
-        html.contains(r#"hx-trigger="sse:todo, sse:refresh, todos-changed from:body""#),
+        html.contains(
+            r#"hx-trigger="sse:todo, sse:refresh, todos-changed from:body, lists-lengthened""#
+        ),
         "{html}"
     );
     assert!(html.contains(r#"hx-get="/fragments/todo-lists""#), "{html}");

@@ -106,19 +106,38 @@ async fn the_page_shows_the_newest_twenty_of_each_list_with_exact_counts_and_a_l
     assert!(html.contains("and 111 older"), "{html}");
     assert!(
         html.contains(
-            r##"<a href="/?show_open=40&amp;show_done=20" hx-get="/fragments/todo-lists?show_open=40&amp;show_done=20" hx-sync="#live:replace" data-test="show-more">Show 20 more</a>"##
+            r##"<a href="/?show_open=40&amp;show_done=20" data-lengthens="show_open" data-test="show-more">Show 20 more</a>"##
         ),
         "{html}"
     );
-    // What the page's re-fetch after a change sends along.
+    // What the page's re-fetch after a change sends along: the page's
+    // lengths, beside the lists (no answer replaces them), raised by the
+    // page's script when the link is clicked.
     assert!(
-        html.contains(r##"hx-include="#todo-lists input.shown""##),
+        html.contains(r##"hx-include="#live &gt; input.shown""##),
         "{html}"
     );
     assert!(
-        html.contains(r#"<input class="shown" type="hidden" name="show_open" value="20">"#),
+        html.contains(
+            r#"hx-sync="this:queue last" hx-disinherit="*"><input class="shown" type="hidden" name="show_open" value="20">"#
+        ),
         "{html}"
     );
+    assert!(html.contains("lists-lengthened"), "{html}");
+    let script = html
+        .split_once(r#"<script src="/static/show-more-"#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(name, _)| format!("/static/show-more-{name}"))
+        .expect("the page loads its script");
+    let script = app.get(&script).await.text().await.unwrap();
+    for name in [
+        "data-lengthens",
+        "input.shown",
+        "lists-lengthened",
+        "htmx:abort",
+    ] {
+        assert!(script.contains(name), "{script}");
+    }
 }
 
 #[tokio::test]
@@ -131,6 +150,11 @@ async fn asking_for_more_shows_more_of_that_list_in_the_page_and_the_fragment() 
     let html = page.text().await.unwrap();
     assert_eq!(html.matches("data-todo-id=").count(), 40 + 20, "{html}");
     assert!(html.contains("and 91 older"), "{html}");
+    // The page's lengths, which its re-fetches send along.
+    assert!(
+        html.contains(r#"<input class="shown" type="hidden" name="show_open" value="40">"#),
+        "{html}"
+    );
     assert!(
         html.contains(r#"href="/?show_open=60&amp;show_done=20""#),
         "{html}"
@@ -146,10 +170,9 @@ async fn asking_for_more_shows_more_of_that_list_in_the_page_and_the_fragment() 
     assert_eq!(html.matches("data-todo-id=").count(), 131 + 20, "{html}");
     assert!(!html.contains(r#"data-test="more""#), "{html}");
     assert!(html.contains("Old todo 1<"), "{html}");
-    assert!(
-        html.contains(r#"<input class="shown" type="hidden" name="show_open" value="500">"#),
-        "{html}"
-    );
+    // The lengths are the page's, not the fragment's: a fragment that lands
+    // late cannot shorten what the visitor asked for since.
+    assert!(!html.contains(r#"class="shown""#), "{html}");
     // The counts are the same whatever the length shown.
     assert!(
         html.contains(r#"<span data-test="open-count">131</span>"#),

@@ -34,36 +34,75 @@ async fn i_show_older_todos_and_they_stay_shown_when_the_lists_change() {
 
 /// A re-fetch of the lists can be on its way when I ask for more (every
 /// page asks for one as it opens, and again at each change). Asking for more
-/// replaces it: the re-fetch asked for the shorter lists, and had it landed
+/// gives it up: the re-fetch asked for the shorter lists, and had it landed
 /// after my longer ones it would have taken the older todos away again.
 #[tokio::test]
 async fn asking_for_more_while_the_lists_are_being_re_fetched_keeps_them_shown() {
     run(test_name!(), Needs::Browser, |t| async move {
-        // Arrange: the page's re-fetches of the first lengths are held
-        // until let go.
-        let (oldest, page) = one_more_than_shown(&t).await?;
-        let open = page.open_list();
-        let oldest_shown = || page.todo_with_id(&open, &oldest.id);
-        let mut held = HeldRefetches::on(page.page()).await?;
-
-        // A change elsewhere: the page re-fetches the lists, and is held.
-        t.api().create(&t.unique("Added elsewhere")).await?;
-        held.wait_for_one(t.timeout()).await?;
-        page.show_more(&open).click(None).await?;
-        t.expect(oldest_shown()).to_be_visible().await?;
-        held.let_go();
-
-        // Another change: its re-fetch comes after the held one (the page
-        // sends one at a time), as long as the lists are now.
-        let later = t.unique("Added elsewhere later");
-        t.api().create(&later).await?;
-        t.expect(page.todo_in(&open, &later))
-            .to_be_visible()
-            .await?;
-        t.expect(oldest_shown()).to_be_visible().await?;
-        Ok(())
+        ask_for_more_while_re_fetching(&t, 0).await
     })
     .await;
+}
+
+/// A change while the lists are being re-fetched leaves another re-fetch
+/// waiting behind the first (the page sends one at a time). Asking for more
+/// then is not lost: the waiting re-fetch, sent once the first is given up,
+/// asks for the longer lists too.
+#[tokio::test]
+async fn asking_for_more_while_a_re_fetch_waits_behind_another_keeps_them_shown() {
+    run(test_name!(), Needs::Browser, |t| async move {
+        ask_for_more_while_re_fetching(&t, 1).await
+    })
+    .await;
+}
+
+/// Counts, on the page's body (`data-changes-heard`), the changes the page
+/// hears of on its event stream.
+const COUNT_CHANGES_HEARD: &str = "document.addEventListener('htmx:sseMessage', (event) => {
+    if (event.detail.type !== 'todo') return;
+    const body = document.body;
+    body.dataset.changesHeard = String(Number(body.dataset.changesHeard || 0) + 1);
+});";
+
+/// Asks for more while the page's re-fetch as it opens is held, after
+/// `changes` made elsewhere, and sees the older todos, then again after one
+/// more change.
+async fn ask_for_more_while_re_fetching(t: &Session, changes: usize) -> anyhow::Result<()> {
+    // Arrange: the page's re-fetches of the first lengths are held until
+    // let go. The page opens again (counting the changes it hears of), and
+    // its re-fetch as its event stream opens is held: the stream is open.
+    let (oldest, page) = one_more_than_shown(t).await?;
+    let open = page.open_list();
+    let oldest_shown = || page.todo_with_id(&open, &oldest.id);
+    let mut held = HeldRefetches::on(page.page()).await?;
+    page.page().add_init_script(COUNT_CHANGES_HEARD).await?;
+    page.reload().await?;
+    held.wait_for_one(t.timeout()).await?;
+
+    // Changes elsewhere: each one's re-fetch waits behind the held one.
+    for n in 1..=changes {
+        t.api()
+            .create(&t.unique(&format!("Added elsewhere {n}")))
+            .await?;
+    }
+    if changes > 0 {
+        t.expect(page.page().locator("body"))
+            .to_have_attribute("data-changes-heard", &changes.to_string())
+            .await?;
+    }
+    page.show_more(&open).click(None).await?;
+    t.expect(oldest_shown()).to_be_visible().await?;
+    held.let_go();
+
+    // Another change: its re-fetch comes after any held one, as long as the
+    // lists are now.
+    let later = t.unique("Added elsewhere later");
+    t.api().create(&later).await?;
+    t.expect(page.todo_in(&open, &later))
+        .to_be_visible()
+        .await?;
+    t.expect(oldest_shown()).to_be_visible().await?;
+    Ok(())
 }
 
 /// One todo more than the page shows at first, the oldest of them made
