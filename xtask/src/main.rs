@@ -28,6 +28,7 @@
 //! Automation lives here, in Rust, rather than in shell scripts: one binary,
 //! one subcommand per task, each a `run(..) -> anyhow::Result<()>`.
 
+#[cfg(feature = "api-docs")]
 mod api_docs;
 mod bench;
 mod coverage;
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => coverage::run(&workspace, &args),
         Command::Fuzz(args) => fuzz::run(&workspace, &args),
         Command::Images(args) => images::run(&workspace, &args),
-        Command::ApiDocs => api_docs::run(&workspace),
+        Command::ApiDocs => api_docs(&workspace),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +114,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "api-docs")]
+fn api_docs(workspace: &Workspace) -> anyhow::Result<()> {
+    api_docs::run(workspace)
+}
+
+/// The bench's release build leaves the app (and so `api-docs`) out.
+#[cfg(not(feature = "api-docs"))]
+fn api_docs(_: &Workspace) -> anyhow::Result<()> {
+    anyhow::bail!("this xtask was built without its `api-docs` feature; run `cargo xtask api-docs`")
 }
 
 #[cfg(test)]

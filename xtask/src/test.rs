@@ -2,7 +2,8 @@
 //!
 //! 1. install what is missing
 //! 2. `cargo fmt --check`
-//! 3. clippy with warnings denied
+//! 3. clippy with warnings denied (and on xtask without `api-docs`, as the
+//!    bench builds it)
 //! 4. `.sqlx/` matches the queries
 //! 5. [`static_checks`]: checks that need no running services: the
 //!    deployment manifests, and cargo-deny (licenses, bans, sources)
@@ -77,6 +78,20 @@ fn all_checks(workspace: &Workspace, steps: &mut Steps) -> anyhow::Result<()> {
             "warnings",
         ]),
         "cargo clippy",
+    )?;
+    steps.command(
+        "clippy, xtask as the bench builds it",
+        workspace.cargo().args([
+            "clippy",
+            "-p",
+            "xtask",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        "cargo clippy -p xtask --no-default-features",
     )?;
     steps.run(".sqlx check", || prepare_sqlx::check(workspace))?;
     static_checks(workspace, steps)?;
