@@ -48,39 +48,21 @@ pub fn idiomorph_path() -> &'static str {
 
 /// Finds an asset by its full URL path.
 pub fn find(path: &str) -> Option<Asset> {
-    if path == htmx_path() {
-        Some(Asset {
-            path: htmx_path(),
-            content_type: "text/javascript; charset=utf-8",
-            body: HTMX,
-        })
-    } else if path == htmx_sse_path() {
-        Some(Asset {
-            path: htmx_sse_path(),
-            content_type: "text/javascript; charset=utf-8",
-            body: HTMX_SSE,
-        })
-    } else if path == idiomorph_path() {
-        Some(Asset {
-            path: idiomorph_path(),
-            content_type: "text/javascript; charset=utf-8",
-            body: IDIOMORPH,
-        })
-    } else if path == show_more_path() {
-        Some(Asset {
-            path: show_more_path(),
-            content_type: "text/javascript; charset=utf-8",
-            body: SHOW_MORE,
-        })
-    } else if path == css_path() {
-        Some(Asset {
-            path: css_path(),
-            content_type: "text/css; charset=utf-8",
-            body: CSS,
-        })
-    } else {
-        None
-    }
+    const SCRIPT: &str = "text/javascript; charset=utf-8";
+    [
+        (htmx_path(), SCRIPT, HTMX),
+        (htmx_sse_path(), SCRIPT, HTMX_SSE),
+        (idiomorph_path(), SCRIPT, IDIOMORPH),
+        (show_more_path(), SCRIPT, SHOW_MORE),
+        (css_path(), "text/css; charset=utf-8", CSS),
+    ]
+    .into_iter()
+    .find(|(known, _, _)| *known == path)
+    .map(|(path, content_type, body)| Asset {
+        path,
+        content_type,
+        body,
+    })
 }
 
 /// `/static/{stem}-{hash of body}.{extension}`.
