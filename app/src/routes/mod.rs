@@ -111,7 +111,7 @@ fn app(state: AppState, operational: Router<AppState>) -> Router {
             faults::inject,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
+            state.clone(),
             metrics::track,
         ))
         // After the metrics layer: see `operational`.

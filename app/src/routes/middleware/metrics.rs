@@ -7,27 +7,30 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// Counts and times every request by its route template, never the raw path,
 /// so ids in URLs cannot explode the number of series. The operational routes
 /// are mounted outside this layer (see `routes`), so they are never counted.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+///
+/// Takes the app's state, one `Arc`, rather than [`crate::metrics::Metrics`]:
+/// the layer clones its state for every request, and `Metrics` is a
+/// reference count per metric, each an atomic write contended between the
+/// cores (toggles and deletes ran 6-7 % faster without them; README).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
+    let metrics = &state.metrics;
     metrics
         .http_duration
-        .with_label_values(&[method, &route])
+        .with_label_values(&[method, route])
         .observe(started.elapsed().as_secs_f64());
     metrics
         .http_requests
-        .with_label_values(&[method, &route, response.status().as_str()])
+        .with_label_values(&[method, route, response.status().as_str()])
         .inc();
     response
 }
