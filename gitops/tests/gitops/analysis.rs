@@ -214,10 +214,20 @@ impl World {
             let seen = format!(
                 "min(count_over_time({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\", route=\"/\"}}[2m])) >= {WARM_UP_SCRAPES}"
             );
-            poll(&client, &seen, Duration::from_secs(45), |values| {
-                !values.is_empty()
-            })
-            .await;
+            // The templates judge only once the canary answered
+            // `min-requests` in their window. A slow canary (800 ms a
+            // request) on a busy machine had not, after the scrapes above,
+            // and its analysis came out Inconclusive (seen once in CI).
+            let enough = format!(
+                "sum(increase({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\"}}[2m])) >= {}",
+                MIN_REQUESTS * 2
+            );
+            for query in [seen, enough] {
+                poll(&client, &query, Duration::from_secs(45), |values| {
+                    !values.is_empty()
+                })
+                .await;
+            }
         }
         World {
             client,
