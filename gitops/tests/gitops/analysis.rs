@@ -210,16 +210,18 @@ impl World {
             .collect();
 
         wait_for_targets(&client, 2).await;
+        let canary_series =
+            format!("namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\"");
         for metric in ["http_requests_total", "http_request_duration_seconds_count"] {
             let seen = format!(
-                "min(count_over_time({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\", route=\"/\"}}[2m])) >= {WARM_UP_SCRAPES}"
+                "min(count_over_time({metric}{{{canary_series}, route=\"/\"}}[2m])) >= {WARM_UP_SCRAPES}"
             );
             // The templates judge only once the canary answered
             // `min-requests` in their window. A slow canary (800 ms a
             // request) on a busy machine had not, after the scrapes above,
             // and its analysis came out Inconclusive (seen once in CI).
             let enough = format!(
-                "sum(increase({metric}{{namespace=\"{NAMESPACE}\", rollouts_pod_template_hash=\"{CANARY}\"}}[2m])) >= {}",
+                "sum(increase({metric}{{{canary_series}}}[2m])) >= {}",
                 MIN_REQUESTS * 2
             );
             for query in [seen, enough] {
