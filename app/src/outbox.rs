@@ -241,11 +241,7 @@ impl JetStreamPublisher {
             if let Some(previous) = &previous {
                 message = message.expected_last_message_id(previous);
             }
-            match self
-                .jetstream
-                .send_publish(row.subject.clone(), message)
-                .await
-            {
+            match self.jetstream.send_publish(row.subject, message).await {
                 Ok(ack) => sent.push((row, ack)),
                 Err(e) => {
                     failure = Some(
@@ -330,7 +326,7 @@ impl Publisher for MemoryPublisher {
         }
         let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
         messages.extend(rows.iter().map(|row| Message {
-            subject: row.subject.clone(),
+            subject: row.subject.to_owned(),
             message_id: row.event_id.to_string(),
             payload: row.payload.clone(),
         }));

@@ -14,14 +14,11 @@
 //! transaction. The table holds at most a day's keys plus a backlog that
 //! every keyed create shrinks; with no keyed creates it does not grow.
 
-use std::slice;
-
-use events::{EventType, TodoEvent};
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::db::idempotency::{self, NewKey};
-use crate::db::outbox::{self, OutboxEvent};
+use crate::db::outbox;
 use crate::domain::{Actor, IdempotencyKey, Todo, TodoId, TodoText, TokenName};
 use crate::error::{AppError, Result};
 use crate::generation::Generation;
@@ -87,9 +84,6 @@ async fn store_once(
     let todo = todo.made_by(&by);
     let body = serde_json::to_string(&todo)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing a todo")))?;
-    let event = TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event());
-    let event = OutboxEvent::new(&event)
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing an event")))?;
     let new_key = NewKey {
         token_name: keyed.token.as_str(),
         key: keyed.key.as_str(),
@@ -103,7 +97,7 @@ async fn store_once(
     for _ in 0..2 {
         let mut tx = pool.begin().await?;
         if idempotency::claim(&mut tx, &new_key).await? {
-            outbox::enqueue_created(&mut *tx, &[(&todo, &by)], slice::from_ref(&event)).await?;
+            outbox::create(&mut *tx, &[(&todo, &by)]).await?;
             let expired = idempotency::delete_expired(&mut tx).await?;
             generation.bump_after(tx.commit()).await?;
             metrics.todos_created.inc();

@@ -19,25 +19,22 @@
 //! (group commit). Under load a change's cost is mostly per statement, not
 //! per row: PostgreSQL's parse, commit and outbox trigger, the NOTIFY that
 //! signals every listening backend, and a round trip each way. So the
-//! creates of a batch share one statement; its updates lock their todos in
-//! one and store them with their events in another (a todo changed twice
-//! in one batch gets both changes, in order); its deletes alike. Nothing waits
-//! to fill a batch: a change is written at once when a writer is free, and
-//! a batch is whatever queued while the writers
-//! were busy.
+//! creates of a batch share one statement with their events; its updates
+//! another (a todo changed twice in one batch gets both changes, in order);
+//! its deletes a third. Nothing waits to fill a batch: a change is written
+//! at once when a writer is free, and a batch is whatever queued while the
+//! writers were busy.
 
 use std::collections::HashMap;
 use std::slice;
 use std::sync::Arc;
 
-use events::{EventType, TodoEvent};
 use futures::future::join_all;
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::db::outbox::{self, OutboxEvent};
-use crate::db::todos::{self, Edit};
+use crate::db::outbox::{self, Edit};
 use crate::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use crate::error::{AppError, Result};
 use crate::generation::Generation;
@@ -207,7 +204,9 @@ impl Together for Create {
         creates: &[Self],
         metrics: &Metrics,
     ) -> Result<Vec<Option<Todo>>> {
-        store_created(pool, creates, metrics).await?;
+        metrics.create_batch_size.observe(creates.len() as f64);
+        let new: Vec<(&Todo, &Actor)> = creates.iter().map(|Create(todo, by)| (todo, by)).collect();
+        outbox::create(pool, &new).await?;
         Ok(creates
             .iter()
             .map(|create| Some(create.0.clone()))
@@ -225,38 +224,8 @@ impl Together for Create {
 }
 
 impl Together for Edit {
-    /// Locks the todos once, makes the edits in order (a todo changed
-    /// twice in the batch gets both, each with its own event), and stores
-    /// each todo as its last edit left it with all the events, in one
-    /// statement.
     async fn store(pool: &PgPool, edits: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
-        let ids: Vec<TodoId> = edits.iter().map(|edit| edit.id).collect();
-        let mut tx = pool.begin().await?;
-        let mut todos = by_id(todos::lock_many(&mut tx, &ids).await?);
-        // Who edited each todo last: its `updated_by`.
-        let mut last_by: HashMap<TodoId, &Actor> = HashMap::new();
-        let now = storage_now();
-        let mut events = Vec::with_capacity(edits.len());
-        let mut answers = Vec::with_capacity(edits.len());
-        for edit in edits {
-            let Some(todo) = todos.get_mut(&edit.id) else {
-                answers.push(None);
-                continue;
-            };
-            let changed = todo.edit(edit.done, edit.text.as_ref(), now);
-            todo.updated_by = Some(edit.by.to_event());
-            let event = TodoEvent::updated(todo.snapshot(), changed).by(edit.by.to_event());
-            events.push(serialise(&event)?);
-            answers.push(Some(todo.clone()));
-            last_by.insert(edit.id, &edit.by);
-        }
-        let edited: Vec<(&Todo, &Actor)> = todos
-            .values()
-            .filter_map(|todo| Some((todo, *last_by.get(&todo.id)?)))
-            .collect();
-        outbox::enqueue_edited(&mut tx, &edited, &events).await?;
-        tx.commit().await?;
-        Ok(answers)
+        Ok(outbox::edit(pool, edits, storage_now()).await?)
     }
 
     fn by(&self) -> &Actor {
@@ -271,21 +240,12 @@ impl Together for Edit {
 impl Together for Delete {
     /// A todo deleted twice in the batch is found by the first delete only.
     async fn store(pool: &PgPool, deletes: &[Self], _: &Metrics) -> Result<Vec<Option<Todo>>> {
-        let ids: Vec<TodoId> = deletes.iter().map(|delete| delete.0).collect();
-        let mut tx = pool.begin().await?;
-        let mut deleted = by_id(todos::delete_many(&mut tx, &ids).await?);
-        let answers: Vec<Option<Todo>> = ids.iter().map(|id| deleted.remove(id)).collect();
-        let events = answers
+        let asked: Vec<(TodoId, &Actor)> = deletes.iter().map(|Delete(id, by)| (*id, by)).collect();
+        let mut deleted = by_id(outbox::delete(pool, &asked, storage_now()).await?);
+        Ok(deletes
             .iter()
-            .zip(deletes)
-            .filter_map(|(todo, delete)| Some((todo.as_ref()?, &delete.1)))
-            .map(|(todo, by)| {
-                serialise(&TodoEvent::new(EventType::Deleted, todo.snapshot()).by(by.to_event()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        outbox::enqueue(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(answers)
+            .map(|Delete(id, _)| deleted.remove(id))
+            .collect())
     }
 
     fn by(&self) -> &Actor {
@@ -376,24 +336,4 @@ fn answer(
         reply.span.in_scope(|| stored(todo, by, metrics));
     }
     reply.send(result);
-}
-
-/// Stores new todos and their `todo.created` events, all or none, the
-/// events in the order given.
-async fn store_created(pool: &PgPool, new: &[Create], metrics: &Metrics) -> Result<()> {
-    metrics.create_batch_size.observe(new.len() as f64);
-    let events = new
-        .iter()
-        .map(|Create(todo, by)| {
-            serialise(&TodoEvent::new(EventType::Created, todo.snapshot()).by(by.to_event()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let new: Vec<(&Todo, &Actor)> = new.iter().map(|Create(todo, by)| (todo, by)).collect();
-    outbox::enqueue_created(pool, &new, &events).await?;
-    Ok(())
-}
-
-fn serialise(event: &TodoEvent) -> Result<OutboxEvent> {
-    OutboxEvent::new(event)
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("serializing an event")))
 }

@@ -1,19 +1,21 @@
-//! Reads and writes of the `todos` table.
+//! Reads of the `todos` table. Its writes go with their events, in
+//! [`super::outbox`].
 
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Actor, Cursor, Limit, Shown, Todo, TodoId, TodoLists, TodoText};
+use crate::domain::{Cursor, Limit, Shown, Todo, TodoId, TodoLists};
 
-struct TodoRow {
-    id: Uuid,
-    text: String,
-    done: bool,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-    created_by: Option<serde_json::Value>,
-    updated_by: Option<serde_json::Value>,
+/// A row of `todos` as the queries here and in [`super::outbox`] read it.
+pub(super) struct TodoRow {
+    pub id: Uuid,
+    pub text: String,
+    pub done: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub created_by: Option<serde_json::Value>,
+    pub updated_by: Option<serde_json::Value>,
 }
 
 impl From<TodoRow> for Todo {
@@ -34,54 +36,8 @@ impl From<TodoRow> for Todo {
 /// columns, from [`events::Actor`]; a kind it does not know reads as
 /// [`events::Actor::Unknown`], so only a value of some other shape, which
 /// nothing writes, is shown as no one rather than failing the read.
-fn actor(column: Option<serde_json::Value>) -> Option<events::Actor> {
+pub(super) fn actor(column: Option<serde_json::Value>) -> Option<events::Actor> {
     column.and_then(|value| serde_json::from_value(value).ok())
-}
-
-/// One todo's change: `None` leaves a field as it is.
-pub struct Edit {
-    pub id: TodoId,
-    pub done: Option<bool>,
-    pub text: Option<TodoText>,
-    /// Who asked for it: the todo's `updated_by`, and its event's actor.
-    pub by: Actor,
-}
-
-/// Reads the todos that exist of `ids`, locked until the transaction ends,
-/// which orders concurrent changes. They are locked in id order, so two
-/// such reads never deadlock.
-pub async fn lock_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-    let rows = sqlx::query_as!(
-        TodoRow,
-        r#"select id, text, done, created_at, updated_at,
-                  created_by as "created_by?", updated_by as "updated_by?"
-           from todos where id = any($1) order by id for update"#,
-        &ids,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(Todo::from).collect())
-}
-
-/// Deletes the todos in one statement, locking them in id order as
-/// [`lock_many`] does; returns those that existed, as they were. The ids
-/// bound the delete as well as the lock, so neither side of the join is
-/// ever planned as a walk of the whole table.
-pub async fn delete_many(conn: &mut PgConnection, ids: &[TodoId]) -> sqlx::Result<Vec<Todo>> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-    let rows = sqlx::query_as!(
-        TodoRow,
-        r#"with doomed as (select id from todos where id = any($1) order by id for update)
-         delete from todos as t using doomed
-         where t.id = doomed.id and t.id = any($1)
-         returning t.id, t.text, t.done, t.created_at, t.updated_at,
-                   t.created_by as "created_by?", t.updated_by as "updated_by?""#,
-        &ids,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(Todo::from).collect())
 }
 
 pub async fn find(pool: &PgPool, id: TodoId) -> sqlx::Result<Option<Todo>> {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use events::{TodoField, TodoSnapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -99,42 +98,6 @@ impl Todo {
             ..self
         }
     }
-
-    /// Makes a change at `now`: `None` leaves a field as it is. Returns
-    /// which fields changed value (none, if it set what was there).
-    pub fn edit(
-        &mut self,
-        done: Option<bool>,
-        text: Option<&TodoText>,
-        now: OffsetDateTime,
-    ) -> Vec<TodoField> {
-        let mut changed = Vec::new();
-        if let Some(text) = text
-            && text.as_str() != self.text
-        {
-            text.as_str().clone_into(&mut self.text);
-            changed.push(TodoField::Text);
-        }
-        if let Some(done) = done
-            && done != self.done
-        {
-            self.done = done;
-            changed.push(TodoField::Done);
-        }
-        self.updated_at = now;
-        changed
-    }
-
-    /// The todo as carried in events.
-    pub fn snapshot(&self) -> TodoSnapshot {
-        TodoSnapshot {
-            id: self.id.as_uuid(),
-            text: self.text.clone(),
-            done: self.done,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
 }
 
 /// Now, to the microsecond.
@@ -147,26 +110,6 @@ pub fn storage_now() -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_edit_changes_what_is_given_and_says_which_fields_changed_value() {
-        let mut todo = Todo::new(&TodoText::parse("Water plants").unwrap());
-        let later = todo.updated_at + time::Duration::seconds(1);
-
-        assert_eq!(todo.edit(Some(true), None, later), [TodoField::Done]);
-        assert!(todo.done);
-        assert_eq!(todo.updated_at, later);
-
-        let renamed = TodoText::parse("Water the ferns").unwrap();
-        assert_eq!(
-            todo.edit(Some(false), Some(&renamed), later),
-            [TodoField::Text, TodoField::Done]
-        );
-        assert_eq!(todo.text, "Water the ferns");
-
-        assert!(todo.edit(Some(false), Some(&renamed), later).is_empty());
-        assert!(todo.edit(None, None, later).is_empty());
-    }
 
     #[test]
     fn new_ids_sort_by_creation() {

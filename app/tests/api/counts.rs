@@ -2,8 +2,6 @@
 //! table and its triggers), not counted on each read: they must equal a
 //! count of the table whatever mix of writers ran at once.
 
-use std::borrow::Cow;
-
 use app::changes::{Change, Writer};
 use app::db::MIGRATOR;
 use app::domain::{Actor, Shown, Todo, TodoText};
@@ -13,10 +11,11 @@ use app::metrics::Metrics;
 use app::reads::Reads;
 use futures::future::join_all;
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use test_support::{TestDatabase, test_database};
 use uuid::Uuid;
+
+use crate::helpers::migrate_to_before;
 
 async fn migrated(connections: u32) -> (TestDatabase, PgPool) {
     let database = test_database().await.unwrap();
@@ -151,19 +150,8 @@ async fn the_totals_equal_a_count_of_the_table_after_concurrent_creates_toggles_
 async fn todos_stored_before_the_totals_were_maintained_are_counted() {
     let database = test_database().await.unwrap();
     let pool = PgPoolOptions::new().connect(&database.url).await.unwrap();
-    let before = Migrator {
-        migrations: Cow::Owned(
-            MIGRATOR
-                .iter()
-                // Every migration before the one that maintains the totals.
-                .filter(|migration| migration.version < 20261205000001)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    assert!(before.iter().count() < MIGRATOR.iter().count());
-    before.run(&pool).await.unwrap();
+    // Every migration before the one that maintains the totals.
+    migrate_to_before(&pool, 20261205000001).await;
     sqlx::query(
         "insert into todos (id, text, done)
          select gen_random_uuid(), 'from before', n % 3 = 0 from generate_series(1, 30) as n",

@@ -1,9 +1,11 @@
 //! `spawn_app` and friends: the app on a random port, with request helpers.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use app::api_tokens::TokenSource;
 use app::client::ClientIp;
+use app::db::MIGRATOR;
 use app::domain::ApiTokens;
 use app::rate_limit::RateLimit;
 use app::{Application, Config};
@@ -12,6 +14,7 @@ use events::TodoEvent;
 use futures::StreamExt;
 use secrecy::SecretString;
 use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
 use test_support::{
     Service, TestDatabase, TestNats, eventually, free_port, test_database, test_nats,
@@ -409,4 +412,25 @@ pub async fn spawn_app_with_tokens(file: &TokensFile) -> TestApp {
     let tokens = ApiTokens::parse(&file.path, &text).expect("a valid tokens file");
     let path = file.path.clone();
     spawn_app_adjusted(|config| config.api_tokens = Some(TokenSource::File { path, tokens })).await
+}
+
+/// Applies every migration older than `version` to `pool`: the schema as it
+/// was before that migration, for tests of what it does to rows already
+/// there.
+pub async fn migrate_to_before(pool: &PgPool, version: i64) {
+    let before = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|migration| migration.version < version)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    assert!(
+        before.iter().count() < MIGRATOR.iter().count(),
+        "migration {version} exists"
+    );
+    before.run(pool).await.unwrap();
 }

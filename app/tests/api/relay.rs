@@ -4,15 +4,19 @@
 use std::sync::Arc;
 
 use app::changes;
-use app::db::MIGRATOR;
+use app::db::{MIGRATOR, outbox};
 use app::domain::{Actor, TodoText};
 use app::metrics::Metrics;
 use app::outbox::{MemoryPublisher, PassError, Relay};
 use app::state::AppState;
-use events::TodoEvent;
+use events::{EventType, SCHEMA_VERSION, TodoEvent, TodoField, TodoSnapshot};
 use sqlx::{Connection, PgConnection, PgPool};
 use test_support::{TestDatabase, test_database};
+use time::macros::datetime;
 use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::helpers::migrate_to_before;
 
 /// A migrated database with three todos created, their events pending, and
 /// a relay over it publishing to memory.
@@ -45,11 +49,11 @@ async fn three_pending() -> (
     (database, pool, relay, publisher)
 }
 
+/// The events the outbox holds, as the relay reads them, in its order.
 async fn outbox_payloads(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("select payload::text from outbox order by seq")
-        .fetch_all(pool)
-        .await
-        .unwrap()
+    let mut conn = pool.acquire().await.unwrap();
+    let pending = outbox::oldest(&mut conn, i64::MAX).await.unwrap();
+    pending.into_iter().map(|event| event.payload).collect()
 }
 
 #[tokio::test]
@@ -63,7 +67,7 @@ async fn a_pass_publishes_the_pending_rows_in_order_and_removes_them() {
     assert!(!more, "one pass took every row");
     let messages = publisher.messages();
     let payloads: Vec<&str> = messages.iter().map(|m| m.payload.as_str()).collect();
-    assert_eq!(payloads, pending, "the outbox's bytes, in its order");
+    assert_eq!(payloads, pending, "the outbox's events, in its order");
     let texts: Vec<String> = messages
         .iter()
         .map(|m| {
@@ -145,4 +149,74 @@ async fn a_leader_that_falls_silent_loses_the_lock_within_its_lease() {
     // Resumed, the old leader finds its session ended: it cannot go on
     // believing it leads.
     assert!(app::db::outbox::try_lead(&mut frozen).await.is_err());
+}
+
+/// Events waiting in the outbox when it began keeping fields instead of
+/// JSON (migration `20261207000001`) are converted, and published as they
+/// were written: the same bytes, in the same order.
+#[tokio::test]
+async fn events_pending_across_the_outbox_migration_are_published_as_written() {
+    let database = test_database().await.unwrap();
+    let pool = PgPool::connect(&database.url).await.unwrap();
+    migrate_to_before(&pool, 20261207000001).await;
+    // Stored to the microsecond, as PostgreSQL keeps times.
+    let at =
+        |seconds: i64| datetime!(2026-12-07 09:30:00.123456 UTC) + time::Duration::seconds(seconds);
+    let todo = TodoSnapshot {
+        id: Uuid::now_v7(),
+        text: "Water \"the\" plants ✓".to_owned(),
+        done: false,
+        created_at: at(0),
+        updated_at: at(0),
+    };
+    let event = |event_type, todo: TodoSnapshot, occurred_at| TodoEvent {
+        id: Uuid::now_v7(),
+        event_type,
+        schema_version: SCHEMA_VERSION,
+        occurred_at,
+        todo,
+        changed: Vec::new(),
+        actor: None,
+    };
+    let written = [
+        event(EventType::Created, todo.clone(), at(0)).by(events::Actor::Token {
+            name: "ci-bot".to_owned(),
+        }),
+        TodoEvent {
+            changed: vec![TodoField::Text, TodoField::Done],
+            ..event(
+                EventType::Updated,
+                TodoSnapshot {
+                    text: "Water the ferns".to_owned(),
+                    done: true,
+                    updated_at: at(5),
+                    ..todo.clone()
+                },
+                at(5),
+            )
+        }
+        .by(events::Actor::Person {
+            subject: "248289761001".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+        }),
+        // Written before events said who made the change.
+        event(EventType::Deleted, todo, at(9)),
+    ];
+    for event in &written {
+        sqlx::query("insert into outbox (event_id, subject, payload) values ($1, $2, $3::json)")
+            .bind(event.id)
+            .bind(event.subject())
+            .bind(String::from_utf8(event.to_json()).unwrap())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    MIGRATOR.run(&pool).await.unwrap();
+
+    let expected: Vec<String> = written
+        .iter()
+        .map(|event| String::from_utf8(event.to_json()).unwrap())
+        .collect();
+    assert_eq!(outbox_payloads(&pool).await, expected);
 }

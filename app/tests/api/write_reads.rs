@@ -4,10 +4,8 @@
 //! with plans made on empty tables (the app keeps one plan per statement,
 //! made on its first run, while the tables grow).
 
-use app::db::outbox::{self, OutboxEvent};
-use app::db::todos;
+use app::db::outbox::{self, Edit};
 use app::domain::{Actor, Todo, TodoId, TodoText, storage_now};
-use events::TodoEvent;
 use sqlx::PgConnection;
 
 use crate::helpers::{connected_as_the_app, rows_read};
@@ -40,9 +38,8 @@ async fn a_batch_of_changes_and_the_relay_read_only_the_rows_they_change() {
     // Every statement runs once on those tables: the plans kept.
     let nobody = [TodoId::new()];
     let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
-    todos::lock_many(&mut tx, &nobody).await.unwrap();
-    edit(&mut tx, &[]).await;
-    todos::delete_many(&mut tx, &nobody).await.unwrap();
+    edit(&mut tx, &nobody).await;
+    delete(&mut tx, &nobody).await;
     outbox::oldest(&mut tx, 128).await.unwrap();
     outbox::remove(&mut tx, &[0]).await.unwrap();
     // The plans stay with the connection.
@@ -60,15 +57,14 @@ async fn a_batch_of_changes_and_the_relay_read_only_the_rows_they_change() {
     let seqs: Vec<i64> = pending.iter().map(|event| event.seq).collect();
     outbox::remove(&mut tx, &seqs).await.unwrap();
     let edited: Vec<TodoId> = kept[..CHANGED].iter().map(|t| t.id).collect();
-    let locked = todos::lock_many(&mut tx, &edited).await.unwrap();
-    edit(&mut tx, &locked).await;
+    let edited = edit(&mut tx, &edited).await;
     let doomed: Vec<TodoId> = kept[CHANGED..2 * CHANGED].iter().map(|t| t.id).collect();
-    let deleted = todos::delete_many(&mut tx, &doomed).await.unwrap();
+    let deleted = delete(&mut tx, &doomed).await;
     let after = reads(&mut tx).await;
     tx.rollback().await.unwrap();
 
     assert_eq!(
-        (pending.len(), locked.len(), deleted.len()),
+        (pending.len(), edited, deleted),
         (CHANGED, CHANGED, CHANGED)
     );
     let scanned = (after.scanned_todos - before.scanned_todos)
@@ -77,8 +73,8 @@ async fn a_batch_of_changes_and_the_relay_read_only_the_rows_they_change() {
         scanned, 0,
         "the relay and the writers scanned {scanned} rows of their tables"
     );
-    // Each todo is fetched at most once per statement that touches it
-    // (lock, edit; lock, delete), whatever the table holds.
+    // Each todo is fetched at most twice by the statement that changes it
+    // (to lock it, and to edit or delete it), whatever the table holds.
     let fetched = after.fetched_todos - before.fetched_todos;
     assert!(
         fetched <= (4 * CHANGED) as i64,
@@ -97,41 +93,33 @@ fn todos_made(count: usize) -> Vec<Todo> {
 /// Stores new todos with their events, as the writers store creates.
 async fn store(conn: &mut PgConnection, new: &[Todo]) {
     let created: Vec<(&Todo, &Actor)> = new.iter().map(|t| (t, &Actor::Anonymous)).collect();
-    let events: Vec<OutboxEvent> = new
-        .iter()
-        .map(|t| {
-            OutboxEvent::new(&TodoEvent::new(events::EventType::Created, t.snapshot())).unwrap()
-        })
-        .collect();
-    outbox::enqueue_created(conn, &created, &events)
-        .await
-        .unwrap();
+    outbox::create(conn, &created).await.unwrap();
 }
 
-/// Stores `todos` marked done, each with its event, as the writers store a
-/// batch of edits.
-async fn edit(conn: &mut PgConnection, todos: &[Todo]) {
-    let now = storage_now();
-    let mut edited = todos.to_vec();
-    let events: Vec<OutboxEvent> = edited
-        .iter_mut()
-        .map(|todo| {
-            let changed = todo.edit(Some(true), None, now);
-            OutboxEvent::new(&TodoEvent::updated(todo.snapshot(), changed)).unwrap()
+/// Marks the todos done, each with its event, as the writers store a batch
+/// of edits; returns how many there were.
+async fn edit(conn: &mut PgConnection, ids: &[TodoId]) -> usize {
+    let edits: Vec<Edit> = ids
+        .iter()
+        .map(|&id| Edit {
+            id,
+            done: Some(true),
+            text: None,
+            by: Actor::Anonymous,
         })
         .collect();
-    let by: Vec<(&Todo, &Actor)> = edited.iter().map(|t| (t, &Actor::Anonymous)).collect();
-    // No events, no statement: a first run with nothing to edit still
-    // makes its plan through an edit of a todo that is not there.
-    if events.is_empty() {
-        let ghost = Todo::new(&TodoText::parse("ghost").unwrap());
-        let event = OutboxEvent::new(&TodoEvent::updated(ghost.snapshot(), vec![])).unwrap();
-        outbox::enqueue_edited(conn, &[(&ghost, &Actor::Anonymous)], &[event])
-            .await
-            .unwrap();
-        return;
-    }
-    outbox::enqueue_edited(conn, &by, &events).await.unwrap();
+    let edited = outbox::edit(conn, &edits, storage_now()).await.unwrap();
+    edited.iter().flatten().count()
+}
+
+/// Deletes the todos, each with its event, as the writers store a batch
+/// of deletes; returns how many there were.
+async fn delete(conn: &mut PgConnection, ids: &[TodoId]) -> usize {
+    let deletes: Vec<(TodoId, &Actor)> = ids.iter().map(|&id| (id, &Actor::Anonymous)).collect();
+    outbox::delete(conn, &deletes, storage_now())
+        .await
+        .unwrap()
+        .len()
 }
 
 /// What this transaction has read of `todos` and `outbox`.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use app::changes::{self, Change, Writer};
 use app::db::MIGRATOR;
-use app::db::outbox::{self, OutboxEvent};
-use app::domain::{Actor, Todo, TodoText};
+use app::db::outbox::{self, Edit};
+use app::domain::{Actor, Todo, TodoId, TodoText, storage_now};
 use app::error::AppError;
 use app::generation::Generation;
 use app::metrics::Metrics;
@@ -34,19 +34,13 @@ async fn one_connection() -> (TestDatabase, PgPool) {
     (database, pool)
 }
 
-fn created_event(todo: &Todo) -> OutboxEvent {
-    OutboxEvent::new(&TodoEvent::new(EventType::Created, todo.snapshot())).unwrap()
-}
-
 /// The outbox's events, in the order the relay would publish them.
 async fn outbox_events(pool: &PgPool) -> Vec<TodoEvent> {
-    let payloads: Vec<String> = sqlx::query_scalar("select payload::text from outbox order by seq")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    payloads
+    let mut conn = pool.acquire().await.unwrap();
+    let pending = outbox::oldest(&mut conn, i64::MAX).await.unwrap();
+    pending
         .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
+        .map(|event| TodoEvent::from_json(event.payload.as_bytes()).unwrap())
         .collect()
 }
 
@@ -348,20 +342,104 @@ async fn a_todo_changed_three_times_in_one_batch_gets_each_change_in_order_with_
 }
 
 #[tokio::test]
-async fn events_enter_the_outbox_in_the_order_given_byte_for_byte() {
+async fn events_enter_the_outbox_in_the_order_given() {
     let (_database, pool) = one_connection().await;
     let text = TodoText::parse("in order").unwrap();
     let todos: Vec<Todo> = (0..50).map(|_| Todo::new(&text)).collect();
     // Newest first, so the order is the one given, not the ids' order.
-    let events: Vec<OutboxEvent> = todos.iter().rev().map(created_event).collect();
-    let mut tx = pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, &events).await.unwrap();
-    tx.commit().await.unwrap();
+    let new: Vec<(&Todo, &Actor)> = todos.iter().rev().map(|t| (t, &Actor::Anonymous)).collect();
+    outbox::create(&pool, &new).await.unwrap();
 
-    let stored: Vec<String> = sqlx::query_scalar("select payload::text from outbox order by seq")
-        .fetch_all(&pool)
+    let stored: Vec<Uuid> = outbox_events(&pool)
+        .await
+        .iter()
+        .map(|event| event.todo.id)
+        .collect();
+    let given: Vec<Uuid> = todos.iter().rev().map(|t| t.id.as_uuid()).collect();
+    assert_eq!(stored, given, "in the order given");
+}
+
+/// Edit statements racing on the same todos, some todos twice in one
+/// statement, never deadlock, and each todo's events, in the outbox's
+/// order, tell its story: each names the fields its edit changed from what
+/// the event before it left, and the last shows the todo as stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_edits_of_the_same_todos_leave_events_that_chain() {
+    const RACERS: usize = 8;
+    const ROUNDS: usize = 30;
+    const TODOS: usize = 10;
+    let database = test_database().await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(RACERS as u32)
+        .connect(&database.url)
         .await
         .unwrap();
-    let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
-    assert_eq!(stored, payloads, "in the order given, byte for byte");
+    MIGRATOR.run(&pool).await.unwrap();
+    let first = TodoText::parse("raced").unwrap();
+    let todos: Vec<Todo> = (0..TODOS).map(|_| Todo::new(&first)).collect();
+    let new: Vec<(&Todo, &Actor)> = todos.iter().map(|t| (t, &Actor::Anonymous)).collect();
+    outbox::create(&pool, &new).await.unwrap();
+    let ids: Vec<TodoId> = todos.iter().map(|t| t.id).collect();
+
+    let racers = (0..RACERS).map(|racer| {
+        let (pool, ids) = (pool.clone(), ids.clone());
+        tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                // Every todo, from a different one each time, and the
+                // first three again at the end.
+                let edits: Vec<Edit> = ids
+                    .iter()
+                    .cycle()
+                    .skip(racer + round)
+                    .take(TODOS + 3)
+                    .enumerate()
+                    .map(|(n, &id)| Edit {
+                        id,
+                        done: (n % 3 != 2).then_some((racer + round + n) % 2 == 0),
+                        text: (n % 4 == 0)
+                            .then(|| TodoText::parse(&format!("racer {racer}, round {round}")))
+                            .transpose()
+                            .unwrap(),
+                        by: Actor::Anonymous,
+                    })
+                    .collect();
+                let edited = outbox::edit(&pool, &edits, storage_now()).await.unwrap();
+                assert!(edited.iter().all(Option::is_some), "every todo exists");
+            }
+        })
+    });
+    for racer in join_all(racers).await {
+        racer.unwrap();
+    }
+
+    let events = outbox_events(&pool).await;
+    let updates = events
+        .iter()
+        .filter(|event| event.event_type == EventType::Updated);
+    assert_eq!(updates.clone().count(), RACERS * ROUNDS * (TODOS + 3));
+    for todo in &todos {
+        let mut was = (first.as_str().to_owned(), false);
+        for event in updates
+            .clone()
+            .filter(|event| event.todo.id == todo.id.as_uuid())
+        {
+            let now = (event.todo.text.clone(), event.todo.done);
+            let mut changed = Vec::new();
+            if now.0 != was.0 {
+                changed.push(TodoField::Text);
+            }
+            if now.1 != was.1 {
+                changed.push(TodoField::Done);
+            }
+            assert_eq!(event.changed, changed, "{was:?} -> {now:?}");
+            was = now;
+        }
+        let stored =
+            sqlx::query_as::<_, (String, bool)>("select text, done from todos where id = $1")
+                .bind(todo.id.as_uuid())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(stored, was, "the last event shows the todo as stored");
+    }
 }

@@ -261,14 +261,6 @@ impl TodoEvent {
         }
     }
 
-    /// A `todo.updated` event saying which fields changed.
-    pub fn updated(todo: TodoSnapshot, changed: Vec<TodoField>) -> Self {
-        Self {
-            changed,
-            ..Self::new(EventType::Updated, todo)
-        }
-    }
-
     /// The subject this event is published on.
     pub fn subject(&self) -> &'static str {
         self.event_type.subject()
