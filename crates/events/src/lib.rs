@@ -240,19 +240,6 @@ pub enum DecodeError {
 }
 
 impl TodoEvent {
-    /// A new event with a fresh id, stamped now.
-    pub fn new(event_type: EventType, todo: TodoSnapshot) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            event_type,
-            schema_version: SCHEMA_VERSION,
-            occurred_at: OffsetDateTime::now_utc(),
-            todo,
-            changed: Vec::new(),
-            actor: None,
-        }
-    }
-
     /// The same event, saying who made the change.
     pub fn by(self, actor: Actor) -> Self {
         Self {
