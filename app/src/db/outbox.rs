@@ -163,25 +163,25 @@ pub async fn edit<'c>(
     )
     .fetch_all(executor)
     .await?;
-    let mut answers: Vec<Option<Todo>> = vec![None; edits.len()];
-    for row in rows {
-        let Some((answer, edit)) = usize::try_from(row.position - 1)
-            .ok()
-            .and_then(|at| Some((answers.get_mut(at)?, edits.get(at)?)))
-        else {
-            continue;
-        };
-        *answer = Some(Todo {
-            id: row.id.into(),
-            text: row.text,
-            done: row.done,
-            created_at: row.created_at,
-            updated_at: now,
-            created_by: actor(row.created_by),
-            updated_by: Some(edit.by.to_event()),
-        });
-    }
-    Ok(answers)
+    // One row per edit whose todo exists, in the edits' order, numbered
+    // from 1 as `with ordinality` numbers them.
+    let mut rows = rows.into_iter().peekable();
+    Ok(edits
+        .iter()
+        .zip(1..)
+        .map(|(edit, position)| {
+            let row = rows.next_if(|row| row.position == position)?;
+            Some(Todo {
+                id: row.id.into(),
+                text: row.text,
+                done: row.done,
+                created_at: row.created_at,
+                updated_at: now,
+                created_by: actor(row.created_by),
+                updated_by: Some(edit.by.to_event()),
+            })
+        })
+        .collect())
 }
 
 /// Deletes the todos, each with its `todo.deleted` event (the todo as it
