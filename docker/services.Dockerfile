@@ -58,6 +58,8 @@ COPY --from=builder /src/target/release/broadcaster /usr/local/bin/broadcaster
 USER 65532:65532
 EXPOSE 8081
 ENV PORT=8081 LOG_FORMAT=json
+# As the app's: the broadcaster runs on mimalloc too.
+ENV MIMALLOC_ALLOW_THP=0
 ENTRYPOINT ["/usr/local/bin/broadcaster"]
 
 # The cronjobs image (subcommands wikipedia-todo, listen, backup). Its runtime

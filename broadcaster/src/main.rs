@@ -6,6 +6,12 @@ use broadcaster::{Application, Config};
 use clap::Parser;
 use service_kit::Env;
 
+// glibc's allocator took about a tenth of the machine's CPU while the
+// broadcaster delivered a backlog (`cargo xtask bench --events-only`), as it
+// did in the app (see there).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
