@@ -9,7 +9,9 @@
 //! of your own) it seeds the table, then for each scenario and connection
 //! count runs wrk against Docket and, where the reference has the same
 //! handler, against the reference right after it (interleaved, so drift in
-//! the machine's load hits both alike). Before every run the table is put
+//! the machine's load hits both alike). Every write scenario is compared
+//! with the reference's insert run right after it, not with one insert run
+//! shared by all writes. Before every run the table is put
 //! back to the seeded todos and the outbox is drained, so each run starts
 //! from the same state and none pays for the previous one's events. At the
 //! last size the writes run again with `fsync=on` and
@@ -517,7 +519,8 @@ struct Measure<'a> {
 
 impl Measure<'_> {
     /// Each scenario at each connection count against Docket, and against
-    /// the reference right after where it has the same handler.
+    /// the reference right after where it is compared with its own
+    /// reference run (`Scenario::compared_with`).
     async fn runs(
         &self,
         scenarios: &[Scenario],
@@ -559,6 +562,12 @@ impl Measure<'_> {
                 let reference = self.reference.context("no reference server in this run")?;
                 (&reference.url, reference.proc.pid())
             }
+        };
+        // What this server is sent for the point: the reference does its
+        // page or its insert.
+        let scenario = match server {
+            Server::Docket => scenario,
+            Server::Reference => scenario.reference(),
         };
         drain_outbox(self.pool).await?;
         seed::reset(self.pool, self.seeds).await?;
@@ -615,7 +624,7 @@ impl Measure<'_> {
             result.errors
         );
         Ok(Run {
-            scenario,
+            scenario: point.scenario,
             connections,
             server,
             rows: point.rows,

@@ -266,9 +266,17 @@ impl Run {
     /// The reference's run this one is compared with.
     pub fn reference_point(&self) -> Point {
         Point {
-            scenario: self.scenario.reference(),
+            scenario: self.scenario.compared_with(),
             server: Server::Reference,
             ..self.point()
+        }
+    }
+
+    /// What was sent: the reference's runs beside a write are its insert.
+    pub fn label(&self) -> &'static str {
+        match self.server {
+            Server::Docket => self.scenario.label(),
+            Server::Reference => self.scenario.reference().label(),
         }
     }
 }
@@ -365,7 +373,7 @@ impl Results {
             let _ = writeln!(
                 md,
                 "| `{}` | {} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:+.0} % |",
-                on.scenario.label(),
+                on.label(),
                 on.connections,
                 on.server.name(),
                 on.rows,
@@ -391,7 +399,8 @@ impl Results {
              \"machine CPU s\" is every process's busy time during the run \
              (at most cores × run length): well above server + PostgreSQL + wrk means \
              something else was running. \"vs ref\" compares with the reference server's \
-             page (reads) or bare insert (writes) in the same conditions.\n",
+             page (reads) or bare insert (writes) in the same conditions; each write \
+             with the reference's insert run right after it.\n",
             self.mode,
             m.cores,
             m.cpu,
@@ -419,7 +428,7 @@ impl Results {
         );
         for run in &self.runs {
             let mut cells = vec![
-                format!("`{}`", run.scenario.label()),
+                format!("`{}`", run.label()),
                 run.connections.to_string(),
                 run.server.name().to_owned(),
                 run.rows.to_string(),
@@ -500,7 +509,7 @@ impl Results {
             let _ = writeln!(
                 out,
                 "{:<18} {:>5} {:<9} {:>7} {:<9} {} {:>7}",
-                run.scenario.label(),
+                run.label(),
                 run.connections,
                 run.server.name(),
                 run.rows,
@@ -641,7 +650,7 @@ mod tests {
         let mut large = run(Scenario::Toggle, Server::Docket, 12.0, 0);
         large.rows = 1_000_000;
         large.wrk.requests_per_s = 1800.0;
-        let mut reference = run(Scenario::Create, Server::Reference, 5.0, 0);
+        let mut reference = run(Scenario::Toggle, Server::Reference, 5.0, 0);
         reference.rows = 1_000_000;
         reference.wrk.requests_per_s = 1500.0;
         let results = results(vec![small, large, reference]);
@@ -654,6 +663,36 @@ mod tests {
             line,
             "| `PUT /todos/{id}` | 64 | 2000 | 10.00 |  | 1800 | 12.00 | 1.20× | -10 % |"
         );
+    }
+
+    #[test]
+    fn each_write_is_compared_with_the_reference_insert_run_beside_it() {
+        let at = |scenario, server, requests_per_s| {
+            let mut run = run(scenario, server, 5.0, 0);
+            run.wrk.requests_per_s = requests_per_s;
+            run
+        };
+        let results = results(vec![
+            at(Scenario::Toggle, Server::Docket, 2000.0),
+            at(Scenario::Create, Server::Docket, 3000.0),
+            at(Scenario::Create, Server::Reference, 1000.0),
+            at(Scenario::Toggle, Server::Reference, 2500.0),
+            at(Scenario::PageUncached, Server::Docket, 500.0),
+            at(Scenario::Page, Server::Reference, 1000.0),
+        ]);
+        let [toggles, creates, _, beside_toggles, uncached, _] = &results.runs[..] else {
+            panic!("six runs");
+        };
+        assert_eq!(results.vs_reference(toggles), Some(0.8));
+        assert_eq!(results.vs_reference(creates), Some(3.0));
+        assert_eq!(results.vs_reference(uncached), Some(0.5));
+        // What the reference was sent beside the toggles: its insert.
+        assert_eq!(beside_toggles.label(), "POST /todos");
+        let table = results.table();
+        let inserts = table
+            .lines()
+            .filter(|line| line.starts_with("POST /todos") && line.contains("reference"));
+        assert_eq!(inserts.count(), 2, "{table}");
     }
 
     #[test]
